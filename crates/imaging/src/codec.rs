@@ -1,0 +1,265 @@
+//! PNG and TIFF encoding and decoding in memory.
+//!
+//! PNG carries 8- and 16-bit grayscale; TIFF carries 8/16/32-bit unsigned integers and 32-bit
+//! floats (what detectors write). Encoders favour speed: dataset generation writes millions of
+//! files, so PNG uses the fast `fdeflate` path.
+
+use std::io::Cursor;
+
+use crate::Image;
+
+/// Errors encoding or decoding image bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The PNG encoder failed.
+    #[error("could not encode PNG: {0}")]
+    PngEncode(#[from] png::EncodingError),
+    /// The PNG decoder rejected the bytes.
+    #[error("not a readable PNG file: {0}")]
+    PngDecode(#[from] png::DecodingError),
+    /// The TIFF codec failed.
+    #[error("TIFF error: {0}")]
+    Tiff(#[from] tiff::TiffError),
+    /// The file holds a pixel layout this crate does not read.
+    #[error("unsupported image layout: {0}")]
+    Unsupported(String),
+    /// The decoded size does not match the pixel data.
+    #[error(transparent)]
+    Image(#[from] crate::ImageError),
+}
+
+/// Image file formats the encoders write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileFormat {
+    /// Portable Network Graphics, lossless, compressed.
+    #[default]
+    Png,
+    /// Tagged Image File Format, uncompressed.
+    Tiff,
+}
+
+impl FileFormat {
+    /// The file-name extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Png => "png",
+            FileFormat::Tiff => "tiff",
+        }
+    }
+}
+
+fn png_bytes(
+    width: usize,
+    height: usize,
+    depth: png::BitDepth,
+    data: &[u8],
+) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(data.len() / 2 + 1024);
+    {
+        let mut encoder = png::Encoder::new(&mut out, width as u32, height as u32);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(depth);
+        encoder.set_compression(png::Compression::Fast);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(data)?;
+        writer.finish()?;
+    }
+    Ok(out)
+}
+
+/// Encodes an 8-bit grayscale PNG.
+pub fn encode_png_u8(image: &Image<u8>) -> Result<Vec<u8>, CodecError> {
+    png_bytes(
+        image.width(),
+        image.height(),
+        png::BitDepth::Eight,
+        image.pixels(),
+    )
+}
+
+/// Encodes a 16-bit grayscale PNG (PNG stores 16-bit samples big-endian).
+pub fn encode_png_u16(image: &Image<u16>) -> Result<Vec<u8>, CodecError> {
+    let mut bytes = Vec::with_capacity(image.pixels().len() * 2);
+    for v in image.pixels() {
+        bytes.extend_from_slice(&v.to_be_bytes());
+    }
+    png_bytes(
+        image.width(),
+        image.height(),
+        png::BitDepth::Sixteen,
+        &bytes,
+    )
+}
+
+/// A decoded grayscale image, at the bit depth the file stores.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GrayImage {
+    /// 8-bit samples.
+    U8(Image<u8>),
+    /// 16-bit samples.
+    U16(Image<u16>),
+    /// 32-bit unsigned samples.
+    U32(Image<u32>),
+    /// 32-bit float samples.
+    F32(Image<f32>),
+}
+
+impl GrayImage {
+    /// Converts any depth to `f32` values (no rescaling).
+    pub fn to_f32(&self) -> Image<f32> {
+        match self {
+            GrayImage::U8(i) => i.map(f32::from),
+            GrayImage::U16(i) => i.map(f32::from),
+            GrayImage::U32(i) => i.map(|v| v as f32),
+            GrayImage::F32(i) => i.clone(),
+        }
+    }
+}
+
+/// Decodes a grayscale PNG of 8 or 16 bits.
+pub fn decode_png(bytes: &[u8]) -> Result<GrayImage, CodecError> {
+    let decoder = png::Decoder::new(Cursor::new(bytes));
+    let mut reader = decoder.read_info()?;
+    let info = reader.info().clone();
+    if info.color_type != png::ColorType::Grayscale {
+        return Err(CodecError::Unsupported(format!(
+            "PNG colour type {:?}; expected grayscale",
+            info.color_type
+        )));
+    }
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| CodecError::Unsupported("PNG too large to decode".into()))?;
+    let mut buf = vec![0u8; size];
+    let frame = reader.next_frame(&mut buf)?;
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    buf.truncate(frame.buffer_size());
+    match frame.bit_depth {
+        png::BitDepth::Eight => Ok(GrayImage::U8(Image::from_vec(w, h, buf)?)),
+        png::BitDepth::Sixteen => {
+            let px = buf
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            Ok(GrayImage::U16(Image::from_vec(w, h, px)?))
+        }
+        d => Err(CodecError::Unsupported(format!("PNG bit depth {d:?}"))),
+    }
+}
+
+/// Encodes an 8-bit grayscale TIFF.
+pub fn encode_tiff_u8(image: &Image<u8>) -> Result<Vec<u8>, CodecError> {
+    let mut cursor = Cursor::new(Vec::new());
+    tiff::encoder::TiffEncoder::new(&mut cursor)?.write_image::<tiff::encoder::colortype::Gray8>(
+        image.width() as u32,
+        image.height() as u32,
+        image.pixels(),
+    )?;
+    Ok(cursor.into_inner())
+}
+
+/// Encodes a 16-bit grayscale TIFF.
+pub fn encode_tiff_u16(image: &Image<u16>) -> Result<Vec<u8>, CodecError> {
+    let mut cursor = Cursor::new(Vec::new());
+    tiff::encoder::TiffEncoder::new(&mut cursor)?.write_image::<tiff::encoder::colortype::Gray16>(
+        image.width() as u32,
+        image.height() as u32,
+        image.pixels(),
+    )?;
+    Ok(cursor.into_inner())
+}
+
+/// Encodes a 32-bit unsigned grayscale TIFF (photon counts beyond 65 535).
+pub fn encode_tiff_u32(image: &Image<u32>) -> Result<Vec<u8>, CodecError> {
+    let mut cursor = Cursor::new(Vec::new());
+    tiff::encoder::TiffEncoder::new(&mut cursor)?.write_image::<tiff::encoder::colortype::Gray32>(
+        image.width() as u32,
+        image.height() as u32,
+        image.pixels(),
+    )?;
+    Ok(cursor.into_inner())
+}
+
+/// Encodes a 32-bit float grayscale TIFF.
+pub fn encode_tiff_f32(image: &Image<f32>) -> Result<Vec<u8>, CodecError> {
+    let mut cursor = Cursor::new(Vec::new());
+    tiff::encoder::TiffEncoder::new(&mut cursor)?
+        .write_image::<tiff::encoder::colortype::Gray32Float>(
+            image.width() as u32,
+            image.height() as u32,
+            image.pixels(),
+        )?;
+    Ok(cursor.into_inner())
+}
+
+/// Decodes a single-channel TIFF of 8/16/32-bit unsigned integers or 32-bit floats.
+pub fn decode_tiff(bytes: &[u8]) -> Result<GrayImage, CodecError> {
+    use tiff::decoder::{Decoder, DecodingResult};
+    let mut decoder = Decoder::new(Cursor::new(bytes))?;
+    let (w, h) = decoder.dimensions()?;
+    let (w, h) = (w as usize, h as usize);
+    match decoder.read_image()? {
+        DecodingResult::U8(v) => Ok(GrayImage::U8(Image::from_vec(w, h, v)?)),
+        DecodingResult::U16(v) => Ok(GrayImage::U16(Image::from_vec(w, h, v)?)),
+        DecodingResult::U32(v) => Ok(GrayImage::U32(Image::from_vec(w, h, v)?)),
+        DecodingResult::F32(v) => Ok(GrayImage::F32(Image::from_vec(w, h, v)?)),
+        _ => Err(CodecError::Unsupported(
+            "TIFF sample type other than u8/u16/u32/f32".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp16() -> Image<u16> {
+        Image::from_vec(7, 5, (0..35u32).map(|i| (i * 1873 + 3) as u16).collect()).expect("7×5")
+    }
+
+    #[test]
+    fn png16_roundtrip_is_exact() {
+        let img = ramp16();
+        let bytes = encode_png_u16(&img).expect("encode");
+        assert_eq!(&bytes[1..4], b"PNG");
+        assert_eq!(decode_png(&bytes).expect("decode"), GrayImage::U16(img));
+    }
+
+    #[test]
+    fn png8_roundtrip_is_exact() {
+        let img = Image::from_vec(4, 3, (0..12u8).map(|v| v * 20).collect()).expect("4×3");
+        let bytes = encode_png_u8(&img).expect("encode");
+        assert_eq!(decode_png(&bytes).expect("decode"), GrayImage::U8(img));
+    }
+
+    #[test]
+    fn tiff_roundtrips_every_depth() {
+        let img16 = ramp16();
+        assert_eq!(
+            decode_tiff(&encode_tiff_u16(&img16).expect("u16")).expect("d"),
+            GrayImage::U16(img16.clone())
+        );
+        let img32 = img16.map(|v| u32::from(v) * 60_000);
+        assert_eq!(
+            decode_tiff(&encode_tiff_u32(&img32).expect("u32")).expect("d"),
+            GrayImage::U32(img32)
+        );
+        let imgf = img16.map(|v| f32::from(v) * 0.5 - 3.25);
+        assert_eq!(
+            decode_tiff(&encode_tiff_f32(&imgf).expect("f32")).expect("d"),
+            GrayImage::F32(imgf)
+        );
+        let img8 = img16.map(|v| (v >> 8) as u8);
+        assert_eq!(
+            decode_tiff(&encode_tiff_u8(&img8).expect("u8")).expect("d"),
+            GrayImage::U8(img8)
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode_png(b"not a png").is_err());
+        assert!(decode_tiff(&[0x49, 0x49, 42, 0, 8]).is_err());
+        assert!(decode_png(&[]).is_err());
+    }
+}

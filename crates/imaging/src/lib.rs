@@ -1,0 +1,19 @@
+//! Image container, encoders and decoders, display mapping and measurements for Synthscope.
+//!
+//! - [`Image`]: a row-major single-channel image of any pixel type.
+//! - [`codec`]: PNG (8/16-bit grayscale) and TIFF (8/16/32-bit integer, 32-bit float) to and from
+//!   bytes in memory. The crate never touches the file system: callers own the I/O.
+//! - [`display`]: linear/log scaling and colormaps (gray, viridis, inferno) to RGBA for canvases.
+//! - [`profile`]: radial (I(r)) and azimuthal (I(χ)) averages around a beam centre.
+//! - [`stats`]: the error function, lognormal CDF and Kolmogorov–Smirnov statistics.
+//!
+//! Builds natively and for `wasm32-unknown-unknown`.
+
+pub mod codec;
+mod colormap_tables;
+pub mod display;
+mod image;
+pub mod profile;
+pub mod stats;
+
+pub use image::{Image, ImageError};

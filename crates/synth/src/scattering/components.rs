@@ -1,0 +1,635 @@
+//! The terms an image is built from, and their intensity as a function of q and χ.
+
+use serde::{Deserialize, Serialize};
+
+use super::lattice::{LatticeKind, reflections};
+
+/// Full width at half maximum over the Gaussian σ.
+pub(crate) const FWHM_PER_SIGMA: f64 = 2.354_820_045;
+
+/// Reference q (Å⁻¹) at which diffuse terms have intensity `amplitude`.
+pub(crate) const DIFFUSE_Q_REF: f64 = 0.01;
+
+/// One scattering term. Intensities are counts per pixel at unit exposure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Component {
+    /// A ring (or halo) at q₀: Gaussian in q times the angular factor
+    /// (1−η²)/((1+η)² − 4η·cos²(n(χ−χ₀)/2)), whose mean over χ is 1.
+    Ring {
+        /// Ring position in Å⁻¹.
+        q0_inv_angstrom: f64,
+        /// FWHM over q₀.
+        width_rel: f64,
+        /// Angular concentration: 0 isotropic, → 1 sharp arcs.
+        eta: f64,
+        /// Symmetry order n: n arcs around the ring.
+        symmetry: u32,
+        /// Direction of the first arc in degrees.
+        chi0_deg: f64,
+        /// Peak counts.
+        amplitude: f64,
+        /// A broad amorphous halo rather than a ring.
+        halo: bool,
+    },
+    /// A lattice peak series, q_i = q₁·ratio_i from [`reflections`], intensities ∝ multiplicity
+    /// × (q₁/q_i)² × exp(−σ²q_i²), sharing one angular factor.
+    Lattice {
+        /// Lattice kind.
+        lattice: LatticeKind,
+        /// First peak in Å⁻¹.
+        q1_inv_angstrom: f64,
+        /// FWHM over q₁ (the same absolute width for all peaks).
+        width_rel: f64,
+        /// Angular concentration.
+        eta: f64,
+        /// Symmetry order.
+        symmetry: u32,
+        /// Direction of the first arc in degrees.
+        chi0_deg: f64,
+        /// Counts of the first peak.
+        amplitude: f64,
+        /// Debye–Waller σ in Å.
+        debye_waller_sigma_angstrom: f64,
+        /// Number of reflections drawn.
+        peak_count: usize,
+    },
+    /// Polydisperse spheres: ⟨[3(sin qR − qR cos qR)/(qR)³]²⟩ over a Gaussian of radii.
+    SphereFormFactor {
+        /// Mean radius in Å.
+        radius_angstrom: f64,
+        /// Relative standard deviation of the radius.
+        polydispersity: f64,
+        /// Counts at q → 0.
+        amplitude: f64,
+    },
+    /// A ring made of diffraction spots from individual grains.
+    SpeckledRing {
+        /// Ring position in Å⁻¹.
+        q0_inv_angstrom: f64,
+        /// FWHM over q₀.
+        width_rel: f64,
+        /// 0: many overlapping spots (smooth), 1: a few isolated spots (large grains).
+        graininess: f64,
+        /// Mean counts along the ring.
+        amplitude: f64,
+        /// Seed of the spot positions.
+        spot_seed: u64,
+    },
+    /// A broad halo modulated by coherent speckle (exponential intensity statistics).
+    CoherentHalo {
+        /// Halo position in Å⁻¹.
+        q0_inv_angstrom: f64,
+        /// FWHM over q₀.
+        width_rel: f64,
+        /// Mean peak counts.
+        amplitude: f64,
+        /// Speckle grain size in pixels.
+        speckle_px: f64,
+    },
+    /// Low-q power law A·(q/q_ref)^exponent.
+    PowerLaw {
+        /// Exponent (−4.5 … −1.8).
+        exponent: f64,
+        /// Counts at q_ref = 0.01 Å⁻¹.
+        amplitude: f64,
+        /// Anisotropy: q is stretched by ε along χ₀ + 90°.
+        epsilon: f64,
+        /// Elongation direction in degrees.
+        chi0_deg: f64,
+    },
+    /// Ornstein–Zernike A/(1 + ξ²q²).
+    OrnsteinZernike {
+        /// Correlation length ξ in Å.
+        xi_angstrom: f64,
+        /// Counts at q_ref.
+        amplitude: f64,
+        /// Anisotropy ε.
+        epsilon: f64,
+        /// Elongation direction in degrees.
+        chi0_deg: f64,
+    },
+    /// Debye–Bueche A/(1 + a²q²)².
+    DebyeBueche {
+        /// Correlation length a in Å.
+        a_angstrom: f64,
+        /// Counts at q_ref.
+        amplitude: f64,
+        /// Anisotropy ε.
+        epsilon: f64,
+        /// Elongation direction in degrees.
+        chi0_deg: f64,
+    },
+    /// Guinier A·exp(−q²R_g²/3).
+    Guinier {
+        /// Radius of gyration in Å.
+        rg_angstrom: f64,
+        /// Counts at q_ref.
+        amplitude: f64,
+        /// Anisotropy ε.
+        epsilon: f64,
+        /// Elongation direction in degrees.
+        chi0_deg: f64,
+    },
+    /// High-q (thermal diffuse) term c·(1 − exp(−σq²)).
+    HighQ {
+        /// Plateau counts.
+        c: f64,
+        /// σ in Å².
+        sigma_a2: f64,
+    },
+}
+
+impl Component {
+    /// Intensity as a function of q (Å⁻¹) before any angular factor. For anisotropic diffuse
+    /// terms this is evaluated at the stretched q.
+    pub(crate) fn radial(&self, q: f64) -> f64 {
+        let gauss = |q0: f64, width_rel: f64| {
+            let sigma = (width_rel * q0 / FWHM_PER_SIGMA).max(1e-6);
+            let z = (q - q0) / sigma;
+            if z.abs() > 8.0 {
+                0.0
+            } else {
+                (-0.5 * z * z).exp()
+            }
+        };
+        match *self {
+            Component::Ring {
+                q0_inv_angstrom,
+                width_rel,
+                amplitude,
+                ..
+            } => amplitude * gauss(q0_inv_angstrom, width_rel),
+            Component::Lattice {
+                lattice,
+                q1_inv_angstrom,
+                width_rel,
+                amplitude,
+                debye_waller_sigma_angstrom,
+                peak_count,
+                ..
+            } => {
+                let sigma = (width_rel * q1_inv_angstrom / FWHM_PER_SIGMA).max(1e-6);
+                let refl = lattice_peaks(lattice, peak_count);
+                let m1 = refl.first().map_or(1.0, |r| f64::from(r.1));
+                refl.iter()
+                    .map(|&(ratio, mult)| {
+                        let qi = q1_inv_angstrom * ratio;
+                        let z = (q - qi) / sigma;
+                        if z.abs() > 8.0 {
+                            return 0.0;
+                        }
+                        let dw = (-(debye_waller_sigma_angstrom * qi).powi(2)).exp();
+                        amplitude * f64::from(mult) / m1 / (ratio * ratio)
+                            * dw
+                            * (-0.5 * z * z).exp()
+                    })
+                    .sum()
+            }
+            Component::SphereFormFactor {
+                radius_angstrom,
+                polydispersity,
+                amplitude,
+            } => {
+                // Average over 7 radii of a Gaussian (weights of a 3σ Gauss–Hermite-like grid).
+                const NODES: [(f64, f64); 7] = [
+                    (-3.0, 0.0044),
+                    (-2.0, 0.054),
+                    (-1.0, 0.242),
+                    (0.0, 0.399),
+                    (1.0, 0.242),
+                    (2.0, 0.054),
+                    (3.0, 0.0044),
+                ];
+                let norm: f64 = NODES.iter().map(|n| n.1).sum();
+                NODES
+                    .iter()
+                    .map(|&(z, w)| {
+                        let r = radius_angstrom * (1.0 + polydispersity * z).max(0.05);
+                        w * sphere_form_factor(q * r)
+                    })
+                    .sum::<f64>()
+                    / norm
+                    * amplitude
+            }
+            Component::SpeckledRing {
+                q0_inv_angstrom,
+                width_rel,
+                amplitude,
+                ..
+            } => amplitude * gauss(q0_inv_angstrom, width_rel),
+            Component::CoherentHalo {
+                q0_inv_angstrom,
+                width_rel,
+                amplitude,
+                ..
+            } => amplitude * gauss(q0_inv_angstrom, width_rel),
+            Component::PowerLaw {
+                exponent,
+                amplitude,
+                ..
+            } => amplitude * (q.max(1e-4) / DIFFUSE_Q_REF).powf(exponent),
+            Component::OrnsteinZernike {
+                xi_angstrom,
+                amplitude,
+                ..
+            } => {
+                let f = |q: f64| 1.0 / (1.0 + (xi_angstrom * q).powi(2));
+                amplitude * f(q) / f(DIFFUSE_Q_REF)
+            }
+            Component::DebyeBueche {
+                a_angstrom,
+                amplitude,
+                ..
+            } => {
+                let f = |q: f64| 1.0 / (1.0 + (a_angstrom * q).powi(2)).powi(2);
+                amplitude * f(q) / f(DIFFUSE_Q_REF)
+            }
+            Component::Guinier {
+                rg_angstrom,
+                amplitude,
+                ..
+            } => {
+                let f = |q: f64| (-(q * rg_angstrom).powi(2) / 3.0).exp();
+                let fr = f(DIFFUSE_Q_REF).max(1e-300);
+                (amplitude * f(q) / fr).min(amplitude * 1e4)
+            }
+            Component::HighQ { c, sigma_a2 } => c * (1.0 - (-sigma_a2 * q * q).exp()),
+        }
+    }
+
+    /// The anisotropy (ε, χ₀ in radians) of diffuse terms, `None` for isotropic ones.
+    pub(crate) fn stretch(&self) -> Option<(f64, f64)> {
+        match *self {
+            Component::PowerLaw {
+                epsilon, chi0_deg, ..
+            }
+            | Component::OrnsteinZernike {
+                epsilon, chi0_deg, ..
+            }
+            | Component::DebyeBueche {
+                epsilon, chi0_deg, ..
+            }
+            | Component::Guinier {
+                epsilon, chi0_deg, ..
+            } if (epsilon - 1.0).abs() > 1e-3 => Some((epsilon, chi0_deg.to_radians())),
+            _ => None,
+        }
+    }
+
+    /// The angular factor's (η, n, χ₀ in radians) if it is anisotropic.
+    pub(crate) fn angular(&self) -> Option<(f64, u32, f64)> {
+        match *self {
+            Component::Ring {
+                eta,
+                symmetry,
+                chi0_deg,
+                ..
+            }
+            | Component::Lattice {
+                eta,
+                symmetry,
+                chi0_deg,
+                ..
+            } if eta > 1e-3 => Some((eta, symmetry, chi0_deg.to_radians())),
+            _ => None,
+        }
+    }
+}
+
+/// The (ratio, multiplicity) pairs of a lattice's first `count` peaks.
+pub(crate) fn lattice_peaks(kind: LatticeKind, count: usize) -> Vec<(f64, u32)> {
+    reflections(kind, count)
+        .iter()
+        .map(|r| (r.ratio, r.multiplicity))
+        .collect()
+}
+
+/// The sphere form factor [3(sin x − x cos x)/x³]², 1 at x = 0.
+pub(crate) fn sphere_form_factor(x: f64) -> f64 {
+    if x < 1e-3 {
+        return 1.0 - x * x / 5.0;
+    }
+    let f = 3.0 * (x.sin() - x * x.cos()) / (x * x * x);
+    f * f
+}
+
+/// The angular factor (1−η²)/(1 − 2η·cos(n(χ−χ₀)) + η²): a Poisson kernel with mean 1 over χ
+/// and n maxima of height (1+η)/(1−η) at χ₀ + 2πk/n.
+pub(crate) fn angular_factor(eta: f64, symmetry: u32, chi0_rad: f64, chi_rad: f64) -> f64 {
+    (1.0 - eta * eta)
+        / (1.0 - 2.0 * eta * (f64::from(symmetry) * (chi_rad - chi0_rad)).cos() + eta * eta)
+}
+
+/// Background scattering not centred on the beam.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Background {
+    /// A constant level in counts.
+    Constant {
+        /// Counts per pixel.
+        level: f64,
+    },
+    /// A level, a linear gradient and Gaussian blobs.
+    Structured {
+        /// Counts per pixel.
+        level: f64,
+        /// Gradient (counts per pixel along x, along y).
+        gradient_per_px: (f64, f64),
+        /// Blobs (x px, y px, σ px, peak counts).
+        blobs: Vec<(f64, f64, f64, f64)>,
+    },
+    /// Scattering from a window in the beam path: a raised level inside a square or circle.
+    Window {
+        /// Window outline.
+        shape: WindowShape,
+        /// Window centre column.
+        centre_x_px: f64,
+        /// Window centre row.
+        centre_y_px: f64,
+        /// Half side or radius in pixels.
+        half_size_px: f64,
+        /// Counts inside.
+        level: f64,
+        /// Edge softness in pixels.
+        edge_blur_px: f64,
+    },
+}
+
+/// Outline of a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowShape {
+    /// Square.
+    Square,
+    /// Circle.
+    Circle,
+}
+
+impl Background {
+    /// Counts at pixel (x, y).
+    pub(crate) fn at(&self, x: f64, y: f64) -> f64 {
+        match self {
+            Background::Constant { level } => *level,
+            Background::Structured {
+                level,
+                gradient_per_px,
+                blobs,
+            } => {
+                let mut v = level + gradient_per_px.0 * x + gradient_per_px.1 * y;
+                for &(bx, by, s, a) in blobs {
+                    let d2 = (x - bx).powi(2) + (y - by).powi(2);
+                    v += a * (-0.5 * d2 / (s * s)).exp();
+                }
+                v.max(0.0)
+            }
+            Background::Window {
+                shape,
+                centre_x_px,
+                centre_y_px,
+                half_size_px,
+                level,
+                edge_blur_px,
+            } => {
+                let (dx, dy) = ((x - centre_x_px).abs(), (y - centre_y_px).abs());
+                let outside = match shape {
+                    WindowShape::Square => dx.max(dy) - half_size_px,
+                    WindowShape::Circle => dx.hypot(dy) - half_size_px,
+                };
+                level * smooth_inside(outside, *edge_blur_px)
+            }
+        }
+    }
+}
+
+/// 1 well inside (d ≪ 0), 0 well outside, a tanh edge of width `blur` in between.
+pub(crate) fn smooth_inside(signed_distance_outside: f64, blur: f64) -> f64 {
+    0.5 * (1.0 - (signed_distance_outside / blur.max(0.3)).tanh())
+}
+
+/// A beamstop, centred on the beam. Its shadow transmits [`Beamstop::LEAKAGE`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Beamstop {
+    /// A disc held by an arm running out to the edge.
+    Circular {
+        /// Disc radius.
+        radius_px: f64,
+        /// Edge blur.
+        blur_px: f64,
+        /// Holder arm width.
+        arm_width_px: f64,
+        /// Holder arm direction (χ convention) in degrees.
+        arm_angle_deg: f64,
+    },
+    /// A bar through the beam, from `overhang_px` behind it to the edge.
+    Linear {
+        /// Bar width.
+        width_px: f64,
+        /// Length past the beam centre.
+        overhang_px: f64,
+        /// Direction towards the edge (χ convention) in degrees.
+        angle_deg: f64,
+        /// Edge blur.
+        blur_px: f64,
+    },
+    /// A wedge with its tip on the beam, opening outwards.
+    Wedge {
+        /// Full opening angle in degrees.
+        opening_deg: f64,
+        /// Direction of the wedge axis (χ convention) in degrees.
+        direction_deg: f64,
+        /// Radius of the rounded tip that blocks the direct beam.
+        tip_radius_px: f64,
+        /// Edge blur.
+        blur_px: f64,
+    },
+}
+
+impl Beamstop {
+    /// Fraction of the beam a beamstop lets through.
+    pub const LEAKAGE: f64 = 2e-3;
+
+    /// Signed distance (px) from the shadow's edge, positive outside, for the offset (dx, dy)
+    /// from the beam centre in image coordinates.
+    pub(crate) fn distance_outside(&self, dx: f64, dy: f64) -> f64 {
+        // Unit vector of a direction given in the χ convention (y grows downwards on screen).
+        let dir = |deg: f64| {
+            let a = deg.to_radians();
+            (a.cos(), -a.sin())
+        };
+        let bar = |ux: f64, uy: f64, half_width: f64, start: f64| {
+            let along = dx * ux + dy * uy;
+            let perp = (dx * uy - dy * ux).abs();
+            (perp - half_width).max(start - along)
+        };
+        match *self {
+            Beamstop::Circular {
+                radius_px,
+                arm_width_px,
+                arm_angle_deg,
+                ..
+            } => {
+                let (ux, uy) = dir(arm_angle_deg);
+                (dx.hypot(dy) - radius_px).min(bar(ux, uy, arm_width_px / 2.0, 0.0))
+            }
+            Beamstop::Linear {
+                width_px,
+                overhang_px,
+                angle_deg,
+                ..
+            } => {
+                let (ux, uy) = dir(angle_deg);
+                bar(ux, uy, width_px / 2.0, -overhang_px)
+            }
+            Beamstop::Wedge {
+                opening_deg,
+                direction_deg,
+                tip_radius_px,
+                ..
+            } => {
+                let r = dx.hypot(dy);
+                let chi = (-dy).atan2(dx);
+                let mut d = chi - direction_deg.to_radians();
+                d = (d + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU)
+                    - std::f64::consts::PI;
+                let half = opening_deg.to_radians() / 2.0;
+                // Distance to the wedge's side lines, then the tip disc.
+                let side = if d.abs() < std::f64::consts::FRAC_PI_2 {
+                    r * (d.abs() - half).sin()
+                } else {
+                    r
+                };
+                side.min(r - tip_radius_px)
+            }
+        }
+    }
+
+    /// Edge blur in pixels.
+    pub(crate) fn blur_px(&self) -> f64 {
+        match *self {
+            Beamstop::Circular { blur_px, .. }
+            | Beamstop::Linear { blur_px, .. }
+            | Beamstop::Wedge { blur_px, .. } => blur_px,
+        }
+    }
+
+    /// Fraction transmitted at offset (dx, dy) from the beam centre.
+    pub(crate) fn transmission(&self, dx: f64, dy: f64) -> f64 {
+        let inside = smooth_inside(self.distance_outside(dx, dy), self.blur_px());
+        1.0 - (1.0 - Self::LEAKAGE) * inside
+    }
+
+    /// Tag name of the beamstop.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            Beamstop::Circular { .. } => "circular beamstop",
+            Beamstop::Linear { .. } => "linear beamstop",
+            Beamstop::Wedge { .. } => "wedge beamstop",
+        }
+    }
+}
+
+/// The unscattered beam: an elliptical Gaussian at the beam centre.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DirectBeam {
+    /// FWHM along x.
+    pub width_px: f64,
+    /// FWHM along y.
+    pub height_px: f64,
+    /// Peak counts.
+    pub peak_counts: f64,
+}
+
+/// Direction of parasitic slit scattering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Streak {
+    /// Along the rows.
+    Horizontal,
+    /// Along the columns.
+    Vertical,
+}
+
+/// Parasitic scattering from slit edges: a thin streak through the beam centre.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SlitStreak {
+    /// Orientation.
+    pub direction: Streak,
+    /// Counts next to the beam.
+    pub amplitude: f64,
+    /// Gaussian σ across the streak.
+    pub width_px: f64,
+    /// Distance over which the streak falls as (1 + d/decay)⁻².
+    pub decay_px: f64,
+}
+
+/// A cosmic-ray hit: a short bright track.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Zinger {
+    /// Start column.
+    pub x_px: f64,
+    /// Start row.
+    pub y_px: f64,
+    /// Track length.
+    pub length_px: f64,
+    /// Track direction in degrees.
+    pub angle_deg: f64,
+    /// Counts deposited per pixel.
+    pub counts: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn angular_factor_has_mean_one_and_n_maxima() {
+        let (eta, n, chi0) = (0.8, 6, 0.3);
+        let k = 3600;
+        let vals: Vec<f64> = (0..k)
+            .map(|i| angular_factor(eta, n, chi0, i as f64 / k as f64 * std::f64::consts::TAU))
+            .collect();
+        let mean = vals.iter().sum::<f64>() / k as f64;
+        assert!((mean - 1.0).abs() < 1e-6, "mean {mean}");
+        let maxima = (0..k)
+            .filter(|&i| vals[i] > vals[(i + k - 1) % k] && vals[i] >= vals[(i + 1) % k])
+            .count();
+        assert_eq!(maxima, 6);
+        let peak = angular_factor(eta, n, chi0, chi0);
+        assert!((peak - (1.0 + eta) / (1.0 - eta)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sphere_form_factor_first_zero() {
+        // First zero of the sphere amplitude at tan x = x: x ≈ 4.4934.
+        assert!(sphere_form_factor(4.4934) < 1e-8);
+        assert!((sphere_form_factor(1e-4) - 1.0).abs() < 1e-8);
+    }
+
+    #[test]
+    fn beamstop_shadow_follows_its_parameters() {
+        let disc = Beamstop::Circular {
+            radius_px: 20.0,
+            blur_px: 1.0,
+            arm_width_px: 6.0,
+            arm_angle_deg: 0.0,
+        };
+        assert!(disc.transmission(0.0, 15.0) < 0.01);
+        assert!(disc.transmission(0.0, 25.0) > 0.99);
+        assert!(disc.transmission(80.0, 0.0) < 0.01, "the arm runs along +x");
+        assert!(disc.transmission(-80.0, 0.0) > 0.99);
+        let wedge = Beamstop::Wedge {
+            opening_deg: 20.0,
+            direction_deg: 90.0,
+            tip_radius_px: 5.0,
+            blur_px: 0.5,
+        };
+        assert!(
+            wedge.transmission(0.0, -100.0) < 0.01,
+            "wedge points up (χ = 90°)"
+        );
+        assert!(wedge.transmission(30.0, -100.0) > 0.99, "outside ±10°");
+        assert!(wedge.transmission(0.0, 100.0) > 0.99);
+    }
+}

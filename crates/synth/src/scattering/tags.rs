@@ -1,0 +1,317 @@
+//! Ground truth: the 15-label training set, the richer attribute vocabulary and ring positions.
+
+use serde::{Deserialize, Serialize};
+
+use super::components::Component;
+use super::{SaxsImage, SaxsParams};
+
+/// The 15-label training set of `DOMAIN.md` §1, in a fixed order (the order of model outputs).
+pub const TRAINING_TAGS: [&str; 15] = [
+    "low-q",
+    "high-q",
+    "halo",
+    "higher orders",
+    "ring",
+    "BCC",
+    "FCC",
+    "hexagonal",
+    "lamellar",
+    "symmetry halo",
+    "symmetry ring",
+    "circular beamstop",
+    "wedge beamstop",
+    "linear beamstop",
+    "beam off image",
+];
+
+/// One ring, halo or peak that crosses the image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RingTruth {
+    /// "ring", "halo", "peak" (of a lattice), "speckled ring" or "coherent halo".
+    pub kind: String,
+    /// Position in Å⁻¹.
+    pub q_inv_angstrom: f64,
+    /// Radius on the detector in pixels.
+    pub radius_px: f64,
+    /// FWHM over q.
+    pub width_rel: f64,
+    /// Angular concentration η (0 isotropic).
+    pub eta: f64,
+    /// Symmetry order n.
+    pub symmetry: u32,
+    /// Direction of the first arc in degrees.
+    pub chi0_deg: f64,
+}
+
+/// Everything known about an image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Truth {
+    /// Labels from [`TRAINING_TAGS`] present in the image.
+    pub tags: Vec<String>,
+    /// Labels from the richer hierarchical vocabulary.
+    pub attributes: Vec<String>,
+    /// Rings, halos and peaks crossing the image, in increasing q.
+    pub rings: Vec<RingTruth>,
+    /// Beam centre column in pixels.
+    pub beam_x_px: f64,
+    /// Beam centre row in pixels.
+    pub beam_y_px: f64,
+    /// Pixels at the saturation level.
+    pub saturated_pixels: usize,
+}
+
+/// Width class by the reference thresholds: sharp below 0.025, broad above 0.1.
+fn width_class(width_rel: f64) -> &'static str {
+    if width_rel < 0.025 {
+        "sharp"
+    } else if width_rel > 0.1 {
+        "broad"
+    } else {
+        "intermediate"
+    }
+}
+
+/// Orientation class of the arcs' direction: in-plane (±15° of horizontal), out-of-plane (±15° of
+/// vertical) or other.
+fn orientation_class(chi0_deg: f64, symmetry: u32) -> &'static str {
+    // Arcs sit at χ₀ + 360°·k/n; any of them near 0°/180° or ±90° decides.
+    let arcs: Vec<f64> = (0..symmetry)
+        .map(|k| (chi0_deg + 360.0 * f64::from(k) / f64::from(symmetry)).rem_euclid(180.0))
+        .collect();
+    if arcs.iter().any(|a| *a <= 15.0 || *a >= 165.0) {
+        "in-plane"
+    } else if arcs.iter().any(|a| (a - 90.0).abs() <= 15.0) {
+        "out-of-plane"
+    } else {
+        "other"
+    }
+}
+
+impl Truth {
+    /// The ground truth of `params` rendered as `image`.
+    ///
+    /// A term is tagged only if it crosses the image: a ring whose radius lies beyond the far
+    /// corner, or inside the nearest edge when the beam is off the image, is not visible.
+    pub fn of(params: &SaxsParams, image: &SaxsImage) -> Self {
+        let g = &params.geometry;
+        let mut tags: Vec<&str> = Vec::new();
+        let mut attrs: Vec<String> = Vec::new();
+        let mut rings = Vec::new();
+        let push_ring =
+            |rings: &mut Vec<RingTruth>, kind: &str, q: f64, width_rel, eta, symmetry, chi0_deg| {
+                if let Some(radius_px) = g.radius_at_q(q).filter(|_| g.ring_visible(q)) {
+                    rings.push(RingTruth {
+                        kind: kind.into(),
+                        q_inv_angstrom: q,
+                        radius_px,
+                        width_rel,
+                        eta,
+                        symmetry,
+                        chi0_deg,
+                    });
+                    true
+                } else {
+                    false
+                }
+            };
+        for c in &params.components {
+            match *c {
+                Component::Ring {
+                    q0_inv_angstrom,
+                    width_rel,
+                    eta,
+                    symmetry,
+                    chi0_deg,
+                    halo,
+                    ..
+                } => {
+                    let kind = if halo { "halo" } else { "ring" };
+                    if push_ring(
+                        &mut rings,
+                        kind,
+                        q0_inv_angstrom,
+                        width_rel,
+                        eta,
+                        symmetry,
+                        chi0_deg,
+                    ) {
+                        tags.push(kind);
+                        if eta >= 0.3 && symmetry >= 4 {
+                            tags.push(if halo {
+                                "symmetry halo"
+                            } else {
+                                "symmetry ring"
+                            });
+                            attrs.push(format!("symmetry {symmetry}"));
+                        }
+                        attrs.push(format!(
+                            "{kind} {}",
+                            if eta < 0.3 {
+                                "isotropic"
+                            } else {
+                                "anisotropic"
+                            }
+                        ));
+                        if eta >= 0.3 {
+                            attrs.push(format!(
+                                "{kind} oriented {}",
+                                orientation_class(chi0_deg, symmetry)
+                            ));
+                            attrs.push(format!(
+                                "orientation {}",
+                                if eta > 0.75 { "sharp" } else { "intermediate" }
+                            ));
+                        }
+                        attrs.push(format!("ring width {}", width_class(width_rel)));
+                    }
+                }
+                Component::Lattice {
+                    lattice,
+                    q1_inv_angstrom,
+                    width_rel,
+                    eta,
+                    symmetry,
+                    chi0_deg,
+                    peak_count,
+                    ..
+                } => {
+                    let visible = super::lattice::reflections(lattice, peak_count)
+                        .iter()
+                        .filter(|r| {
+                            push_ring(
+                                &mut rings,
+                                "peak",
+                                q1_inv_angstrom * r.ratio,
+                                width_rel,
+                                eta,
+                                symmetry,
+                                chi0_deg,
+                            )
+                        })
+                        .count();
+                    if visible > 0 {
+                        tags.push("ring");
+                        tags.push(lattice.tag());
+                        attrs.push("structure factor".into());
+                        attrs.push(format!("ring width {}", width_class(width_rel)));
+                    }
+                    if visible >= 2 {
+                        tags.push("higher orders");
+                    }
+                    if visible > 0 && eta >= 0.3 && symmetry >= 4 {
+                        tags.push("symmetry ring");
+                    }
+                }
+                Component::SpeckledRing {
+                    q0_inv_angstrom,
+                    width_rel,
+                    graininess,
+                    ..
+                } => {
+                    if push_ring(
+                        &mut rings,
+                        "speckled ring",
+                        q0_inv_angstrom,
+                        width_rel,
+                        0.0,
+                        0,
+                        0.0,
+                    ) {
+                        tags.push("ring");
+                        if graininess > 0.75 {
+                            attrs.extend(["ring spotted".into(), "large grains".into()]);
+                        } else if graininess >= 0.5 {
+                            attrs.extend(["ring textured".into(), "polycrystalline".into()]);
+                        }
+                    }
+                }
+                Component::CoherentHalo {
+                    q0_inv_angstrom,
+                    width_rel,
+                    ..
+                } => {
+                    if push_ring(
+                        &mut rings,
+                        "coherent halo",
+                        q0_inv_angstrom,
+                        width_rel,
+                        0.0,
+                        0,
+                        0.0,
+                    ) {
+                        tags.push("halo");
+                        attrs.push("coherent speckle".into());
+                    }
+                }
+                Component::SphereFormFactor { .. } => attrs.push("form factor".into()),
+                Component::PowerLaw { epsilon, .. }
+                | Component::OrnsteinZernike { epsilon, .. }
+                | Component::DebyeBueche { epsilon, .. }
+                | Component::Guinier { epsilon, .. } => {
+                    tags.push("low-q");
+                    attrs.push(format!(
+                        "diffuse low-q {}",
+                        if (epsilon - 1.0).abs() > 1e-3 {
+                            "anisotropic"
+                        } else {
+                            "isotropic"
+                        }
+                    ));
+                }
+                Component::HighQ { .. } => {
+                    tags.push("high-q");
+                    attrs.push("diffuse high-q isotropic".into());
+                }
+            }
+        }
+        if rings.iter().filter(|r| r.kind != "halo").count() >= 5 {
+            attrs.push("many rings".into());
+        }
+        if let Some(bs) = &params.beamstop {
+            tags.push(bs.tag());
+        }
+        if g.beam_off_image() {
+            tags.push("beam off image");
+        }
+        if let Some(bg) = &params.background {
+            attrs.push("background".into());
+            if let super::Background::Window { .. } = bg {
+                attrs.push("windowed scattering".into());
+            }
+            if let super::Background::Constant { level } = bg
+                && *level > 1000.0
+            {
+                attrs.push("high background".into());
+            }
+        }
+        if params.streak.is_some() {
+            attrs.push("parasitic slit scattering".into());
+        }
+        if !params.zingers.is_empty() {
+            attrs.push("zingers".into());
+        }
+        if image.saturated_pixels > 0 {
+            attrs.push("saturation".into());
+        }
+        if params.detector != super::DetectorKind::Plain {
+            attrs.push("detector gaps".into());
+        }
+        rings.sort_by(|a, b| a.q_inv_angstrom.total_cmp(&b.q_inv_angstrom));
+        // Tags in training order, each once; attributes sorted and unique.
+        let tags = TRAINING_TAGS
+            .iter()
+            .filter(|t| tags.contains(t))
+            .map(|t| t.to_string())
+            .collect();
+        attrs.sort();
+        attrs.dedup();
+        Truth {
+            tags,
+            attributes: attrs,
+            rings,
+            beam_x_px: g.beam_x_px,
+            beam_y_px: g.beam_y_px,
+            saturated_pixels: image.saturated_pixels,
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Physics checks of the scattering generator on rendered images.
+
+use super::*;
+use imaging::profile::{azimuthal_profile, radial_profile};
+
+/// Parameters with only `components`, no beamstop, background, streak, zingers or noise.
+fn bare(size_px: usize, components: Vec<Component>) -> SaxsParams {
+    SaxsParams {
+        geometry: Geometry::reference(size_px, 0.5, 0.5),
+        detector: DetectorKind::Plain,
+        components,
+        background: None,
+        beamstop: None,
+        direct_beam: DirectBeam {
+            width_px: 4.0,
+            height_px: 3.0,
+            peak_counts: 0.0,
+        },
+        streak: None,
+        zingers: Vec::new(),
+        exposure: 1.0,
+        poisson_noise: false,
+        saturation_counts: SATURATION_COUNTS,
+        noise_seed: 1,
+    }
+}
+
+fn ring(q0: f64, width_rel: f64, eta: f64, symmetry: u32) -> Component {
+    Component::Ring {
+        q0_inv_angstrom: q0,
+        width_rel,
+        eta,
+        symmetry,
+        chi0_deg: 20.0,
+        amplitude: 1000.0,
+        halo: false,
+    }
+}
+
+fn as_f32(img: &SaxsImage) -> imaging::Image<f32> {
+    img.counts.map(|v| v as f32)
+}
+
+/// Radius (px) of the maximum of the radial profile beyond `r_min`, refined by a parabola.
+fn radial_peak(img: &SaxsImage, p: &SaxsParams, r_min: usize) -> f64 {
+    let prof = radial_profile(
+        &as_f32(img),
+        p.geometry.beam_x_px,
+        p.geometry.beam_y_px,
+        None,
+    );
+    let k = (r_min..prof.len() - 1)
+        .max_by(|&a, &b| prof[a].0.total_cmp(&prof[b].0))
+        .expect("bins");
+    let (a, b, c) = (prof[k - 1].0, prof[k].0, prof[k + 1].0);
+    // Bin k holds radii [k, k+1): its centre is k + 0.5.
+    k as f64 + 0.5 + 0.5 * (a - c) / (a - 2.0 * b + c)
+}
+
+#[test]
+fn a_ring_at_q0_peaks_at_q0_within_2_percent() {
+    for (size, q0) in [(256, 0.05), (1000, 0.02), (1000, 0.09), (512, 0.15)] {
+        let p = bare(size, vec![ring(q0, 0.03, 0.0, 2)]);
+        let img = render(&p).expect("renders");
+        let r = radial_peak(&img, &p, 3);
+        let q = p.geometry.q_at_radius(r);
+        assert!(
+            (q / q0 - 1.0).abs() < 0.02,
+            "size {size}: ring at q0={q0} peaks at q={q}"
+        );
+    }
+}
+
+#[test]
+fn symmetry_order_n_gives_n_fold_azimuthal_modulation() {
+    for n in [2u32, 4, 6, 10] {
+        let p = bare(512, vec![ring(0.05, 0.05, 0.8, n)]);
+        let img = render(&p).expect("renders");
+        let r = p.geometry.radius_at_q(0.05).expect("on detector");
+        let az = azimuthal_profile(&as_f32(&img), 256.0, 256.0, r - 3.0, r + 3.0, 360);
+        // Power of the χ profile's Fourier harmonics: harmonic n must dominate 1..n.
+        let power = |m: usize| {
+            let (mut re, mut im) = (0.0, 0.0);
+            for (k, v) in az.iter().enumerate() {
+                let a = std::f64::consts::TAU * (m * k) as f64 / az.len() as f64;
+                re += v * a.cos();
+                im += v * a.sin();
+            }
+            re.hypot(im)
+        };
+        let pn = power(n as usize);
+        for m in 1..n as usize {
+            assert!(pn > 10.0 * power(m), "n={n}: harmonic {m} too strong");
+        }
+        // Count arcs: bins above the mean that are the largest within ±(half an arc period),
+        // after a 3-bin average (pixel binning jitters neighbouring χ bins).
+        let m = az.len();
+        let mean = az.iter().sum::<f64>() / m as f64;
+        let smooth: Vec<f64> = (0..m)
+            .map(|k| (az[(k + m - 1) % m] + az[k] + az[(k + 1) % m]) / 3.0)
+            .collect();
+        let half = m / (2 * n as usize) - 1;
+        let maxima = (0..m)
+            .filter(|&i| {
+                smooth[i] > mean
+                    && (1..=half).all(|d| {
+                        smooth[i] > smooth[(i + d) % m] && smooth[i] >= smooth[(i + m - d) % m]
+                    })
+            })
+            .count();
+        assert_eq!(maxima, n as usize, "n={n}");
+    }
+}
+
+#[test]
+fn lattice_peaks_fall_at_the_lattice_ratios() {
+    for (kind, want) in [
+        (LatticeKind::Bcc, vec![1.0, 2f64.sqrt(), 3f64.sqrt()]),
+        (
+            LatticeKind::Fcc,
+            vec![1.0, (4.0f64 / 3.0).sqrt(), (8.0f64 / 3.0).sqrt()],
+        ),
+        (LatticeKind::Hexagonal, vec![1.0, 3f64.sqrt(), 2.0]),
+        (LatticeKind::Lamellar, vec![1.0, 2.0, 3.0]),
+    ] {
+        let q1 = 0.03;
+        let p = bare(
+            1000,
+            vec![Component::Lattice {
+                lattice: kind,
+                q1_inv_angstrom: q1,
+                width_rel: 0.015,
+                eta: 0.0,
+                symmetry: 2,
+                chi0_deg: 0.0,
+                amplitude: 2000.0,
+                debye_waller_sigma_angstrom: 0.0,
+                peak_count: 6,
+            }],
+        );
+        let img = render(&p).expect("renders");
+        let prof = radial_profile(&as_f32(&img), 500.0, 500.0, None);
+        // Local maxima above 5 % of the first peak, as q ratios.
+        let peaks: Vec<f64> = (2..prof.len() - 1)
+            .filter(|&k| {
+                prof[k].0 > prof[k - 1].0 && prof[k].0 >= prof[k + 1].0 && prof[k].0 > 50.0
+            })
+            .map(|k| p.geometry.q_at_radius(k as f64 + 0.5) / q1)
+            .collect();
+        for (i, w) in want.iter().enumerate() {
+            assert!(
+                (peaks[i] / w - 1.0).abs() < 0.03,
+                "{kind:?}: peak {i} at ratio {} (want {w}); all {peaks:?}",
+                peaks[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn beamstop_shadow_lies_where_its_parameters_say() {
+    let mut p = bare(512, vec![]);
+    p.background = Some(Background::Constant { level: 1000.0 });
+    p.beamstop = Some(Beamstop::Circular {
+        radius_px: 30.0,
+        blur_px: 1.0,
+        arm_width_px: 8.0,
+        arm_angle_deg: 90.0,
+    });
+    let img = render(&p).expect("renders");
+    let (cx, cy) = (256usize, 256usize);
+    assert!(img.counts.get(cx + 20, cy) < 10, "inside the disc");
+    assert!(img.counts.get(cx + 40, cy) > 990, "outside the disc");
+    assert!(
+        img.counts.get(cx, cy - 150) < 10,
+        "on the arm (χ = 90°, up)"
+    );
+    assert!(img.counts.get(cx, cy + 150) > 990, "opposite the arm");
+
+    p.beamstop = Some(Beamstop::Linear {
+        width_px: 20.0,
+        overhang_px: 40.0,
+        angle_deg: 0.0,
+        blur_px: 1.0,
+    });
+    let img = render(&p).expect("renders");
+    assert!(img.counts.get(cx + 200, cy + 5) < 10, "on the bar");
+    assert!(img.counts.get(cx + 200, cy + 15) > 990, "beside the bar");
+    assert!(img.counts.get(cx - 30, cy) < 10, "within the overhang");
+    assert!(img.counts.get(cx - 50, cy) > 990, "past the overhang");
+}
+
+#[test]
+fn poisson_noise_has_variance_equal_to_mean() {
+    for level in [3.0, 50.0, 800.0] {
+        let mut p = bare(256, vec![]);
+        p.background = Some(Background::Constant { level });
+        p.poisson_noise = true;
+        p.direct_beam.peak_counts = 0.0;
+        let img = render(&p).expect("renders");
+        let v: Vec<f64> = img.counts.pixels().iter().map(|&c| f64::from(c)).collect();
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+        assert!((m / level - 1.0).abs() < 0.02, "mean {m} for {level}");
+        assert!((var / m - 1.0).abs() < 0.05, "variance {var} vs mean {m}");
+    }
+}
+
+#[test]
+fn saturation_clips_and_is_reported() {
+    let mut p = bare(256, vec![]);
+    p.direct_beam.peak_counts = 1e5;
+    let img = render(&p).expect("renders");
+    assert_eq!(img.counts.get(128, 128), SATURATION_COUNTS);
+    assert!(img.saturated_pixels > 0);
+    let truth = Truth::of(&p, &img);
+    assert!(truth.attributes.contains(&"saturation".to_string()));
+}
+
+#[test]
+fn detector_gaps_read_zero() {
+    let mut p = bare(1000, vec![]);
+    p.background = Some(Background::Constant { level: 100.0 });
+    p.detector = DetectorKind::Pilatus;
+    let img = render(&p).expect("renders");
+    assert_eq!(img.counts.get(490, 10), 0);
+    assert_eq!(img.counts.get(480, 10), 100);
+}
+
+#[test]
+fn same_seed_gives_identical_images_and_different_index_differs() {
+    let cfg = SaxsConfig::default();
+    let a = render(&sample_params(&cfg, 42, 3).expect("valid")).expect("renders");
+    let b = render(&sample_params(&cfg, 42, 3).expect("valid")).expect("renders");
+    let c = render(&sample_params(&cfg, 42, 4).expect("valid")).expect("renders");
+    assert!(a == b, "same (seed, index) gave different images");
+    assert!(a.counts != c.counts, "different index gave the same image");
+}
+
+#[test]
+fn params_survive_a_json_roundtrip_and_reproduce_the_image() {
+    let cfg = SaxsConfig {
+        size_px: 128,
+        ..SaxsConfig::default()
+    };
+    for i in 0..20 {
+        let p = sample_params(&cfg, 9, i).expect("valid");
+        let json = serde_json::to_string(&p).expect("serialises");
+        let back: SaxsParams = serde_json::from_str(&json).expect("parses");
+        let same = render(&p).expect("renders").counts == render(&back).expect("renders").counts;
+        assert!(
+            same,
+            "image {i} differs after a JSON roundtrip of its parameters"
+        );
+    }
+}
+
+#[test]
+fn tags_follow_the_parameters() {
+    let mut p = bare(256, vec![ring(0.05, 0.02, 0.9, 6)]);
+    p.beamstop = Some(Beamstop::Wedge {
+        opening_deg: 15.0,
+        direction_deg: 0.0,
+        tip_radius_px: 8.0,
+        blur_px: 1.0,
+    });
+    let img = render(&p).expect("renders");
+    let t = Truth::of(&p, &img);
+    assert_eq!(t.tags, vec!["ring", "symmetry ring", "wedge beamstop"]);
+    assert!(
+        t.attributes.contains(&"ring width sharp".to_string()),
+        "{:?}",
+        t.attributes
+    );
+    assert_eq!(t.rings.len(), 1);
+    assert!((t.rings[0].radius_px - p.geometry.radius_at_q(0.05).expect("on")).abs() < 1e-9);
+
+    // The same ring with the beam far off the image, beyond the ring radius: not visible.
+    p.geometry = Geometry::reference(256, 1.05, 0.5);
+    let far = p.geometry.radius_at_q(0.05).expect("on");
+    assert!(far > 0.05 * 256.0, "ring radius {far}");
+    let img = render(&p).expect("renders");
+    let t = Truth::of(&p, &img);
+    assert!(t.tags.contains(&"beam off image".to_string()));
+}
+
+#[test]
+fn random_batches_cover_the_training_tags() {
+    let cfg = SaxsConfig {
+        size_px: 128,
+        ..SaxsConfig::default()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..400 {
+        let p = sample_params(&cfg, 1, i).expect("valid");
+        let img = render(&p).expect("renders");
+        seen.extend(Truth::of(&p, &img).tags);
+    }
+    for tag in TRAINING_TAGS {
+        assert!(seen.contains(tag), "tag {tag} never drawn in 400 images");
+    }
+}
+
+#[test]
+fn bad_config_is_rejected_with_the_parameter_name() {
+    let err = sample_params(
+        &SaxsConfig {
+            size_px: 100,
+            ..SaxsConfig::default()
+        },
+        0,
+        0,
+    )
+    .expect_err("invalid");
+    assert!(err.to_string().starts_with("size = 100"), "{err}");
+}
