@@ -1,1 +1,170 @@
-fn main() {}
+//! `synthscope`: the native companion of the Synthscope web app.
+//!
+//! Generates datasets with the same engine the browser uses (so a dataset made here and one
+//! downloaded from the app are byte-identical for the same seed), and measures throughput.
+//! Training, evaluation and batch inference arrive with the model issues.
+
+mod bench;
+mod generate;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Synthetic X-ray scattering and TEM data, natively.
+#[derive(Debug, Parser)]
+#[command(name = "synthscope", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a dataset of images, ground truth and labels.jsonl.
+    #[command(subcommand)]
+    Generate(GenerateKind),
+    /// Measure throughput.
+    #[command(subcommand)]
+    Bench(BenchKind),
+}
+
+#[derive(Debug, Subcommand)]
+enum GenerateKind {
+    /// X-ray scattering detector images (16-bit counts).
+    Saxs(SaxsArgs),
+    /// TEM micrographs of polycrystals with boundary masks and grain-id maps.
+    Tem(TemArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchKind {
+    /// Images per second of generation plus PNG encoding, all cores, in memory.
+    Generate(bench::BenchArgs),
+}
+
+/// Options shared by every generator.
+#[derive(Debug, Args)]
+struct Common {
+    /// Number of images.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    count: u64,
+    /// Batch seed: image i depends only on (seed, i).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Image file format.
+    #[arg(long, value_enum, default_value_t = Format::Png)]
+    format: Format,
+    /// Index of the first image (to extend an existing dataset).
+    #[arg(long, default_value_t = 0)]
+    start: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Png,
+    Tiff,
+}
+
+impl From<Format> for imaging::codec::FileFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Png => imaging::codec::FileFormat::Png,
+            Format::Tiff => imaging::codec::FileFormat::Tiff,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct SaxsArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Square image size in pixels (128–2048).
+    #[arg(long, default_value_t = 1000)]
+    size: usize,
+    /// Detector layout.
+    #[arg(long, value_enum, default_value_t = Detector::Plain)]
+    detector: Detector,
+    /// Beamstop: random (as the reference simulator), none, circular, linear or wedge.
+    #[arg(long, value_enum, default_value_t = Beamstop::Random)]
+    beamstop: Beamstop,
+    /// Turn off Poisson counting noise.
+    #[arg(long)]
+    no_noise: bool,
+    /// Intensity multiplier before noise (higher: relatively less noise).
+    #[arg(long, default_value_t = 1.0)]
+    exposure: f64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Detector {
+    Plain,
+    Pilatus,
+    Eiger,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Beamstop {
+    Random,
+    None,
+    Circular,
+    Linear,
+    Wedge,
+}
+
+#[derive(Debug, Args)]
+struct TemArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Image width in pixels.
+    #[arg(long, default_value_t = 496)]
+    width: usize,
+    /// Image height in pixels.
+    #[arg(long, default_value_t = 96)]
+    height: usize,
+    /// Mean grain diameter in pixels.
+    #[arg(long, default_value_t = 24.0)]
+    grain_diameter: f64,
+    /// Spread (σ of ln diameter) of the lognormal grain sizes.
+    #[arg(long, default_value_t = 0.35)]
+    grain_spread: f64,
+    /// Diffraction contrast between grains (0–1).
+    #[arg(long, default_value_t = 0.6)]
+    contrast: f64,
+    /// Noise level (0–1).
+    #[arg(long, default_value_t = 0.3)]
+    noise: f64,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                // Help and version go to stdout with exit 0 (or 2 for a bare command), as clap does.
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            }
+            // One line: clap's first line names the argument and what was wrong with it.
+            let text = e.to_string();
+            eprintln!("{} (see synthscope --help)", text.lines().next().unwrap_or("error: invalid arguments"));
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Generate(GenerateKind::Saxs(a)) => generate::saxs(&a),
+        Command::Generate(GenerateKind::Tem(a)) => generate::tem(&a),
+        Command::Bench(BenchKind::Generate(a)) => bench::generate(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -142,119 +142,72 @@ pub enum Component {
 
 impl Component {
     /// Intensity as a function of q (Å⁻¹) before any angular factor. For anisotropic diffuse
-    /// terms this is evaluated at the stretched q.
-    pub(crate) fn radial(&self, q: f64) -> f64 {
-        let gauss = |q0: f64, width_rel: f64| {
+    /// terms this is evaluated at the stretched q. Work that does not depend on q (the lattice's
+    /// reflections) is done once, here, not per evaluation.
+    pub(crate) fn radial_fn(&self) -> Box<dyn Fn(f64) -> f64 + '_> {
+        let gauss = |q: f64, q0: f64, width_rel: f64| {
             let sigma = (width_rel * q0 / FWHM_PER_SIGMA).max(1e-6);
             let z = (q - q0) / sigma;
-            if z.abs() > 8.0 {
-                0.0
-            } else {
-                (-0.5 * z * z).exp()
-            }
+            if z.abs() > 8.0 { 0.0 } else { (-0.5 * z * z).exp() }
         };
         match *self {
-            Component::Ring {
-                q0_inv_angstrom,
-                width_rel,
-                amplitude,
-                ..
-            } => amplitude * gauss(q0_inv_angstrom, width_rel),
-            Component::Lattice {
-                lattice,
-                q1_inv_angstrom,
-                width_rel,
-                amplitude,
-                debye_waller_sigma_angstrom,
-                peak_count,
-                ..
-            } => {
+            Component::Ring { q0_inv_angstrom, width_rel, amplitude, .. }
+            | Component::SpeckledRing { q0_inv_angstrom, width_rel, amplitude, .. }
+            | Component::CoherentHalo { q0_inv_angstrom, width_rel, amplitude, .. } => {
+                Box::new(move |q| amplitude * gauss(q, q0_inv_angstrom, width_rel))
+            }
+            Component::Lattice { lattice, q1_inv_angstrom, width_rel, amplitude, debye_waller_sigma_angstrom, peak_count, .. } => {
                 let sigma = (width_rel * q1_inv_angstrom / FWHM_PER_SIGMA).max(1e-6);
                 let refl = lattice_peaks(lattice, peak_count);
                 let m1 = refl.first().map_or(1.0, |r| f64::from(r.1));
-                refl.iter()
+                // (q_i, peak height) per reflection.
+                let peaks: Vec<(f64, f64)> = refl
+                    .iter()
                     .map(|&(ratio, mult)| {
                         let qi = q1_inv_angstrom * ratio;
-                        let z = (q - qi) / sigma;
-                        if z.abs() > 8.0 {
-                            return 0.0;
-                        }
                         let dw = (-(debye_waller_sigma_angstrom * qi).powi(2)).exp();
-                        amplitude * f64::from(mult) / m1 / (ratio * ratio)
-                            * dw
-                            * (-0.5 * z * z).exp()
+                        (qi, amplitude * f64::from(mult) / m1 / (ratio * ratio) * dw)
                     })
-                    .sum()
+                    .collect();
+                Box::new(move |q| {
+                    peaks
+                        .iter()
+                        .map(|&(qi, height)| {
+                            let z = (q - qi) / sigma;
+                            if z.abs() > 8.0 { 0.0 } else { height * (-0.5 * z * z).exp() }
+                        })
+                        .sum()
+                })
             }
-            Component::SphereFormFactor {
-                radius_angstrom,
-                polydispersity,
-                amplitude,
-            } => {
+            Component::SphereFormFactor { radius_angstrom, polydispersity, amplitude } => {
                 // Average over 7 radii of a Gaussian (weights of a 3σ Gauss–Hermite-like grid).
-                const NODES: [(f64, f64); 7] = [
-                    (-3.0, 0.0044),
-                    (-2.0, 0.054),
-                    (-1.0, 0.242),
-                    (0.0, 0.399),
-                    (1.0, 0.242),
-                    (2.0, 0.054),
-                    (3.0, 0.0044),
-                ];
+                const NODES: [(f64, f64); 7] = [(-3.0, 0.0044), (-2.0, 0.054), (-1.0, 0.242), (0.0, 0.399), (1.0, 0.242), (2.0, 0.054), (3.0, 0.0044)];
                 let norm: f64 = NODES.iter().map(|n| n.1).sum();
-                NODES
-                    .iter()
-                    .map(|&(z, w)| {
-                        let r = radius_angstrom * (1.0 + polydispersity * z).max(0.05);
-                        w * sphere_form_factor(q * r)
-                    })
-                    .sum::<f64>()
-                    / norm
-                    * amplitude
+                Box::new(move |q| {
+                    NODES
+                        .iter()
+                        .map(|&(z, w)| w * sphere_form_factor(q * radius_angstrom * (1.0 + polydispersity * z).max(0.05)))
+                        .sum::<f64>()
+                        / norm
+                        * amplitude
+                })
             }
-            Component::SpeckledRing {
-                q0_inv_angstrom,
-                width_rel,
-                amplitude,
-                ..
-            } => amplitude * gauss(q0_inv_angstrom, width_rel),
-            Component::CoherentHalo {
-                q0_inv_angstrom,
-                width_rel,
-                amplitude,
-                ..
-            } => amplitude * gauss(q0_inv_angstrom, width_rel),
-            Component::PowerLaw {
-                exponent,
-                amplitude,
-                ..
-            } => amplitude * (q.max(1e-4) / DIFFUSE_Q_REF).powf(exponent),
-            Component::OrnsteinZernike {
-                xi_angstrom,
-                amplitude,
-                ..
-            } => {
-                let f = |q: f64| 1.0 / (1.0 + (xi_angstrom * q).powi(2));
-                amplitude * f(q) / f(DIFFUSE_Q_REF)
+            Component::PowerLaw { exponent, amplitude, .. } => Box::new(move |q| amplitude * (q.max(1e-4) / DIFFUSE_Q_REF).powf(exponent)),
+            Component::OrnsteinZernike { xi_angstrom, amplitude, .. } => {
+                let f = move |q: f64| 1.0 / (1.0 + (xi_angstrom * q).powi(2));
+                Box::new(move |q| amplitude * f(q) / f(DIFFUSE_Q_REF))
             }
-            Component::DebyeBueche {
-                a_angstrom,
-                amplitude,
-                ..
-            } => {
-                let f = |q: f64| 1.0 / (1.0 + (a_angstrom * q).powi(2)).powi(2);
-                amplitude * f(q) / f(DIFFUSE_Q_REF)
+            Component::DebyeBueche { a_angstrom, amplitude, .. } => {
+                let f = move |q: f64| 1.0 / (1.0 + (a_angstrom * q).powi(2)).powi(2);
+                Box::new(move |q| amplitude * f(q) / f(DIFFUSE_Q_REF))
             }
-            Component::Guinier {
-                rg_angstrom,
-                amplitude,
-                ..
-            } => {
-                let f = |q: f64| (-(q * rg_angstrom).powi(2) / 3.0).exp();
+            Component::Guinier { rg_angstrom, amplitude, .. } => {
+                let f = move |q: f64| (-(q * rg_angstrom).powi(2) / 3.0).exp();
                 let fr = f(DIFFUSE_Q_REF).max(1e-300);
-                (amplitude * f(q) / fr).min(amplitude * 1e4)
+                // Capped: a large R_g normalised at q_ref would otherwise explode at q → 0.
+                Box::new(move |q| (amplitude * f(q) / fr).min(amplitude * 1e4))
             }
-            Component::HighQ { c, sigma_a2 } => c * (1.0 - (-sigma_a2 * q * q).exp()),
+            Component::HighQ { c, sigma_a2 } => Box::new(move |q| c * (1.0 - (-sigma_a2 * q * q).exp())),
         }
     }
 
@@ -471,7 +424,7 @@ impl Beamstop {
                 ..
             } => {
                 let (ux, uy) = dir(arm_angle_deg);
-                (dx.hypot(dy) - radius_px).min(bar(ux, uy, arm_width_px / 2.0, 0.0))
+                ((dx * dx + dy * dy).sqrt() - radius_px).min(bar(ux, uy, arm_width_px / 2.0, 0.0))
             }
             Beamstop::Linear {
                 width_px,
@@ -488,7 +441,7 @@ impl Beamstop {
                 tip_radius_px,
                 ..
             } => {
-                let r = dx.hypot(dy);
+                let r = (dx * dx + dy * dy).sqrt();
                 let chi = (-dy).atan2(dx);
                 let mut d = chi - direction_deg.to_radians();
                 d = (d + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU)
