@@ -24,7 +24,12 @@ fn measure(seconds: f64, make: impl Fn(u64) -> Result<usize> + Sync) -> Result<(
     let mut done = 0u64;
     let mut bytes = 0usize;
     while done < 2 || started.elapsed().as_secs_f64() < seconds {
-        bytes += (done..done + threads).into_par_iter().map(&make).collect::<Result<Vec<_>>>()?.iter().sum::<usize>();
+        bytes += (done..done + threads)
+            .into_par_iter()
+            .map(&make)
+            .collect::<Result<Vec<_>>>()?
+            .iter()
+            .sum::<usize>();
         done += threads;
     }
     std::hint::black_box(bytes);
@@ -32,23 +37,49 @@ fn measure(seconds: f64, make: impl Fn(u64) -> Result<usize> + Sync) -> Result<(
 }
 
 pub(crate) fn generate(a: &BenchArgs) -> Result<()> {
-    println!("generation + PNG encoding, {} threads, in memory", rayon::current_num_threads());
+    println!(
+        "generation + PNG encoding, {} threads, in memory",
+        rayon::current_num_threads()
+    );
     println!("{:<22} {:>10} {:>12}", "case", "images", "images/s");
     for size in [256usize, 1000, 2048] {
-        let cfg = SaxsConfig { size_px: size, ..SaxsConfig::default() };
+        let cfg = SaxsConfig {
+            size_px: size,
+            ..SaxsConfig::default()
+        };
         let (n, secs) = measure(a.seconds, |i| {
             let s = dataset::generate_saxs(&cfg, 1, i)?;
-            Ok(dataset::saxs_record(&s, 1, i, FileFormat::Png)?.files.iter().map(|f| f.bytes.len()).sum())
+            Ok(dataset::saxs_record(&s, 1, i, FileFormat::Png)?
+                .files
+                .iter()
+                .map(|f| f.bytes.len())
+                .sum())
         })?;
-        println!("{:<22} {n:>10} {:>12.1}", format!("saxs {size}x{size}"), n as f64 / secs);
+        println!(
+            "{:<22} {n:>10} {:>12.1}",
+            format!("saxs {size}x{size}"),
+            n as f64 / secs
+        );
     }
     for (w, h) in [(496usize, 96usize), (1024, 1024)] {
-        let cfg = TemConfig { width_px: w, height_px: h, ..TemConfig::default() };
+        let cfg = TemConfig {
+            width_px: w,
+            height_px: h,
+            ..TemConfig::default()
+        };
         let (n, secs) = measure(a.seconds, |i| {
             let s = dataset::generate_tem(&cfg, 1, i)?;
-            Ok(dataset::tem_record(&s, 1, i, FileFormat::Png)?.files.iter().map(|f| f.bytes.len()).sum())
+            Ok(dataset::tem_record(&s, 1, i, FileFormat::Png)?
+                .files
+                .iter()
+                .map(|f| f.bytes.len())
+                .sum())
         })?;
-        println!("{:<22} {n:>10} {:>12.1}", format!("tem {h}x{w} (HxW)"), n as f64 / secs);
+        println!(
+            "{:<22} {n:>10} {:>12.1}",
+            format!("tem {h}x{w} (HxW)"),
+            n as f64 / secs
+        );
     }
     Ok(())
 }

@@ -69,15 +69,19 @@ pub(crate) fn tem(a: &TemArgs) -> Result<()> {
 /// image is written: an interrupted run never leaves a half-written `labels.jsonl`.
 fn run(c: &Common, kind: &str, make: impl Fn(u64, u64) -> Result<Record> + Sync) -> Result<()> {
     let out = &c.out;
-    fs::create_dir_all(out).with_context(|| format!("cannot create the output directory {}", out.display()))?;
+    fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the output directory {}", out.display()))?;
     let partial = out.join("labels.jsonl.partial");
-    let file = fs::File::create(&partial).with_context(|| format!("cannot write to {}", partial.display()))?;
+    let file = fs::File::create(&partial)
+        .with_context(|| format!("cannot write to {}", partial.display()))?;
     let mut labels = BufWriter::new(file);
     let progress = ProgressBar::new(c.count);
     progress.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} images, {per_sec}, ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix} [{bar:40}] {pos}/{len} images, {per_sec}, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     progress.set_prefix(kind.to_string());
     let started = Instant::now();
@@ -97,14 +101,18 @@ fn run(c: &Common, kind: &str, make: impl Fn(u64, u64) -> Result<Record> + Sync)
             })
             .collect::<Result<_>>()?;
         for line in lines {
-            writeln!(labels, "{line}").with_context(|| format!("cannot write to {}", partial.display()))?;
+            writeln!(labels, "{line}")
+                .with_context(|| format!("cannot write to {}", partial.display()))?;
         }
         chunk_start = chunk_end;
     }
-    labels.flush().with_context(|| format!("cannot write to {}", partial.display()))?;
+    labels
+        .flush()
+        .with_context(|| format!("cannot write to {}", partial.display()))?;
     drop(labels);
     let final_path = out.join("labels.jsonl");
-    fs::rename(&partial, &final_path).with_context(|| format!("cannot create {}", final_path.display()))?;
+    fs::rename(&partial, &final_path)
+        .with_context(|| format!("cannot create {}", final_path.display()))?;
     progress.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

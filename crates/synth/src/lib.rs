@@ -12,6 +12,7 @@
 //! (see [`rng::image_rng`]). No I/O, no platform code: builds natively and for wasm32.
 
 pub mod dataset;
+mod math;
 pub mod rng;
 pub mod scattering;
 pub mod tem;

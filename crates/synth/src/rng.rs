@@ -1,8 +1,9 @@
 //! Deterministic per-image random streams and the samplers the generators share.
 
+use crate::math::Portable;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 /// The random stream of image `index` in a batch generated with `seed`.
 ///
@@ -25,11 +26,12 @@ pub fn splitmix64(mut z: u64) -> u64 {
 /// Exact (Knuth's product method) below a mean of 30; above it the normal approximation
 /// N(λ, λ) rounded, whose error relative to the counting noise itself is negligible there.
 pub fn poisson(rng: &mut impl Rng, lambda: f64) -> f64 {
-    if !(lambda > 0.0) {
+    // NaN and non-positive means give no counts.
+    if lambda.is_nan() || lambda <= 0.0 {
         return 0.0;
     }
     if lambda < 30.0 {
-        let limit = (-lambda).exp();
+        let limit = (-lambda).exp_p();
         let mut k = 0.0;
         let mut p: f64 = rng.random();
         while p > limit {
@@ -38,14 +40,21 @@ pub fn poisson(rng: &mut impl Rng, lambda: f64) -> f64 {
         }
         k
     } else {
-        let z: f64 = StandardNormal.sample(rng);
+        let z = normal(rng);
         (lambda + lambda.sqrt() * z).round().max(0.0)
     }
 }
 
-/// A standard normal draw.
+/// A standard normal draw (Marsaglia's polar method, portable maths: identical on every target).
 pub fn normal(rng: &mut impl Rng) -> f64 {
-    StandardNormal.sample(rng)
+    loop {
+        let u = 2.0 * rng.random::<f64>() - 1.0;
+        let v = 2.0 * rng.random::<f64>() - 1.0;
+        let s = u * u + v * v;
+        if s > 0.0 && s < 1.0 {
+            return u * (-2.0 * s.ln_p() / s).sqrt();
+        }
+    }
 }
 
 /// A uniform draw in `[lo, hi)`.
@@ -55,12 +64,12 @@ pub fn uniform(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
 
 /// A log-uniform draw in `[lo, hi)` (both positive).
 pub fn log_uniform(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
-    uniform(rng, lo.ln(), hi.ln()).exp()
+    uniform(rng, lo.ln_p(), hi.ln_p()).exp_p()
 }
 
 /// A lognormal draw: `exp(mu + sigma·z)`.
 pub fn lognormal(rng: &mut impl Rng, mu: f64, sigma: f64) -> f64 {
-    (mu + sigma * normal(rng)).exp()
+    (mu + sigma * normal(rng)).exp_p()
 }
 
 /// Picks an index with probability proportional to `weights`.
@@ -85,7 +94,7 @@ mod tests {
         let m = xs.iter().sum::<f64>() / n;
         (
             m,
-            xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0),
+            xs.iter().map(|x| (x - m).powi_p(2)).sum::<f64>() / (n - 1.0),
         )
     }
 
@@ -98,6 +107,20 @@ mod tests {
             assert!((m / lambda - 1.0).abs() < 0.03, "λ={lambda}: mean {m}");
             assert!((v / lambda - 1.0).abs() < 0.05, "λ={lambda}: variance {v}");
         }
+    }
+
+    #[test]
+    fn normal_draws_have_unit_variance_and_normal_tails() {
+        let mut rng = image_rng(1, 2);
+        let xs: Vec<f64> = (0..100_000).map(|_| normal(&mut rng)).collect();
+        let (m, v) = mean_var(&xs);
+        assert!(
+            m.abs() < 0.015 && (v - 1.0).abs() < 0.02,
+            "mean {m}, variance {v}"
+        );
+        // P(|z| > 2) = 4.55 %.
+        let tail = xs.iter().filter(|x| x.abs() > 2.0).count() as f64 / xs.len() as f64;
+        assert!((tail - 0.0455).abs() < 0.004, "tail fraction {tail}");
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! equivalent-circle diameters. "Closed" is with 4-connectivity: no 4-connected path of
 //! non-boundary pixels joins two grains.
 
+use crate::math::Portable;
+
 use imaging::Image;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -75,8 +77,8 @@ impl TemConfig {
                 "4 to 1000 pixels",
             );
         }
-        let expected_grains =
-            (self.width_px * self.height_px) as f64 / (self.grain_diameter_mean_px.powi(2) * 0.785);
+        let expected_grains = (self.width_px * self.height_px) as f64
+            / (self.grain_diameter_mean_px.powi_p(2) * 0.785);
         if expected_grains > 40_000.0 {
             return bad(
                 "grain diameter",
@@ -102,7 +104,7 @@ impl TemConfig {
 
     /// μ of ln(diameter) such that the mean diameter is `grain_diameter_mean_px`.
     pub fn log_mu(&self) -> f64 {
-        self.grain_diameter_mean_px.ln() - self.grain_size_spread.powi(2) / 2.0
+        self.grain_diameter_mean_px.ln_p() - self.grain_size_spread.powi_p(2) / 2.0
     }
 }
 
@@ -165,7 +167,7 @@ pub fn sample_params(config: &TemConfig, seed: u64, index: u64) -> Result<TemPar
         config: *config,
         circles,
         blur_sigma_px: uniform(&mut rng, 0.5, 1.2),
-        dose_per_px: 10f64.powf(uniform(&mut rng, 3.2, 3.8) - 2.2 * n),
+        dose_per_px: 10f64.powf_p(uniform(&mut rng, 3.2, 3.8) - 2.2 * n),
         read_noise: n * uniform(&mut rng, 0.01, 0.05),
         gain: uniform(&mut rng, 0.8, 1.15),
         offset: uniform(&mut rng, -0.08, 0.08),
@@ -214,7 +216,7 @@ fn place_circles(rng: &mut ChaCha8Rng, config: &TemConfig) -> Vec<Circle> {
                 for gx in cx.saturating_sub(1)..(cx + 2).min(gw) {
                     for &j in &grid[gy * gw + gx] {
                         let c: &Circle = &circles[j];
-                        worst = worst.min((x - c.x_px).hypot(y - c.y_px) / (r + c.r_px));
+                        worst = worst.min((x - c.x_px).hypot_p(y - c.y_px) / (r + c.r_px));
                     }
                 }
             }
@@ -271,7 +273,7 @@ fn power_cells(circles: &[Circle], w: usize, h: usize) -> Vec<u32> {
         if owner[k] == u32::MAX || best[k] > 0.0 {
             let (px, py) = ((k % w) as f64 + 0.5, (k / w) as f64 + 0.5);
             for (i, c) in circles.iter().enumerate() {
-                let p = (px - c.x_px).powi(2) + (py - c.y_px).powi(2) - c.r_px * c.r_px;
+                let p = (px - c.x_px).powi_p(2) + (py - c.y_px).powi_p(2) - c.r_px * c.r_px;
                 if p < best[k] {
                     best[k] = p;
                     owner[k] = i as u32;
@@ -325,7 +327,7 @@ fn connected_grains(cells: &[u32], w: usize, h: usize) -> (Vec<u32>, Vec<u32>) {
 fn gaussian_blur(img: &mut [f64], w: usize, h: usize, sigma: f64) {
     let radius = (3.0 * sigma).ceil() as isize;
     let kernel: Vec<f64> = (-radius..=radius)
-        .map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp())
+        .map(|i| (-0.5 * (i as f64 / sigma).powi_p(2)).exp_p())
         .collect();
     let norm: f64 = kernel.iter().sum();
     let mut tmp = vec![0.0; w * h];
@@ -350,6 +352,9 @@ fn gaussian_blur(img: &mut [f64], w: usize, h: usize, sigma: f64) {
         }
     }
 }
+
+/// A dark band across a bent grain: (centre x, centre y, angle rad, width px, depth).
+type BendContour = (f64, f64, f64, f64, f64);
 
 /// Renders the micrograph and ground truth of `params`.
 pub fn render(params: &TemParams) -> Result<TemImage, SynthError> {
@@ -399,7 +404,7 @@ pub fn render(params: &TemParams) -> Result<TemImage, SynthError> {
     let mut brightness = vec![0.0f64; n_grains + 1];
     let mut edge = vec![(0.0f64, 0usize); n_grains + 1];
     let mut gradient = vec![(0.0f64, 0.0f64); n_grains + 1];
-    let mut bend: Vec<Option<(f64, f64, f64, f64, f64)>> = vec![None; n_grains + 1];
+    let mut bend: Vec<Option<BendContour>> = vec![None; n_grains + 1];
     let mut centroid = vec![(0.0f64, 0.0f64, 0usize); n_grains + 1];
     for (k, &l) in labels.iter().enumerate() {
         let e = &mut centroid[l as usize];
@@ -410,8 +415,8 @@ pub fn render(params: &TemParams) -> Result<TemImage, SynthError> {
     for g in 1..=n_grains {
         // Diffraction contrast: most grains mid-grey, those near a Bragg condition dark.
         let s = normal(&mut rng);
-        let mut b =
-            0.62 + c * (0.25 * uniform(&mut rng, -1.0, 1.0) - 0.45 * (-(s / 0.7).powi(2)).exp());
+        let mut b = 0.62
+            + c * (0.25 * uniform(&mut rng, -1.0, 1.0) - 0.45 * (-(s / 0.7).powi_p(2)).exp_p());
         if rng.random::<f64>() < 0.25 {
             // Similar brightness to an already-drawn neighbour: the boundary must still be there.
             if let Some(&n) = neighbours[g].iter().find(|&&n| (n as usize) < g) {
@@ -447,8 +452,8 @@ pub fn render(params: &TemParams) -> Result<TemImage, SynthError> {
         let (mx, my) = (cx / n.max(1) as f64, cy / n.max(1) as f64);
         *v = brightness[g] + gradient[g].0 * (x - mx) + gradient[g].1 * (y - my);
         if let Some((bx, by, a, width, depth)) = bend[g] {
-            let d = (x - bx) * a.sin() - (y - by) * a.cos();
-            *v -= depth * (-0.5 * (d / width).powi(2)).exp();
+            let d = (x - bx) * a.sin_p() - (y - by) * a.cos_p();
+            *v -= depth * (-0.5 * (d / width).powi_p(2)).exp_p();
         }
     }
     // Boundary lines; overlapping grains darken a band around the line, fading outwards.
@@ -603,7 +608,7 @@ mod tests {
         let mean = px.iter().map(|&v| f64::from(v)).sum::<f64>() / px.len() as f64;
         let sd = (px
             .iter()
-            .map(|&v| (f64::from(v) - mean).powi(2))
+            .map(|&v| (f64::from(v) - mean).powi_p(2))
             .sum::<f64>()
             / px.len() as f64)
             .sqrt();

@@ -1,5 +1,7 @@
 //! The terms an image is built from, and their intensity as a function of q and χ.
 
+use crate::math::Portable;
+
 use serde::{Deserialize, Serialize};
 
 use super::lattice::{LatticeKind, reflections};
@@ -148,15 +150,40 @@ impl Component {
         let gauss = |q: f64, q0: f64, width_rel: f64| {
             let sigma = (width_rel * q0 / FWHM_PER_SIGMA).max(1e-6);
             let z = (q - q0) / sigma;
-            if z.abs() > 8.0 { 0.0 } else { (-0.5 * z * z).exp() }
+            if z.abs() > 8.0 {
+                0.0
+            } else {
+                (-0.5 * z * z).exp_p()
+            }
         };
         match *self {
-            Component::Ring { q0_inv_angstrom, width_rel, amplitude, .. }
-            | Component::SpeckledRing { q0_inv_angstrom, width_rel, amplitude, .. }
-            | Component::CoherentHalo { q0_inv_angstrom, width_rel, amplitude, .. } => {
-                Box::new(move |q| amplitude * gauss(q, q0_inv_angstrom, width_rel))
+            Component::Ring {
+                q0_inv_angstrom,
+                width_rel,
+                amplitude,
+                ..
             }
-            Component::Lattice { lattice, q1_inv_angstrom, width_rel, amplitude, debye_waller_sigma_angstrom, peak_count, .. } => {
+            | Component::SpeckledRing {
+                q0_inv_angstrom,
+                width_rel,
+                amplitude,
+                ..
+            }
+            | Component::CoherentHalo {
+                q0_inv_angstrom,
+                width_rel,
+                amplitude,
+                ..
+            } => Box::new(move |q| amplitude * gauss(q, q0_inv_angstrom, width_rel)),
+            Component::Lattice {
+                lattice,
+                q1_inv_angstrom,
+                width_rel,
+                amplitude,
+                debye_waller_sigma_angstrom,
+                peak_count,
+                ..
+            } => {
                 let sigma = (width_rel * q1_inv_angstrom / FWHM_PER_SIGMA).max(1e-6);
                 let refl = lattice_peaks(lattice, peak_count);
                 let m1 = refl.first().map_or(1.0, |r| f64::from(r.1));
@@ -165,7 +192,7 @@ impl Component {
                     .iter()
                     .map(|&(ratio, mult)| {
                         let qi = q1_inv_angstrom * ratio;
-                        let dw = (-(debye_waller_sigma_angstrom * qi).powi(2)).exp();
+                        let dw = (-(debye_waller_sigma_angstrom * qi).powi_p(2)).exp_p();
                         (qi, amplitude * f64::from(mult) / m1 / (ratio * ratio) * dw)
                     })
                     .collect();
@@ -174,40 +201,78 @@ impl Component {
                         .iter()
                         .map(|&(qi, height)| {
                             let z = (q - qi) / sigma;
-                            if z.abs() > 8.0 { 0.0 } else { height * (-0.5 * z * z).exp() }
+                            if z.abs() > 8.0 {
+                                0.0
+                            } else {
+                                height * (-0.5 * z * z).exp_p()
+                            }
                         })
                         .sum()
                 })
             }
-            Component::SphereFormFactor { radius_angstrom, polydispersity, amplitude } => {
+            Component::SphereFormFactor {
+                radius_angstrom,
+                polydispersity,
+                amplitude,
+            } => {
                 // Average over 7 radii of a Gaussian (weights of a 3σ Gauss–Hermite-like grid).
-                const NODES: [(f64, f64); 7] = [(-3.0, 0.0044), (-2.0, 0.054), (-1.0, 0.242), (0.0, 0.399), (1.0, 0.242), (2.0, 0.054), (3.0, 0.0044)];
+                const NODES: [(f64, f64); 7] = [
+                    (-3.0, 0.0044),
+                    (-2.0, 0.054),
+                    (-1.0, 0.242),
+                    (0.0, 0.399),
+                    (1.0, 0.242),
+                    (2.0, 0.054),
+                    (3.0, 0.0044),
+                ];
                 let norm: f64 = NODES.iter().map(|n| n.1).sum();
                 Box::new(move |q| {
                     NODES
                         .iter()
-                        .map(|&(z, w)| w * sphere_form_factor(q * radius_angstrom * (1.0 + polydispersity * z).max(0.05)))
+                        .map(|&(z, w)| {
+                            w * sphere_form_factor(
+                                q * radius_angstrom * (1.0 + polydispersity * z).max(0.05),
+                            )
+                        })
                         .sum::<f64>()
                         / norm
                         * amplitude
                 })
             }
-            Component::PowerLaw { exponent, amplitude, .. } => Box::new(move |q| amplitude * (q.max(1e-4) / DIFFUSE_Q_REF).powf(exponent)),
-            Component::OrnsteinZernike { xi_angstrom, amplitude, .. } => {
-                let f = move |q: f64| 1.0 / (1.0 + (xi_angstrom * q).powi(2));
+            Component::PowerLaw {
+                exponent,
+                amplitude,
+                ..
+            } => Box::new(move |q| amplitude * (q.max(1e-4) / DIFFUSE_Q_REF).powf_p(exponent)),
+            Component::OrnsteinZernike {
+                xi_angstrom,
+                amplitude,
+                ..
+            } => {
+                let f = move |q: f64| 1.0 / (1.0 + (xi_angstrom * q).powi_p(2));
                 Box::new(move |q| amplitude * f(q) / f(DIFFUSE_Q_REF))
             }
-            Component::DebyeBueche { a_angstrom, amplitude, .. } => {
-                let f = move |q: f64| 1.0 / (1.0 + (a_angstrom * q).powi(2)).powi(2);
+            Component::DebyeBueche {
+                a_angstrom,
+                amplitude,
+                ..
+            } => {
+                let f = move |q: f64| 1.0 / (1.0 + (a_angstrom * q).powi_p(2)).powi_p(2);
                 Box::new(move |q| amplitude * f(q) / f(DIFFUSE_Q_REF))
             }
-            Component::Guinier { rg_angstrom, amplitude, .. } => {
-                let f = move |q: f64| (-(q * rg_angstrom).powi(2) / 3.0).exp();
+            Component::Guinier {
+                rg_angstrom,
+                amplitude,
+                ..
+            } => {
+                let f = move |q: f64| (-(q * rg_angstrom).powi_p(2) / 3.0).exp_p();
                 let fr = f(DIFFUSE_Q_REF).max(1e-300);
                 // Capped: a large R_g normalised at q_ref would otherwise explode at q → 0.
                 Box::new(move |q| (amplitude * f(q) / fr).min(amplitude * 1e4))
             }
-            Component::HighQ { c, sigma_a2 } => Box::new(move |q| c * (1.0 - (-sigma_a2 * q * q).exp())),
+            Component::HighQ { c, sigma_a2 } => {
+                Box::new(move |q| c * (1.0 - (-sigma_a2 * q * q).exp_p()))
+            }
         }
     }
 
@@ -263,7 +328,7 @@ pub(crate) fn sphere_form_factor(x: f64) -> f64 {
     if x < 1e-3 {
         return 1.0 - x * x / 5.0;
     }
-    let f = 3.0 * (x.sin() - x * x.cos()) / (x * x * x);
+    let f = 3.0 * (x.sin_p() - x * x.cos_p()) / (x * x * x);
     f * f
 }
 
@@ -271,7 +336,7 @@ pub(crate) fn sphere_form_factor(x: f64) -> f64 {
 /// and n maxima of height (1+η)/(1−η) at χ₀ + 2πk/n.
 pub(crate) fn angular_factor(eta: f64, symmetry: u32, chi0_rad: f64, chi_rad: f64) -> f64 {
     (1.0 - eta * eta)
-        / (1.0 - 2.0 * eta * (f64::from(symmetry) * (chi_rad - chi0_rad)).cos() + eta * eta)
+        / (1.0 - 2.0 * eta * (f64::from(symmetry) * (chi_rad - chi0_rad)).cos_p() + eta * eta)
 }
 
 /// Background scattering not centred on the beam.
@@ -331,8 +396,8 @@ impl Background {
             } => {
                 let mut v = level + gradient_per_px.0 * x + gradient_per_px.1 * y;
                 for &(bx, by, s, a) in blobs {
-                    let d2 = (x - bx).powi(2) + (y - by).powi(2);
-                    v += a * (-0.5 * d2 / (s * s)).exp();
+                    let d2 = (x - bx).powi_p(2) + (y - by).powi_p(2);
+                    v += a * (-0.5 * d2 / (s * s)).exp_p();
                 }
                 v.max(0.0)
             }
@@ -347,7 +412,7 @@ impl Background {
                 let (dx, dy) = ((x - centre_x_px).abs(), (y - centre_y_px).abs());
                 let outside = match shape {
                     WindowShape::Square => dx.max(dy) - half_size_px,
-                    WindowShape::Circle => dx.hypot(dy) - half_size_px,
+                    WindowShape::Circle => dx.hypot_p(dy) - half_size_px,
                 };
                 level * smooth_inside(outside, *edge_blur_px)
             }
@@ -357,7 +422,7 @@ impl Background {
 
 /// 1 well inside (d ≪ 0), 0 well outside, a tanh edge of width `blur` in between.
 pub(crate) fn smooth_inside(signed_distance_outside: f64, blur: f64) -> f64 {
-    0.5 * (1.0 - (signed_distance_outside / blur.max(0.3)).tanh())
+    0.5 * (1.0 - (signed_distance_outside / blur.max(0.3)).tanh_p())
 }
 
 /// A beamstop, centred on the beam. Its shadow transmits [`Beamstop::LEAKAGE`].
@@ -409,7 +474,7 @@ impl Beamstop {
         // Unit vector of a direction given in the χ convention (y grows downwards on screen).
         let dir = |deg: f64| {
             let a = deg.to_radians();
-            (a.cos(), -a.sin())
+            (a.cos_p(), -a.sin_p())
         };
         let bar = |ux: f64, uy: f64, half_width: f64, start: f64| {
             let along = dx * ux + dy * uy;
@@ -442,14 +507,14 @@ impl Beamstop {
                 ..
             } => {
                 let r = (dx * dx + dy * dy).sqrt();
-                let chi = (-dy).atan2(dx);
+                let chi = (-dy).atan2_p(dx);
                 let mut d = chi - direction_deg.to_radians();
                 d = (d + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU)
                     - std::f64::consts::PI;
                 let half = opening_deg.to_radians() / 2.0;
                 // Distance to the wedge's side lines, then the tip disc.
                 let side = if d.abs() < std::f64::consts::FRAC_PI_2 {
-                    r * (d.abs() - half).sin()
+                    r * (d.abs() - half).sin_p()
                 } else {
                     r
                 };

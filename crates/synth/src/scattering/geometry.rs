@@ -1,5 +1,7 @@
 //! Detector geometry: pixel ↔ scattering vector q, and detector module gaps.
 
+use crate::math::Portable;
+
 use serde::{Deserialize, Serialize};
 
 /// Photon energy × wavelength, h·c in keV·Å.
@@ -76,11 +78,11 @@ impl Geometry {
         if !(0.0..1.0).contains(&s) {
             return None;
         }
-        let two_theta = 2.0 * s.asin();
+        let two_theta = 2.0 * s.asin_p();
         if two_theta >= std::f64::consts::FRAC_PI_2 {
             return None;
         }
-        Some(two_theta.tan() / self.tan_per_px())
+        Some(two_theta.tan_p() / self.tan_per_px())
     }
 
     /// Distances in pixels from the beam centre to the nearest and farthest point of the image.
@@ -90,9 +92,9 @@ impl Geometry {
         let ny = self.beam_y_px.clamp(0.0, h) - self.beam_y_px;
         let far = [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)]
             .iter()
-            .map(|(x, y)| (x - self.beam_x_px).hypot(y - self.beam_y_px))
+            .map(|(x, y)| (x - self.beam_x_px).hypot_p(y - self.beam_y_px))
             .fold(0.0, f64::max);
-        (nx.hypot(ny), far)
+        (nx.hypot_p(ny), far)
     }
 
     /// Whether the beam centre lies outside the image.

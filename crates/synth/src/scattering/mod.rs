@@ -5,6 +5,8 @@
 //! parameters into photon counts. `render` is a pure function of [`SaxsParams`] (which carries
 //! its own noise seed), so the `params` written beside each image reproduce it exactly.
 
+use crate::math::Portable;
+
 mod components;
 pub mod geometry;
 pub mod lattice;
@@ -242,7 +244,7 @@ pub fn sample_params(config: &SaxsConfig, seed: u64, index: u64) -> Result<SaxsP
     if rng.random::<f64>() < 0.25 {
         components.push(Component::HighQ {
             c: log_uniform(&mut rng, 1e1, 1e3),
-            sigma_a2: log_uniform(&mut rng, 1e-2, 10f64.powf(2.2)),
+            sigma_a2: log_uniform(&mut rng, 1e-2, 10f64.powf_p(2.2)),
         });
     }
 

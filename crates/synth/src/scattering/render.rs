@@ -5,6 +5,8 @@
 //! terms, of the azimuth χ (4096 bins); the pixel loop then only interpolates tables. This keeps a
 //! 1000×1000 image at tens of milliseconds.
 
+use crate::math::Portable;
+
 use imaging::Image;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -107,7 +109,7 @@ enum Term {
 /// Angular profile of a ring of grains: von Mises-like spots at random χ, normalised to mean 1.
 fn spot_profile(graininess: f64, seed: u64) -> ChiTable {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let spots = (8.0 + 600.0 * (1.0 - graininess).powi(3)).round() as usize;
+    let spots = (8.0 + 600.0 * (1.0 - graininess).powi_p(3)).round() as usize;
     let width_rad = (0.3 + 2.0 * (1.0 - graininess)).to_radians();
     let list: Vec<(f64, f64)> = (0..spots)
         .map(|_| {
@@ -122,7 +124,7 @@ fn spot_profile(graininess: f64, seed: u64) -> ChiTable {
             .map(|&(c, a)| {
                 let d = (chi - c + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU)
                     - std::f64::consts::PI;
-                a * (-0.5 * (d / width_rad).powi(2)).exp()
+                a * (-0.5 * (d / width_rad).powi_p(2)).exp_p()
             })
             .sum()
     });
@@ -138,9 +140,12 @@ fn spot_profile(graininess: f64, seed: u64) -> ChiTable {
 fn fast_atan2_matches_libm() {
     let mut worst = 0.0f64;
     for i in 0..10_000 {
-        let a = i as f64 * 0.000_628_3 - 3.1416;
-        let (y, x) = (a.sin() * (1.0 + i as f64 * 0.01), a.cos() * (1.0 + i as f64 * 0.01));
-        worst = worst.max((fast_atan2(y, x) - y.atan2(x)).abs());
+        let a = i as f64 * 0.000_628_3 - std::f64::consts::PI;
+        let (y, x) = (
+            a.sin_p() * (1.0 + i as f64 * 0.01),
+            a.cos_p() * (1.0 + i as f64 * 0.01),
+        );
+        worst = worst.max((fast_atan2(y, x) - y.atan2_p(x)).abs());
     }
     assert!(worst < 2e-5, "max error {worst}");
 }
@@ -159,7 +164,7 @@ fn speckle(x: f64, y: f64, cell_px: f64, seed: u64) -> f64 {
             ),
         );
         // Exponential variate from the top 53 bits.
-        -(1.0 - (h >> 11) as f64 / (1u64 << 53) as f64).ln()
+        -(1.0 - (h >> 11) as f64 / (1u64 << 53) as f64).ln_p()
     };
     let top = node(ix, iy) * (1.0 - fx) + node(ix + 1.0, iy) * fx;
     let bottom = node(ix, iy + 1.0) * (1.0 - fx) + node(ix + 1.0, iy + 1.0) * fx;
@@ -174,11 +179,17 @@ fn fast_atan2(y: f64, x: f64) -> f64 {
     if ax == 0.0 && ay == 0.0 {
         return 0.0;
     }
-    let (num, den, swapped) = if ay > ax { (ax, ay, true) } else { (ay, ax, false) };
+    let (num, den, swapped) = if ay > ax {
+        (ax, ay, true)
+    } else {
+        (ay, ax, false)
+    };
     let t = num / den;
     let t2 = t * t;
     // atan(t) on [0, 1], max error ≈ 1e-5 rad.
-    let mut a = t * (0.999_866_0 + t2 * (-0.330_299_5 + t2 * (0.180_141_0 + t2 * (-0.085_133_0 + t2 * 0.020_835_1))));
+    let mut a = t
+        * (0.999_866_0
+            + t2 * (-0.330_299_5 + t2 * (0.180_141_0 + t2 * (-0.085_133_0 + t2 * 0.020_835_1))));
     if swapped {
         a = std::f64::consts::FRAC_PI_2 - a;
     }
@@ -231,7 +242,7 @@ pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
         } else if let Some((eps, chi0)) = c.stretch() {
             // q is stretched by ε perpendicular to χ₀: the pattern is elongated along χ₀.
             let stretch = ChiTable::build(|chi| {
-                ((chi - chi0).cos().powi(2) + (eps * (chi - chi0).sin()).powi(2)).sqrt()
+                ((chi - chi0).cos_p().powi_p(2) + (eps * (chi - chi0).sin_p()).powi_p(2)).sqrt()
             });
             let r_max = r_far * eps.max(1.0);
             terms.push(Term::Stretched(
@@ -303,12 +314,12 @@ pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
                 };
                 let z = perp / s.width_px;
                 if z.abs() < 6.0 {
-                    v += s.amplitude * (-0.5 * z * z).exp()
-                        / (1.0 + along.abs() / s.decay_px).powi(2);
+                    v += s.amplitude * (-0.5 * z * z).exp_p()
+                        / (1.0 + along.abs() / s.decay_px).powi_p(2);
                 }
             }
             if dx.abs() < beam_box && dy.abs() < beam_box {
-                v += db.peak_counts * (-0.5 * ((dx / sx).powi(2) + (dy / sy).powi(2))).exp();
+                v += db.peak_counts * (-0.5 * ((dx / sx).powi_p(2) + (dy / sy).powi_p(2))).exp_p();
             }
             if let Some(bs) = &params.beamstop {
                 // Far from the shadow's edge the transmission is exactly 1: skip the tanh.
@@ -331,8 +342,8 @@ pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
     }
     for z in &params.zingers {
         let (ux, uy) = (
-            z.angle_deg.to_radians().cos(),
-            z.angle_deg.to_radians().sin(),
+            z.angle_deg.to_radians().cos_p(),
+            z.angle_deg.to_radians().sin_p(),
         );
         let steps = (z.length_px.ceil() as usize).max(1);
         for s in 0..steps {

@@ -1,5 +1,7 @@
 //! Physics checks of the scattering generator on rendered images.
 
+use crate::math::Portable;
+
 use super::*;
 use imaging::profile::{azimuthal_profile, radial_profile};
 
@@ -83,10 +85,10 @@ fn symmetry_order_n_gives_n_fold_azimuthal_modulation() {
             let (mut re, mut im) = (0.0, 0.0);
             for (k, v) in az.iter().enumerate() {
                 let a = std::f64::consts::TAU * (m * k) as f64 / az.len() as f64;
-                re += v * a.cos();
-                im += v * a.sin();
+                re += v * a.cos_p();
+                im += v * a.sin_p();
             }
-            re.hypot(im)
+            re.hypot_p(im)
         };
         let pn = power(n as usize);
         for m in 1..n as usize {
@@ -200,7 +202,7 @@ fn poisson_noise_has_variance_equal_to_mean() {
         let img = render(&p).expect("renders");
         let v: Vec<f64> = img.counts.pixels().iter().map(|&c| f64::from(c)).collect();
         let m = v.iter().sum::<f64>() / v.len() as f64;
-        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+        let var = v.iter().map(|x| (x - m).powi_p(2)).sum::<f64>() / (v.len() - 1) as f64;
         assert!((m / level - 1.0).abs() < 0.02, "mean {m} for {level}");
         assert!((var / m - 1.0).abs() < 0.05, "variance {var} vs mean {m}");
     }

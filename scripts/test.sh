@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the test prerequisites and runs every test: formatting, clippy (native and wasm32),
+# unit tests, the CLI on real files, the release build, and the end-to-end browser tests in
+# Debian's headless Chromium with and without WebGPU.
+source "$(dirname "$0")/common.sh"
+ensure_build_tools
+ensure_test_tools
+cd "$ROOT"
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "clippy (native)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "clippy (wasm32: the web app and the core crates)"
+cargo clippy --target wasm32-unknown-unknown --locked \
+  -p synthscope-web -p synthscope-synth -p synthscope-imaging -p synthscope-models -- -D warnings
+
+log "unit and integration tests"
+cargo test --workspace --locked
+
+log "release build of the CLI"
+cargo build --release --locked -p synthscope-cli
+export SYNTHSCOPE_BIN="$CARGO_TARGET_DIR/release/synthscope"
+
+log "release build of the web app (trunk)"
+DIST="$CARGO_TARGET_DIR/synthscope-dist"
+trunk build --release --dist "$DIST"
+export SYNTHSCOPE_DIST="$DIST"
+
+log "end-to-end tests in headless Chromium"
+(cd tests/e2e && node --test --test-concurrency=1)
+
+log "all tests passed"

@@ -1,0 +1,639 @@
+//! The Generate page: adjust the physics, preview one image with its ground truth, download a
+//! batch as a zip (images + `labels.jsonl`, the same files `synthscope generate` writes).
+
+use std::io::Write;
+use std::rc::Rc;
+
+use imaging::codec::FileFormat;
+use imaging::display::{Colormap, Scale, overlay_mask, render_rgba};
+use leptos::prelude::*;
+use synth::dataset::{self, SaxsSample, TemSample};
+use synth::scattering::{
+    BackgroundChoice, BeamstopChoice, CustomSample, DetectorKind, LatticeKind, SaxsConfig,
+};
+use synth::tem::TemConfig;
+
+use crate::browser;
+
+/// Largest batch the page generates in one go (each image is kept in memory until zipped).
+const MAX_BATCH: u64 = 2000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Saxs,
+    Tem,
+}
+
+/// One generated image ready to show.
+enum Preview {
+    Saxs(SaxsSample),
+    Tem(TemSample),
+}
+
+struct Shown {
+    preview: Preview,
+    generate_ms: f64,
+}
+
+/// A labelled `<input type=number>` bound to an `f64` signal. Unparsable text is ignored.
+#[component]
+fn Num(
+    label: &'static str,
+    id: &'static str,
+    value: RwSignal<f64>,
+    min: f64,
+    max: f64,
+    step: f64,
+) -> impl IntoView {
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            <input
+                type="number"
+                id=id
+                min=min
+                max=max
+                step=step
+                prop:value=move || value.get().to_string()
+                on:change=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).trim().parse::<f64>() {
+                        value.set(v);
+                    }
+                }
+            />
+        </label>
+    }
+}
+
+/// A labelled `<select>` bound to a string signal; `options` are (value, text).
+#[component]
+fn Choice(
+    label: &'static str,
+    id: &'static str,
+    value: RwSignal<String>,
+    options: Vec<(&'static str, &'static str)>,
+) -> impl IntoView {
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            <select id=id prop:value=move || value.get() on:change=move |ev| value.set(event_target_value(&ev))>
+                {options
+                    .into_iter()
+                    .map(|(v, t)| view! { <option value=v selected=move || value.get() == v>{t}</option> })
+                    .collect_view()}
+            </select>
+        </label>
+    }
+}
+
+/// A labelled checkbox bound to a bool signal.
+#[component]
+fn Check(label: &'static str, id: &'static str, value: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <label class="check">
+            <input type="checkbox" id=id prop:checked=move || value.get() on:change=move |ev| value.set(event_target_checked(&ev)) />
+            <span>{label}</span>
+        </label>
+    }
+}
+
+/// Every control of the page, as signals.
+#[derive(Clone, Copy)]
+struct Controls {
+    mode: RwSignal<String>,
+    seed: RwSignal<f64>,
+    index: RwSignal<f64>,
+    // SAXS
+    size: RwSignal<String>,
+    detector: RwSignal<String>,
+    sample: RwSignal<String>,
+    ring_count: RwSignal<f64>,
+    q0: RwSignal<f64>,
+    width_rel: RwSignal<f64>,
+    symmetry: RwSignal<f64>,
+    eta: RwSignal<f64>,
+    lattice: RwSignal<String>,
+    halo: RwSignal<bool>,
+    beamstop: RwSignal<String>,
+    background: RwSignal<String>,
+    noise: RwSignal<bool>,
+    exposure: RwSignal<f64>,
+    centre_fixed: RwSignal<bool>,
+    centre_x: RwSignal<f64>,
+    centre_y: RwSignal<f64>,
+    // TEM
+    tem_width: RwSignal<f64>,
+    tem_height: RwSignal<f64>,
+    grain_mean: RwSignal<f64>,
+    grain_spread: RwSignal<f64>,
+    contrast: RwSignal<f64>,
+    tem_noise: RwSignal<f64>,
+    // Display
+    scale: RwSignal<String>,
+    colormap: RwSignal<String>,
+    overlay: RwSignal<bool>,
+    // Batch
+    batch_count: RwSignal<f64>,
+    format: RwSignal<String>,
+}
+
+impl Controls {
+    fn new() -> Self {
+        let s = |v: &str| RwSignal::new(v.to_string());
+        let d = CustomSample::default();
+        let t = TemConfig::default();
+        Self {
+            mode: s("saxs"),
+            seed: RwSignal::new(0.0),
+            index: RwSignal::new(0.0),
+            size: s("512"),
+            detector: s("plain"),
+            sample: s("random"),
+            ring_count: RwSignal::new(f64::from(d.ring_count)),
+            q0: RwSignal::new(d.q0_inv_angstrom),
+            width_rel: RwSignal::new(d.width_rel),
+            symmetry: RwSignal::new(f64::from(d.symmetry)),
+            eta: RwSignal::new(d.eta),
+            lattice: s("none"),
+            halo: RwSignal::new(false),
+            beamstop: s("random"),
+            background: s("random"),
+            noise: RwSignal::new(true),
+            exposure: RwSignal::new(1.0),
+            centre_fixed: RwSignal::new(false),
+            centre_x: RwSignal::new(0.5),
+            centre_y: RwSignal::new(0.5),
+            tem_width: RwSignal::new(t.width_px as f64),
+            tem_height: RwSignal::new(t.height_px as f64),
+            grain_mean: RwSignal::new(t.grain_diameter_mean_px),
+            grain_spread: RwSignal::new(t.grain_size_spread),
+            contrast: RwSignal::new(t.contrast),
+            tem_noise: RwSignal::new(t.noise),
+            scale: s("log"),
+            colormap: s("viridis"),
+            overlay: RwSignal::new(true),
+            batch_count: RwSignal::new(16.0),
+            format: s("png"),
+        }
+    }
+
+    fn mode(&self) -> Mode {
+        if self.mode.get() == "tem" {
+            Mode::Tem
+        } else {
+            Mode::Saxs
+        }
+    }
+
+    /// The SAXS configuration the controls describe (validated by the generator).
+    fn saxs(&self) -> SaxsConfig {
+        let sample = (self.sample.get() == "custom").then(|| CustomSample {
+            ring_count: self.ring_count.get().clamp(0.0, 1e3) as u32,
+            q0_inv_angstrom: self.q0.get(),
+            width_rel: self.width_rel.get(),
+            symmetry: self.symmetry.get().clamp(0.0, 1e3) as u32,
+            eta: self.eta.get(),
+            lattice: match self.lattice.get().as_str() {
+                "bcc" => Some(LatticeKind::Bcc),
+                "fcc" => Some(LatticeKind::Fcc),
+                "hexagonal" => Some(LatticeKind::Hexagonal),
+                "lamellar" => Some(LatticeKind::Lamellar),
+                _ => None,
+            },
+            halo: self.halo.get(),
+        });
+        SaxsConfig {
+            size_px: self.size.get().parse().unwrap_or(512),
+            detector: match self.detector.get().as_str() {
+                "pilatus" => DetectorKind::Pilatus,
+                "eiger" => DetectorKind::Eiger,
+                _ => DetectorKind::Plain,
+            },
+            sample,
+            beamstop: match self.beamstop.get().as_str() {
+                "none" => BeamstopChoice::None,
+                "circular" => BeamstopChoice::Circular,
+                "linear" => BeamstopChoice::Linear,
+                "wedge" => BeamstopChoice::Wedge,
+                _ => BeamstopChoice::Random,
+            },
+            background: match self.background.get().as_str() {
+                "none" => BackgroundChoice::None,
+                "constant" => BackgroundChoice::Constant,
+                "structured" => BackgroundChoice::Structured,
+                "window" => BackgroundChoice::Window,
+                _ => BackgroundChoice::Random,
+            },
+            poisson_noise: self.noise.get(),
+            exposure: self.exposure.get(),
+            beam_centre_frac: self
+                .centre_fixed
+                .get()
+                .then(|| (self.centre_x.get(), self.centre_y.get())),
+        }
+    }
+
+    fn tem(&self) -> TemConfig {
+        TemConfig {
+            width_px: self.tem_width.get().clamp(0.0, 1e6) as usize,
+            height_px: self.tem_height.get().clamp(0.0, 1e6) as usize,
+            grain_diameter_mean_px: self.grain_mean.get(),
+            grain_size_spread: self.grain_spread.get(),
+            contrast: self.contrast.get(),
+            noise: self.tem_noise.get(),
+        }
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed.get().max(0.0) as u64
+    }
+
+    fn index(&self) -> u64 {
+        self.index.get().max(0.0) as u64
+    }
+}
+
+fn generate(c: &Controls) -> Result<Shown, String> {
+    let t0 = browser::now_ms();
+    let preview = match c.mode() {
+        Mode::Saxs => Preview::Saxs(
+            dataset::generate_saxs(&c.saxs(), c.seed(), c.index()).map_err(|e| e.to_string())?,
+        ),
+        Mode::Tem => Preview::Tem(
+            dataset::generate_tem(&c.tem(), c.seed(), c.index()).map_err(|e| e.to_string())?,
+        ),
+    };
+    Ok(Shown {
+        preview,
+        generate_ms: browser::now_ms() - t0,
+    })
+}
+
+/// Draws the preview with the display options; returns an error message on failure.
+fn draw(
+    canvas: &web_sys::HtmlCanvasElement,
+    shown: &Shown,
+    scale: Scale,
+    colormap: Colormap,
+    overlay: bool,
+) -> Result<(), String> {
+    match &shown.preview {
+        Preview::Saxs(s) => {
+            let img = s.image.counts.map(|v| v as f32);
+            let rgba = render_rgba(&img, scale, colormap);
+            let ctx = browser::put_rgba(canvas, img.width() as u32, img.height() as u32, &rgba)?;
+            if overlay {
+                // Ring positions from the ground truth, and the beam centre.
+                ctx.set_line_width((img.width() as f64 / 400.0).max(1.0));
+                ctx.set_stroke_style_str("rgba(255, 80, 80, 0.9)");
+                let _ = ctx.set_line_dash(&js_sys::Array::of2(&6.0.into(), &6.0.into()));
+                for r in &s.truth.rings {
+                    ctx.begin_path();
+                    let _ = ctx.arc(
+                        s.truth.beam_x_px,
+                        s.truth.beam_y_px,
+                        r.radius_px,
+                        0.0,
+                        std::f64::consts::TAU,
+                    );
+                    ctx.stroke();
+                }
+                let _ = ctx.set_line_dash(&js_sys::Array::new());
+                ctx.set_stroke_style_str("rgba(255, 255, 255, 0.9)");
+                let arm = img.width() as f64 / 40.0;
+                ctx.begin_path();
+                ctx.move_to(s.truth.beam_x_px - arm, s.truth.beam_y_px);
+                ctx.line_to(s.truth.beam_x_px + arm, s.truth.beam_y_px);
+                ctx.move_to(s.truth.beam_x_px, s.truth.beam_y_px - arm);
+                ctx.line_to(s.truth.beam_x_px, s.truth.beam_y_px + arm);
+                ctx.stroke();
+            }
+        }
+        Preview::Tem(t) => {
+            let img = t.image.image.map(f32::from);
+            let mut rgba = render_rgba(&img, Scale::Linear, colormap);
+            if overlay {
+                let mask: Vec<bool> = t.image.boundary.pixels().iter().map(|&b| b > 0).collect();
+                overlay_mask(&mut rgba, &mask, [255, 60, 60], 0.7);
+            }
+            let _ = scale;
+            browser::put_rgba(canvas, img.width() as u32, img.height() as u32, &rgba)?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds the dataset zip of `count` images of the current settings, yielding between images.
+async fn build_zip(
+    c: Controls,
+    count: u64,
+    format: FileFormat,
+    progress: RwSignal<(u64, u64)>,
+) -> Result<(Vec<u8>, String), String> {
+    let (mode, saxs, tem, seed) = (c.mode(), c.saxs(), c.tem(), c.seed());
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    // Images are already compressed: store them; deflate the label file.
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let mut labels = String::new();
+    let zip_err = |e: zip::result::ZipError| format!("could not build the zip: {e}");
+    for i in 0..count {
+        let record = match mode {
+            Mode::Saxs => dataset::generate_saxs(&saxs, seed, i)
+                .and_then(|s| dataset::saxs_record(&s, seed, i, format)),
+            Mode::Tem => dataset::generate_tem(&tem, seed, i)
+                .and_then(|s| dataset::tem_record(&s, seed, i, format)),
+        }
+        .map_err(|e| format!("image {i}: {e}"))?;
+        for f in &record.files {
+            zip.start_file(f.name.as_str(), stored).map_err(zip_err)?;
+            zip.write_all(&f.bytes)
+                .map_err(|e| format!("could not build the zip: {e}"))?;
+        }
+        labels.push_str(&record.label_line);
+        labels.push('\n');
+        progress.set((i + 1, count));
+        browser::yield_now().await;
+    }
+    zip.start_file("labels.jsonl", deflated).map_err(zip_err)?;
+    zip.write_all(labels.as_bytes())
+        .map_err(|e| format!("could not build the zip: {e}"))?;
+    let bytes = zip.finish().map_err(zip_err)?.into_inner();
+    let kind = if mode == Mode::Saxs { "saxs" } else { "tem" };
+    Ok((bytes, format!("synthscope_{kind}_seed{seed}_{count}.zip")))
+}
+
+/// The Generate page.
+#[component]
+pub fn GeneratePage() -> impl IntoView {
+    let c = Controls::new();
+    let shown: RwSignal<Option<Rc<Shown>>, LocalStorage> = RwSignal::new_local(None);
+    let error = RwSignal::new(None::<String>);
+    let first_preview_ms = RwSignal::new(None::<f64>);
+    let progress = RwSignal::new((0u64, 0u64));
+    let busy = RwSignal::new(false);
+    let batch_message = RwSignal::new(None::<String>);
+    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+
+    // Regenerate whenever a physics control changes. A bad setting shows an error and keeps
+    // the previous image.
+    Effect::new(move |_| match generate(&c) {
+        Ok(s) => {
+            shown.set(Some(Rc::new(s)));
+            error.set(None);
+        }
+        Err(e) => error.set(Some(e)),
+    });
+
+    // Redraw on a new image or new display options.
+    Effect::new(move |_| {
+        let scale = if c.scale.get() == "linear" {
+            Scale::Linear
+        } else {
+            Scale::Log
+        };
+        let colormap = match c.colormap.get().as_str() {
+            "gray" => Colormap::Gray,
+            "inferno" => Colormap::Inferno,
+            _ => Colormap::Viridis,
+        };
+        let overlay = c.overlay.get();
+        let (Some(canvas), Some(s)) = (canvas_ref.get(), shown.get()) else {
+            return;
+        };
+        match draw(&canvas, &s, scale, colormap, overlay) {
+            Ok(()) => {
+                if first_preview_ms.get_untracked().is_none() {
+                    first_preview_ms.set(Some(browser::now_ms()));
+                }
+            }
+            Err(e) => error.set(Some(format!("could not draw the preview: {e}"))),
+        }
+    });
+
+    // Keyboard: ← / → previous / next image index; s: new random seed.
+    let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+        let in_form = ev
+            .target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"));
+        if in_form || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+            return;
+        }
+        match ev.key().as_str() {
+            "ArrowRight" => c.index.update(|i| *i += 1.0),
+            "ArrowLeft" => c.index.update(|i| *i = (*i - 1.0).max(0.0)),
+            "s" => c.seed.set((js_sys::Math::random() * 1e6).floor()),
+            _ => {}
+        }
+    });
+    on_cleanup(move || handle.remove());
+
+    let download = move |_| {
+        if busy.get_untracked() {
+            return;
+        }
+        let count = c.batch_count.get_untracked();
+        if !(1.0..=MAX_BATCH as f64).contains(&count) {
+            batch_message.set(Some(format!(
+                "Batch size must be 1 to {MAX_BATCH} images (got {count})."
+            )));
+            return;
+        }
+        let format = if c.format.get_untracked() == "tiff" {
+            FileFormat::Tiff
+        } else {
+            FileFormat::Png
+        };
+        busy.set(true);
+        batch_message.set(None);
+        progress.set((0, count as u64));
+        leptos::task::spawn_local(async move {
+            let t0 = browser::now_ms();
+            let result = build_zip(c, count as u64, format, progress).await;
+            busy.set(false);
+            match result.and_then(|(bytes, name)| {
+                let size_mb = bytes.len() as f64 / 1e6;
+                browser::download(&bytes, &name, "application/zip").map(|_| (name, size_mb))
+            }) {
+                Ok((name, size_mb)) => batch_message.set(Some(format!(
+                    "Saved {name} ({size_mb:.1} MB, {} images in {:.1} s).",
+                    count as u64,
+                    (browser::now_ms() - t0) / 1000.0
+                ))),
+                Err(e) => batch_message.set(Some(format!("Batch failed: {e}"))),
+            }
+        });
+    };
+
+    let is_saxs = move || c.mode.get() != "tem";
+    let is_custom = move || c.sample.get() == "custom";
+
+    view! {
+        <div class="generate" id="generate">
+            <aside class="controls">
+                <section>
+                    <h2>"Image"</h2>
+                    <Choice label="Kind" id="mode" value=c.mode options=vec![("saxs", "X-ray scattering (SAXS)"), ("tem", "TEM polycrystal")] />
+                    <Num label="Seed" id="seed" value=c.seed min=0.0 max=1e15 step=1.0 />
+                    <Num label="Image index (← →)" id="index" value=c.index min=0.0 max=1e9 step=1.0 />
+                </section>
+                <Show when=is_saxs>
+                    <section>
+                        <h2>"Detector"</h2>
+                        <Choice label="Size (px)" id="saxs-size" value=c.size options=vec![("128", "128"), ("256", "256"), ("512", "512"), ("1000", "1000"), ("2048", "2048")] />
+                        <Choice label="Layout" id="detector" value=c.detector options=vec![("plain", "Monolithic"), ("pilatus", "Pilatus-like modules"), ("eiger", "Eiger-like modules")] />
+                        <Choice label="Beamstop" id="beamstop" value=c.beamstop options=vec![("random", "Random"), ("none", "None"), ("circular", "Circular"), ("linear", "Linear"), ("wedge", "Wedge")] />
+                        <Choice label="Background" id="background" value=c.background options=vec![("random", "Random (p = 0.4)"), ("none", "None"), ("constant", "Constant"), ("structured", "Structured"), ("window", "Window scattering")] />
+                        <Check label="Poisson counting noise" id="noise" value=c.noise />
+                        <Num label="Exposure ×" id="exposure" value=c.exposure min=0.01 max=1000.0 step=0.1 />
+                        <Check label="Fixed beam centre" id="centre-fixed" value=c.centre_fixed />
+                        <Show when=move || c.centre_fixed.get()>
+                            <Num label="Beam x (fraction of width)" id="centre-x" value=c.centre_x min=-0.5 max=1.5 step=0.05 />
+                            <Num label="Beam y (fraction of height)" id="centre-y" value=c.centre_y min=-0.5 max=1.5 step=0.05 />
+                        </Show>
+                    </section>
+                    <section>
+                        <h2>"Sample"</h2>
+                        <Choice label="Scattering" id="sample" value=c.sample options=vec![("random", "Reference simulator mix"), ("custom", "Custom rings / lattice")] />
+                        <Show when=is_custom>
+                            <Num label="Ring count" id="ring-count" value=c.ring_count min=0.0 max=12.0 step=1.0 />
+                            <Num label="q₀ (Å⁻¹)" id="q0" value=c.q0 min=0.005 max=0.3 step=0.005 />
+                            <Num label="Width dq/q₀ (FWHM)" id="width" value=c.width_rel min=0.005 max=0.8 step=0.005 />
+                            <Num label="Symmetry n (even)" id="symmetry" value=c.symmetry min=2.0 max=20.0 step=2.0 />
+                            <Num label="Orientation η (0 isotropic)" id="eta" value=c.eta min=0.0 max=0.99 step=0.05 />
+                            <Choice label="Lattice" id="lattice" value=c.lattice options=vec![("none", "None"), ("bcc", "BCC"), ("fcc", "FCC"), ("hexagonal", "Hexagonal"), ("lamellar", "Lamellar")] />
+                            <Check label="Halos instead of rings" id="halo" value=c.halo />
+                        </Show>
+                    </section>
+                </Show>
+                <Show when=move || !is_saxs()>
+                    <section>
+                        <h2>"Micrograph"</h2>
+                        <Num label="Width (px)" id="tem-width" value=c.tem_width min=16.0 max=4096.0 step=16.0 />
+                        <Num label="Height (px)" id="tem-height" value=c.tem_height min=16.0 max=4096.0 step=16.0 />
+                        <Num label="Mean grain diameter (px)" id="grain-mean" value=c.grain_mean min=4.0 max=1000.0 step=1.0 />
+                        <Num label="Grain size spread σ(ln d)" id="grain-spread" value=c.grain_spread min=0.0 max=1.5 step=0.05 />
+                        <Num label="Contrast (0–1)" id="contrast" value=c.contrast min=0.0 max=1.0 step=0.05 />
+                        <Num label="Noise (0–1)" id="tem-noise" value=c.tem_noise min=0.0 max=1.0 step=0.05 />
+                    </section>
+                </Show>
+                <section>
+                    <h2>"Display"</h2>
+                    <Choice label="Scale" id="scale" value=c.scale options=vec![("log", "Log"), ("linear", "Linear")] />
+                    <Choice label="Colormap" id="colormap" value=c.colormap options=vec![("viridis", "Viridis"), ("inferno", "Inferno"), ("gray", "Gray")] />
+                    <Check label="Overlay ground truth" id="overlay" value=c.overlay />
+                </section>
+                <section>
+                    <h2>"Batch"</h2>
+                    <Num label="Images" id="batch-count" value=c.batch_count min=1.0 max=MAX_BATCH as f64 step=1.0 />
+                    <Choice label="Format" id="format" value=c.format options=vec![("png", "PNG"), ("tiff", "TIFF")] />
+                    <button id="download" on:click=download disabled=move || busy.get()>
+                        {move || if busy.get() { "Generating…" } else { "Generate batch & download zip" }}
+                    </button>
+                    <Show when=move || busy.get()>
+                        <progress id="batch-progress" max=move || progress.get().1 value=move || progress.get().0></progress>
+                        <span class="muted">{move || format!("{} / {}", progress.get().0, progress.get().1)}</span>
+                    </Show>
+                    {move || batch_message.get().map(|m| view! { <p class="message" id="batch-message">{m}</p> })}
+                </section>
+            </aside>
+            <section class="viewer">
+                {move || error.get().map(|e| view! { <p class="error" id="error" role="alert">{e}</p> })}
+                <div class="canvas-wrap">
+                    <canvas
+                        id="preview"
+                        node_ref=canvas_ref
+                        data-first-preview-ms=move || first_preview_ms.get().map(|v| format!("{v:.0}")).unwrap_or_default()
+                    ></canvas>
+                </div>
+                <Truth shown=shown />
+                <p class="muted hint">"Keys: ← → previous/next image, s new seed."</p>
+            </section>
+        </div>
+    }
+}
+
+/// Ground truth of the shown image: tags, attributes, rings or grain statistics.
+#[component]
+fn Truth(shown: RwSignal<Option<Rc<Shown>>, LocalStorage>) -> impl IntoView {
+    move || {
+        let s = shown.get()?;
+        let ms = format!("generated in {:.0} ms", s.generate_ms);
+        Some(match &s.preview {
+            Preview::Saxs(x) => {
+                let tags = x.truth.tags.clone();
+                let rings = x
+                    .truth
+                    .rings
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} q = {:.4} Å⁻¹ (r = {:.0} px, dq/q = {:.3}, η = {:.2}, n = {})",
+                            r.kind, r.q_inv_angstrom, r.radius_px, r.width_rel, r.eta, r.symmetry
+                        )
+                    })
+                    .collect::<Vec<_>>();
+                view! {
+                    <div class="truth">
+                        <p class="muted">{format!("{}×{} px, beam at ({:.0}, {:.0}) px, {ms}", x.image.counts.width(), x.image.counts.height(), x.truth.beam_x_px, x.truth.beam_y_px)}</p>
+                        <h3>"Tags (15-label training set)"</h3>
+                        <ul class="chips" id="tags">
+                            {if tags.is_empty() { view! { <li class="chip empty">"none"</li> }.into_any() } else { tags.into_iter().map(|t| view! { <li class="chip">{t}</li> }).collect_view().into_any() }}
+                        </ul>
+                        <h3>"Attributes"</h3>
+                        <ul class="chips attrs" id="attributes">{x.truth.attributes.iter().cloned().map(|t| view! { <li class="chip">{t}</li> }).collect_view()}</ul>
+                        <h3>"Rings and peaks on the detector"</h3>
+                        <ul class="rings">{rings.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}</ul>
+                    </div>
+                }
+                .into_any()
+            }
+            Preview::Tem(t) => {
+                let mut ecd = t.image.grain_ecd_px.clone();
+                ecd.sort_by(f64::total_cmp);
+                let n = ecd.len();
+                let mean = ecd.iter().sum::<f64>() / n.max(1) as f64;
+                let median = if n == 0 { 0.0 } else { ecd[n / 2] };
+                view! {
+                    <div class="truth">
+                        <p class="muted">{format!("{}×{} px (W×H), {ms}", t.image.image.width(), t.image.image.height())}</p>
+                        <p id="grain-stats">{format!("{n} grains · equivalent-circle diameter mean {mean:.1} px, median {median:.1} px")}</p>
+                        <Histogram values=ecd />
+                    </div>
+                }
+                .into_any()
+            }
+        })
+    }
+}
+
+/// A small SVG histogram of equivalent-circle diameters.
+#[component]
+fn Histogram(values: Vec<f64>) -> impl IntoView {
+    let max = values.iter().copied().fold(0.0, f64::max).max(1.0);
+    let bins = 24usize;
+    let mut counts = vec![0usize; bins];
+    for v in &values {
+        counts[((v / max) * bins as f64).min(bins as f64 - 1.0) as usize] += 1;
+    }
+    let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let (w, h) = (480.0, 120.0);
+    let bw = w / bins as f64;
+    view! {
+        <svg class="histogram" viewBox=format!("0 0 {w} {}", h + 18.0) role="img" aria-label="grain size histogram">
+            {counts
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| {
+                    let bh = c as f64 / top * h;
+                    view! { <rect x=i as f64 * bw + 1.0 y=h - bh width=bw - 2.0 height=bh></rect> }
+                })
+                .collect_view()}
+            <text x="0" y=h + 14.0>"0"</text>
+            <text x=w - 70.0 y=h + 14.0>{format!("{max:.0} px ECD")}</text>
+        </svg>
+    }
+}
