@@ -42,10 +42,14 @@ ensure_build_tools() {
     log "installing wasm-bindgen-cli $wb (about 4 minutes, once)"
     cargo install wasm-bindgen-cli --version "$wb"
   fi
-  if ! command -v wasm-opt >/dev/null; then
-    log "installing wasm-opt (Debian binaryen)"
-    apt_install binaryen
+  # wasm-opt from npm's binaryen (Debian's binaryen 108 corrupts wasm-bindgen's reference-types
+  # output). trunk finds it on PATH and never downloads one (Trunk.toml: offline = true).
+  command -v npm >/dev/null || apt_install nodejs npm
+  if [ ! -x "$ROOT/tools/wasm-opt/node_modules/.bin/wasm-opt" ] || [ "$ROOT/tools/wasm-opt/package-lock.json" -nt "$ROOT/tools/wasm-opt/node_modules/.package-lock.json" ]; then
+    log "installing wasm-opt (npm binaryen)"
+    (cd "$ROOT/tools/wasm-opt" && npm ci --no-audit --no-fund --loglevel=error)
   fi
+  export PATH="$ROOT/tools/wasm-opt/node_modules/.bin:$PATH"
 }
 
 ensure_test_tools() {
@@ -53,7 +57,7 @@ ensure_test_tools() {
     log "installing Debian chromium for the browser tests"
     apt_install chromium chromium-driver
   fi
-  command -v node >/dev/null || apt_install nodejs npm
+  command -v npm >/dev/null || apt_install nodejs npm
   if [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ] || [ "$ROOT/tests/e2e/package-lock.json" -nt "$ROOT/tests/e2e/node_modules/.package-lock.json" ]; then
     log "installing the end-to-end test packages (playwright-core, fflate)"
     (cd "$ROOT/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)

@@ -617,6 +617,26 @@ mod tests {
     }
 
     #[test]
+    fn splatted_power_cells_equal_the_brute_force_diagram() {
+        for (seed, spread) in [(4u64, 0.35), (7, 0.8)] {
+            let cfg = TemConfig { grain_size_spread: spread, ..TemConfig::default() };
+            let p = sample_params(&cfg, seed, 0).expect("valid");
+            let (w, h) = (cfg.width_px, cfg.height_px);
+            let fast = power_cells(&p.circles, w, h);
+            let mut wrong = 0;
+            for (k, &owner) in fast.iter().enumerate() {
+                let (x, y) = ((k % w) as f64 + 0.5, (k / w) as f64 + 0.5);
+                let power = |c: &Circle| (x - c.x_px).powi(2) + (y - c.y_px).powi(2) - c.r_px * c.r_px;
+                let best = p.circles.iter().map(power).fold(f64::INFINITY, f64::min);
+                if power(&p.circles[owner as usize]) > best {
+                    wrong += 1;
+                }
+            }
+            assert_eq!(wrong, 0, "seed {seed}: {wrong} pixels assigned to the wrong cell");
+        }
+    }
+
+    #[test]
     fn bad_config_is_rejected_with_the_parameter_name() {
         let err = sample_params(
             &TemConfig {
