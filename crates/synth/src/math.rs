@@ -17,7 +17,6 @@ pub(crate) trait Portable: Sized {
     fn asin_p(self) -> Self;
     fn tanh_p(self) -> Self;
     fn powf_p(self, e: Self) -> Self;
-    fn atan2_p(self, x: Self) -> Self;
     fn hypot_p(self, y: Self) -> Self;
     fn powi_p(self, n: i32) -> Self;
 }
@@ -54,10 +53,6 @@ impl Portable for f64 {
     #[inline]
     fn powf_p(self, e: f64) -> f64 {
         libm::pow(self, e)
-    }
-    #[inline]
-    fn atan2_p(self, x: f64) -> f64 {
-        libm::atan2(self, x)
     }
     #[inline]
     fn hypot_p(self, y: f64) -> f64 {

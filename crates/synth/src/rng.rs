@@ -31,28 +31,46 @@ pub fn poisson(rng: &mut impl Rng, lambda: f64) -> f64 {
         return 0.0;
     }
     if lambda < 30.0 {
+        let mut p: f64 = rng.random();
+        // e^(−λ) ≥ 1 − λ: a first uniform at most 1 − λ already means 0 counts. Most detector
+        // pixels see λ ≪ 1, so this skips the exponential almost everywhere.
+        if p <= 1.0 - lambda {
+            return 0.0;
+        }
         let limit = (-lambda).exp_p();
         let mut k = 0.0;
-        let mut p: f64 = rng.random();
         while p > limit {
             k += 1.0;
             p *= rng.random::<f64>();
         }
         k
     } else {
-        let z = normal(rng);
-        (lambda + lambda.sqrt() * z).round().max(0.0)
+        poisson_normal(lambda, normal(rng))
     }
+}
+
+/// The normal approximation of a Poisson draw with mean `lambda` (≥ 30) from a standard
+/// normal `z`, rounded to a count.
+#[inline]
+pub fn poisson_normal(lambda: f64, z: f64) -> f64 {
+    // Truncating cast after +0.5 rounds non-negative values without a libm call.
+    ((lambda + lambda.sqrt() * z).max(0.0) + 0.5) as u64 as f64
 }
 
 /// A standard normal draw (Marsaglia's polar method, portable maths: identical on every target).
 pub fn normal(rng: &mut impl Rng) -> f64 {
+    normal_pair(rng).0
+}
+
+/// Two independent standard normal draws for the price of one logarithm.
+pub fn normal_pair(rng: &mut impl Rng) -> (f64, f64) {
     loop {
         let u = 2.0 * rng.random::<f64>() - 1.0;
         let v = 2.0 * rng.random::<f64>() - 1.0;
         let s = u * u + v * v;
         if s > 0.0 && s < 1.0 {
-            return u * (-2.0 * s.ln_p() / s).sqrt();
+            let f = (-2.0 * s.ln_p() / s).sqrt();
+            return (u * f, v * f);
         }
     }
 }

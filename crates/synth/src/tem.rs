@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::SynthError;
-use crate::rng::{image_rng, lognormal, normal, poisson, uniform};
+use crate::rng::{image_rng, lognormal, normal, normal_pair, poisson, poisson_normal, uniform};
 
 /// What the user controls.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -486,9 +486,16 @@ pub fn render(params: &TemParams) -> Result<TemImage, SynthError> {
             (k / w) as f64 / h as f64 - 0.5,
         );
         let clean = ((v * (1.0 + gx * x + gy * y)) * params.gain + params.offset).clamp(0.0, 1.0);
-        let electrons = poisson(&mut rng, clean * params.dose_per_px);
-        let noisy = electrons / params.dose_per_px + params.read_noise * normal(&mut rng);
-        out.push((noisy.clamp(0.0, 1.0) * 255.0).round() as u8);
+        // One polar pair per pixel: shot noise (normal approximation at high dose) and read noise.
+        let lambda = clean * params.dose_per_px;
+        let (z_shot, z_read) = normal_pair(&mut rng);
+        let electrons = if lambda >= 30.0 {
+            poisson_normal(lambda, z_shot)
+        } else {
+            poisson(&mut rng, lambda)
+        };
+        let noisy = electrons / params.dose_per_px + params.read_noise * z_read;
+        out.push((noisy.clamp(0.0, 1.0) * 255.0 + 0.5) as u8);
     }
 
     let mut grain_area_px = vec![0usize; n_grains];
@@ -619,20 +626,27 @@ mod tests {
     #[test]
     fn splatted_power_cells_equal_the_brute_force_diagram() {
         for (seed, spread) in [(4u64, 0.35), (7, 0.8)] {
-            let cfg = TemConfig { grain_size_spread: spread, ..TemConfig::default() };
+            let cfg = TemConfig {
+                grain_size_spread: spread,
+                ..TemConfig::default()
+            };
             let p = sample_params(&cfg, seed, 0).expect("valid");
             let (w, h) = (cfg.width_px, cfg.height_px);
             let fast = power_cells(&p.circles, w, h);
             let mut wrong = 0;
             for (k, &owner) in fast.iter().enumerate() {
                 let (x, y) = ((k % w) as f64 + 0.5, (k / w) as f64 + 0.5);
-                let power = |c: &Circle| (x - c.x_px).powi(2) + (y - c.y_px).powi(2) - c.r_px * c.r_px;
+                let power =
+                    |c: &Circle| (x - c.x_px).powi(2) + (y - c.y_px).powi(2) - c.r_px * c.r_px;
                 let best = p.circles.iter().map(power).fold(f64::INFINITY, f64::min);
                 if power(&p.circles[owner as usize]) > best {
                     wrong += 1;
                 }
             }
-            assert_eq!(wrong, 0, "seed {seed}: {wrong} pixels assigned to the wrong cell");
+            assert_eq!(
+                wrong, 0,
+                "seed {seed}: {wrong} pixels assigned to the wrong cell"
+            );
         }
     }
 

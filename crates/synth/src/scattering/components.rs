@@ -385,6 +385,45 @@ pub enum WindowShape {
 }
 
 impl Background {
+    /// The background of a `width × height` image, row-major, evaluated at pixel centres.
+    ///
+    /// Gaussian blobs are separable, exp(−(dx² + dy²)/2σ²) = exp(−dx²/2σ²)·exp(−dy²/2σ²), so
+    /// each costs one multiply-add per pixel instead of an exponential.
+    pub(crate) fn map(&self, width: usize, height: usize) -> Vec<f32> {
+        match self {
+            Background::Structured {
+                level,
+                gradient_per_px,
+                blobs,
+            } => {
+                let factors: Vec<(f64, Vec<f64>, Vec<f64>)> = blobs
+                    .iter()
+                    .map(|&(bx, by, sigma, a)| {
+                        let g = |d: f64| (-0.5 * (d / sigma).powi_p(2)).exp_p();
+                        let ex = (0..width).map(|x| g(x as f64 + 0.5 - bx)).collect();
+                        let ey = (0..height).map(|y| g(y as f64 + 0.5 - by)).collect();
+                        (a, ex, ey)
+                    })
+                    .collect();
+                let mut out = Vec::with_capacity(width * height);
+                for y in 0..height {
+                    let base = level + gradient_per_px.1 * (y as f64 + 0.5);
+                    for x in 0..width {
+                        let mut v = base + gradient_per_px.0 * (x as f64 + 0.5);
+                        for (a, ex, ey) in &factors {
+                            v += a * ex[x] * ey[y];
+                        }
+                        out.push(v.max(0.0) as f32);
+                    }
+                }
+                out
+            }
+            _ => (0..width * height)
+                .map(|k| self.at((k % width) as f64 + 0.5, (k / width) as f64 + 0.5) as f32)
+                .collect(),
+        }
+    }
+
     /// Counts at pixel (x, y).
     pub(crate) fn at(&self, x: f64, y: f64) -> f64 {
         match self {
@@ -414,7 +453,14 @@ impl Background {
                     WindowShape::Square => dx.max(dy) - half_size_px,
                     WindowShape::Circle => dx.hypot_p(dy) - half_size_px,
                 };
-                level * smooth_inside(outside, *edge_blur_px)
+                // The tanh edge is flat beyond 6 blur widths.
+                if outside > 6.0 * edge_blur_px {
+                    0.0
+                } else if outside < -6.0 * edge_blur_px {
+                    *level
+                } else {
+                    level * smooth_inside(outside, *edge_blur_px)
+                }
             }
         }
     }
@@ -468,74 +514,52 @@ impl Beamstop {
     /// Fraction of the beam a beamstop lets through.
     pub const LEAKAGE: f64 = 2e-3;
 
-    /// Signed distance (px) from the shadow's edge, positive outside, for the offset (dx, dy)
-    /// from the beam centre in image coordinates.
-    pub(crate) fn distance_outside(&self, dx: f64, dy: f64) -> f64 {
+    /// The shadow's geometry with its directions resolved, for per-pixel evaluation.
+    pub(crate) fn shadow(&self) -> Shadow {
         // Unit vector of a direction given in the χ convention (y grows downwards on screen).
         let dir = |deg: f64| {
             let a = deg.to_radians();
             (a.cos_p(), -a.sin_p())
-        };
-        let bar = |ux: f64, uy: f64, half_width: f64, start: f64| {
-            let along = dx * ux + dy * uy;
-            let perp = (dx * uy - dy * ux).abs();
-            (perp - half_width).max(start - along)
         };
         match *self {
             Beamstop::Circular {
                 radius_px,
                 arm_width_px,
                 arm_angle_deg,
-                ..
-            } => {
-                let (ux, uy) = dir(arm_angle_deg);
-                ((dx * dx + dy * dy).sqrt() - radius_px).min(bar(ux, uy, arm_width_px / 2.0, 0.0))
-            }
+                blur_px,
+            } => Shadow::Disc {
+                radius_px,
+                arm: dir(arm_angle_deg),
+                arm_half_width_px: arm_width_px / 2.0,
+                blur_px,
+            },
             Beamstop::Linear {
                 width_px,
                 overhang_px,
                 angle_deg,
-                ..
-            } => {
-                let (ux, uy) = dir(angle_deg);
-                bar(ux, uy, width_px / 2.0, -overhang_px)
-            }
+                blur_px,
+            } => Shadow::Bar {
+                axis: dir(angle_deg),
+                half_width_px: width_px / 2.0,
+                overhang_px,
+                blur_px,
+            },
             Beamstop::Wedge {
                 opening_deg,
                 direction_deg,
                 tip_radius_px,
-                ..
+                blur_px,
             } => {
-                let r = (dx * dx + dy * dy).sqrt();
-                let chi = (-dy).atan2_p(dx);
-                let mut d = chi - direction_deg.to_radians();
-                d = (d + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU)
-                    - std::f64::consts::PI;
                 let half = opening_deg.to_radians() / 2.0;
-                // Distance to the wedge's side lines, then the tip disc.
-                let side = if d.abs() < std::f64::consts::FRAC_PI_2 {
-                    r * (d.abs() - half).sin_p()
-                } else {
-                    r
-                };
-                side.min(r - tip_radius_px)
+                Shadow::Wedge {
+                    axis: dir(direction_deg),
+                    cos_half: half.cos_p(),
+                    sin_half: half.sin_p(),
+                    tip_radius_px,
+                    blur_px,
+                }
             }
         }
-    }
-
-    /// Edge blur in pixels.
-    pub(crate) fn blur_px(&self) -> f64 {
-        match *self {
-            Beamstop::Circular { blur_px, .. }
-            | Beamstop::Linear { blur_px, .. }
-            | Beamstop::Wedge { blur_px, .. } => blur_px,
-        }
-    }
-
-    /// Fraction transmitted at offset (dx, dy) from the beam centre.
-    pub(crate) fn transmission(&self, dx: f64, dy: f64) -> f64 {
-        let inside = smooth_inside(self.distance_outside(dx, dy), self.blur_px());
-        1.0 - (1.0 - Self::LEAKAGE) * inside
     }
 
     /// Tag name of the beamstop.
@@ -545,6 +569,95 @@ impl Beamstop {
             Beamstop::Linear { .. } => "linear beamstop",
             Beamstop::Wedge { .. } => "wedge beamstop",
         }
+    }
+}
+
+/// A beamstop's shadow with directions as unit vectors: no trigonometry per pixel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Shadow {
+    /// Disc plus holder arm.
+    Disc {
+        radius_px: f64,
+        arm: (f64, f64),
+        arm_half_width_px: f64,
+        blur_px: f64,
+    },
+    /// Bar along `axis` from `overhang_px` behind the beam to the edge.
+    Bar {
+        axis: (f64, f64),
+        half_width_px: f64,
+        overhang_px: f64,
+        blur_px: f64,
+    },
+    /// Cone around `axis` with half-opening (cos, sin), and a tip disc.
+    Wedge {
+        axis: (f64, f64),
+        cos_half: f64,
+        sin_half: f64,
+        tip_radius_px: f64,
+        blur_px: f64,
+    },
+}
+
+impl Shadow {
+    /// Signed distance (px) from the shadow's edge, positive outside, for the offset (dx, dy)
+    /// from the beam centre in image coordinates.
+    #[inline]
+    pub(crate) fn distance_outside(&self, dx: f64, dy: f64) -> f64 {
+        let bar = |(ux, uy): (f64, f64), half_width: f64, start: f64| {
+            let along = dx * ux + dy * uy;
+            let perp = (dx * uy - dy * ux).abs();
+            (perp - half_width).max(start - along)
+        };
+        match *self {
+            Shadow::Disc {
+                radius_px,
+                arm,
+                arm_half_width_px,
+                ..
+            } => ((dx * dx + dy * dy).sqrt() - radius_px).min(bar(arm, arm_half_width_px, 0.0)),
+            Shadow::Bar {
+                axis,
+                half_width_px,
+                overhang_px,
+                ..
+            } => bar(axis, half_width_px, -overhang_px),
+            Shadow::Wedge {
+                axis: (ux, uy),
+                cos_half,
+                sin_half,
+                tip_radius_px,
+                ..
+            } => {
+                let r = (dx * dx + dy * dy).sqrt();
+                // With θ the angle to the axis: r·sin(|θ| − half) = |p×a|·cos half − (p·a)·sin half,
+                // the distance to the nearer side line for points ahead of the apex.
+                let along = dx * ux + dy * uy;
+                let side = if along > 0.0 {
+                    (dx * uy - dy * ux).abs() * cos_half - along * sin_half
+                } else {
+                    r
+                };
+                side.min(r - tip_radius_px)
+            }
+        }
+    }
+
+    /// Edge blur in pixels.
+    #[inline]
+    pub(crate) fn blur_px(&self) -> f64 {
+        match *self {
+            Shadow::Disc { blur_px, .. }
+            | Shadow::Bar { blur_px, .. }
+            | Shadow::Wedge { blur_px, .. } => blur_px,
+        }
+    }
+
+    /// Fraction transmitted at offset (dx, dy) from the beam centre.
+    #[inline]
+    pub(crate) fn transmission(&self, dx: f64, dy: f64) -> f64 {
+        let inside = smooth_inside(self.distance_outside(dx, dy), self.blur_px());
+        1.0 - (1.0 - Beamstop::LEAKAGE) * inside
     }
 }
 
@@ -633,10 +746,13 @@ mod tests {
             arm_width_px: 6.0,
             arm_angle_deg: 0.0,
         };
-        assert!(disc.transmission(0.0, 15.0) < 0.01);
-        assert!(disc.transmission(0.0, 25.0) > 0.99);
-        assert!(disc.transmission(80.0, 0.0) < 0.01, "the arm runs along +x");
-        assert!(disc.transmission(-80.0, 0.0) > 0.99);
+        assert!(disc.shadow().transmission(0.0, 15.0) < 0.01);
+        assert!(disc.shadow().transmission(0.0, 25.0) > 0.99);
+        assert!(
+            disc.shadow().transmission(80.0, 0.0) < 0.01,
+            "the arm runs along +x"
+        );
+        assert!(disc.shadow().transmission(-80.0, 0.0) > 0.99);
         let wedge = Beamstop::Wedge {
             opening_deg: 20.0,
             direction_deg: 90.0,
@@ -644,10 +760,13 @@ mod tests {
             blur_px: 0.5,
         };
         assert!(
-            wedge.transmission(0.0, -100.0) < 0.01,
+            wedge.shadow().transmission(0.0, -100.0) < 0.01,
             "wedge points up (χ = 90°)"
         );
-        assert!(wedge.transmission(30.0, -100.0) > 0.99, "outside ±10°");
-        assert!(wedge.transmission(0.0, 100.0) > 0.99);
+        assert!(
+            wedge.shadow().transmission(30.0, -100.0) > 0.99,
+            "outside ±10°"
+        );
+        assert!(wedge.shadow().transmission(0.0, 100.0) > 0.99);
     }
 }

@@ -119,8 +119,14 @@ fn spot_profile(graininess: f64, seed: u64) -> ChiTable {
             )
         })
         .collect();
+    let reach = 6.0 * width_rad;
     let mut table = ChiTable::build(|chi| {
         list.iter()
+            .filter(|&&(c, _)| {
+                let d = (chi - c + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU)
+                    - std::f64::consts::PI;
+                d.abs() < reach
+            })
             .map(|&(c, a)| {
                 let d = (chi - c + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU)
                     - std::f64::consts::PI;
@@ -145,7 +151,7 @@ fn fast_atan2_matches_libm() {
             a.sin_p() * (1.0 + i as f64 * 0.01),
             a.cos_p() * (1.0 + i as f64 * 0.01),
         );
-        worst = worst.max((fast_atan2(y, x) - y.atan2_p(x)).abs());
+        worst = worst.max((fast_atan2(y, x) - y.atan2(x)).abs());
     }
     assert!(worst < 2e-5, "max error {worst}");
 }
@@ -274,6 +280,8 @@ pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
     let db = params.direct_beam;
     let (sx, sy) = (db.width_px / 2.3548, db.height_px / 2.3548);
     let beam_box = (5.0 * sx.max(sy)).ceil();
+    let shadow = params.beamstop.as_ref().map(super::Beamstop::shadow);
+    let background = params.background.as_ref().map(|b| b.map(w, h));
     let mut rng = ChaCha8Rng::seed_from_u64(params.noise_seed);
     let mut counts = Vec::with_capacity(w * h);
     let mut saturated_pixels = 0usize;
@@ -304,8 +312,8 @@ pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
                     });
                 }
             }
-            if let Some(bg) = &params.background {
-                v += bg.at(x as f64 + 0.5, y as f64 + 0.5);
+            if let Some(bg) = &background {
+                v += f64::from(bg[y * w + x]);
             }
             if let Some(s) = &params.streak {
                 let (along, perp) = match s.direction {
@@ -321,10 +329,10 @@ pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
             if dx.abs() < beam_box && dy.abs() < beam_box {
                 v += db.peak_counts * (-0.5 * ((dx / sx).powi_p(2) + (dy / sy).powi_p(2))).exp_p();
             }
-            if let Some(bs) = &params.beamstop {
-                // Far from the shadow's edge the transmission is exactly 1: skip the tanh.
-                if bs.distance_outside(dx, dy) < 6.0 * bs.blur_px() {
-                    v *= bs.transmission(dx, dy);
+            if let Some(sh) = &shadow {
+                // Far outside the shadow's edge the transmission is 1 to within 1e-5: skip the tanh.
+                if sh.distance_outside(dx, dy) < 6.0 * sh.blur_px() {
+                    v *= sh.transmission(dx, dy);
                 }
             }
             v *= params.exposure;
