@@ -148,13 +148,15 @@ impl Controls {
             index: RwSignal::new(0.0),
             size: s("512"),
             detector: s("plain"),
-            sample: s("random"),
+            // An illustrative first image (rings on a hexagonal lattice); "Reference simulator
+            // mix" gives the CLI's default distribution.
+            sample: s("custom"),
             ring_count: RwSignal::new(f64::from(d.ring_count)),
             q0: RwSignal::new(d.q0_inv_angstrom),
             width_rel: RwSignal::new(d.width_rel),
             symmetry: RwSignal::new(f64::from(d.symmetry)),
             eta: RwSignal::new(d.eta),
-            lattice: s("none"),
+            lattice: s("hexagonal"),
             halo: RwSignal::new(false),
             beamstop: s("random"),
             background: s("random"),
@@ -284,9 +286,9 @@ fn draw(
             let ctx = browser::put_rgba(canvas, img.width() as u32, img.height() as u32, &rgba)?;
             if overlay {
                 // Ring positions from the ground truth, and the beam centre.
-                ctx.set_line_width((img.width() as f64 / 400.0).max(1.0));
-                ctx.set_stroke_style_str("rgba(255, 80, 80, 0.9)");
-                let _ = ctx.set_line_dash(&js_sys::Array::of2(&6.0.into(), &6.0.into()));
+                ctx.set_line_width(1.0);
+                ctx.set_stroke_style_str("rgba(255, 80, 80, 0.55)");
+                let _ = ctx.set_line_dash(&js_sys::Array::of2(&3.0.into(), &5.0.into()));
                 for r in &s.truth.rings {
                     ctx.begin_path();
                     let _ = ctx.arc(
@@ -385,6 +387,17 @@ pub fn GeneratePage() -> impl IntoView {
             error.set(None);
         }
         Err(e) => error.set(Some(e)),
+    });
+
+    // Micrographs are read in gray, detector images in a perceptual colormap: switch the default
+    // with the kind (the user can still choose).
+    Effect::new(move |prev: Option<String>| {
+        let mode = c.mode.get();
+        if prev.is_some_and(|p| p != mode) {
+            c.colormap
+                .set(if mode == "tem" { "gray" } else { "viridis" }.to_string());
+        }
+        mode
     });
 
     // Redraw on a new image or new display options.

@@ -28,9 +28,11 @@ test('with WebGPU: the WebGPU backend is active and the probe matches the CPU', 
     const diff = Number(await badge.getAttribute('data-probe-max-diff'));
     assert.ok(Number.isFinite(diff) && diff < 1e-4, `probe max |Δ| = ${diff}`);
     await page.waitForSelector('#preview[data-first-preview-ms]:not([data-first-preview-ms=""])');
+    const first = Number(await page.getAttribute('#preview', 'data-first-preview-ms'));
+    console.log(`first preview ${first.toFixed(0)} ms after navigation start (WebGPU run)`);
     const stats = await canvasStats(page);
     assert.equal(stats.width, 512);
-    assert.ok(stats.colours > 20 && stats.sd > 5, `preview looks blank: ${JSON.stringify(stats)}`);
+    assert.ok(stats.colours > 20 && stats.nonModal > 0.02, `preview looks blank: ${JSON.stringify(stats)}`);
     await page.screenshot({ path: `${ARTIFACTS}/generate-webgpu.png` });
     assert.deepEqual(errors, []);
   } finally {
@@ -49,10 +51,9 @@ test('without WebGPU: falls back to the CPU, previews, and downloads a SAXS zip'
     const first = Number(await page.getAttribute('#preview', 'data-first-preview-ms'));
     console.log(`first preview ${first.toFixed(0)} ms after navigation start (CPU run)`);
     const stats = await canvasStats(page);
-    assert.ok(stats.colours > 20 && stats.sd > 5, `preview looks blank: ${JSON.stringify(stats)}`);
+    assert.ok(stats.colours > 20 && stats.nonModal > 0.02, `preview looks blank: ${JSON.stringify(stats)}`);
 
     // A custom lattice: the tags must name it and list higher orders.
-    await page.selectOption('#sample', 'custom');
     await page.selectOption('#lattice', 'fcc');
     await setField(page, '#q0', 0.03);
     await page.check('#centre-fixed');
@@ -138,6 +139,8 @@ test('the browser and the CLI write byte-identical datasets for the same seed', 
   const browser = await launch({ webgpu: false });
   try {
     const { page } = await openApp(browser, server.url);
+    // The CLI draws from the reference simulator's mix.
+    await page.selectOption('#sample', 'random');
     await setField(page, '#seed', 7);
     await setField(page, '#batch-count', 3);
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);

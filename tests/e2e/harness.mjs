@@ -59,19 +59,28 @@ export async function openApp(browser, url) {
   return { page, context, errors };
 }
 
-/** Statistics of the preview canvas pixels: distinct colours and standard deviation of red. */
+/**
+ * Statistics of the preview canvas: distinct colours, the fraction of pixels that differ from the
+ * most common colour, and the standard deviation of the luminance (0–255).
+ */
 export async function canvasStats(page) {
   return page.evaluate(() => {
     const c = document.querySelector('#preview');
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    const colours = new Set();
+    const counts = new Map();
     let s = 0, s2 = 0, n = 0;
-    for (let i = 0; i < d.length; i += 4 * 7) {
-      colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
-      s += d[i]; s2 += d[i] * d[i]; n++;
+    for (let i = 0; i < d.length; i += 4) {
+      const key = (d[i] << 16) | (d[i + 1] << 8) | d[i + 2];
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+      s += y; s2 += y * y; n++;
     }
+    const modal = Math.max(...counts.values());
     const mean = s / n;
-    return { width: c.width, height: c.height, colours: colours.size, sd: Math.sqrt(s2 / n - mean * mean) };
+    return {
+      width: c.width, height: c.height, colours: counts.size,
+      nonModal: 1 - modal / n, sd: Math.sqrt(Math.max(0, s2 / n - mean * mean)),
+    };
   });
 }
 

@@ -85,8 +85,8 @@ fn run(c: &Common, kind: &str, make: impl Fn(u64, u64) -> Result<Record> + Sync)
     );
     progress.set_prefix(kind.to_string());
     let started = Instant::now();
-    let end = c.start + c.count;
-    let mut chunk_start = c.start;
+    let end = c.count;
+    let mut chunk_start = 0;
     while chunk_start < end {
         let chunk_end = (chunk_start + CHUNK).min(end);
         let lines: Vec<String> = (chunk_start..chunk_end)

@@ -58,9 +58,6 @@ struct Common {
     /// Image file format.
     #[arg(long, value_enum, default_value_t = Format::Png)]
     format: Format,
-    /// Index of the first image (to extend an existing dataset).
-    #[arg(long, default_value_t = 0)]
-    start: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

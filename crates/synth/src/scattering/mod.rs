@@ -87,7 +87,7 @@ impl Default for CustomSample {
     fn default() -> Self {
         Self {
             ring_count: 2,
-            q0_inv_angstrom: 0.03,
+            q0_inv_angstrom: 0.05,
             width_rel: 0.05,
             symmetry: 2,
             eta: 0.0,
@@ -354,7 +354,7 @@ fn ring(rng: &mut impl Rng, q0: f64, width_rel: f64, halo: bool) -> Component {
         eta: draw_eta(rng),
         symmetry: draw_symmetry(rng),
         chi0_deg: uniform(rng, -180.0, 180.0),
-        amplitude: log_uniform(rng, 30.0, 3e3),
+        amplitude: log_uniform(rng, 300.0, 3e4),
         halo,
     }
 }
@@ -374,7 +374,7 @@ fn lattice(
         eta,
         symmetry,
         chi0_deg: uniform(rng, -180.0, 180.0),
-        amplitude: log_uniform(rng, 100.0, 5e3),
+        amplitude: log_uniform(rng, 1e3, 3e4),
         debye_waller_sigma_angstrom: uniform(rng, 0.0, 8.0),
         peak_count: rng.random_range(4..=12),
     }
@@ -412,7 +412,7 @@ fn reference_components(rng: &mut impl Rng) -> Vec<Component> {
             3 => out.push(Component::SphereFormFactor {
                 radius_angstrom: log_uniform(rng, 30.0, 500.0),
                 polydispersity: uniform(rng, 0.02, 0.2),
-                amplitude: log_uniform(rng, 1e2, 1e4),
+                amplitude: log_uniform(rng, 1e3, 3e4),
             }),
             4 | 5 | 9 => {
                 let kind = LatticeKind::ALL[rng.random_range(0..4)];
@@ -437,13 +437,13 @@ fn reference_components(rng: &mut impl Rng) -> Vec<Component> {
                 q0_inv_angstrom: draw_q0(rng),
                 width_rel: uniform(rng, 0.01, 0.05),
                 graininess: uniform(rng, 0.3, 0.98),
-                amplitude: log_uniform(rng, 100.0, 5e3),
+                amplitude: log_uniform(rng, 500.0, 2e4),
                 spot_seed: rng.random(),
             }),
             _ => out.push(Component::CoherentHalo {
                 q0_inv_angstrom: draw_q0(rng),
                 width_rel: uniform(rng, 0.3, 0.6),
-                amplitude: log_uniform(rng, 50.0, 3e3),
+                amplitude: log_uniform(rng, 300.0, 1e4),
                 speckle_px: uniform(rng, 1.5, 4.0),
             }),
         }
@@ -459,7 +459,7 @@ fn custom_components(rng: &mut impl Rng, s: &CustomSample) -> Vec<Component> {
         eta: s.eta,
         symmetry: s.symmetry,
         chi0_deg: uniform(rng, -180.0, 180.0),
-        amplitude: log_uniform(rng, 300.0, 3e3),
+        amplitude: log_uniform(rng, 1e3, 2e4),
         halo: s.halo,
     };
     if let Some(kind) = s.lattice {
@@ -470,7 +470,7 @@ fn custom_components(rng: &mut impl Rng, s: &CustomSample) -> Vec<Component> {
             ..
         } = &mut l
         {
-            *amplitude = amplitude.max(1e3);
+            *amplitude = amplitude.max(5e3);
             *peak_count = 8;
         }
         out.push(l);
