@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use imaging::codec::FileFormat;
 use rayon::prelude::*;
-use synth::dataset;
+use synth::dataset::{self, Record};
 use synth::scattering::SaxsConfig;
 use synth::tem::TemConfig;
 
@@ -42,24 +42,23 @@ pub(crate) fn generate(a: &BenchArgs) -> Result<()> {
         rayon::current_num_threads()
     );
     println!("{:<22} {:>10} {:>12}", "case", "images", "images/s");
+    // Each case makes the record of image i: generation and PNG encoding, as the CLI writes it.
+    type Make = Box<dyn Fn(u64) -> Result<Record> + Sync>;
+    let mut cases: Vec<(String, Make)> = Vec::new();
     for size in [256usize, 1000, 2048] {
         let cfg = SaxsConfig {
             size_px: size,
             ..SaxsConfig::default()
         };
-        let (n, secs) = measure(a.seconds, |i| {
-            let s = dataset::generate_saxs(&cfg, 1, i)?;
-            Ok(dataset::saxs_record(&s, 1, i, FileFormat::Png)?
-                .files
-                .iter()
-                .map(|f| f.bytes.len())
-                .sum())
-        })?;
-        println!(
-            "{:<22} {n:>10} {:>12.1}",
-            format!("saxs {size}x{size}"),
-            n as f64 / secs
-        );
+        let make = move |i| {
+            Ok(dataset::saxs_record(
+                &dataset::generate_saxs(&cfg, 1, i)?,
+                1,
+                i,
+                FileFormat::Png,
+            )?)
+        };
+        cases.push((format!("saxs {size}x{size}"), Box::new(make)));
     }
     for (w, h) in [(496usize, 96usize), (1024, 1024)] {
         let cfg = TemConfig {
@@ -67,19 +66,21 @@ pub(crate) fn generate(a: &BenchArgs) -> Result<()> {
             height_px: h,
             ..TemConfig::default()
         };
+        let make = move |i| {
+            Ok(dataset::tem_record(
+                &dataset::generate_tem(&cfg, 1, i)?,
+                1,
+                i,
+                FileFormat::Png,
+            )?)
+        };
+        cases.push((format!("tem {h}x{w} (HxW)"), Box::new(make)));
+    }
+    for (name, make) in cases {
         let (n, secs) = measure(a.seconds, |i| {
-            let s = dataset::generate_tem(&cfg, 1, i)?;
-            Ok(dataset::tem_record(&s, 1, i, FileFormat::Png)?
-                .files
-                .iter()
-                .map(|f| f.bytes.len())
-                .sum())
+            Ok(make(i)?.files.iter().map(|f| f.bytes.len()).sum())
         })?;
-        println!(
-            "{:<22} {n:>10} {:>12.1}",
-            format!("tem {h}x{w} (HxW)"),
-            n as f64 / secs
-        );
+        println!("{name:<22} {n:>10} {:>12.1}", n as f64 / secs);
     }
     Ok(())
 }
