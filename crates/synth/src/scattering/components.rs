@@ -139,6 +139,10 @@ pub enum Component {
         c: f64,
         /// σ in Å².
         sigma_a2: f64,
+        /// Anisotropy ε (1: isotropic).
+        epsilon: f64,
+        /// Elongation direction in degrees.
+        chi0_deg: f64,
     },
 }
 
@@ -270,7 +274,7 @@ impl Component {
                 // Capped: a large R_g normalised at q_ref would otherwise explode at q → 0.
                 Box::new(move |q| (amplitude * f(q) / fr).min(amplitude * 1e4))
             }
-            Component::HighQ { c, sigma_a2 } => {
+            Component::HighQ { c, sigma_a2, .. } => {
                 Box::new(move |q| c * (1.0 - (-sigma_a2 * q * q).exp_p()))
             }
         }
@@ -289,6 +293,9 @@ impl Component {
                 epsilon, chi0_deg, ..
             }
             | Component::Guinier {
+                epsilon, chi0_deg, ..
+            }
+            | Component::HighQ {
                 epsilon, chi0_deg, ..
             } if (epsilon - 1.0).abs() > 1e-3 => Some((epsilon, chi0_deg.to_radians())),
             _ => None,

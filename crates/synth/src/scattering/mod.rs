@@ -242,9 +242,12 @@ pub fn sample_params(config: &SaxsConfig, seed: u64, index: u64) -> Result<SaxsP
         components.push(diffuse_low_q(&mut rng));
     }
     if rng.random::<f64>() < 0.25 {
+        let (epsilon, chi0_deg) = draw_anisotropy(&mut rng);
         components.push(Component::HighQ {
             c: log_uniform(&mut rng, 1e1, 1e3),
             sigma_a2: log_uniform(&mut rng, 1e-2, 10f64.powf_p(2.2)),
+            epsilon,
+            chi0_deg,
         });
     }
 
@@ -489,14 +492,19 @@ fn custom_components(rng: &mut impl Rng, s: &CustomSample) -> Vec<Component> {
     out
 }
 
-fn diffuse_low_q(rng: &mut impl Rng) -> Component {
-    // Anisotropic versions with ε = 2·lognormal(0, 0.5) in 30 % of cases.
+/// Anisotropy of a diffuse term: ε = 2·lognormal(0, 0.5) in 30 % of cases, else isotropic (1),
+/// and the elongation direction in degrees.
+fn draw_anisotropy(rng: &mut impl Rng) -> (f64, f64) {
     let epsilon = if rng.random::<f64>() < 0.3 {
         2.0 * lognormal(rng, 0.0, 0.5)
     } else {
         1.0
     };
-    let chi0_deg = uniform(rng, -90.0, 90.0);
+    (epsilon, uniform(rng, -90.0, 90.0))
+}
+
+fn diffuse_low_q(rng: &mut impl Rng) -> Component {
+    let (epsilon, chi0_deg) = draw_anisotropy(rng);
     let amplitude = log_uniform(rng, 30.0, 3e3);
     match rng.random_range(0..4) {
         0 => Component::PowerLaw {

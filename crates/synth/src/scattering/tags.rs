@@ -258,9 +258,14 @@ impl Truth {
                         }
                     ));
                 }
-                Component::HighQ { .. } => {
+                Component::HighQ { epsilon, .. } => {
                     tags.push("high-q");
-                    attrs.push("diffuse high-q isotropic".into());
+                    let kind = if (epsilon - 1.0).abs() > 1e-3 {
+                        "anisotropic"
+                    } else {
+                        "isotropic"
+                    };
+                    attrs.push(format!("diffuse high-q {kind}"));
                 }
             }
         }

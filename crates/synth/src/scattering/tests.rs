@@ -316,3 +316,37 @@ fn bad_config_is_rejected_with_the_parameter_name() {
     .expect_err("invalid");
     assert!(err.to_string().starts_with("size = 100"), "{err}");
 }
+
+#[test]
+fn anisotropic_diffuse_scattering_is_elongated_along_chi0() {
+    // Elongated along χ₀ = 0 (horizontal) with ε = 3: the intensity at radius r perpendicular
+    // to χ₀ equals the one at 3r along χ₀.
+    for c in [
+        Component::OrnsteinZernike {
+            xi_angstrom: 300.0,
+            amplitude: 1000.0,
+            epsilon: 3.0,
+            chi0_deg: 0.0,
+        },
+        Component::HighQ {
+            c: 1000.0,
+            sigma_a2: 100.0,
+            epsilon: 3.0,
+            chi0_deg: 0.0,
+        },
+    ] {
+        let p = bare(512, vec![c.clone()]);
+        let img = render(&p).expect("renders");
+        let at =
+            |dx: i64, dy: i64| f64::from(img.counts.get((256 + dx) as usize, (256 + dy) as usize));
+        let (along, across) = (at(60, 0), at(0, 20));
+        assert!(
+            (across / along - 1.0).abs() < 0.05,
+            "{c:?}: I(0, 20 px) = {across}, I(60 px, 0) = {along}"
+        );
+        assert!(
+            (at(0, 60) - at(60, 0)).abs() > 0.1 * at(60, 0),
+            "{c:?}: not anisotropic"
+        );
+    }
+}
