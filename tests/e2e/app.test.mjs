@@ -13,6 +13,14 @@ before(async () => {
 });
 after(() => server?.close());
 
+/** Clicks the download button and returns the saved zip's entries (name → bytes). */
+async function downloadZip(page, name) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  const file = `${ARTIFACTS}/${name}`;
+  await download.saveAs(file);
+  return unzipSync(new Uint8Array(fs.readFileSync(file)));
+}
+
 /** Sets an input's value and fires `change`, as a user typing and leaving the field. */
 async function setField(page, selector, value) {
   await page.fill(selector, String(value));
@@ -65,10 +73,7 @@ test('without WebGPU: falls back to the CPU, previews, and downloads a SAXS zip'
     // Batch download: N images and N label lines.
     const n = 5;
     await setField(page, '#batch-count', n);
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    const file = `${ARTIFACTS}/saxs.zip`;
-    await download.saveAs(file);
-    const zip = unzipSync(new Uint8Array(fs.readFileSync(file)));
+    const zip = await downloadZip(page, 'saxs.zip');
     const images = Object.keys(zip).filter((f) => /^saxs_\d{6}\.png$/.test(f));
     assert.equal(images.length, n);
     const lines = strFromU8(zip['labels.jsonl']).trim().split('\n').map((l) => JSON.parse(l));
@@ -110,10 +115,7 @@ test('TEM mode: boundary overlay, grain statistics, zip with masks; bad sizes ke
 
     const n = 3;
     await setField(page, '#batch-count', n);
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    const file = `${ARTIFACTS}/tem.zip`;
-    await download.saveAs(file);
-    const zip = unzipSync(new Uint8Array(fs.readFileSync(file)));
+    const zip = await downloadZip(page, 'tem.zip');
     const names = Object.keys(zip).sort();
     assert.equal(names.filter((f) => /^tem_\d{6}\.png$/.test(f)).length, n);
     assert.equal(names.filter((f) => /_boundary\.png$/.test(f)).length, n);
@@ -143,10 +145,7 @@ test('the browser and the CLI write byte-identical datasets for the same seed', 
     await page.selectOption('#sample', 'random');
     await setField(page, '#seed', 7);
     await setField(page, '#batch-count', 3);
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    const file = `${ARTIFACTS}/saxs-seed7.zip`;
-    await download.saveAs(file);
-    const zip = unzipSync(new Uint8Array(fs.readFileSync(file)));
+    const zip = await downloadZip(page, 'saxs-seed7.zip');
     for (const name of ['saxs_000000.png', 'saxs_000001.png', 'saxs_000002.png', 'labels.jsonl']) {
       const cli = new Uint8Array(fs.readFileSync(`${out}/${name}`));
       assert.ok(zip[name], `${name} missing from the browser's zip`);
