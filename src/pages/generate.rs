@@ -18,6 +18,10 @@ use crate::browser;
 /// Largest batch the page generates in one go (each image is kept in memory until zipped).
 const MAX_BATCH: u64 = 2000;
 
+/// Largest uncompressed batch the page builds in memory, in bytes; larger datasets belong to
+/// the CLI, which streams to disk.
+const MAX_BATCH_BYTES: f64 = 1.0e9;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Saxs,
@@ -452,6 +456,22 @@ pub fn GeneratePage() -> impl IntoView {
         if !(1.0..=MAX_BATCH as f64).contains(&count) {
             batch_message.set(Some(format!(
                 "Batch size must be 1 to {MAX_BATCH} images (got {count})."
+            )));
+            return;
+        }
+        // Worst case per image: SAXS 4 bytes/pixel (32-bit TIFF), TEM 1 + 1 + 2 bytes/pixel.
+        let (mode, saxs, tem) = (c.mode(), c.saxs(), c.tem());
+        let bytes_per_image = match mode {
+            Mode::Saxs => 4.0 * (saxs.size_px * saxs.size_px) as f64,
+            Mode::Tem => 4.0 * (tem.width_px * tem.height_px) as f64,
+        };
+        if count * bytes_per_image > MAX_BATCH_BYTES {
+            let kind = if mode == Mode::Saxs { "saxs" } else { "tem" };
+            batch_message.set(Some(format!(
+                "{count} images of this size need up to {:.1} GB in the browser (limit {:.0} GB). \
+                 Use fewer images, or the companion binary: synthscope generate {kind} --count {count} …",
+                count * bytes_per_image / 1e9,
+                MAX_BATCH_BYTES / 1e9
             )));
             return;
         }

@@ -70,6 +70,14 @@ test('without WebGPU: falls back to the CPU, previews, and downloads a SAXS zip'
     assert.ok(tags.includes('FCC') && tags.includes('higher orders') && tags.includes('ring'), tags.join(', '));
     await page.screenshot({ path: `${ARTIFACTS}/generate-cpu-fcc.png` });
 
+    // A batch too large for browser memory is refused with a pointer to the CLI.
+    await page.selectOption('#saxs-size', '2048');
+    await setField(page, '#batch-count', 1000);
+    await page.click('#download');
+    await page.waitForSelector('#batch-message');
+    assert.match(await page.textContent('#batch-message'), /need up to 16\.8 GB.*synthscope generate saxs --count 1000/);
+    await page.selectOption('#saxs-size', '512');
+
     // Batch download: N images and N label lines.
     const n = 5;
     await setField(page, '#batch-count', n);

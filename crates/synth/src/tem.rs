@@ -591,17 +591,44 @@ mod tests {
     }
 
     #[test]
-    fn grains_are_single_connected_regions_and_mostly_convex() {
+    fn every_grain_id_is_one_4_connected_region() {
         let cfg = TemConfig {
             width_px: 256,
             height_px: 256,
             ..TemConfig::default()
         };
         let t = render(&sample_params(&cfg, 5, 1).expect("valid")).expect("renders");
-        // Relabelling into 4-connected components means ids are dense 1..=N.
-        let max = *t.grains.pixels().iter().max().expect("pixels") as usize;
+        let (w, h, g) = (cfg.width_px, cfg.height_px, t.grains.pixels());
+        let max = *g.iter().max().expect("pixels") as usize;
         assert_eq!(max, t.grain_area_px.len());
-        assert!(t.grain_area_px.iter().all(|&a| a > 0));
+        // Flood-fill each grain from its first pixel: it must reach all of the grain's area.
+        let mut seen = vec![false; w * h];
+        for id in 1..=max as u16 {
+            let start = g.iter().position(|&v| v == id).expect("every id is used");
+            let (mut stack, mut reached) = (vec![start], 0usize);
+            seen[start] = true;
+            while let Some(k) = stack.pop() {
+                reached += 1;
+                let (x, y) = (k % w, k / w);
+                let next = [
+                    (x > 0).then(|| k - 1),
+                    (x + 1 < w).then(|| k + 1),
+                    (y > 0).then(|| k - w),
+                    (y + 1 < h).then(|| k + w),
+                ];
+                for n in next.into_iter().flatten() {
+                    if !seen[n] && g[n] == id {
+                        seen[n] = true;
+                        stack.push(n);
+                    }
+                }
+            }
+            assert_eq!(
+                reached,
+                t.grain_area_px[id as usize - 1],
+                "grain {id} is split"
+            );
+        }
     }
 
     #[test]

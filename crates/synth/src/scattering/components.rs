@@ -425,28 +425,7 @@ impl Background {
                 }
                 out
             }
-            _ => (0..width * height)
-                .map(|k| self.at((k % width) as f64 + 0.5, (k / width) as f64 + 0.5) as f32)
-                .collect(),
-        }
-    }
-
-    /// Counts at pixel (x, y).
-    pub(crate) fn at(&self, x: f64, y: f64) -> f64 {
-        match self {
-            Background::Constant { level } => *level,
-            Background::Structured {
-                level,
-                gradient_per_px,
-                blobs,
-            } => {
-                let mut v = level + gradient_per_px.0 * x + gradient_per_px.1 * y;
-                for &(bx, by, s, a) in blobs {
-                    let d2 = (x - bx).powi_p(2) + (y - by).powi_p(2);
-                    v += a * (-0.5 * d2 / (s * s)).exp_p();
-                }
-                v.max(0.0)
-            }
+            Background::Constant { level } => vec![*level as f32; width * height],
             Background::Window {
                 shape,
                 centre_x_px,
@@ -454,21 +433,25 @@ impl Background {
                 half_size_px,
                 level,
                 edge_blur_px,
-            } => {
-                let (dx, dy) = ((x - centre_x_px).abs(), (y - centre_y_px).abs());
-                let outside = match shape {
-                    WindowShape::Square => dx.max(dy) - half_size_px,
-                    WindowShape::Circle => dx.hypot_p(dy) - half_size_px,
-                };
-                // The tanh edge is flat beyond 6 blur widths.
-                if outside > 6.0 * edge_blur_px {
-                    0.0
-                } else if outside < -6.0 * edge_blur_px {
-                    *level
-                } else {
-                    level * smooth_inside(outside, *edge_blur_px)
-                }
-            }
+            } => (0..width * height)
+                .map(|k| {
+                    let (x, y) = ((k % width) as f64 + 0.5, (k / width) as f64 + 0.5);
+                    let (dx, dy) = ((x - centre_x_px).abs(), (y - centre_y_px).abs());
+                    let outside = match shape {
+                        WindowShape::Square => dx.max(dy) - half_size_px,
+                        WindowShape::Circle => dx.hypot_p(dy) - half_size_px,
+                    };
+                    // The tanh edge is flat beyond 6 blur widths.
+                    let v = if outside > 6.0 * edge_blur_px {
+                        0.0
+                    } else if outside < -6.0 * edge_blur_px {
+                        *level
+                    } else {
+                        level * smooth_inside(outside, *edge_blur_px)
+                    };
+                    v as f32
+                })
+                .collect(),
         }
     }
 }
