@@ -5,7 +5,11 @@
 //! Training, evaluation and batch inference arrive with the model issues.
 
 mod bench;
+mod checksum;
+mod device;
 mod generate;
+mod grain_data;
+mod train_grain;
 
 use std::process::ExitCode;
 
@@ -24,9 +28,18 @@ enum Command {
     /// Generate a dataset of images, ground truth and labels.jsonl.
     #[command(subcommand)]
     Generate(GenerateKind),
+    /// Train models on generated data.
+    #[command(subcommand)]
+    Train(TrainKind),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchKind),
+}
+
+#[derive(Debug, Subcommand)]
+enum TrainKind {
+    /// Grain-boundary networks: Net1 (initial guess) and Net2 (diffusion refinement).
+    Grain(train_grain::TrainGrainArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +180,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generate(GenerateKind::Saxs(a)) => generate::saxs(&a),
         Command::Generate(GenerateKind::Tem(a)) => generate::tem(&a),
+        Command::Train(TrainKind::Grain(a)) => train_grain::run(&a),
         Command::Bench(BenchKind::Generate(a)) => bench::generate(&a),
     };
     match result {

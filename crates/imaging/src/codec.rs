@@ -116,6 +116,21 @@ impl GrayImage {
     }
 }
 
+/// Decodes a grayscale PNG or TIFF, recognised by its first bytes.
+pub fn decode_gray(bytes: &[u8]) -> Result<GrayImage, CodecError> {
+    if bytes.starts_with(b"\x89PNG") {
+        decode_png(bytes)
+    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        decode_tiff(bytes)
+    } else if bytes.is_empty() {
+        Err(CodecError::Unsupported("the file is empty".into()))
+    } else {
+        Err(CodecError::Unsupported(
+            "not a PNG or TIFF file (unrecognised first bytes)".into(),
+        ))
+    }
+}
+
 /// Decodes a grayscale PNG of 8 or 16 bits.
 pub fn decode_png(bytes: &[u8]) -> Result<GrayImage, CodecError> {
     let decoder = png::Decoder::new(Cursor::new(bytes));

@@ -4,6 +4,9 @@
 //! - [`codec`]: PNG (8/16-bit grayscale) and TIFF (8/16/32-bit integer, 32-bit float) to and from
 //!   bytes in memory. The crate never touches the file system: callers own the I/O.
 //! - [`display`]: linear/log scaling and colormaps (gray, viridis, inferno) to RGBA for canvases.
+//! - [`edges`]: Sobel, Laplacian-of-Gaussian and Canny edge maps fused for grain boundaries.
+//! - [`grains`]: grains from a boundary mask, ECD statistics, lognormal fit, ASTM E112 G.
+//! - [`metrics`]: pixel accuracy, boundary F1 with tolerance, variation of information, adapted Rand.
 //! - [`profile`]: radial (I(r)) and azimuthal (I(χ)) averages around a beam centre.
 //! - [`stats`]: the error function, lognormal CDF and Kolmogorov–Smirnov statistics.
 //!
@@ -12,6 +15,9 @@
 pub mod codec;
 mod colormap_tables;
 pub mod display;
+pub mod edges;
+pub mod grains;
+pub mod metrics;
 mod image;
 pub mod profile;
 pub mod stats;

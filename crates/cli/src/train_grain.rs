@@ -1,0 +1,465 @@
+//! `synthscope train grain`: trains Net1, then Net2 with Net1 frozen, on random patches.
+//!
+//! Phase 1 fits Net1 to the true boundary masks. Phase 2 fits Net2 as a denoiser of boundary
+//! maps conditioned on Net1's input planes: the clean map it must recover is always the truth,
+//! and the map that gets noised is the truth or (half of the time) Net1's binary guess for the
+//! same patch, so Net2 learns to correct the mistakes Net1 actually makes.
+//!
+//! Every epoch ends with validation on whole held-out images and a checkpoint in `<out>.ckpt/`
+//! (model, optimizer, progress); `--resume` continues from it.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::{Device, Tensor, TensorData};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use models::grain::{self, GrainInput, GrainModel, RefineConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use synth::tem::TemConfig;
+
+use crate::device::{DeviceChoice, block_on, device};
+use crate::grain_data::{self, GrainSample};
+
+#[derive(Debug, Args)]
+pub(crate) struct TrainGrainArgs {
+    /// A directory written by `synthscope generate tem` (its labels.jsonl lists the images).
+    #[arg(long, required_unless_present = "generate")]
+    data: Option<PathBuf>,
+    /// Instead of --data: generate this many TEM images in memory (default TEM settings).
+    #[arg(long, conflicts_with = "data")]
+    generate: Option<usize>,
+    /// Batch seed for --generate.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Use at most this many images of --data.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Where to write the trained weights (checkpoints go to <out>.ckpt/).
+    #[arg(long)]
+    out: PathBuf,
+    /// Images held out for validation (taken from the end of the data).
+    #[arg(long, default_value_t = 24)]
+    val: usize,
+    /// Net1 epochs (an epoch is one patch from every training image).
+    #[arg(long, default_value_t = 8)]
+    net1_epochs: usize,
+    /// Net2 epochs.
+    #[arg(long, default_value_t = 4)]
+    net2_epochs: usize,
+    /// Stop each epoch after this many steps (for smoke tests).
+    #[arg(long)]
+    max_steps_per_epoch: Option<usize>,
+    /// Patches per step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Patch side in pixels (rounded down to a multiple of 8, at most the image size).
+    #[arg(long, default_value_t = 96)]
+    patch: usize,
+    /// Peak learning rate of Adam (cosine decay to 1/20 of it within each phase).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Net1's channels at full resolution.
+    #[arg(long, default_value_t = 16)]
+    net1_channels: usize,
+    /// Net2's channels at full resolution.
+    #[arg(long, default_value_t = 8)]
+    net2_channels: usize,
+    /// Continue from the checkpoint in <out>.ckpt/.
+    #[arg(long)]
+    resume: bool,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+/// Progress saved with every checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Progress {
+    /// 1 = Net1, 2 = Net2, 3 = done.
+    phase: u8,
+    /// Epochs finished in the current phase.
+    epoch: usize,
+    /// Steps finished in the current phase.
+    step: usize,
+}
+
+/// Sigmoid cross-entropy from logits plus half a soft-Dice term (boundaries are ~8 % of pixels:
+/// Dice keeps the thin class from being ignored, cross-entropy keeps pixels calibrated).
+///
+/// # Shapes
+/// - `logits`, `target`: `[batch, 1, h, w]`, target in {0, 1}
+fn boundary_loss(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+    // max(z, 0) − z·y + ln(1 + e^(−|z|)): stable for any z.
+    let bce = relu(logits.clone()) - logits.clone() * target.clone()
+        + logits.clone().abs().neg().exp().log1p();
+    let p = sigmoid(logits);
+    let intersection = (p.clone() * target.clone()).sum();
+    let dice = intersection
+        .mul_scalar(2.0)
+        .add_scalar(1.0)
+        .div(p.sum() + target.sum().add_scalar(1.0))
+        .neg()
+        .add_scalar(1.0);
+    bce.mean() + dice.mul_scalar(0.5)
+}
+
+/// A batch of patches: Net1 planes `[b, 4, p, p]` and targets `[b, 1, p, p]` as host vectors.
+struct Batch {
+    planes: Vec<f32>,
+    target: Vec<f32>,
+    size: usize,
+    patch_h: usize,
+    patch_w: usize,
+}
+
+fn sample_batch(samples: &[GrainSample], batch: usize, patch: usize, rng: &mut ChaCha8Rng) -> Batch {
+    let min_h = samples.iter().map(|s| s.height).min().unwrap_or(8);
+    let min_w = samples.iter().map(|s| s.width).min().unwrap_or(8);
+    let (ph, pw) = ((patch.min(min_h) / 8 * 8).max(8), (patch.min(min_w) / 8 * 8).max(8));
+    let c = grain::NET1_CHANNELS;
+    let mut planes = vec![0.0f32; batch * c * ph * pw];
+    let mut target = vec![0.0f32; batch * ph * pw];
+    for b in 0..batch {
+        let s = &samples[rng.random_range(0..samples.len())];
+        let x0 = rng.random_range(0..=s.width - pw);
+        let y0 = rng.random_range(0..=s.height - ph);
+        for y in 0..ph {
+            let src = (y0 + y) * s.width + x0;
+            let dst = (b * ph + y) * pw;
+            for (t, &m) in target[dst..dst + pw].iter_mut().zip(&s.boundary[src..src + pw]) {
+                *t = if m { 1.0 } else { 0.0 };
+            }
+            for ch in 0..c {
+                let src = (ch * s.height + y0 + y) * s.width + x0;
+                let dst = ((b * c + ch) * ph + y) * pw;
+                planes[dst..dst + pw].copy_from_slice(&s.planes[src..src + pw]);
+            }
+        }
+    }
+    Batch {
+        planes,
+        target,
+        size: batch,
+        patch_h: ph,
+        patch_w: pw,
+    }
+}
+
+impl Batch {
+    fn planes(&self, device: &Device) -> Tensor<4> {
+        let shape = [self.size, grain::NET1_CHANNELS, self.patch_h, self.patch_w];
+        Tensor::from_data(TensorData::new(self.planes.clone(), shape), device)
+    }
+    fn target(&self, device: &Device) -> Tensor<4> {
+        let shape = [self.size, 1, self.patch_h, self.patch_w];
+        Tensor::from_data(TensorData::new(self.target.clone(), shape), device)
+    }
+}
+
+/// Validation scores averaged over images.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+struct ValScores {
+    net1_pixel_accuracy: f64,
+    net1_boundary_f1: f64,
+    pixel_accuracy: f64,
+    boundary_f1: f64,
+    mean_iterations: f64,
+}
+
+fn validate(model: &GrainModel, samples: &[GrainSample], refine: bool, device: &Device) -> Result<ValScores> {
+    let mut v = ValScores::default();
+    for s in samples {
+        let input = GrainInput::new(&s.planes, s.width, s.height, model.multiple_px())?;
+        let r = RefineConfig {
+            max_iterations: if refine { RefineConfig::default().max_iterations } else { 0 },
+            ..model.header.refine
+        };
+        let p = block_on(grain::predict(model, input, r, device))?;
+        let a = imaging::metrics::boundary_scores(&p.net1_mask, &s.boundary, s.width, s.height, 2.0);
+        let b = imaging::metrics::boundary_scores(&p.mask, &s.boundary, s.width, s.height, 2.0);
+        v.net1_pixel_accuracy += a.pixel_accuracy;
+        v.net1_boundary_f1 += a.f1;
+        v.pixel_accuracy += b.pixel_accuracy;
+        v.boundary_f1 += b.f1;
+        v.mean_iterations += p.iterations as f64;
+    }
+    let n = samples.len().max(1) as f64;
+    Ok(ValScores {
+        net1_pixel_accuracy: v.net1_pixel_accuracy / n,
+        net1_boundary_f1: v.net1_boundary_f1 / n,
+        pixel_accuracy: v.pixel_accuracy / n,
+        boundary_f1: v.boundary_f1 / n,
+        mean_iterations: v.mean_iterations / n,
+    })
+}
+
+fn ckpt_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".ckpt");
+    out.with_file_name(name)
+}
+
+/// Writes `bytes` to `path` through a temporary file, so an interrupted write never leaves a
+/// half-written file under the final name.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
+    let floor = peak / 20.0;
+    let x = step as f64 / total.max(1) as f64;
+    floor + 0.5 * (peak - floor) * (1.0 + (std::f64::consts::PI * x.min(1.0)).cos())
+}
+
+pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
+    let device = device(a.device)?.autodiff();
+    let started = Instant::now();
+    let mut samples = match (&a.data, a.generate) {
+        (Some(dir), _) => grain_data::load_dir(dir, a.limit)?,
+        (None, Some(n)) => grain_data::generate(&TemConfig::default(), a.seed, n)?,
+        (None, None) => bail!("give --data DIR or --generate N"),
+    };
+    if samples.len() < 2 {
+        bail!("need at least 2 images (one to train on, one to validate); got {}", samples.len());
+    }
+    let n_val = a.val.clamp(1, samples.len() / 2);
+    let val = samples.split_off(samples.len() - n_val);
+    let train = samples;
+    eprintln!(
+        "grain training: {} training and {} validation images ({:.1} s to prepare edge maps)",
+        train.len(),
+        val.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let ckpt = ckpt_dir(&a.out);
+    fs::create_dir_all(&ckpt).with_context(|| format!("cannot create {}", ckpt.display()))?;
+    let model_path = ckpt.join("model.bin");
+    let optim_path = ckpt.join("optimizer.bpk");
+    let progress_path = ckpt.join("progress.json");
+
+    let fresh = || {
+        GrainModel::init(
+            models::unet::UNetConfig { base_channels: a.net1_channels, ..grain::default_net1() },
+            models::unet::UNetConfig { base_channels: a.net2_channels, ..grain::default_net2() },
+            &device,
+        )
+    };
+    let (mut model, mut progress, saved_optim) = if a.resume {
+        let bytes = fs::read(&model_path).with_context(|| {
+            format!("--resume: no checkpoint at {} (train without --resume first)", model_path.display())
+        })?;
+        let model = GrainModel::from_bytes(&bytes, &device)?;
+        let text = fs::read_to_string(&progress_path)
+            .with_context(|| format!("cannot read {}", progress_path.display()))?;
+        let progress: Progress = serde_json::from_str(&text)?;
+        eprintln!(
+            "resuming phase {} at epoch {} (step {})",
+            progress.phase, progress.epoch, progress.step
+        );
+        (model, progress, optim_path.exists())
+    } else {
+        (fresh(), Progress { phase: 1, epoch: 0, step: 0 }, false)
+    };
+    eprintln!(
+        "Net1 {} parameters, Net2 {} parameters",
+        model.net1.num_params(),
+        model.net2.num_params()
+    );
+
+    let steps_per_epoch = {
+        let full = train.len().div_ceil(a.batch.max(1));
+        a.max_steps_per_epoch.map_or(full, |m| m.min(full)).max(1)
+    };
+    let mut log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ckpt.join("log.jsonl"))
+        .with_context(|| format!("cannot write to {}", ckpt.display()))?;
+
+    for phase in [1u8, 2] {
+        let epochs = if phase == 1 { a.net1_epochs } else { a.net2_epochs };
+        if progress.phase > phase {
+            continue;
+        }
+        let mut optim: ModuleOptimizer = AdamConfig::new().init();
+        if saved_optim && progress.phase == phase && progress.step > 0 {
+            optim = optim
+                .load(&optim_path)
+                .with_context(|| format!("cannot read {}", optim_path.display()))?;
+        }
+        let total = epochs * steps_per_epoch;
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps, {msg}, ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(if phase == 1 { "Net1" } else { "Net2" });
+        bar.set_position(progress.step as u64);
+        while progress.epoch < epochs {
+            let mut loss_sum = 0.0;
+            let epoch_started = Instant::now();
+            for _ in 0..steps_per_epoch {
+                // The batch depends only on (phase, step): a resumed run sees the same patches.
+                let mut rng =
+                    ChaCha8Rng::seed_from_u64((u64::from(phase) << 40) ^ progress.step as u64 ^ a.seed);
+                let batch = sample_batch(&train, a.batch, a.patch, &mut rng);
+                let lr = learning_rate(a.lr, progress.step, total);
+                let loss = if phase == 1 {
+                    let logits = model.net1.forward(batch.planes(&device));
+                    let loss = boundary_loss(logits, batch.target(&device));
+                    let grads = GradientsParams::from_grads(loss.backward(), &model.net1);
+                    model.net1 = optim.step(lr, model.net1.clone(), grads);
+                    loss
+                } else {
+                    let logits = model.net2.forward(net2_batch(&model, &batch, &mut rng, &device)?);
+                    let loss = boundary_loss(logits, batch.target(&device));
+                    let grads = GradientsParams::from_grads(loss.backward(), &model.net2);
+                    model.net2 = optim.step(lr, model.net2.clone(), grads);
+                    loss
+                };
+                let loss_value = grain::read_f32(loss.detach()).await_now()?[0] as f64;
+                loss_sum += loss_value;
+                progress.step += 1;
+                bar.inc(1);
+                bar.set_message(format!("loss {loss_value:.4}"));
+            }
+            progress.epoch += 1;
+            let valid = model_valid(&model);
+            let scores = validate(&valid, &val, phase == 2, &device.clone().inner())?;
+            let line = serde_json::json!({
+                "phase": phase,
+                "epoch": progress.epoch,
+                "step": progress.step,
+                "train_loss": loss_sum / steps_per_epoch as f64,
+                "epoch_seconds": epoch_started.elapsed().as_secs_f64(),
+                "val": scores,
+            });
+            say(&bar, format!(
+                "{} epoch {}/{epochs}: loss {:.4}; validation Net1 accuracy {:.4} F1 {:.3}{}",
+                if phase == 1 { "Net1" } else { "Net2" },
+                progress.epoch,
+                loss_sum / steps_per_epoch as f64,
+                scores.net1_pixel_accuracy,
+                scores.net1_boundary_f1,
+                if phase == 2 {
+                    format!(
+                        "; Net1+Net2 accuracy {:.4} F1 {:.3} ({:.1} iterations)",
+                        scores.pixel_accuracy, scores.boundary_f1, scores.mean_iterations
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+            writeln!(log, "{line}").context("cannot write the training log")?;
+            if progress.epoch == epochs {
+                progress = Progress { phase: phase + 1, epoch: 0, step: 0 };
+            }
+            write_atomic(&model_path, &model.to_bytes()?)?;
+            optim
+                .save(&optim_path)
+                .with_context(|| format!("cannot write {}", optim_path.display()))?;
+            write_atomic(&progress_path, serde_json::to_string(&progress)?.as_bytes())?;
+            if progress.phase != phase {
+                break;
+            }
+        }
+        bar.finish_and_clear();
+    }
+
+    let mut final_model = model_valid(&model);
+    final_model.header.trained = format!(
+        "synthscope {} train grain: {} images, Net1 {} epochs, Net2 {} epochs, batch {}, patch {} px",
+        env!("CARGO_PKG_VERSION"),
+        train.len(),
+        a.net1_epochs,
+        a.net2_epochs,
+        a.batch,
+        a.patch
+    );
+    let bytes = final_model.to_bytes()?;
+    write_atomic(&a.out, &bytes)?;
+    let digest = crate::checksum::sha256_hex(&bytes);
+    let sha_path = crate::checksum::sidecar(&a.out);
+    let name = a.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    write_atomic(&sha_path, format!("{digest}  {name}\n").as_bytes())?;
+    eprintln!(
+        "wrote {} ({} bytes, sha256 {digest}) in {:.0} s",
+        a.out.display(),
+        bytes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Prints above the progress bar, or plainly when there is no terminal (logs, CI).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// The model without autodiff, on the inner device, for validation and saving.
+fn model_valid(model: &GrainModel) -> GrainModel {
+    GrainModel {
+        net1: model.net1.valid(),
+        net2: model.net2.valid(),
+        header: model.header.clone(),
+    }
+}
+
+/// Net2's training input for a batch: the truth or Net1's guess (coin flip per patch), noised to
+/// a random time in [0.05, 0.6], with the time plane and the condition planes.
+fn net2_batch(model: &GrainModel, batch: &Batch, rng: &mut ChaCha8Rng, device: &Device) -> Result<Tensor<4>> {
+    let inner = device.clone().inner();
+    let net1 = model.net1.valid();
+    // [b, 1, p, p] binary guess from the frozen Net1.
+    let guess = net1
+        .forward(batch.planes(&inner))
+        .greater_elem(0.0)
+        .float();
+    let guess = grain::read_f32(guess).await_now()?;
+    let n = batch.patch_h * batch.patch_w;
+    let mut x0 = Vec::with_capacity(batch.size * n);
+    let mut alpha = Vec::with_capacity(batch.size);
+    let mut times = Vec::with_capacity(batch.size);
+    for b in 0..batch.size {
+        let source = if rng.random::<bool>() { &guess } else { &batch.target };
+        x0.extend(source[b * n..(b + 1) * n].iter().map(|&v| 2.0 * v - 1.0));
+        let t: f32 = rng.random_range(0.05..0.6);
+        times.push(t);
+        alpha.push(grain::alpha_bar(t));
+    }
+    let shape = [batch.size, 1, batch.patch_h, batch.patch_w];
+    let x0 = Tensor::<4>::from_data(TensorData::new(x0, shape), device);
+    let noise = Tensor::<4>::from_data(
+        TensorData::new(grain::noise_field(batch.size * n, rng.random()), shape),
+        device,
+    );
+    let ab = Tensor::<4>::from_data(TensorData::new(alpha, [batch.size, 1, 1, 1]), device);
+    let t = Tensor::<4>::from_data(TensorData::new(times, [batch.size, 1, 1, 1]), device);
+    Ok(grain::net2_input(grain::noised(x0, noise, ab), t, batch.planes(device)))
+}
+
+/// Native reads resolve at once.
+trait AwaitNow: std::future::Future + Sized {
+    fn await_now(self) -> Self::Output {
+        block_on(self)
+    }
+}
+
+impl<F: std::future::Future> AwaitNow for F {}
