@@ -1,14 +1,18 @@
 //! `synthscope`: the native companion of the Synthscope web app.
 //!
 //! Generates datasets with the same engine the browser uses (so a dataset made here and one
-//! downloaded from the app are byte-identical for the same seed), and measures throughput.
-//! Training, evaluation and batch inference arrive with the model issues.
+//! downloaded from the app are byte-identical for the same seed), trains and evaluates the
+//! models whose weights the browser loads, runs the browser's pipelines on files, and measures
+//! throughput.
 
 mod bench;
 mod checksum;
 mod device;
+mod eval_grain;
 mod generate;
 mod grain_data;
+mod segment;
+mod shipped;
 mod train_grain;
 
 use std::process::ExitCode;
@@ -31,9 +35,20 @@ enum Command {
     /// Train models on generated data.
     #[command(subcommand)]
     Train(TrainKind),
+    /// Evaluate models on held-out generated data; prints one JSON object.
+    #[command(subcommand)]
+    Eval(EvalKind),
+    /// Grain boundaries and grain statistics of TEM images (the browser's pipeline, natively).
+    Segment(segment::SegmentArgs),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchKind),
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalKind {
+    /// Grain-boundary pipeline: pixel accuracy, boundary F1, VOI, adapted Rand, grain sizes.
+    Grain(eval_grain::EvalGrainArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +196,8 @@ fn main() -> ExitCode {
         Command::Generate(GenerateKind::Saxs(a)) => generate::saxs(&a),
         Command::Generate(GenerateKind::Tem(a)) => generate::tem(&a),
         Command::Train(TrainKind::Grain(a)) => train_grain::run(&a),
+        Command::Eval(EvalKind::Grain(a)) => eval_grain::run(&a),
+        Command::Segment(a) => segment::run(&a),
         Command::Bench(BenchKind::Generate(a)) => bench::generate(&a),
     };
     match result {

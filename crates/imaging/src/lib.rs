@@ -6,6 +6,7 @@
 //! - [`display`]: linear/log scaling and colormaps (gray, viridis, inferno) to RGBA for canvases.
 //! - [`edges`]: Sobel, Laplacian-of-Gaussian and Canny edge maps fused for grain boundaries.
 //! - [`grains`]: grains from a boundary mask, ECD statistics, lognormal fit, ASTM E112 G.
+//! - [`load`]: a user's PNG/TIFF/JPEG file to grey, with size limits and colour notices.
 //! - [`metrics`]: pixel accuracy, boundary F1 with tolerance, variation of information, adapted Rand.
 //! - [`profile`]: radial (I(r)) and azimuthal (I(χ)) averages around a beam centre.
 //! - [`stats`]: the error function, lognormal CDF and Kolmogorov–Smirnov statistics.
@@ -17,6 +18,7 @@ mod colormap_tables;
 pub mod display;
 pub mod edges;
 pub mod grains;
+pub mod load;
 pub mod metrics;
 mod image;
 pub mod profile;
