@@ -4,6 +4,9 @@
 //!   (`flex`) device, and proves the choice with a probe convolution compared across devices.
 //! - [`pages::generate`]: the Generate page: physics controls, preview canvas, ground-truth
 //!   overlay, batch download as a zip.
+//! - [`pages::segment`]: the Segment page: TEM images in, grain boundaries (edge fusion, Net1,
+//!   Net2 refinement) and grain statistics out.
+//! - [`weights`]: model weights fetched once with progress, SHA-256 checked, cached offline.
 //! - [`browser`]: small wrappers over browser APIs (canvas, downloads, yielding to the event loop).
 //!
 //! Nothing a user generates or uploads leaves the browser. The crate is empty on native targets
@@ -14,23 +17,47 @@
 pub mod browser;
 pub mod pages;
 pub mod runtime;
+pub mod weights;
 
 use leptos::prelude::*;
 
-/// The application shell: header with the ML runtime status, then the Generate page.
+/// The page named by the URL fragment (`#generate`, `#segment`).
+fn page_from_hash() -> String {
+    let hash = web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default();
+    match hash.trim_start_matches('#') {
+        "segment" => "segment".into(),
+        _ => "generate".into(),
+    }
+}
+
+/// The application shell: header with navigation and the ML runtime status, then the pages.
+/// Every page stays mounted (hidden when not shown) so its state survives navigation.
 #[component]
 pub fn App() -> impl IntoView {
     let status = runtime::start();
+    let page = RwSignal::new(page_from_hash());
+    let handle = window_event_listener(leptos::ev::hashchange, move |_| page.set(page_from_hash()));
+    on_cleanup(move || handle.remove());
+    let inbox: pages::segment::Inbox = RwSignal::new_local(Vec::new());
+    provide_context(inbox);
+    let link = move |id: &'static str, label: &'static str| {
+        view! { <a href=format!("#{id}") id=format!("nav-{id}") class=move || if page.get() == id { "active" } else { "" }>{label}</a> }
+    };
+    let shown = move |id: &'static str| move || if page.get() == id { "" } else { "display:none" };
     view! {
         <header class="topbar">
             <div class="brand">"Synthscope"</div>
             <nav>
-                <a class="active" href="#generate">"Generate"</a>
+                {link("generate", "Generate")}
+                {link("segment", "Segment")}
             </nav>
             <runtime::StatusBadge status=status />
         </header>
         <main>
-            <pages::generate::GeneratePage />
+            <div style=shown("generate")><pages::generate::GeneratePage /></div>
+            <div style=shown("segment")><pages::segment::SegmentPage /></div>
         </main>
         <footer>
             "Everything runs in this browser tab; nothing you generate or upload is sent anywhere."

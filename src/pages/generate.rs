@@ -502,6 +502,27 @@ pub fn GeneratePage() -> impl IntoView {
     };
 
     let is_saxs = move || c.mode.get() != "tem";
+
+    // Hands the shown micrograph (and its true boundaries) to the Segment page.
+    let inbox = use_context::<crate::pages::segment::Inbox>();
+    let send_to_segment = move |_| {
+        let (Some(inbox), Some(s)) = (inbox, shown.get_untracked()) else {
+            return;
+        };
+        if let Preview::Tem(t) = &s.preview {
+            let incoming = crate::pages::segment::Incoming {
+                name: format!("tem_seed{}_{:06}.png", c.seed(), c.index()),
+                source: crate::pages::segment::IncomingSource::Image(Rc::new(
+                    t.image.image.map(f32::from),
+                )),
+                truth: Some(t.image.boundary.pixels().iter().map(|&b| b > 0).collect()),
+            };
+            inbox.update(|v| v.push(incoming));
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().set_hash("segment");
+            }
+        }
+    };
     let is_custom = move || c.sample.get() == "custom";
 
     view! {
@@ -582,6 +603,9 @@ pub fn GeneratePage() -> impl IntoView {
                         data-first-preview-ms=move || first_preview_ms.get().map(|v| format!("{v:.0}")).unwrap_or_default()
                     ></canvas>
                 </div>
+                <Show when=move || !is_saxs()>
+                    <button id="to-segment" class="secondary" on:click=send_to_segment>"Segment this image →"</button>
+                </Show>
                 <Truth shown=shown />
                 <p class="muted hint">"Keys: ← → previous/next image, s new seed."</p>
             </section>

@@ -1,3 +1,4 @@
 //! The app's pages.
 
 pub mod generate;
+pub mod segment;

@@ -84,3 +84,100 @@ pub(crate) fn generate(a: &BenchArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchGrainArgs {
+    /// Runs per image size (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Weights (default: the shipped weights).
+    #[arg(long)]
+    model: Option<std::path::PathBuf>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = crate::device::DeviceChoice::Cpu)]
+    device: crate::device::DeviceChoice,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => 0.5 * (v[n / 2 - 1] + v[n / 2]),
+    }
+}
+
+/// `synthscope bench grain`: latency of each stage of the grain pipeline on one image, for the
+/// paper's 96 × 496 micrographs and 1024 × 1024 ones.
+pub(crate) fn grain(a: &BenchGrainArgs) -> Result<()> {
+    use models::grain::{GrainInput, GrainRun};
+    let device = crate::device::device(a.device)?;
+    let (model, name, _) = crate::shipped::load_grain(a.model.as_deref(), &device)?;
+    println!(
+        "grain pipeline latency, {name}, {:?} device, median of {} runs (ms)",
+        a.device,
+        a.runs.max(1)
+    );
+    println!(
+        "{:<12} {:>8} {:>8} {:>8} {:>8} {:>10} {:>8} {:>9}",
+        "image", "edges", "net1", "net2", "iters", "net2/iter", "grains", "total"
+    );
+    for (w, h) in [(496usize, 96usize), (1024, 1024)] {
+        let cfg = TemConfig {
+            width_px: w,
+            height_px: h,
+            ..TemConfig::default()
+        };
+        let image = dataset::generate_tem(&cfg, 77, 0)?
+            .image
+            .image
+            .map(f32::from);
+        let mut stages: [Vec<f64>; 6] = Default::default();
+        // One untimed warm-up run (allocator, thread pool).
+        for run in 0..=a.runs.max(1) {
+            let t = Instant::now();
+            let (_, _, planes) = imaging::edges::grain_planes(&image);
+            let edges = t.elapsed().as_secs_f64();
+            let input = GrainInput::new(&planes, w, h, model.multiple_px())?;
+            let mut g = GrainRun::new(&model, input, model.header.refine, &device);
+            let t = Instant::now();
+            crate::device::block_on(g.net1())?;
+            let net1 = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            while g.refining() {
+                crate::device::block_on(g.refine_step())?;
+            }
+            let mask = crate::device::block_on(g.mask())?;
+            let net2 = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let labels =
+                imaging::grains::label_grains(&mask, w, h, crate::eval_grain::MIN_GRAIN_PX);
+            std::hint::black_box(imaging::grains::grain_stats(&mask, &labels, None));
+            let grains = t.elapsed().as_secs_f64();
+            if run > 0 {
+                let iters = g.iterations.max(1) as f64;
+                for (s, v) in
+                    stages
+                        .iter_mut()
+                        .zip([edges, net1, net2, iters, net2 / iters, grains])
+                {
+                    s.push(v);
+                }
+            }
+        }
+        let m: Vec<f64> = stages.into_iter().map(median).collect();
+        let ms = |s: f64| s * 1e3;
+        println!(
+            "{:<12} {:>8.1} {:>8.1} {:>8.1} {:>8.0} {:>10.1} {:>8.1} {:>9.1}",
+            format!("{h}x{w}"),
+            ms(m[0]),
+            ms(m[1]),
+            ms(m[2]),
+            m[3],
+            ms(m[4]),
+            ms(m[5]),
+            ms(m[0] + m[1] + m[2] + m[5])
+        );
+    }
+    Ok(())
+}

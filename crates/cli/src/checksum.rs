@@ -14,7 +14,10 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 
 /// `model.bin` → `model.bin.sha256`.
 pub(crate) fn sidecar(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".sha256");
     path.with_file_name(name)
 }

@@ -96,7 +96,10 @@ fn score(mask: &[bool], s: &GrainSample, iterations: usize) -> ImageScores {
 fn average(scores: &[ImageScores], true_ecd: &[f64]) -> GrainMetrics {
     let n = scores.len().max(1) as f64;
     let mean = |f: fn(&GrainMetrics) -> f64| scores.iter().map(|s| f(&s.metrics)).sum::<f64>() / n;
-    let predicted: Vec<f64> = scores.iter().flat_map(|s| s.ecd_px.iter().copied()).collect();
+    let predicted: Vec<f64> = scores
+        .iter()
+        .flat_map(|s| s.ecd_px.iter().copied())
+        .collect();
     GrainMetrics {
         pixel_accuracy: mean(|m| m.pixel_accuracy),
         boundary_precision: mean(|m| m.boundary_precision),
@@ -162,7 +165,10 @@ pub(crate) fn run(a: &EvalGrainArgs) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     bar.finish_and_clear();
-    let true_ecd: Vec<f64> = samples.iter().flat_map(|s| s.ecd_px.iter().copied()).collect();
+    let true_ecd: Vec<f64> = samples
+        .iter()
+        .flat_map(|s| s.ecd_px.iter().copied())
+        .collect();
     let (full, net1): (Vec<ImageScores>, Vec<ImageScores>) = per_image.into_iter().unzip();
     let report = serde_json::json!({
         "images": samples.len(),

@@ -54,7 +54,11 @@ pub(crate) fn load_dir(dir: &Path, limit: Option<usize>) -> Result<Vec<GrainSamp
         )
     })?;
     let mut lines: Vec<(usize, serde_json::Value)> = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let v: serde_json::Value = serde_json::from_str(line)
             .with_context(|| format!("{} line {}", labels_path.display(), n + 1))?;
         if v.get("kind").and_then(|k| k.as_str()) != Some("tem") {
@@ -99,7 +103,10 @@ pub(crate) fn load_dir(dir: &Path, limit: Option<usize>) -> Result<Vec<GrainSamp
                 .map(|&g| g as u32)
                 .collect();
             if boundary.len() != image.pixels().len() || grains.len() != boundary.len() {
-                bail!("{} line {n}: image and masks differ in size", labels_path.display());
+                bail!(
+                    "{} line {n}: image and masks differ in size",
+                    labels_path.display()
+                );
             }
             let ecd_px = v
                 .get("grain_ecd_px")

@@ -69,6 +69,8 @@ enum GenerateKind {
 enum BenchKind {
     /// Images per second of generation plus PNG encoding, all cores, in memory.
     Generate(bench::BenchArgs),
+    /// Latency of each stage of the grain pipeline (edges, Net1, Net2, grains) on one image.
+    Grain(bench::BenchGrainArgs),
 }
 
 /// Options shared by every generator.
@@ -199,6 +201,7 @@ fn main() -> ExitCode {
         Command::Eval(EvalKind::Grain(a)) => eval_grain::run(&a),
         Command::Segment(a) => segment::run(&a),
         Command::Bench(BenchKind::Generate(a)) => bench::generate(&a),
+        Command::Bench(BenchKind::Grain(a)) => bench::grain(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

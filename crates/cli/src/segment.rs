@@ -77,7 +77,10 @@ pub(crate) fn run(a: &SegmentArgs) -> Result<()> {
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} inputs could not be segmented (see above)", a.inputs.len());
+        bail!(
+            "{failed} of {} inputs could not be segmented (see above)",
+            a.inputs.len()
+        );
     }
     Ok(())
 }
@@ -108,7 +111,11 @@ fn segment_one(
     let stats = grain_stats(&p.mask, &labels, a.pixel_size_nm);
     let name = stem(input);
 
-    let mask = Image::from_vec(w, h, p.mask.iter().map(|&b| if b { 255u8 } else { 0 }).collect())?;
+    let mask = Image::from_vec(
+        w,
+        h,
+        p.mask.iter().map(|&b| if b { 255u8 } else { 0 }).collect(),
+    )?;
     let path = a.out.join(format!("{name}_boundary.png"));
     fs::write(&path, imaging::codec::encode_png_u8(&mask)?)
         .with_context(|| format!("cannot write {}", path.display()))?;

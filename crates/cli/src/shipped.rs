@@ -21,10 +21,14 @@ fn recorded_digest(line: &str) -> Option<&str> {
 
 /// Loads `path` (checked against `<path>.sha256` when that file exists) or the shipped grain
 /// weights (always checked). Returns the model, a name for reports and the file's SHA-256.
-pub(crate) fn load_grain(path: Option<&Path>, device: &Device) -> Result<(GrainModel, String, String)> {
+pub(crate) fn load_grain(
+    path: Option<&Path>,
+    device: &Device,
+) -> Result<(GrainModel, String, String)> {
     let (bytes, name, expected) = match path {
         Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read the model {}", p.display()))?;
+            let bytes = std::fs::read(p)
+                .with_context(|| format!("cannot read the model {}", p.display()))?;
             let expected = std::fs::read_to_string(sidecar(p))
                 .ok()
                 .and_then(|l| recorded_digest(&l).map(str::to_owned));
@@ -45,6 +49,7 @@ pub(crate) fn load_grain(path: Option<&Path>, device: &Device) -> Result<(GrainM
              retrain it or restore the file"
         );
     }
-    let model = GrainModel::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
+    let model =
+        GrainModel::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
     Ok((model, name, digest))
 }

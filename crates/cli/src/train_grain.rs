@@ -73,12 +73,45 @@ pub(crate) struct TrainGrainArgs {
     /// Net2's channels at full resolution.
     #[arg(long, default_value_t = 8)]
     net2_channels: usize,
+    /// Input planes for ablations: all (Sobel, LoG, Canny and grey) or one edge detector plus grey.
+    #[arg(long, value_enum, default_value_t = Planes::All)]
+    planes: Planes,
     /// Continue from the checkpoint in <out>.ckpt/.
     #[arg(long)]
     resume: bool,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
+}
+
+/// `--planes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Planes {
+    /// Fused edges (Sobel, LoG, Canny) and the grey image.
+    All,
+    /// Fused edges without the grey image.
+    Edges,
+    /// Sobel and grey.
+    Sobel,
+    /// Laplacian of Gaussian and grey.
+    Log,
+    /// Canny and grey.
+    Canny,
+    /// The grey image alone.
+    Grey,
+}
+
+impl Planes {
+    fn mask(self) -> [bool; 4] {
+        match self {
+            Planes::All => [true; 4],
+            Planes::Edges => [true, true, true, false],
+            Planes::Sobel => [true, false, false, true],
+            Planes::Log => [false, true, false, true],
+            Planes::Canny => [false, false, true, true],
+            Planes::Grey => [false, false, false, true],
+        }
+    }
 }
 
 /// Progress saved with every checkpoint.
@@ -121,10 +154,18 @@ struct Batch {
     patch_w: usize,
 }
 
-fn sample_batch(samples: &[GrainSample], batch: usize, patch: usize, rng: &mut ChaCha8Rng) -> Batch {
+fn sample_batch(
+    samples: &[GrainSample],
+    batch: usize,
+    patch: usize,
+    rng: &mut ChaCha8Rng,
+) -> Batch {
     let min_h = samples.iter().map(|s| s.height).min().unwrap_or(8);
     let min_w = samples.iter().map(|s| s.width).min().unwrap_or(8);
-    let (ph, pw) = ((patch.min(min_h) / 8 * 8).max(8), (patch.min(min_w) / 8 * 8).max(8));
+    let (ph, pw) = (
+        (patch.min(min_h) / 8 * 8).max(8),
+        (patch.min(min_w) / 8 * 8).max(8),
+    );
     let c = grain::NET1_CHANNELS;
     let mut planes = vec![0.0f32; batch * c * ph * pw];
     let mut target = vec![0.0f32; batch * ph * pw];
@@ -135,7 +176,10 @@ fn sample_batch(samples: &[GrainSample], batch: usize, patch: usize, rng: &mut C
         for y in 0..ph {
             let src = (y0 + y) * s.width + x0;
             let dst = (b * ph + y) * pw;
-            for (t, &m) in target[dst..dst + pw].iter_mut().zip(&s.boundary[src..src + pw]) {
+            for (t, &m) in target[dst..dst + pw]
+                .iter_mut()
+                .zip(&s.boundary[src..src + pw])
+            {
                 *t = if m { 1.0 } else { 0.0 };
             }
             for ch in 0..c {
@@ -155,9 +199,13 @@ fn sample_batch(samples: &[GrainSample], batch: usize, patch: usize, rng: &mut C
 }
 
 impl Batch {
-    fn planes(&self, device: &Device) -> Tensor<4> {
+    /// Net1's input planes, with the planes the model does not use zeroed.
+    fn planes(&self, header: &grain::GrainHeader, device: &Device) -> Tensor<4> {
         let shape = [self.size, grain::NET1_CHANNELS, self.patch_h, self.patch_w];
-        Tensor::from_data(TensorData::new(self.planes.clone(), shape), device)
+        header.select_planes(Tensor::from_data(
+            TensorData::new(self.planes.clone(), shape),
+            device,
+        ))
     }
     fn target(&self, device: &Device) -> Tensor<4> {
         let shape = [self.size, 1, self.patch_h, self.patch_w];
@@ -175,16 +223,26 @@ struct ValScores {
     mean_iterations: f64,
 }
 
-fn validate(model: &GrainModel, samples: &[GrainSample], refine: bool, device: &Device) -> Result<ValScores> {
+fn validate(
+    model: &GrainModel,
+    samples: &[GrainSample],
+    refine: bool,
+    device: &Device,
+) -> Result<ValScores> {
     let mut v = ValScores::default();
     for s in samples {
         let input = GrainInput::new(&s.planes, s.width, s.height, model.multiple_px())?;
         let r = RefineConfig {
-            max_iterations: if refine { RefineConfig::default().max_iterations } else { 0 },
+            max_iterations: if refine {
+                RefineConfig::default().max_iterations
+            } else {
+                0
+            },
             ..model.header.refine
         };
         let p = block_on(grain::predict(model, input, r, device))?;
-        let a = imaging::metrics::boundary_scores(&p.net1_mask, &s.boundary, s.width, s.height, 2.0);
+        let a =
+            imaging::metrics::boundary_scores(&p.net1_mask, &s.boundary, s.width, s.height, 2.0);
         let b = imaging::metrics::boundary_scores(&p.mask, &s.boundary, s.width, s.height, 2.0);
         v.net1_pixel_accuracy += a.pixel_accuracy;
         v.net1_boundary_f1 += a.f1;
@@ -203,7 +261,10 @@ fn validate(model: &GrainModel, samples: &[GrainSample], refine: bool, device: &
 }
 
 fn ckpt_dir(out: &Path) -> PathBuf {
-    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".ckpt");
     out.with_file_name(name)
 }
@@ -231,7 +292,10 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         (None, None) => bail!("give --data DIR or --generate N"),
     };
     if samples.len() < 2 {
-        bail!("need at least 2 images (one to train on, one to validate); got {}", samples.len());
+        bail!(
+            "need at least 2 images (one to train on, one to validate); got {}",
+            samples.len()
+        );
     }
     let n_val = a.val.clamp(1, samples.len() / 2);
     let val = samples.split_off(samples.len() - n_val);
@@ -250,15 +314,26 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
     let progress_path = ckpt.join("progress.json");
 
     let fresh = || {
-        GrainModel::init(
-            models::unet::UNetConfig { base_channels: a.net1_channels, ..grain::default_net1() },
-            models::unet::UNetConfig { base_channels: a.net2_channels, ..grain::default_net2() },
+        let mut model = GrainModel::init(
+            models::unet::UNetConfig {
+                base_channels: a.net1_channels,
+                ..grain::default_net1()
+            },
+            models::unet::UNetConfig {
+                base_channels: a.net2_channels,
+                ..grain::default_net2()
+            },
             &device,
-        )
+        );
+        model.header.planes = a.planes.mask();
+        model
     };
     let (mut model, mut progress, saved_optim) = if a.resume {
         let bytes = fs::read(&model_path).with_context(|| {
-            format!("--resume: no checkpoint at {} (train without --resume first)", model_path.display())
+            format!(
+                "--resume: no checkpoint at {} (train without --resume first)",
+                model_path.display()
+            )
         })?;
         let model = GrainModel::from_bytes(&bytes, &device)?;
         let text = fs::read_to_string(&progress_path)
@@ -270,7 +345,15 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         );
         (model, progress, optim_path.exists())
     } else {
-        (fresh(), Progress { phase: 1, epoch: 0, step: 0 }, false)
+        (
+            fresh(),
+            Progress {
+                phase: 1,
+                epoch: 0,
+                step: 0,
+            },
+            false,
+        )
     };
     eprintln!(
         "Net1 {} parameters, Net2 {} parameters",
@@ -289,7 +372,11 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         .with_context(|| format!("cannot write to {}", ckpt.display()))?;
 
     for phase in [1u8, 2] {
-        let epochs = if phase == 1 { a.net1_epochs } else { a.net2_epochs };
+        let epochs = if phase == 1 {
+            a.net1_epochs
+        } else {
+            a.net2_epochs
+        };
         if progress.phase > phase {
             continue;
         }
@@ -313,18 +400,21 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
             let epoch_started = Instant::now();
             for _ in 0..steps_per_epoch {
                 // The batch depends only on (phase, step): a resumed run sees the same patches.
-                let mut rng =
-                    ChaCha8Rng::seed_from_u64((u64::from(phase) << 40) ^ progress.step as u64 ^ a.seed);
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    (u64::from(phase) << 40) ^ progress.step as u64 ^ a.seed,
+                );
                 let batch = sample_batch(&train, a.batch, a.patch, &mut rng);
                 let lr = learning_rate(a.lr, progress.step, total);
                 let loss = if phase == 1 {
-                    let logits = model.net1.forward(batch.planes(&device));
+                    let logits = model.net1.forward(batch.planes(&model.header, &device));
                     let loss = boundary_loss(logits, batch.target(&device));
                     let grads = GradientsParams::from_grads(loss.backward(), &model.net1);
                     model.net1 = optim.step(lr, model.net1.clone(), grads);
                     loss
                 } else {
-                    let logits = model.net2.forward(net2_batch(&model, &batch, &mut rng, &device)?);
+                    let logits = model
+                        .net2
+                        .forward(net2_batch(&model, &batch, &mut rng, &device)?);
                     let loss = boundary_loss(logits, batch.target(&device));
                     let grads = GradientsParams::from_grads(loss.backward(), &model.net2);
                     model.net2 = optim.step(lr, model.net2.clone(), grads);
@@ -347,25 +437,32 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
                 "epoch_seconds": epoch_started.elapsed().as_secs_f64(),
                 "val": scores,
             });
-            say(&bar, format!(
-                "{} epoch {}/{epochs}: loss {:.4}; validation Net1 accuracy {:.4} F1 {:.3}{}",
-                if phase == 1 { "Net1" } else { "Net2" },
-                progress.epoch,
-                loss_sum / steps_per_epoch as f64,
-                scores.net1_pixel_accuracy,
-                scores.net1_boundary_f1,
-                if phase == 2 {
-                    format!(
-                        "; Net1+Net2 accuracy {:.4} F1 {:.3} ({:.1} iterations)",
-                        scores.pixel_accuracy, scores.boundary_f1, scores.mean_iterations
-                    )
-                } else {
-                    String::new()
-                }
-            ));
+            say(
+                &bar,
+                format!(
+                    "{} epoch {}/{epochs}: loss {:.4}; validation Net1 accuracy {:.4} F1 {:.3}{}",
+                    if phase == 1 { "Net1" } else { "Net2" },
+                    progress.epoch,
+                    loss_sum / steps_per_epoch as f64,
+                    scores.net1_pixel_accuracy,
+                    scores.net1_boundary_f1,
+                    if phase == 2 {
+                        format!(
+                            "; Net1+Net2 accuracy {:.4} F1 {:.3} ({:.1} iterations)",
+                            scores.pixel_accuracy, scores.boundary_f1, scores.mean_iterations
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
             writeln!(log, "{line}").context("cannot write the training log")?;
             if progress.epoch == epochs {
-                progress = Progress { phase: phase + 1, epoch: 0, step: 0 };
+                progress = Progress {
+                    phase: phase + 1,
+                    epoch: 0,
+                    step: 0,
+                };
             }
             write_atomic(&model_path, &model.to_bytes()?)?;
             optim
@@ -393,7 +490,11 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
     write_atomic(&a.out, &bytes)?;
     let digest = crate::checksum::sha256_hex(&bytes);
     let sha_path = crate::checksum::sidecar(&a.out);
-    let name = a.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = a
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     write_atomic(&sha_path, format!("{digest}  {name}\n").as_bytes())?;
     eprintln!(
         "wrote {} ({} bytes, sha256 {digest}) in {:.0} s",
@@ -424,12 +525,17 @@ fn model_valid(model: &GrainModel) -> GrainModel {
 
 /// Net2's training input for a batch: the truth or Net1's guess (coin flip per patch), noised to
 /// a random time in [0.05, 0.6], with the time plane and the condition planes.
-fn net2_batch(model: &GrainModel, batch: &Batch, rng: &mut ChaCha8Rng, device: &Device) -> Result<Tensor<4>> {
+fn net2_batch(
+    model: &GrainModel,
+    batch: &Batch,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> Result<Tensor<4>> {
     let inner = device.clone().inner();
     let net1 = model.net1.valid();
     // [b, 1, p, p] binary guess from the frozen Net1.
     let guess = net1
-        .forward(batch.planes(&inner))
+        .forward(batch.planes(&model.header, &inner))
         .greater_elem(0.0)
         .float();
     let guess = grain::read_f32(guess).await_now()?;
@@ -438,7 +544,11 @@ fn net2_batch(model: &GrainModel, batch: &Batch, rng: &mut ChaCha8Rng, device: &
     let mut alpha = Vec::with_capacity(batch.size);
     let mut times = Vec::with_capacity(batch.size);
     for b in 0..batch.size {
-        let source = if rng.random::<bool>() { &guess } else { &batch.target };
+        let source = if rng.random::<bool>() {
+            &guess
+        } else {
+            &batch.target
+        };
         x0.extend(source[b * n..(b + 1) * n].iter().map(|&v| 2.0 * v - 1.0));
         let t: f32 = rng.random_range(0.05..0.6);
         times.push(t);
@@ -452,7 +562,11 @@ fn net2_batch(model: &GrainModel, batch: &Batch, rng: &mut ChaCha8Rng, device: &
     );
     let ab = Tensor::<4>::from_data(TensorData::new(alpha, [batch.size, 1, 1, 1]), device);
     let t = Tensor::<4>::from_data(TensorData::new(times, [batch.size, 1, 1, 1]), device);
-    Ok(grain::net2_input(grain::noised(x0, noise, ab), t, batch.planes(device)))
+    Ok(grain::net2_input(
+        grain::noised(x0, noise, ab),
+        t,
+        batch.planes(&model.header, device),
+    ))
 }
 
 /// Native reads resolve at once.

@@ -164,3 +164,201 @@ fn an_unwritable_output_is_a_clear_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("cannot create the output directory"), "{err}");
 }
+
+fn run_ok(args: &[&str]) -> Output {
+    let o = synthscope(args);
+    assert!(
+        o.status.success(),
+        "synthscope {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn small_tem(dir: &Path, count: &str, seed: &str) {
+    let out = dir.to_str().expect("utf-8");
+    run_ok(&[
+        "generate", "tem", "--count", count, "--seed", seed, "--width", "128", "--height", "64",
+        "--out", out,
+    ]);
+}
+
+#[test]
+fn train_grain_smoke_run_resumes_and_its_weights_evaluate_and_segment() {
+    let data = tempfile::tempdir().expect("dir");
+    small_tem(data.path(), "6", "5");
+    let work = tempfile::tempdir().expect("dir");
+    let model = work.path().join("grain.bin");
+    let model_s = model.to_str().expect("utf-8");
+    let data_s = data.path().to_str().expect("utf-8");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "grain",
+            "--data",
+            data_s,
+            "--out",
+            model_s,
+            "--val",
+            "2",
+            "--batch",
+            "2",
+            "--patch",
+            "64",
+            "--max-steps-per-epoch",
+            "2",
+            "--net1-channels",
+            "4",
+            "--net2-channels",
+            "4",
+            "--net1-epochs",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        run_ok(&args)
+    };
+    // Net1 only, then resume into Net2.
+    train(&["--net2-epochs", "0"]);
+    let log = work.path().join("grain.bin.ckpt/log.jsonl");
+    let lines = |p: &Path| std::fs::read_to_string(p).expect("log").lines().count();
+    assert_eq!(lines(&log), 1);
+    let o = train(&["--net2-epochs", "1", "--resume"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming phase 2"));
+    assert_eq!(lines(&log), 2);
+    let last: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .expect("log")
+            .lines()
+            .last()
+            .expect("line"),
+    )
+    .expect("JSON");
+    assert_eq!(last["phase"], 2);
+    assert!(
+        last["val"]["pixel_accuracy"]
+            .as_f64()
+            .is_some_and(|v| (0.0..=1.0).contains(&v))
+    );
+    // The checksum sidecar matches the weights.
+    let sha = std::fs::read_to_string(work.path().join("grain.bin.sha256")).expect("sidecar");
+    assert!(
+        sha.ends_with("  grain.bin\n") && sha.len() == 64 + 2 + 9 + 1,
+        "{sha}"
+    );
+
+    // Evaluation prints one JSON object with every metric, for both variants.
+    let o = run_ok(&["eval", "grain", "--data", data_s, "--model", model_s]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("one JSON object on stdout");
+    for key in [
+        "pixel_accuracy",
+        "boundary_precision",
+        "boundary_recall",
+        "boundary_f1",
+        "voi_split",
+        "voi_merge",
+        "arand",
+        "grain_count_rel_error",
+        "ecd_ks",
+        "mean_iterations",
+    ] {
+        assert!(report[key].is_number(), "{key} missing: {report}");
+        assert!(
+            report["net1_only"][key].is_number(),
+            "net1_only.{key} missing"
+        );
+    }
+    assert_eq!(report["images"], 6);
+
+    // A damaged weights file is refused by its checksum.
+    let mut bytes = std::fs::read(&model).expect("weights");
+    let n = bytes.len();
+    bytes[n - 10] ^= 0xFF;
+    let bad = work.path().join("bad.bin");
+    std::fs::write(&bad, &bytes).expect("write");
+    std::fs::copy(
+        work.path().join("grain.bin.sha256"),
+        work.path().join("bad.bin.sha256"),
+    )
+    .expect("copy");
+    let o = synthscope(&[
+        "eval",
+        "grain",
+        "--data",
+        data_s,
+        "--model",
+        bad.to_str().expect("utf-8"),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("damaged or was replaced"));
+}
+
+#[test]
+fn segment_writes_masks_and_statistics_and_reports_bad_files() {
+    let data = tempfile::tempdir().expect("dir");
+    small_tem(data.path(), "1", "8");
+    let out = tempfile::tempdir().expect("dir");
+    let empty = data.path().join("empty.png");
+    std::fs::write(&empty, b"").expect("write");
+    let good = data.path().join("tem_000000.png");
+    let o = synthscope(&[
+        "segment",
+        good.to_str().expect("utf-8"),
+        empty.to_str().expect("utf-8"),
+        "--out",
+        out.path().to_str().expect("utf-8"),
+        "--pixel-size-nm",
+        "2.5",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "one input failed, so the exit status says so"
+    );
+    assert!(stderr.contains("empty.png: the file is empty"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 2 inputs could not be segmented"),
+        "{stderr}"
+    );
+    // The good image was still processed.
+    let stats: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("tem_000000_stats.json")).expect("stats"),
+    )
+    .expect("JSON");
+    let count = stats["stats"]["grain_count"].as_u64().expect("count");
+    assert!(count > 0);
+    assert!(stats["stats"]["astm_g_planimetric"].is_number());
+    assert!(stats["iterations"].as_u64().is_some_and(|i| i >= 1));
+    let mask = imaging::codec::decode_png(
+        &std::fs::read(out.path().join("tem_000000_boundary.png")).expect("mask"),
+    )
+    .expect("PNG");
+    match mask {
+        imaging::codec::GrayImage::U8(m) => {
+            assert_eq!((m.width(), m.height()), (128, 64));
+            assert!(m.pixels().iter().all(|&v| v == 0 || v == 255));
+        }
+        _ => panic!("8-bit mask expected"),
+    }
+    assert!(out.path().join("tem_000000_grains.png").exists());
+}
+
+#[test]
+fn shipped_grain_weights_find_boundaries_on_unseen_images() {
+    // A seed the shipped weights were not trained on; the full 200-image figures are in the
+    // README and come from `synthscope eval grain`.
+    let data = tempfile::tempdir().expect("dir");
+    let out = data.path().to_str().expect("utf-8");
+    run_ok(&[
+        "generate", "tem", "--count", "6", "--seed", "4242", "--out", out,
+    ]);
+    let o = run_ok(&["eval", "grain", "--data", out]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(r["model"], "shipped:grain-v1.bin");
+    assert!(
+        r["pixel_accuracy"].as_f64().is_some_and(|v| v > 0.96),
+        "{r}"
+    );
+    assert!(r["boundary_f1"].as_f64().is_some_and(|v| v > 0.9), "{r}");
+}

@@ -125,7 +125,13 @@ fn scale_unit(values: &[f32]) -> Vec<f32> {
     let top = quantile(values, 0.995);
     values
         .iter()
-        .map(|&v| if top > 0.0 { (v / top).clamp(0.0, 1.0) } else { 0.0 })
+        .map(|&v| {
+            if top > 0.0 {
+                (v / top).clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        })
         .collect()
 }
 
@@ -198,7 +204,7 @@ mod tests {
 
     /// A vertical step from 0.2 to 0.8 between columns 15 and 16 of a 32 × 24 image.
     fn step() -> Image<f32> {
-        let mut img = Image::filled(32, 24, 0.2f32).unwrap();
+        let mut img = Image::filled(32, 24, 0.2f32).expect("size");
         for y in 0..24 {
             for x in 16..32 {
                 img.set(x, y, 0.8);
@@ -209,7 +215,7 @@ mod tests {
 
     /// A dark vertical line one pixel wide at column 12 on a flat grey field.
     fn dark_line() -> Image<f32> {
-        let mut img = Image::filled(32, 24, 0.6f32).unwrap();
+        let mut img = Image::filled(32, 24, 0.6f32).expect("size");
         for y in 0..24 {
             img.set(12, y, 0.1);
         }
@@ -244,18 +250,22 @@ mod tests {
             let row: Vec<usize> = (0..32).filter(|&x| c.get(x, y) == 1.0).collect();
             // A perfect step has equal gradients on both sides: at most those two pixels survive.
             assert!(!row.is_empty() && row.len() <= 2, "row {y}: {row:?}");
-            assert!(row.iter().all(|x| (15..=16).contains(x)), "row {y}: {row:?}");
+            assert!(
+                row.iter().all(|x| (15..=16).contains(x)),
+                "row {y}: {row:?}"
+            );
         }
         assert!(c.pixels().iter().all(|&v| v == 0.0 || v == 1.0));
     }
 
     #[test]
     fn normalisation_ignores_hot_pixels_and_handles_flat_images() {
-        let mut img = Image::from_vec(100, 10, (0..1000).map(|i| (i % 100) as u16).collect()).unwrap();
+        let mut img =
+            Image::from_vec(100, 10, (0..1000).map(|i| (i % 100) as u16).collect()).expect("size");
         img.set(0, 0, 60_000);
         let n = normalize_gray(&img);
         assert!((n.get(50, 5) - 50.0 / 99.0).abs() < 0.02);
-        let flat = normalize_gray(&Image::filled(8, 8, 7u8).unwrap());
+        let flat = normalize_gray(&Image::filled(8, 8, 7u8).expect("size"));
         assert!(flat.pixels().iter().all(|&v| v == 0.0));
     }
 

@@ -112,7 +112,11 @@ impl<T: Copy> Image<T> {
     /// An image of the same size holding `pixels` (same length and order, by construction in
     /// the caller).
     pub(crate) fn with_pixels<U: Copy>(&self, pixels: Vec<U>) -> Image<U> {
-        assert_eq!(pixels.len(), self.pixels.len(), "pixel count must not change");
+        assert_eq!(
+            pixels.len(),
+            self.pixels.len(),
+            "pixel count must not change"
+        );
         Image {
             width: self.width,
             height: self.height,

@@ -18,9 +18,9 @@ mod colormap_tables;
 pub mod display;
 pub mod edges;
 pub mod grains;
+mod image;
 pub mod load;
 pub mod metrics;
-mod image;
 pub mod profile;
 pub mod stats;
 

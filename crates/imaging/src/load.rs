@@ -179,8 +179,12 @@ fn load_png(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
 fn to_gray_image(w: usize, h: usize, grey: Vec<f32>, bits: u8) -> Result<GrayImage, LoadError> {
     let bad = |e: crate::ImageError| LoadError::Unsupported(e.to_string());
     Ok(match bits {
-        8 => GrayImage::U8(Image::from_vec(w, h, grey.iter().map(|&v| v.round() as u8).collect()).map_err(bad)?),
-        16 => GrayImage::U16(Image::from_vec(w, h, grey.iter().map(|&v| v.round() as u16).collect()).map_err(bad)?),
+        8 => GrayImage::U8(
+            Image::from_vec(w, h, grey.iter().map(|&v| v.round() as u8).collect()).map_err(bad)?,
+        ),
+        16 => GrayImage::U16(
+            Image::from_vec(w, h, grey.iter().map(|&v| v.round() as u16).collect()).map_err(bad)?,
+        ),
         _ => GrayImage::F32(Image::from_vec(w, h, grey).map_err(bad)?),
     })
 }
@@ -251,7 +255,8 @@ fn load_jpeg(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
     let reader = image::ImageReader::with_format(Cursor::new(bytes), image::ImageFormat::Jpeg);
     let (w, h) = reader.into_dimensions().map_err(damaged)?;
     check_size(w as usize, h as usize, min_side_px)?;
-    let decoded = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg).map_err(damaged)?;
+    let decoded =
+        image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg).map_err(damaged)?;
     let colour = decoded.color().has_color();
     let rgb = decoded.to_rgb8();
     let samples: Vec<f32> = rgb.as_raw().iter().map(|&v| f32::from(v)).collect();
@@ -287,7 +292,9 @@ mod tests {
     #[test]
     fn colour_png_and_jpeg_are_converted_with_a_notice() {
         let (w, h) = (32usize, 20usize);
-        let rgb: Vec<u8> = (0..w * h).flat_map(|i| [200u8, (i % 200) as u8, 10]).collect();
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| [200u8, (i % 200) as u8, 10])
+            .collect();
         let mut png_bytes = Vec::new();
         {
             let mut enc = png::Encoder::new(&mut png_bytes, w as u32, h as u32);
@@ -317,16 +324,29 @@ mod tests {
     #[test]
     fn bad_files_get_clear_errors() {
         assert_eq!(load_gray(b"", 16), Err(LoadError::Empty));
-        assert!(matches!(load_gray(b"hello, world", 16), Err(LoadError::UnknownFormat(_))));
+        assert!(matches!(
+            load_gray(b"hello, world", 16),
+            Err(LoadError::UnknownFormat(_))
+        ));
         let png = codec::encode_png_u8(&ramp(40, 30)).expect("encode");
         let truncated = load_gray(&png[..png.len() / 2], 16);
-        assert!(matches!(truncated, Err(LoadError::Damaged { format: "PNG", .. })), "{truncated:?}");
+        assert!(
+            matches!(truncated, Err(LoadError::Damaged { format: "PNG", .. })),
+            "{truncated:?}"
+        );
         assert_eq!(
             load_gray(&png, 64),
-            Err(LoadError::TooSmall { width: 40, height: 30, min: 64 })
+            Err(LoadError::TooSmall {
+                width: 40,
+                height: 30,
+                min: 64
+            })
         );
         let tiff = codec::encode_tiff_u8(&ramp(40, 30)).expect("encode");
-        assert!(matches!(load_gray(&tiff[..100], 16), Err(LoadError::Damaged { .. })));
+        assert!(matches!(
+            load_gray(&tiff[..100], 16),
+            Err(LoadError::Damaged { .. })
+        ));
     }
 
     #[test]
@@ -340,7 +360,13 @@ mod tests {
             let _ = enc.write_header().expect("header");
         }
         let err = load_gray(&header, 16).expect_err("too large");
-        assert_eq!(err, LoadError::TooLarge { width: 9000, height: 9000 });
+        assert_eq!(
+            err,
+            LoadError::TooLarge {
+                width: 9000,
+                height: 9000
+            }
+        );
         assert!(err.to_string().contains("81 megapixels"));
     }
 }

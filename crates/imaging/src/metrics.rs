@@ -156,7 +156,11 @@ mod tests {
         // Three pixels off: outside.
         assert_eq!(boundary_scores(&line(w, h, 11), &truth, w, h, 2.0).f1, 0.0);
         // Rows 5–9 missing: rows 5 and 6 are within 2 px of row 4, so recall is 7/10.
-        let half: Vec<bool> = truth.iter().enumerate().map(|(i, &t)| t && i < w * 5).collect();
+        let half: Vec<bool> = truth
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| t && i < w * 5)
+            .collect();
         let s = boundary_scores(&half, &truth, w, h, 2.0);
         assert_eq!(s.precision, 1.0);
         assert!((s.recall - 0.7).abs() < 1e-12);

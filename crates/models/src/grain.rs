@@ -71,7 +71,11 @@ impl Default for RefineConfig {
 /// ᾱ(t) of the cosine schedule (Nichol & Dhariwal 2021), t in [0, 1].
 pub fn alpha_bar(t: f32) -> f32 {
     const S: f32 = 0.008;
-    let f = |t: f32| ((t + S) / (1.0 + S) * std::f32::consts::FRAC_PI_2).cos().powi(2);
+    let f = |t: f32| {
+        ((t + S) / (1.0 + S) * std::f32::consts::FRAC_PI_2)
+            .cos()
+            .powi(2)
+    };
     (f(t.clamp(0.0, 1.0)) / f(0.0)).clamp(1e-5, 1.0)
 }
 
@@ -109,12 +113,39 @@ pub struct GrainHeader {
     pub net2: UNetConfig,
     /// Refinement defaults.
     pub refine: RefineConfig,
+    /// Which of Net1's input planes (Sobel, LoG, Canny, grey) the networks see; the others are
+    /// zeroed. All four by default; fewer for ablations.
+    #[serde(default = "all_planes")]
+    pub planes: [bool; NET1_CHANNELS],
     /// Free text: how the weights were trained.
     pub trained: String,
     /// Bytes of Net1's burnpack record following the header.
     pub net1_bytes: usize,
     /// Bytes of Net2's burnpack record following Net1's.
     pub net2_bytes: usize,
+}
+
+fn all_planes() -> [bool; NET1_CHANNELS] {
+    [true; NET1_CHANNELS]
+}
+
+impl GrainHeader {
+    /// Zeroes the input planes the model does not use.
+    ///
+    /// # Shapes
+    /// - `planes`: `[batch, 4, h, w]` → same
+    pub fn select_planes(&self, planes: Tensor<4>) -> Tensor<4> {
+        if self.planes.iter().all(|&p| p) {
+            return planes;
+        }
+        let keep: Vec<f32> = self
+            .planes
+            .iter()
+            .map(|&p| if p { 1.0 } else { 0.0 })
+            .collect();
+        let device = planes.device();
+        planes * Tensor::<4>::from_data(TensorData::new(keep, [1, NET1_CHANNELS, 1, 1]), &device)
+    }
 }
 
 /// Net1, Net2 and their settings.
@@ -150,6 +181,7 @@ impl GrainModel {
                 net1,
                 net2,
                 refine: RefineConfig::default(),
+                planes: all_planes(),
                 trained: String::new(),
                 net1_bytes: 0,
                 net2_bytes: 0,
@@ -345,8 +377,13 @@ pub struct GrainRun<'a> {
 
 impl<'a> GrainRun<'a> {
     /// Uploads the input planes.
-    pub fn new(model: &'a GrainModel, input: GrainInput, refine: RefineConfig, device: &Device) -> Self {
-        let condition = input.tensor(device);
+    pub fn new(
+        model: &'a GrainModel,
+        input: GrainInput,
+        refine: RefineConfig,
+        device: &Device,
+    ) -> Self {
+        let condition = model.header.select_planes(input.tensor(device));
         let (ph, pw) = (input.padded_height, input.padded_width);
         let noise = Tensor::from_data(
             TensorData::new(noise_field(ph * pw, refine.noise_seed), [1, 1, ph, pw]),

@@ -9,6 +9,6 @@
 //!   weights file and the diffusion schedule.
 //! - [`probe`]: a fixed convolution that checks a device computes correctly.
 
-pub mod probe;
 pub mod grain;
+pub mod probe;
 pub mod unet;

@@ -8,9 +8,9 @@
 
 use burn::config::Config;
 use burn::module::Module;
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::PaddingConfig2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -123,7 +123,12 @@ impl UNet {
             skips.push(features);
         }
         x = self.bridge.forward(x);
-        for ((up, block), skip) in self.ups.iter().zip(&self.up_blocks).zip(skips.into_iter().rev()) {
+        for ((up, block), skip) in self
+            .ups
+            .iter()
+            .zip(&self.up_blocks)
+            .zip(skips.into_iter().rev())
+        {
             x = block.forward(Tensor::cat(vec![up.forward(x), skip], 1));
         }
         self.head.forward(x)

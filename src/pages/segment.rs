@@ -1,0 +1,744 @@
+//! The Segment page: TEM micrographs in, grain boundaries and grain statistics out.
+//!
+//! Images come from file uploads (several at once, or dropped on the page) or from the Generate
+//! page. Each runs through edge fusion, Net1 and Net2's refinement on the active device, one
+//! stage at a time with the browser given control in between, so the page stays responsive and
+//! shows progress. A file that cannot be read gets a message; earlier results stay.
+
+use std::rc::Rc;
+
+use imaging::Image;
+use imaging::display::{Colormap, Scale, overlay_mask, render_rgba};
+use imaging::grains::{GrainLabels, GrainStats, grain_stats, label_grains};
+use leptos::prelude::*;
+use models::grain::{GrainInput, GrainModel, GrainRun};
+use wasm_bindgen::JsCast;
+
+use crate::browser;
+use crate::runtime::ActiveDevice;
+use crate::weights;
+
+/// Regions smaller than this (pixels) are specks, not grains (as `synthscope segment`).
+const MIN_GRAIN_PX: usize = 4;
+/// Smallest image side the pipeline accepts.
+const MIN_SIDE_PX: usize = 16;
+
+/// An image waiting to be segmented, from an upload or the Generate page.
+#[derive(Clone)]
+pub struct Incoming {
+    /// File name shown in the list and used for downloads.
+    pub name: String,
+    /// The file's bytes (decoded in the pipeline), or an already decoded image.
+    pub source: IncomingSource,
+    /// Ground-truth boundaries, when the image was generated.
+    pub truth: Option<Vec<bool>>,
+}
+
+/// Where an incoming image's pixels are.
+#[derive(Clone)]
+pub enum IncomingSource {
+    /// Encoded file bytes.
+    Bytes(Rc<Vec<u8>>),
+    /// A decoded grey image.
+    Image(Rc<Image<f32>>),
+}
+
+/// Images handed over by other pages; the Segment page drains it.
+pub type Inbox = RwSignal<Vec<Incoming>, LocalStorage>;
+
+/// Everything the pipeline produced for one image.
+pub struct Segmented {
+    width: usize,
+    height: usize,
+    gray: Image<f32>,
+    edges_rgba: Vec<u8>,
+    net1_probability: Vec<f32>,
+    mask: Vec<bool>,
+    labels: GrainLabels,
+    iterations: usize,
+    converged: bool,
+    notice: Option<String>,
+    stage_ms: Vec<(&'static str, f64)>,
+    truth_f1: Option<f64>,
+}
+
+#[derive(Clone)]
+enum State {
+    Queued,
+    Running(String),
+    Done(Rc<Segmented>),
+    Failed(String),
+}
+
+#[derive(Clone)]
+struct Item {
+    id: usize,
+    name: String,
+    state: State,
+}
+
+/// The grain model, loaded once per visit.
+#[derive(Clone)]
+enum ModelState {
+    NotLoaded,
+    Loading(u64, Option<u64>),
+    Ready(Rc<GrainModel>, weights::Source),
+    Failed(String),
+}
+
+fn stage_label(stage: &str) -> String {
+    stage.to_string()
+}
+
+/// Loads the weights (cache or network) onto `device`.
+async fn load_model(
+    device: &burn::tensor::Device,
+    state: RwSignal<ModelState, LocalStorage>,
+) -> Result<Rc<GrainModel>, String> {
+    if let ModelState::Ready(m, _) = state.get_untracked() {
+        return Ok(m);
+    }
+    state.set(ModelState::Loading(0, None));
+    let progress = move |done: u64, total: Option<u64>| state.set(ModelState::Loading(done, total));
+    let result = weights::fetch_verified(weights::GRAIN_URL, weights::grain_sha256(), &progress)
+        .await
+        .and_then(|(bytes, source)| {
+            GrainModel::from_bytes(&bytes, device)
+                .map(|m| (Rc::new(m), source))
+                .map_err(|e| e.to_string())
+        });
+    match result {
+        Ok((m, source)) => {
+            state.set(ModelState::Ready(m.clone(), source));
+            Ok(m)
+        }
+        Err(e) => {
+            state.set(ModelState::Failed(e.clone()));
+            Err(e)
+        }
+    }
+}
+
+/// Runs the whole pipeline on one image, reporting each stage through `stage`.
+async fn segment(
+    incoming: &Incoming,
+    model: &GrainModel,
+    device: &burn::tensor::Device,
+    stage: impl Fn(String),
+) -> Result<Segmented, String> {
+    let mut stage_ms = Vec::new();
+    let mut t = browser::now_ms();
+    let mut lap = |name: &'static str, stage_ms: &mut Vec<(&'static str, f64)>| {
+        let now = browser::now_ms();
+        stage_ms.push((name, now - t));
+        t = now;
+    };
+    stage("decoding".into());
+    browser::yield_now().await;
+    let (image, notice) = match &incoming.source {
+        IncomingSource::Bytes(bytes) => {
+            let loaded = imaging::load::load_gray(bytes, MIN_SIDE_PX).map_err(|e| e.to_string())?;
+            (loaded.image.to_f32(), loaded.notice())
+        }
+        IncomingSource::Image(img) => ((**img).clone(), None),
+    };
+    let (w, h) = (image.width(), image.height());
+    lap("decode", &mut stage_ms);
+    stage("edge fusion (Sobel, LoG, Canny)".into());
+    browser::yield_now().await;
+    let (gray, edges, planes) = imaging::edges::grain_planes(&image);
+    let edges_rgba = edges.to_rgba();
+    lap("edges", &mut stage_ms);
+    stage("Net1: initial boundary guess".into());
+    browser::yield_now().await;
+    let input = GrainInput::new(&planes, w, h, model.multiple_px()).map_err(|e| e.to_string())?;
+    let mut run = GrainRun::new(model, input, model.header.refine, device);
+    let net1_probability = run.net1().await.map_err(|e| e.to_string())?;
+    lap("net1", &mut stage_ms);
+    while run.refining() {
+        stage(format!("Net2: refinement iteration {}", run.iterations + 1));
+        browser::yield_now().await;
+        run.refine_step().await.map_err(|e| e.to_string())?;
+    }
+    let mask = run.mask().await.map_err(|e| e.to_string())?;
+    lap("net2", &mut stage_ms);
+    stage("measuring grains".into());
+    browser::yield_now().await;
+    let labels = label_grains(&mask, w, h, MIN_GRAIN_PX);
+    lap("grains", &mut stage_ms);
+    let truth_f1 = incoming
+        .truth
+        .as_ref()
+        .filter(|t| t.len() == mask.len())
+        .map(|t| imaging::metrics::boundary_scores(&mask, t, w, h, 2.0).f1);
+    Ok(Segmented {
+        width: w,
+        height: h,
+        gray,
+        edges_rgba,
+        net1_probability,
+        mask,
+        labels,
+        iterations: run.iterations,
+        converged: run.converged,
+        notice,
+        stage_ms,
+        truth_f1,
+    })
+}
+
+fn stem(name: &str) -> String {
+    name.rsplit_once('.')
+        .map_or(name, |(s, _)| s)
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Per-grain rows: id, area, ECD (px and nm), border contact.
+fn stats_csv(s: &Segmented, stats: &GrainStats) -> String {
+    let filled = s.labels.filled();
+    let areas = filled.areas_px();
+    let border = filled.touches_border();
+    let mut out = String::from("grain_id,area_px,ecd_px,ecd_nm,touches_border\n");
+    for (i, (&a, &b)) in areas.iter().zip(&border).enumerate() {
+        let d = imaging::grains::ecd(a as f64);
+        let nm = stats
+            .pixel_size_nm
+            .map(|p| format!("{:.3}", d * p))
+            .unwrap_or_default();
+        out.push_str(&format!("{},{a},{d:.3},{nm},{b}\n", i + 1));
+    }
+    out
+}
+
+fn draw_to(canvas: Option<web_sys::HtmlCanvasElement>, w: usize, h: usize, rgba: &[u8]) {
+    if let Some(c) = canvas {
+        let _ = browser::put_rgba(&c, w as u32, h as u32, rgba);
+    }
+}
+
+/// Reads the files of an `<input type=file>` or a drop into [`Incoming`] images.
+async fn read_files(files: web_sys::FileList) -> Vec<Incoming> {
+    let mut out = Vec::new();
+    for i in 0..files.length() {
+        let Some(file) = files.get(i) else { continue };
+        let bytes = match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+            Ok(buf) => js_sys::Uint8Array::new(&buf).to_vec(),
+            Err(_) => Vec::new(),
+        };
+        out.push(Incoming {
+            name: file.name(),
+            source: IncomingSource::Bytes(Rc::new(bytes)),
+            truth: None,
+        });
+    }
+    out
+}
+
+/// The Segment page.
+#[component]
+pub fn SegmentPage() -> impl IntoView {
+    let inbox = use_context::<Inbox>();
+    let device = use_context::<RwSignal<Option<ActiveDevice>, LocalStorage>>();
+    let items: RwSignal<Vec<Item>, LocalStorage> = RwSignal::new_local(Vec::new());
+    let pending: RwSignal<Vec<(usize, Incoming)>, LocalStorage> = RwSignal::new_local(Vec::new());
+    let selected = RwSignal::new(None::<usize>);
+    let model: RwSignal<ModelState, LocalStorage> = RwSignal::new_local(ModelState::NotLoaded);
+    let running = RwSignal::new(false);
+    let pixel_size_nm = RwSignal::new(String::new());
+    let opacity = RwSignal::new(0.8f64);
+    let next_id = StoredValue::new(0usize);
+    let dragging = RwSignal::new(false);
+
+    let input_ref = NodeRef::<leptos::html::Canvas>::new();
+    let edges_ref = NodeRef::<leptos::html::Canvas>::new();
+    let net1_ref = NodeRef::<leptos::html::Canvas>::new();
+    let overlay_ref = NodeRef::<leptos::html::Canvas>::new();
+
+    let set_state = move |id: usize, state: State| {
+        items.update(|v| {
+            if let Some(it) = v.iter_mut().find(|it| it.id == id) {
+                it.state = state;
+            }
+        })
+    };
+
+    // The runner: one image at a time, in arrival order, while anything is pending.
+    let start_runner = move || {
+        if running.get_untracked() {
+            return;
+        }
+        running.set(true);
+        leptos::task::spawn_local(async move {
+            loop {
+                let next = pending
+                    .try_update(|p| (!p.is_empty()).then(|| p.remove(0)))
+                    .flatten();
+                let Some((id, incoming)) = next else { break };
+                // Wait for the start-up device check.
+                let dev = loop {
+                    if let Some(d) = device.and_then(|d| d.get_untracked()) {
+                        break d.0;
+                    }
+                    set_state(id, State::Running("waiting for the ML runtime".into()));
+                    browser::yield_now().await;
+                    gloo_sleep(50).await;
+                };
+                set_state(id, State::Running("loading the model".into()));
+                let m = match load_model(&dev, model).await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        set_state(
+                            id,
+                            State::Failed(format!("the model could not be loaded: {e}")),
+                        );
+                        continue;
+                    }
+                };
+                let result = segment(&incoming, &m, &dev, |s| {
+                    set_state(id, State::Running(stage_label(&s)))
+                })
+                .await;
+                match result {
+                    Ok(s) => {
+                        set_state(id, State::Done(Rc::new(s)));
+                        selected.set(Some(id));
+                    }
+                    Err(e) => set_state(id, State::Failed(e)),
+                }
+            }
+            running.set(false);
+        });
+    };
+
+    let enqueue = move |new: Vec<Incoming>| {
+        for incoming in new {
+            let id = next_id.get_value();
+            next_id.set_value(id + 1);
+            items.update(|v| {
+                v.push(Item {
+                    id,
+                    name: incoming.name.clone(),
+                    state: State::Queued,
+                })
+            });
+            pending.update(|p| p.push((id, incoming)));
+        }
+        start_runner();
+    };
+
+    // Images sent from the Generate page.
+    if let Some(inbox) = inbox {
+        Effect::new(move |_| {
+            let new = inbox.get();
+            if !new.is_empty() {
+                inbox.set(Vec::new());
+                enqueue(new);
+            }
+        });
+    }
+
+    let on_files = move |ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        if let Some(files) = input.files() {
+            leptos::task::spawn_local(async move {
+                enqueue(read_files(files).await);
+            });
+        }
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
+            leptos::task::spawn_local(async move {
+                enqueue(read_files(files).await);
+            });
+        }
+    };
+
+    let current = move || -> Option<Rc<Segmented>> {
+        let id = selected.get()?;
+        items.with(|v| {
+            v.iter()
+                .find(|it| it.id == id)
+                .and_then(|it| match &it.state {
+                    State::Done(s) => Some(s.clone()),
+                    _ => None,
+                })
+        })
+    };
+    let pixel_nm = move || {
+        pixel_size_nm
+            .get()
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|p| *p > 0.0 && p.is_finite())
+    };
+    let stats = Memo::new(move |_| current().map(|s| grain_stats(&s.mask, &s.labels, pixel_nm())));
+
+    // Draw the four views when the selection changes; the overlay also on opacity changes.
+    Effect::new(move |_| {
+        let Some(s) = current() else { return };
+        let (w, h) = (s.width, s.height);
+        draw_to(
+            input_ref.get(),
+            w,
+            h,
+            &render_rgba(&s.gray, Scale::Linear, Colormap::Gray),
+        );
+        draw_to(edges_ref.get(), w, h, &s.edges_rgba);
+        let p = Image::from_vec(w, h, s.net1_probability.clone());
+        if let Ok(p) = p {
+            draw_to(
+                net1_ref.get(),
+                w,
+                h,
+                &render_rgba(&p, Scale::Linear, Colormap::Inferno),
+            );
+        }
+    });
+    Effect::new(move |_| {
+        let alpha = opacity.get() as f32;
+        let Some(s) = current() else { return };
+        let mut rgba = render_rgba(&s.gray, Scale::Linear, Colormap::Gray);
+        overlay_mask(&mut rgba, &s.mask, [255, 70, 70], alpha);
+        draw_to(overlay_ref.get(), s.width, s.height, &rgba);
+    });
+
+    let download = move |kind: &'static str| {
+        let (Some(s), Some(st)) = (current(), stats.get_untracked()) else {
+            return;
+        };
+        let name = selected
+            .get_untracked()
+            .and_then(|id| {
+                items.with_untracked(|v| v.iter().find(|it| it.id == id).map(|it| stem(&it.name)))
+            })
+            .unwrap_or_else(|| "image".into());
+        let result = match kind {
+            "mask" => Image::from_vec(
+                s.width,
+                s.height,
+                s.mask.iter().map(|&b| if b { 255u8 } else { 0 }).collect(),
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|m| imaging::codec::encode_png_u8(&m).map_err(|e| e.to_string()))
+            .and_then(|b| browser::download(&b, &format!("{name}_boundary.png"), "image/png")),
+            "grains" => {
+                let filled = s.labels.filled();
+                if filled.count > usize::from(u16::MAX) {
+                    Err("more than 65 535 grains do not fit a 16-bit grain map".to_string())
+                } else {
+                    Image::from_vec(
+                        s.width,
+                        s.height,
+                        filled.ids.iter().map(|&i| i as u16).collect(),
+                    )
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| imaging::codec::encode_png_u16(&m).map_err(|e| e.to_string()))
+                    .and_then(|b| browser::download(&b, &format!("{name}_grains.png"), "image/png"))
+                }
+            }
+            "csv" => browser::download(
+                stats_csv(&s, &st).as_bytes(),
+                &format!("{name}_grains.csv"),
+                "text/csv",
+            ),
+            _ => {
+                let json = serde_json::json!({
+                    "file": name,
+                    "iterations": s.iterations,
+                    "converged": s.converged,
+                    "model_sha256": weights::grain_sha256(),
+                    "stage_ms": s.stage_ms.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+                    "stats": st,
+                });
+                browser::download(
+                    json.to_string().as_bytes(),
+                    &format!("{name}_stats.json"),
+                    "application/json",
+                )
+            }
+        };
+        if let Err(e) = result
+            && let Some(id) = selected.get_untracked()
+        {
+            set_state(id, State::Failed(format!("download failed: {e}")));
+        }
+    };
+
+    view! {
+        <div
+            class=move || if dragging.get() { "segment dragging" } else { "segment" }
+            id="segment"
+            on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=on_drop
+        >
+            <aside class="controls">
+                <section>
+                    <h2>"Images"</h2>
+                    <label class="drop">
+                        <input id="segment-files" type="file" multiple accept=".png,.tif,.tiff,.jpg,.jpeg,image/png,image/tiff,image/jpeg" on:change=on_files />
+                        <span>"Choose TEM images or drop them here (PNG, TIFF 8/16-bit or float, JPEG)"</span>
+                    </label>
+                    <label class="field">
+                        <span>"Pixel size (nm)"</span>
+                        <input id="pixel-size" type="number" min="0" step="any" placeholder="optional"
+                            prop:value=move || pixel_size_nm.get()
+                            on:input=move |ev| pixel_size_nm.set(event_target_value(&ev)) />
+                    </label>
+                    <ModelStatus model=model />
+                </section>
+                <section>
+                    <h2>"Queue"</h2>
+                    <ul class="queue" id="segment-queue">
+                        {move || items.get().into_iter().map(|it| view! { <QueueRow item=it selected=selected /> }).collect_view()}
+                    </ul>
+                    <Show when=move || items.with(|v| v.is_empty())>
+                        <p class="muted">"No images yet. Use the Generate page's “Segment this image”, or choose files."</p>
+                    </Show>
+                </section>
+            </aside>
+            <section class="viewer">
+                <Status items=items selected=selected />
+                <Show when=move || current().is_some()>
+                    <div class="views">
+                        <figure><figcaption>"Input"</figcaption><canvas id="seg-input" node_ref=input_ref></canvas></figure>
+                        <figure><figcaption>"Edge map (R Sobel, G LoG, B Canny)"</figcaption><canvas id="seg-edges" node_ref=edges_ref></canvas></figure>
+                        <figure><figcaption>"Net1 boundary probability"</figcaption><canvas id="seg-net1" node_ref=net1_ref></canvas></figure>
+                        <figure>
+                            <figcaption>
+                                "Boundaries after Net2 "
+                                <label class="inline">"opacity "
+                                    <input id="overlay-opacity" type="range" min="0" max="1" step="0.05"
+                                        prop:value=move || opacity.get().to_string()
+                                        on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { opacity.set(v) } />
+                                </label>
+                            </figcaption>
+                            <canvas id="seg-overlay" node_ref=overlay_ref></canvas>
+                        </figure>
+                    </div>
+                    {move || current().zip(stats.get()).map(|(s, st)| view! { <StatsView s=s st=st /> })}
+                    <div class="downloads">
+                        <button id="dl-mask" on:click=move |_| download("mask")>"Boundary mask (PNG)"</button>
+                        <button id="dl-grains" on:click=move |_| download("grains")>"Grain-id map (16-bit PNG)"</button>
+                        <button id="dl-csv" on:click=move |_| download("csv")>"Grains (CSV)"</button>
+                        <button id="dl-json" on:click=move |_| download("json")>"Statistics (JSON)"</button>
+                    </div>
+                </Show>
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn QueueRow(item: Item, selected: RwSignal<Option<usize>>) -> impl IntoView {
+    let id = item.id;
+    let (class, text) = match &item.state {
+        State::Queued => ("queued", "queued".to_string()),
+        State::Running(s) => ("running", s.clone()),
+        State::Done(s) => (
+            "done",
+            format!("{} grains, {} iterations", s.labels.count, s.iterations),
+        ),
+        State::Failed(e) => ("failed", e.clone()),
+    };
+    view! {
+        <li
+            class=move || format!("{class}{}", if selected.get() == Some(id) { " selected" } else { "" })
+            data-state=class
+            on:click=move |_| selected.set(Some(id))
+        >
+            <strong>{item.name}</strong>
+            <span class="state">{text}</span>
+        </li>
+    }
+}
+
+/// The status line above the views, with `data-state` for tests.
+#[component]
+fn Status(
+    items: RwSignal<Vec<Item>, LocalStorage>,
+    selected: RwSignal<Option<usize>>,
+) -> impl IntoView {
+    move || {
+        let all = items.get();
+        let running = all.iter().find_map(|it| match &it.state {
+            State::Running(s) => Some(format!("{}: {s}…", it.name)),
+            _ => None,
+        });
+        let queued = all
+            .iter()
+            .filter(|it| matches!(it.state, State::Queued))
+            .count();
+        let sel = selected
+            .get()
+            .and_then(|id| all.iter().find(|it| it.id == id).cloned());
+        let failed: Vec<String> = all
+            .iter()
+            .filter_map(|it| match &it.state {
+                State::Failed(e) => Some(format!("{}: {e}", it.name)),
+                _ => None,
+            })
+            .collect();
+        let n_failed = failed.len();
+        let state = if running.is_some() || queued > 0 {
+            "running"
+        } else if sel
+            .as_ref()
+            .is_some_and(|it| matches!(it.state, State::Done(_)))
+        {
+            "done"
+        } else if !failed.is_empty() {
+            "error"
+        } else {
+            "idle"
+        };
+        let notice = sel.as_ref().and_then(|it| match &it.state {
+            State::Done(s) => s.notice.clone(),
+            _ => None,
+        });
+        view! {
+            <div id="segment-status" data-state=state data-failed=n_failed>
+                {running.map(|r| view! { <p class="running"><span class="spinner"></span>{r}{if queued > 0 { format!(" ({queued} more queued)") } else { String::new() }}</p> })}
+                {failed.into_iter().map(|f| view! { <p class="error" role="alert">{f}</p> }).collect_view()}
+                {notice.map(|n| view! { <p class="notice" id="segment-notice">{n}</p> })}
+            </div>
+        }
+    }
+}
+
+#[component]
+fn ModelStatus(model: RwSignal<ModelState, LocalStorage>) -> impl IntoView {
+    move || {
+        match model.get() {
+        ModelState::NotLoaded => view! { <p class="muted" id="model-status" data-state="idle">"Model: loaded with the first image (grain-v1)"</p> }.into_any(),
+        ModelState::Loading(done, total) => view! {
+            <div id="model-status" data-state="loading">
+                <p class="muted">{format!("Downloading the model: {:.1} MB{}", done as f64 / 1e6, total.map(|t| format!(" of {:.1} MB", t as f64 / 1e6)).unwrap_or_default())}</p>
+                <progress max=total.unwrap_or(0) as f64 value=done as f64></progress>
+            </div>
+        }.into_any(),
+        ModelState::Ready(m, source) => view! {
+            <p class="muted" id="model-status" data-state="ready" data-source=if source == weights::Source::Cache { "cache" } else { "network" }>
+                {format!("Model grain-v1 ready ({}; Net1 {} k, Net2 {} k parameters), SHA-256 verified",
+                    if source == weights::Source::Cache { "from this browser's cache" } else { "downloaded" },
+                    burn::module::Module::num_params(&m.net1) / 1000,
+                    burn::module::Module::num_params(&m.net2) / 1000)}
+            </p>
+        }.into_any(),
+        ModelState::Failed(e) => view! { <p class="error" id="model-status" data-state="error">{format!("Model: {e}")}</p> }.into_any(),
+    }
+    }
+}
+
+/// Grain statistics, histogram with lognormal fit, timings.
+#[component]
+fn StatsView(s: Rc<Segmented>, st: GrainStats) -> impl IntoView {
+    let nm = |v: Option<f64>| v.map(|x| format!(" ({x:.1} nm)")).unwrap_or_default();
+    let g = |v: Option<f64>| v.map_or("needs the pixel size".to_string(), |x| format!("{x:.2}"));
+    let timings = s
+        .stage_ms
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.0} ms"))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    view! {
+        <div class="grain-stats">
+            <table id="seg-stats">
+                <tr><th>"Grains"</th><td id="seg-grain-count" data-count=st.grain_count>{format!("{} ({} touching the border)", st.grain_count, st.border_grain_count)}</td></tr>
+                <tr><th>"Mean ECD"</th><td>{format!("{:.1} px{}", st.mean_ecd_px, nm(st.mean_ecd_nm))}</td></tr>
+                <tr><th>"Median ECD"</th><td>{format!("{:.1} px{}", st.median_ecd_px, nm(st.median_ecd_nm))}</td></tr>
+                <tr><th>"Lognormal fit"</th><td>{format!("μ = {:.3}, σ = {:.3} (ln px)", st.lognormal_mu, st.lognormal_sigma)}</td></tr>
+                <tr><th>"ASTM E112 G, planimetric"</th><td id="astm-planimetric">{g(st.astm_g_planimetric)}</td></tr>
+                <tr><th>"ASTM E112 G, intercept"</th><td id="astm-intercept">{g(st.astm_g_intercept)}</td></tr>
+                <tr><th>"Refinement"</th><td id="seg-iterations" data-iterations=s.iterations>{format!("{} Net2 iterations{}", s.iterations, if s.converged { " (converged)" } else { " (cap reached)" })}</td></tr>
+                {s.truth_f1.map(|f| view! { <tr><th>"Boundary F1 vs ground truth"</th><td id="seg-truth-f1">{format!("{f:.3}")}</td></tr> })}
+            </table>
+            <LognormalHistogram values=st.ecd_px.clone() mu=st.lognormal_mu sigma=st.lognormal_sigma />
+            <p class="muted">{timings}</p>
+        </div>
+    }
+}
+
+/// Histogram of equivalent-circle diameters with the fitted lognormal density scaled to counts.
+#[component]
+fn LognormalHistogram(values: Vec<f64>, mu: f64, sigma: f64) -> impl IntoView {
+    let max = values.iter().copied().fold(0.0, f64::max).max(1.0);
+    let bins = 24usize;
+    let bin_w = max / bins as f64;
+    let mut counts = vec![0usize; bins];
+    for v in &values {
+        counts[((v / max) * bins as f64).min(bins as f64 - 1.0) as usize] += 1;
+    }
+    let n = values.len() as f64;
+    let pdf = |x: f64| {
+        if x <= 0.0 || sigma <= 0.0 {
+            0.0
+        } else {
+            (-(x.ln() - mu).powi(2) / (2.0 * sigma * sigma)).exp()
+                / (x * sigma * (2.0 * std::f64::consts::PI).sqrt())
+        }
+    };
+    let curve: Vec<(f64, f64)> = (1..=120)
+        .map(|i| {
+            let x = max * i as f64 / 120.0;
+            (x, n * bin_w * pdf(x))
+        })
+        .collect();
+    let top = counts
+        .iter()
+        .map(|&c| c as f64)
+        .chain(curve.iter().map(|c| c.1))
+        .fold(1.0, f64::max);
+    let (w, h) = (480.0, 130.0);
+    let bw = w / bins as f64;
+    let path = curve
+        .iter()
+        .enumerate()
+        .map(|(i, (x, y))| {
+            format!(
+                "{}{:.1},{:.1}",
+                if i == 0 { "M" } else { "L" },
+                x / max * w,
+                h - y / top * h
+            )
+        })
+        .collect::<String>();
+    view! {
+        <svg class="histogram" id="seg-histogram" viewBox=format!("0 0 {w} {}", h + 18.0) role="img" aria-label="grain size histogram with lognormal fit">
+            {counts.iter().enumerate().map(|(i, &c)| {
+                let bh = c as f64 / top * h;
+                view! { <rect x=i as f64 * bw + 1.0 y=h - bh width=bw - 2.0 height=bh></rect> }
+            }).collect_view()}
+            <path class="fit" d=path></path>
+            <text x="0" y=h + 14.0>"0"</text>
+            <text x=w / 2.0 - 60.0 y=h + 14.0>"ECD (px); line: lognormal fit"</text>
+            <text x=w - 40.0 y=h + 14.0>{format!("{max:.0}")}</text>
+        </svg>
+    }
+}
+
+/// Resolves after `ms` milliseconds.
+async fn gloo_sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}

@@ -1,0 +1,136 @@
+//! Model weights: fetched once with progress, checked against the SHA-256 recorded at build
+//! time, and kept in Cache Storage so later visits work offline.
+
+use sha2::{Digest, Sha256};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::browser::js_error;
+
+/// The grain networks shipped with the app.
+pub const GRAIN_URL: &str = "public/models/grain-v1.bin";
+/// Their `sha256sum` line, recorded when they were trained.
+const GRAIN_SHA256: &str = include_str!("../public/models/grain-v1.bin.sha256");
+
+/// Cache Storage bucket for weights; bump the suffix to drop every cached file.
+const CACHE_NAME: &str = "synthscope-models-v1";
+
+/// The expected SHA-256 of the shipped grain weights.
+pub fn grain_sha256() -> &'static str {
+    GRAIN_SHA256.split_whitespace().next().unwrap_or_default()
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Where loaded weights came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Cache Storage (no network).
+    Cache,
+    /// Downloaded now (and cached).
+    Network,
+}
+
+async fn open_cache() -> Option<web_sys::Cache> {
+    let caches = web_sys::window()?.caches().ok()?;
+    let cache = JsFuture::from(caches.open(CACHE_NAME)).await.ok()?;
+    cache.dyn_into::<web_sys::Cache>().ok()
+}
+
+async fn response_bytes(response: &web_sys::Response) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(response.array_buffer().map_err(|e| js_error(&e))?)
+        .await
+        .map_err(|e| js_error(&e))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// Reads a response body chunk by chunk, reporting `(bytes so far, total if known)`.
+async fn read_with_progress(
+    response: &web_sys::Response,
+    progress: &dyn Fn(u64, Option<u64>),
+) -> Result<Vec<u8>, String> {
+    let total = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(body) = response.body() else {
+        return response_bytes(response).await;
+    };
+    let reader = body
+        .get_reader()
+        .dyn_into::<web_sys::ReadableStreamDefaultReader>()
+        .map_err(|_| "the download stream has no reader".to_string())?;
+    let mut out = Vec::with_capacity(total.unwrap_or(0) as usize);
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| js_error(&e))?;
+        let done = js_sys::Reflect::get(&chunk, &"done".into())
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            break;
+        }
+        let value = js_sys::Reflect::get(&chunk, &"value".into()).unwrap_or(JsValue::UNDEFINED);
+        out.extend(js_sys::Uint8Array::new(&value).to_vec());
+        progress(out.len() as u64, total);
+    }
+    Ok(out)
+}
+
+/// Fetches `url` unless Cache Storage holds a copy whose SHA-256 is `expected`; verifies the
+/// download and caches it. A cached copy that fails the check is replaced.
+pub async fn fetch_verified(
+    url: &str,
+    expected: &str,
+    progress: &dyn Fn(u64, Option<u64>),
+) -> Result<(Vec<u8>, Source), String> {
+    let cache = open_cache().await;
+    if let Some(cache) = &cache
+        && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
+        && let Ok(response) = hit.dyn_into::<web_sys::Response>()
+        && let Ok(bytes) = response_bytes(&response).await
+    {
+        if sha256_hex(&bytes) == expected {
+            return Ok((bytes, Source::Cache));
+        }
+        let _ = JsFuture::from(cache.delete_with_str(url)).await;
+    }
+    let window = web_sys::window().ok_or("no window")?;
+    let response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("could not download {url}: {}", js_error(&e)))?
+        .dyn_into::<web_sys::Response>()
+        .map_err(|_| "fetch returned something other than a response".to_string())?;
+    if !response.ok() {
+        return Err(format!(
+            "could not download {url}: HTTP {} {}",
+            response.status(),
+            response.status_text()
+        ));
+    }
+    let bytes = read_with_progress(&response, progress).await?;
+    let digest = sha256_hex(&bytes);
+    if digest != expected {
+        return Err(format!(
+            "the downloaded weights {url} are damaged (SHA-256 {digest}, expected {expected}); reload the page"
+        ));
+    }
+    if let Some(cache) = &cache {
+        let array = js_sys::Uint8Array::from(bytes.as_slice());
+        if let Ok(copy) = web_sys::Response::new_with_opt_buffer_source(Some(&array)) {
+            // Failing to cache (quota, private mode) only costs a download next time.
+            let _ = JsFuture::from(cache.put_with_str(url, &copy)).await;
+        }
+    }
+    Ok((bytes, Source::Network))
+}
