@@ -37,6 +37,9 @@ pub(crate) struct EvalGrainArgs {
     /// Override the refinement's noise level t₀ (0–1).
     #[arg(long)]
     t0: Option<f32>,
+    /// Override the boundary probability threshold (0–1).
+    #[arg(long)]
+    threshold: Option<f32>,
     /// Override the cap on refinement iterations.
     #[arg(long)]
     max_iterations: Option<usize>,
@@ -146,6 +149,12 @@ pub(crate) fn run(a: &EvalGrainArgs) -> Result<()> {
         }
         refine.t0 = t0;
     }
+    if let Some(th) = a.threshold {
+        if !(0.0 < th && th < 1.0) {
+            bail!("--threshold must be between 0 and 1; got {th}");
+        }
+        refine.threshold = th;
+    }
     if let Some(m) = a.max_iterations {
         refine.max_iterations = m;
     }
@@ -176,6 +185,7 @@ pub(crate) fn run(a: &EvalGrainArgs) -> Result<()> {
         "sha256": sha256,
         "t0": (f64::from(refine.t0) * 1e6).round() / 1e6,
         "max_iterations": refine.max_iterations,
+        "threshold": (f64::from(refine.threshold) * 1e6).round() / 1e6,
         "tolerance_px": TOLERANCE_PX,
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         "metrics": rounded(average(&full, &true_ecd)),

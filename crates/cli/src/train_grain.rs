@@ -71,11 +71,20 @@ pub(crate) struct TrainGrainArgs {
     #[arg(long, default_value_t = 16)]
     net1_channels: usize,
     /// Net2's channels at full resolution.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 16)]
     net2_channels: usize,
     /// Input planes for ablations: all (Sobel, LoG, Canny and grey) or one edge detector plus grey.
     #[arg(long, value_enum, default_value_t = Planes::All)]
     planes: Planes,
+    /// Start Net1 from these weights (with --net1-epochs 0: train only Net2 on a trained Net1).
+    #[arg(long, conflicts_with = "resume")]
+    init_net1: Option<PathBuf>,
+    /// Refinement noise level t₀ recorded in the weights (0–1).
+    #[arg(long, default_value_t = RefineConfig::default().t0)]
+    t0: f32,
+    /// Boundary probability threshold recorded in the weights (0–1).
+    #[arg(long, default_value_t = RefineConfig::default().threshold)]
+    threshold: f32,
     /// Continue from the checkpoint in <out>.ckpt/.
     #[arg(long)]
     resume: bool,
@@ -284,7 +293,12 @@ fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
 }
 
 pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
+    if !(0.0..1.0).contains(&a.t0) || !(0.0 < a.threshold && a.threshold < 1.0) {
+        bail!("--t0 must be in [0, 1) and --threshold in (0, 1)");
+    }
     let device = device(a.device)?.autodiff();
+    // Seeded initial weights: the same command trains the same networks.
+    device.seed(a.seed);
     let started = Instant::now();
     let mut samples = match (&a.data, a.generate) {
         (Some(dir), _) => grain_data::load_dir(dir, a.limit)?,
@@ -328,6 +342,18 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         model.header.planes = a.planes.mask();
         model
     };
+    let fresh = || -> Result<GrainModel> {
+        let mut model = fresh();
+        if let Some(path) = &a.init_net1 {
+            let bytes =
+                fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let init = GrainModel::from_bytes(&bytes, &device)?;
+            model.header.net1 = init.header.net1.clone();
+            model.header.planes = init.header.planes;
+            model.net1 = init.net1;
+        }
+        Ok(model)
+    };
     let (mut model, mut progress, saved_optim) = if a.resume {
         let bytes = fs::read(&model_path).with_context(|| {
             format!(
@@ -346,7 +372,7 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         (model, progress, optim_path.exists())
     } else {
         (
-            fresh(),
+            fresh()?,
             Progress {
                 phase: 1,
                 epoch: 0,
@@ -355,6 +381,8 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
             false,
         )
     };
+    model.header.refine.t0 = a.t0;
+    model.header.refine.threshold = a.threshold;
     eprintln!(
         "Net1 {} parameters, Net2 {} parameters",
         model.net1.num_params(),
@@ -379,6 +407,14 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         };
         if progress.phase > phase {
             continue;
+        }
+        if progress.phase < phase {
+            // The previous phase had no epochs (e.g. --net1-epochs 0 with --init-net1).
+            progress = Progress {
+                phase,
+                epoch: 0,
+                step: 0,
+            };
         }
         let mut optim: ModuleOptimizer = AdamConfig::new().init();
         if saved_optim && progress.phase == phase && progress.step > 0 {
@@ -477,11 +513,14 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
     }
 
     let mut final_model = model_valid(&model);
+    let net1 = match &a.init_net1 {
+        Some(p) => format!("from {}", p.display()),
+        None => format!("{} epochs", a.net1_epochs),
+    };
     final_model.header.trained = format!(
-        "synthscope {} train grain: {} images, Net1 {} epochs, Net2 {} epochs, batch {}, patch {} px",
+        "synthscope {} train grain: {} images, Net1 {net1}, Net2 {} epochs, batch {}, patch {} px",
         env!("CARGO_PKG_VERSION"),
         train.len(),
-        a.net1_epochs,
         a.net2_epochs,
         a.batch,
         a.patch

@@ -1,0 +1,57 @@
+// Browser latency of the grain pipeline, split by stage, on WebGPU (the software adapter here)
+// and on the CPU backend. Not a test: run it by hand on a quiet machine.
+//
+//   SYNTHSCOPE_BIN=... SYNTHSCOPE_DIST=... node bench-segment.mjs [runs]
+//
+// Stage times come from the page's own statistics JSON (`stage_ms`), measured with
+// performance.now() around each stage; the median over runs is printed.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { serve, launch, openApp, DIST } from './harness.mjs';
+
+const runs = Number(process.argv[2] ?? 3);
+const BIN = process.env.SYNTHSCOPE_BIN ?? 'synthscope';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'synthscope-bench-'));
+const images = [];
+for (const [w, h] of [[496, 96], [1024, 1024]]) {
+  const out = path.join(dir, `${h}x${w}`);
+  execFileSync(BIN, ['generate', 'tem', '--count', '1', '--seed', '77', '--width', String(w), '--height', String(h), '--out', out]);
+  images.push({ name: `${h}x${w}`, file: path.join(out, 'tem_000000.png') });
+}
+
+const median = (v) => { const s = [...v].sort((a, b) => a - b); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
+const server = await serve(DIST);
+console.log(`grain pipeline in the browser, median of ${runs} runs (ms)`);
+console.log(['backend', 'image', 'decode', 'edges', 'net1', 'net2', 'iters', 'grains', 'total'].map((s) => s.padStart(9)).join(''));
+try {
+  for (const backend of ['webgpu', 'cpu']) {
+    const browser = await launch({ webgpu: backend === 'webgpu' });
+    try {
+      const { page } = await openApp(browser, `${server.url}#segment`);
+      for (const img of images) {
+        const rows = [];
+        for (let r = 0; r < runs + 1; r++) {
+          const before = await page.locator('#segment-queue li').count();
+          await page.setInputFiles('#segment-files', img.file);
+          await page.waitForFunction((n) => {
+            const li = [...document.querySelectorAll('#segment-queue li')];
+            return li.length > n && li.every((x) => x.dataset.state === 'done' || x.dataset.state === 'failed');
+          }, before, { timeout: 1_800_000 });
+          const [download] = await Promise.all([page.waitForEvent('download'), page.click('#dl-json')]);
+          const stats = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+          if (r > 0) rows.push({ ...stats.stage_ms, iters: stats.iterations }); // run 0 warms up (and loads the model)
+        }
+        const col = (k) => median(rows.map((x) => x[k] ?? 0));
+        const total = ['decode', 'edges', 'net1', 'net2', 'grains'].reduce((a, k) => a + col(k), 0);
+        console.log([backend, img.name, ...['decode', 'edges', 'net1', 'net2', 'iters', 'grains'].map((k) => col(k).toFixed(0)), total.toFixed(0)].map((s) => String(s).padStart(9)).join(''));
+      }
+    } finally {
+      await browser.close();
+    }
+  }
+} finally {
+  server.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
