@@ -17,8 +17,10 @@ log "clippy (wasm32: the web app and the core crates)"
 cargo clippy --target wasm32-unknown-unknown --locked \
   -p synthscope-web -p synthscope-synth -p synthscope-imaging -p synthscope-models -- -D warnings
 
+# Tests build in the release profile: it shares every dependency with the release CLI below (one
+# build of burn instead of two on a cold machine), and training smoke tests run faster.
 log "unit and integration tests"
-cargo test --workspace --locked
+cargo test --workspace --locked --release
 
 log "release build of the CLI"
 cargo build --release --locked -p synthscope-cli
