@@ -293,7 +293,8 @@ fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
 }
 
 pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
-    if !(0.0..1.0).contains(&a.t0) || !(0.0 < a.threshold && a.threshold < 1.0) {
+    let threshold_ok = 0.0 < a.threshold && a.threshold < 1.0;
+    if !((0.0..1.0).contains(&a.t0) && threshold_ok) {
         bail!("--t0 must be in [0, 1) and --threshold in (0, 1)");
     }
     let device = device(a.device)?.autodiff();
