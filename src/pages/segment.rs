@@ -355,6 +355,8 @@ pub fn SegmentPage() -> impl IntoView {
         if let Some(files) = input.files() {
             leptos::task::spawn_local(async move {
                 enqueue(read_files(files).await);
+                // Clear the chooser so that choosing the same file again is a change too.
+                input.set_value("");
             });
         }
     };

@@ -1,7 +1,7 @@
 // Browser latency of the grain pipeline, split by stage, on WebGPU (the software adapter here)
 // and on the CPU backend. Not a test: run it by hand on a quiet machine.
 //
-//   SYNTHSCOPE_BIN=... SYNTHSCOPE_DIST=... node bench-segment.mjs [runs]
+//   SYNTHSCOPE_BIN=... SYNTHSCOPE_DIST=... node bench-segment.mjs [runs] [sizes, e.g. 496x96,1024x1024]
 //
 // Stage times come from the page's own statistics JSON (`stage_ms`), measured with
 // performance.now() around each stage; the median over runs is printed.
@@ -15,7 +15,8 @@ const runs = Number(process.argv[2] ?? 3);
 const BIN = process.env.SYNTHSCOPE_BIN ?? 'synthscope';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'synthscope-bench-'));
 const images = [];
-for (const [w, h] of [[496, 96], [1024, 1024]]) {
+const sizes = (process.argv[3] ?? '496x96,1024x1024').split(',').map((s) => s.split('x').map(Number));
+for (const [w, h] of sizes) {
   const out = path.join(dir, `${h}x${w}`);
   execFileSync(BIN, ['generate', 'tem', '--count', '1', '--seed', '77', '--width', String(w), '--height', String(h), '--out', out]);
   images.push({ name: `${h}x${w}`, file: path.join(out, 'tem_000000.png') });
