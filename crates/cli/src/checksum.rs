@@ -14,10 +14,15 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 
 /// `model.bin` → `model.bin.sha256`.
 pub(crate) fn sidecar(path: &Path) -> PathBuf {
+    with_suffix(path, ".sha256")
+}
+
+/// The path with `suffix` appended to its file name (`grain.bin` → `grain.bin.ckpt`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_default();
-    name.push(".sha256");
+    name.push(suffix);
     path.with_file_name(name)
 }

@@ -270,12 +270,7 @@ fn validate(
 }
 
 fn ckpt_dir(out: &Path) -> PathBuf {
-    let mut name = out
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".ckpt");
-    out.with_file_name(name)
+    crate::checksum::with_suffix(out, ".ckpt")
 }
 
 /// Writes `bytes` to `path` through a temporary file, so an interrupted write never leaves a
