@@ -2,21 +2,88 @@
 
 use wasm_bindgen::{JsCast, JsValue};
 
-/// Milliseconds since the page started loading (`performance.now()`).
+/// The global scope this code runs in: the page's window or the compute worker's scope. The
+/// APIs both share (timers, `fetch`, Cache Storage, `performance`) go through it.
+pub enum Scope {
+    /// The page (UI thread).
+    Window(web_sys::Window),
+    /// A dedicated worker.
+    Worker(web_sys::WorkerGlobalScope),
+}
+
+impl Scope {
+    /// The current global scope, if it is a window or a worker.
+    pub fn current() -> Option<Self> {
+        let global = js_sys::global();
+        if let Some(w) = global.dyn_ref::<web_sys::Window>() {
+            return Some(Scope::Window(w.clone()));
+        }
+        global
+            .dyn_into::<web_sys::WorkerGlobalScope>()
+            .ok()
+            .map(Scope::Worker)
+    }
+
+    /// `performance`, where available.
+    pub fn performance(&self) -> Option<web_sys::Performance> {
+        match self {
+            Scope::Window(w) => w.performance(),
+            Scope::Worker(w) => w.performance(),
+        }
+    }
+
+    /// `fetch(url)`.
+    pub fn fetch(&self, url: &str) -> js_sys::Promise {
+        match self {
+            Scope::Window(w) => w.fetch_with_str(url),
+            Scope::Worker(w) => w.fetch_with_str(url),
+        }
+    }
+
+    /// Cache Storage (`caches`), unavailable in some private modes.
+    pub fn caches(&self) -> Option<web_sys::CacheStorage> {
+        match self {
+            Scope::Window(w) => w.caches().ok(),
+            Scope::Worker(w) => w.caches().ok(),
+        }
+    }
+
+    /// `navigator`, as a plain object (window and worker navigators differ in type).
+    pub fn navigator(&self) -> JsValue {
+        match self {
+            Scope::Window(w) => w.navigator().into(),
+            Scope::Worker(w) => w.navigator().into(),
+        }
+    }
+
+    fn set_timeout(&self, f: &js_sys::Function, ms: i32) {
+        let _ = match self {
+            Scope::Window(w) => w.set_timeout_with_callback_and_timeout_and_arguments_0(f, ms),
+            Scope::Worker(w) => w.set_timeout_with_callback_and_timeout_and_arguments_0(f, ms),
+        };
+    }
+}
+
+/// Milliseconds since the page (or worker) started (`performance.now()`).
 pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
+    Scope::current()
+        .and_then(|s| s.performance())
         .map_or(0.0, |p| p.now())
+}
+
+/// Resolves after `ms` milliseconds (`setTimeout`), letting the browser paint and handle input.
+pub async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(s) = Scope::current() {
+            s.set_timeout(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// Lets the browser paint and handle input: resolves on the next macrotask (`setTimeout 0`).
 pub async fn yield_now() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    sleep_ms(0).await;
 }
 
 /// Draws RGBA bytes (`width × height × 4`) onto `canvas`, resizing it to the image.

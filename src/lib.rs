@@ -1,5 +1,8 @@
 //! The Synthscope browser workbench (Leptos, client-side rendered, built by trunk).
 //!
+//! - [`worker`]: the compute worker (its own binary, `src/bin/synthscope-worker.rs`): every
+//!   model and image pipeline runs there, so the page never freezes. [`compute`] is the page's
+//!   side of it and [`protocol`] the messages between them.
 //! - [`runtime`]: picks burn's WebGPU device when the browser has an adapter, else the CPU
 //!   (`flex`) device, and proves the choice with a probe convolution compared across devices.
 //! - [`pages::generate`]: the Generate page: physics controls, preview canvas, ground-truth
@@ -15,9 +18,12 @@
 #![cfg(target_arch = "wasm32")]
 
 pub mod browser;
+pub mod compute;
 pub mod pages;
+pub mod protocol;
 pub mod runtime;
 pub mod weights;
+pub mod worker;
 
 use leptos::prelude::*;
 
@@ -36,7 +42,10 @@ fn page_from_hash() -> String {
 /// Every page stays mounted (hidden when not shown) so its state survives navigation.
 #[component]
 pub fn App() -> impl IntoView {
-    let status = runtime::start();
+    let compute = compute::Compute::start();
+    let status = compute.status;
+    let context: compute::ComputeContext = StoredValue::new_local(compute);
+    provide_context(context);
     let page = RwSignal::new(page_from_hash());
     let handle = window_event_listener(leptos::ev::hashchange, move |_| page.set(page_from_hash()));
     on_cleanup(move || handle.remove());

@@ -1,17 +1,20 @@
-//! burn device selection in the browser, and the probe that proves it computes correctly.
+//! burn device selection in the browser, the probe that proves it computes correctly, and the
+//! badge that shows the result.
 //!
-//! On start the app asks `navigator.gpu.requestAdapter()`. With an adapter it initialises burn's
-//! WebGPU device asynchronously, otherwise it uses the pure-Rust CPU device (`flex`). Either way
-//! it runs the probe convolution of [`models::probe`] on the active device and on the CPU device
-//! and reports the largest difference, so a broken GPU path is visible, not silent.
+//! On start the compute worker ([`crate::worker`]) asks `navigator.gpu.requestAdapter()`. With an
+//! adapter it initialises burn's WebGPU device asynchronously, otherwise it uses the pure-Rust CPU
+//! device (`flex`). Either way it runs the probe convolution of [`models::probe`] on the active
+//! device and on the CPU device and reports the largest difference, so a broken GPU path is
+//! visible, not silent. The page shows the [`Status`] it sends in [`StatusBadge`].
 
 use burn::tensor::Device;
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 /// Which burn backend is active.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Backend {
     /// burn's wgpu backend on the browser's WebGPU adapter.
     WebGpu,
@@ -30,7 +33,7 @@ impl Backend {
 }
 
 /// What the start-up check found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Status {
     /// Still initialising.
     Starting,
@@ -49,20 +52,12 @@ pub enum Status {
     Failed(String),
 }
 
-/// The device the app computes on, once chosen.
-#[derive(Clone)]
-pub struct ActiveDevice(pub Device);
-
-fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
-}
+use crate::browser::{Scope, now_ms};
 
 /// `navigator.gpu.requestAdapter()`: `Ok(Some(description))` with an adapter, `Ok(None)` without.
 async fn request_adapter() -> Result<Option<String>, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let gpu = js_sys::Reflect::get(&window.navigator(), &"gpu".into())
+    let scope = Scope::current().ok_or("no window or worker scope")?;
+    let gpu = js_sys::Reflect::get(&scope.navigator(), &"gpu".into())
         .map_err(|_| "navigator.gpu unreadable")?;
     if gpu.is_undefined() || gpu.is_null() {
         return Ok(None);
@@ -110,7 +105,8 @@ async fn probe_values(device: &Device) -> Result<Vec<f32>, String> {
         .map_err(|e| format!("probe output is not f32: {e:?}"))
 }
 
-async fn detect() -> (Status, Option<ActiveDevice>) {
+/// Chooses the device (WebGPU when an adapter works, else the CPU) and probes it.
+pub async fn detect() -> (Status, Option<Device>) {
     let cpu = Device::flex();
     let reference = match probe_values(&cpu).await {
         Ok(v) => v,
@@ -137,63 +133,32 @@ async fn detect() -> (Status, Option<ActiveDevice>) {
                                 probe_max_abs_diff: diff,
                                 probe_ms: now_ms() - t0,
                             },
-                            Some(ActiveDevice(gpu)),
+                            Some(gpu),
                         )
                     }
                     Err(e) => (
                         cpu_status(format!("WebGPU probe failed ({e}); using the CPU")),
-                        Some(ActiveDevice(cpu)),
+                        Some(cpu),
                     ),
                 }
             }
             Err(e) => (
                 cpu_status(format!("WebGPU device init failed ({e:?}); using the CPU")),
-                Some(ActiveDevice(cpu)),
+                Some(cpu),
             ),
         },
         Ok(None) => (
             cpu_status("no WebGPU adapter in this browser".into()),
-            Some(ActiveDevice(cpu)),
+            Some(cpu),
         ),
-        Err(e) => (
-            cpu_status(format!("WebGPU unavailable ({e})")),
-            Some(ActiveDevice(cpu)),
-        ),
+        Err(e) => (cpu_status(format!("WebGPU unavailable ({e})")), Some(cpu)),
     }
-}
-
-/// Starts device detection in the background and returns its status signal. The active device
-/// is provided as context for later pages once known.
-pub fn start() -> ReadSignal<Status> {
-    let (status, set_status) = signal(Status::Starting);
-    let device: RwSignal<Option<ActiveDevice>, LocalStorage> = RwSignal::new_local(None);
-    provide_context(device);
-    leptos::task::spawn_local(async move {
-        let (s, d) = detect().await;
-        if let Status::Ready {
-            backend,
-            probe_max_abs_diff,
-            ..
-        } = &s
-        {
-            web_sys::console::log_1(
-                &format!(
-                    "synthscope: backend {} probe max |Δ| {probe_max_abs_diff:e}",
-                    backend.id()
-                )
-                .into(),
-            );
-        }
-        device.set(d);
-        set_status.set(s);
-    });
-    status
 }
 
 /// The runtime badge in the header. Carries `data-backend` and `data-probe-max-diff` for tests.
 #[component]
 pub fn StatusBadge(
-    /// The start-up status from [`start`].
+    /// The start-up status sent by the compute worker.
     status: ReadSignal<Status>,
 ) -> impl IntoView {
     move || {

@@ -1,11 +1,12 @@
 //! Model weights: fetched once with progress, checked against the SHA-256 recorded at build
-//! time, and kept in Cache Storage so later visits work offline.
+//! time, and kept in Cache Storage so later visits work offline. Runs in the compute worker.
 
 use sha2::{Digest, Sha256};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::browser::js_error;
+use crate::browser::{Scope, js_error};
+use crate::protocol::WeightsSource as Source;
 
 /// The grain networks shipped with the app.
 pub const GRAIN_URL: &str = "public/models/grain-v1.bin";
@@ -28,17 +29,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Where loaded weights came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Cache Storage (no network).
-    Cache,
-    /// Downloaded now (and cached).
-    Network,
-}
-
 async fn open_cache() -> Option<web_sys::Cache> {
-    let caches = web_sys::window()?.caches().ok()?;
+    let caches = Scope::current()?.caches()?;
     let cache = JsFuture::from(caches.open(CACHE_NAME)).await.ok()?;
     cache.dyn_into::<web_sys::Cache>().ok()
 }
@@ -105,8 +97,8 @@ pub async fn fetch_verified(
         }
         let _ = JsFuture::from(cache.delete_with_str(url)).await;
     }
-    let window = web_sys::window().ok_or("no window")?;
-    let response = JsFuture::from(window.fetch_with_str(url))
+    let scope = Scope::current().ok_or("no window or worker scope to fetch from")?;
+    let response = JsFuture::from(scope.fetch(url))
         .await
         .map_err(|e| format!("could not download {url}: {}", js_error(&e)))?
         .dyn_into::<web_sys::Response>()

@@ -512,7 +512,7 @@ pub fn GeneratePage() -> impl IntoView {
         if let Preview::Tem(t) = &s.preview {
             let incoming = crate::pages::segment::Incoming {
                 name: format!("tem_seed{}_{:06}.png", c.seed(), c.index()),
-                source: crate::pages::segment::IncomingSource::Image(Rc::new(
+                source: crate::pages::segment::IncomingSource::Pixels(Rc::new(
                     t.image.image.map(f32::from),
                 )),
                 truth: Some(t.image.boundary.pixels().iter().map(|&b| b > 0).collect()),

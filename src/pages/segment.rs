@@ -1,66 +1,38 @@
 //! The Segment page: TEM micrographs in, grain boundaries and grain statistics out.
 //!
 //! Images come from file uploads (several at once, or dropped on the page) or from the Generate
-//! page. Each runs through edge fusion, Net1 and Net2's refinement on the active device, one
-//! stage at a time with the browser given control in between, so the page stays responsive and
-//! shows progress. A file that cannot be read gets a message; earlier results stay.
+//! page. Each runs through decoding, edge fusion, Net1 and Net2's refinement in the compute
+//! worker ([`crate::worker`]), so the page stays responsive whatever the image size, and shows
+//! each stage as it starts. A file that cannot be read gets a message; earlier results stay.
 
 use std::rc::Rc;
 
 use imaging::Image;
 use imaging::display::{Colormap, Scale, overlay_mask, render_rgba};
-use imaging::grains::{GrainLabels, GrainStats, grain_stats, label_grains};
+use imaging::grains::{GrainStats, grain_stats};
 use leptos::prelude::*;
-use models::grain::{GrainInput, GrainModel, GrainRun};
 use wasm_bindgen::JsCast;
 
 use crate::browser;
-use crate::runtime::ActiveDevice;
+use crate::compute::{ComputeContext, Segmented};
+use crate::protocol::{ModelState, WeightsSource};
 use crate::weights;
 
-/// Regions smaller than this (pixels) are specks, not grains (as `synthscope segment`).
-const MIN_GRAIN_PX: usize = 4;
-/// Smallest image side the pipeline accepts.
-const MIN_SIDE_PX: usize = 16;
+pub use crate::compute::SegmentSource as IncomingSource;
 
 /// An image waiting to be segmented, from an upload or the Generate page.
 #[derive(Clone)]
 pub struct Incoming {
     /// File name shown in the list and used for downloads.
     pub name: String,
-    /// The file's bytes (decoded in the pipeline), or an already decoded image.
+    /// The file's bytes (decoded in the worker), or an already decoded image.
     pub source: IncomingSource,
     /// Ground-truth boundaries, when the image was generated.
     pub truth: Option<Vec<bool>>,
 }
 
-/// Where an incoming image's pixels are.
-#[derive(Clone)]
-pub enum IncomingSource {
-    /// Encoded file bytes.
-    Bytes(Rc<Vec<u8>>),
-    /// A decoded grey image.
-    Image(Rc<Image<f32>>),
-}
-
 /// Images handed over by other pages; the Segment page drains it.
 pub type Inbox = RwSignal<Vec<Incoming>, LocalStorage>;
-
-/// Everything the pipeline produced for one image.
-pub struct Segmented {
-    width: usize,
-    height: usize,
-    gray: Image<f32>,
-    edges_rgba: Vec<u8>,
-    net1_probability: Vec<f32>,
-    mask: Vec<bool>,
-    labels: GrainLabels,
-    iterations: usize,
-    converged: bool,
-    notice: Option<String>,
-    stage_ms: Vec<(&'static str, f64)>,
-    truth_f1: Option<f64>,
-}
 
 #[derive(Clone)]
 enum State {
@@ -75,116 +47,6 @@ struct Item {
     id: usize,
     name: String,
     state: State,
-}
-
-/// The grain model, loaded once per visit.
-#[derive(Clone)]
-enum ModelState {
-    NotLoaded,
-    Loading(u64, Option<u64>),
-    Ready(Rc<GrainModel>, weights::Source),
-    Failed(String),
-}
-
-fn stage_label(stage: &str) -> String {
-    stage.to_string()
-}
-
-/// Loads the weights (cache or network) onto `device`.
-async fn load_model(
-    device: &burn::tensor::Device,
-    state: RwSignal<ModelState, LocalStorage>,
-) -> Result<Rc<GrainModel>, String> {
-    if let ModelState::Ready(m, _) = state.get_untracked() {
-        return Ok(m);
-    }
-    state.set(ModelState::Loading(0, None));
-    let progress = move |done: u64, total: Option<u64>| state.set(ModelState::Loading(done, total));
-    let result = weights::fetch_verified(weights::GRAIN_URL, weights::grain_sha256(), &progress)
-        .await
-        .and_then(|(bytes, source)| {
-            GrainModel::from_bytes(&bytes, device)
-                .map(|m| (Rc::new(m), source))
-                .map_err(|e| e.to_string())
-        });
-    match result {
-        Ok((m, source)) => {
-            state.set(ModelState::Ready(m.clone(), source));
-            Ok(m)
-        }
-        Err(e) => {
-            state.set(ModelState::Failed(e.clone()));
-            Err(e)
-        }
-    }
-}
-
-/// Runs the whole pipeline on one image, reporting each stage through `stage`.
-async fn segment(
-    incoming: &Incoming,
-    model: &GrainModel,
-    device: &burn::tensor::Device,
-    stage: impl Fn(String),
-) -> Result<Segmented, String> {
-    let mut stage_ms = Vec::new();
-    let mut t = browser::now_ms();
-    let mut lap = |name: &'static str, stage_ms: &mut Vec<(&'static str, f64)>| {
-        let now = browser::now_ms();
-        stage_ms.push((name, now - t));
-        t = now;
-    };
-    stage("decoding".into());
-    browser::yield_now().await;
-    let (image, notice) = match &incoming.source {
-        IncomingSource::Bytes(bytes) => {
-            let loaded = imaging::load::load_gray(bytes, MIN_SIDE_PX).map_err(|e| e.to_string())?;
-            (loaded.image.to_f32(), loaded.notice())
-        }
-        IncomingSource::Image(img) => ((**img).clone(), None),
-    };
-    let (w, h) = (image.width(), image.height());
-    lap("decode", &mut stage_ms);
-    stage("edge fusion (Sobel, LoG, Canny)".into());
-    browser::yield_now().await;
-    let (gray, edges, planes) = imaging::edges::grain_planes(&image);
-    let edges_rgba = edges.to_rgba();
-    lap("edges", &mut stage_ms);
-    stage("Net1: initial boundary guess".into());
-    browser::yield_now().await;
-    let input = GrainInput::new(&planes, w, h, model.multiple_px()).map_err(|e| e.to_string())?;
-    let mut run = GrainRun::new(model, input, model.header.refine, device);
-    let net1_probability = run.net1().await.map_err(|e| e.to_string())?;
-    lap("net1", &mut stage_ms);
-    while run.refining() {
-        stage(format!("Net2: refinement iteration {}", run.iterations + 1));
-        browser::yield_now().await;
-        run.refine_step().await.map_err(|e| e.to_string())?;
-    }
-    let mask = run.mask().await.map_err(|e| e.to_string())?;
-    lap("net2", &mut stage_ms);
-    stage("measuring grains".into());
-    browser::yield_now().await;
-    let labels = label_grains(&mask, w, h, MIN_GRAIN_PX);
-    lap("grains", &mut stage_ms);
-    let truth_f1 = incoming
-        .truth
-        .as_ref()
-        .filter(|t| t.len() == mask.len())
-        .map(|t| imaging::metrics::boundary_scores(&mask, t, w, h, 2.0).f1);
-    Ok(Segmented {
-        width: w,
-        height: h,
-        gray,
-        edges_rgba,
-        net1_probability,
-        mask,
-        labels,
-        iterations: run.iterations,
-        converged: run.converged,
-        notice,
-        stage_ms,
-        truth_f1,
-    })
 }
 
 fn stem(name: &str) -> String {
@@ -235,7 +97,7 @@ async fn read_files(files: web_sys::FileList) -> Vec<Incoming> {
         };
         out.push(Incoming {
             name: file.name(),
-            source: IncomingSource::Bytes(Rc::new(bytes)),
+            source: IncomingSource::File(Rc::new(bytes)),
             truth: None,
         });
     }
@@ -246,11 +108,10 @@ async fn read_files(files: web_sys::FileList) -> Vec<Incoming> {
 #[component]
 pub fn SegmentPage() -> impl IntoView {
     let inbox = use_context::<Inbox>();
-    let device = use_context::<RwSignal<Option<ActiveDevice>, LocalStorage>>();
+    let compute = use_context::<ComputeContext>();
     let items: RwSignal<Vec<Item>, LocalStorage> = RwSignal::new_local(Vec::new());
     let pending: RwSignal<Vec<(usize, Incoming)>, LocalStorage> = RwSignal::new_local(Vec::new());
     let selected = RwSignal::new(None::<usize>);
-    let model: RwSignal<ModelState, LocalStorage> = RwSignal::new_local(ModelState::NotLoaded);
     let running = RwSignal::new(false);
     let pixel_size_nm = RwSignal::new(String::new());
     let opacity = RwSignal::new(0.8f64);
@@ -282,30 +143,20 @@ pub fn SegmentPage() -> impl IntoView {
                     .try_update(|p| (!p.is_empty()).then(|| p.remove(0)))
                     .flatten();
                 let Some((id, incoming)) = next else { break };
-                // Wait for the start-up device check.
-                let dev = loop {
-                    if let Some(d) = device.and_then(|d| d.get_untracked()) {
-                        break d.0;
-                    }
-                    set_state(id, State::Running("waiting for the ML runtime".into()));
-                    browser::yield_now().await;
-                    gloo_sleep(50).await;
+                let Some(compute) = compute.map(|c| c.get_value()) else {
+                    set_state(
+                        id,
+                        State::Failed("no compute worker (a bug: please report it)".into()),
+                    );
+                    continue;
                 };
-                set_state(id, State::Running("loading the model".into()));
-                let m = match load_model(&dev, model).await {
-                    Ok(m) => m,
-                    Err(e) => {
-                        set_state(
-                            id,
-                            State::Failed(format!("the model could not be loaded: {e}")),
-                        );
-                        continue;
-                    }
-                };
-                let result = segment(&incoming, &m, &dev, |s| {
-                    set_state(id, State::Running(stage_label(&s)))
-                })
-                .await;
+                let result = compute
+                    .segment(
+                        incoming.source.clone(),
+                        incoming.truth.as_deref(),
+                        move |s| set_state(id, State::Running(s)),
+                    )
+                    .await;
                 match result {
                     Ok(s) => {
                         set_state(id, State::Done(Rc::new(s)));
@@ -394,7 +245,7 @@ pub fn SegmentPage() -> impl IntoView {
     // Draw the four views when the selection changes; the overlay also on opacity changes.
     Effect::new(move |_| {
         let Some(s) = current() else { return };
-        let (w, h) = (s.width, s.height);
+        let (w, h) = (s.header.width, s.header.height);
         draw_to(
             input_ref.get(),
             w,
@@ -417,7 +268,7 @@ pub fn SegmentPage() -> impl IntoView {
         let Some(s) = current() else { return };
         let mut rgba = render_rgba(&s.gray, Scale::Linear, Colormap::Gray);
         overlay_mask(&mut rgba, &s.mask, [255, 70, 70], alpha);
-        draw_to(overlay_ref.get(), s.width, s.height, &rgba);
+        draw_to(overlay_ref.get(), s.header.width, s.header.height, &rgba);
     });
 
     let download = move |kind: &'static str| {
@@ -432,8 +283,8 @@ pub fn SegmentPage() -> impl IntoView {
             .unwrap_or_else(|| "image".into());
         let result = match kind {
             "mask" => Image::from_vec(
-                s.width,
-                s.height,
+                s.header.width,
+                s.header.height,
                 s.mask.iter().map(|&b| if b { 255u8 } else { 0 }).collect(),
             )
             .map_err(|e| e.to_string())
@@ -445,8 +296,8 @@ pub fn SegmentPage() -> impl IntoView {
                     Err("more than 65 535 grains do not fit a 16-bit grain map".to_string())
                 } else {
                     Image::from_vec(
-                        s.width,
-                        s.height,
+                        s.header.width,
+                        s.header.height,
                         filled.ids.iter().map(|&i| i as u16).collect(),
                     )
                     .map_err(|e| e.to_string())
@@ -462,10 +313,10 @@ pub fn SegmentPage() -> impl IntoView {
             _ => {
                 let json = serde_json::json!({
                     "file": name,
-                    "iterations": s.iterations,
-                    "converged": s.converged,
+                    "iterations": s.header.iterations,
+                    "converged": s.header.converged,
                     "model_sha256": weights::grain_sha256(),
-                    "stage_ms": s.stage_ms.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+                    "stage_ms": s.header.stage_ms.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
                     "stats": st,
                 });
                 browser::download(
@@ -503,7 +354,7 @@ pub fn SegmentPage() -> impl IntoView {
                             prop:value=move || pixel_size_nm.get()
                             on:input=move |ev| pixel_size_nm.set(event_target_value(&ev)) />
                     </label>
-                    <ModelStatus model=model />
+                    {compute.map(|c| view! { <ModelStatus model=c.get_value().model /> })}
                 </section>
                 <section>
                     <h2>"Queue"</h2>
@@ -555,7 +406,10 @@ fn QueueRow(item: Item, selected: RwSignal<Option<usize>>) -> impl IntoView {
         State::Running(s) => ("running", s.clone()),
         State::Done(s) => (
             "done",
-            format!("{} grains, {} iterations", s.labels.count, s.iterations),
+            format!(
+                "{} grains, {} iterations",
+                s.labels.count, s.header.iterations
+            ),
         ),
         State::Failed(e) => ("failed", e.clone()),
     };
@@ -611,7 +465,7 @@ fn Status(
             "idle"
         };
         let notice = sel.as_ref().and_then(|it| match &it.state {
-            State::Done(s) => s.notice.clone(),
+            State::Done(s) => s.header.notice.clone(),
             _ => None,
         });
         view! {
@@ -625,7 +479,7 @@ fn Status(
 }
 
 #[component]
-fn ModelStatus(model: RwSignal<ModelState, LocalStorage>) -> impl IntoView {
+fn ModelStatus(model: ReadSignal<ModelState>) -> impl IntoView {
     move || {
         match model.get() {
         ModelState::NotLoaded => view! { <p class="muted" id="model-status" data-state="idle">"Model: loaded with the first image (grain-v1)"</p> }.into_any(),
@@ -635,14 +489,17 @@ fn ModelStatus(model: RwSignal<ModelState, LocalStorage>) -> impl IntoView {
                 <progress max=total.unwrap_or(0) as f64 value=done as f64></progress>
             </div>
         }.into_any(),
-        ModelState::Ready(m, source) => view! {
-            <p class="muted" id="model-status" data-state="ready" data-source=if source == weights::Source::Cache { "cache" } else { "network" }>
-                {format!("Model grain-v1 ready ({}; Net1 {} k, Net2 {} k parameters), SHA-256 verified",
-                    if source == weights::Source::Cache { "from this browser's cache" } else { "downloaded" },
-                    burn::module::Module::num_params(&m.net1) / 1000,
-                    burn::module::Module::num_params(&m.net2) / 1000)}
-            </p>
-        }.into_any(),
+        ModelState::Ready { source, net1_params, net2_params } => {
+            let cached = source == WeightsSource::Cache;
+            view! {
+                <p class="muted" id="model-status" data-state="ready" data-source=if cached { "cache" } else { "network" }>
+                    {format!("Model grain-v1 ready ({}; Net1 {} k, Net2 {} k parameters), SHA-256 verified",
+                        if cached { "from this browser's cache" } else { "downloaded" },
+                        net1_params / 1000,
+                        net2_params / 1000)}
+                </p>
+            }.into_any()
+        }
         ModelState::Failed(e) => view! { <p class="error" id="model-status" data-state="error">{format!("Model: {e}")}</p> }.into_any(),
     }
     }
@@ -654,6 +511,7 @@ fn StatsView(s: Rc<Segmented>, st: GrainStats) -> impl IntoView {
     let nm = |v: Option<f64>| v.map(|x| format!(" ({x:.1} nm)")).unwrap_or_default();
     let g = |v: Option<f64>| v.map_or("needs the pixel size".to_string(), |x| format!("{x:.2}"));
     let timings = s
+        .header
         .stage_ms
         .iter()
         .map(|(k, v)| format!("{k} {v:.0} ms"))
@@ -668,8 +526,8 @@ fn StatsView(s: Rc<Segmented>, st: GrainStats) -> impl IntoView {
                 <tr><th>"Lognormal fit"</th><td>{format!("μ = {:.3}, σ = {:.3} (ln px)", st.lognormal_mu, st.lognormal_sigma)}</td></tr>
                 <tr><th>"ASTM E112 G, planimetric"</th><td id="astm-planimetric">{g(st.astm_g_planimetric)}</td></tr>
                 <tr><th>"ASTM E112 G, intercept"</th><td id="astm-intercept">{g(st.astm_g_intercept)}</td></tr>
-                <tr><th>"Refinement"</th><td id="seg-iterations" data-iterations=s.iterations>{format!("{} Net2 iterations{}", s.iterations, if s.converged { " (converged)" } else { " (cap reached)" })}</td></tr>
-                {s.truth_f1.map(|f| view! { <tr><th>"Boundary F1 vs ground truth"</th><td id="seg-truth-f1">{format!("{f:.3}")}</td></tr> })}
+                <tr><th>"Refinement"</th><td id="seg-iterations" data-iterations=s.header.iterations>{format!("{} Net2 iterations{}", s.header.iterations, if s.header.converged { " (converged)" } else { " (cap reached)" })}</td></tr>
+                {s.header.truth_f1.map(|f| view! { <tr><th>"Boundary F1 vs ground truth"</th><td id="seg-truth-f1">{format!("{f:.3}")}</td></tr> })}
             </table>
             <LognormalHistogram values=st.ecd_px.clone() mu=st.lognormal_mu sigma=st.lognormal_sigma />
             <p class="muted">{timings}</p>
@@ -733,14 +591,4 @@ fn LognormalHistogram(values: Vec<f64>, mu: f64, sigma: f64) -> impl IntoView {
             <text x=w - 40.0 y=h + 14.0>{format!("{max:.0}")}</text>
         </svg>
     }
-}
-
-/// Resolves after `ms` milliseconds.
-async fn gloo_sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }

@@ -1,0 +1,251 @@
+//! The page's side of the compute worker ([`crate::worker`]): starts it, sends it requests and
+//! turns its messages into signals (runtime status, model state) and awaited results.
+//!
+//! Provided as context by [`crate::App`] (as a [`ComputeContext`]); pages call
+//! [`Compute::segment`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use imaging::Image;
+use imaging::grains::GrainLabels;
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+
+use crate::protocol::{self, FromWorker, ModelState, SegmentedHeader, Source, ToWorker};
+use crate::runtime::Status;
+
+/// The worker script trunk writes for `src/bin/synthscope-worker.rs` (see index.html).
+const WORKER_URL: &str = "./synthscope-worker_loader.js";
+
+/// Everything the pipeline produced for one image, as the page holds it.
+pub struct Segmented {
+    /// Scalars: size, iterations, timings, F1 against the truth.
+    pub header: SegmentedHeader,
+    /// The image normalised to [0, 1].
+    pub gray: Image<f32>,
+    /// The fused edge map as RGBA bytes.
+    pub edges_rgba: Vec<u8>,
+    /// Net1's boundary probabilities, row-major.
+    pub net1_probability: Vec<f32>,
+    /// The refined boundary mask.
+    pub mask: Vec<bool>,
+    /// Grains (0 on boundary pixels).
+    pub labels: GrainLabels,
+}
+
+impl Segmented {
+    fn from_message(header: SegmentedHeader, b: &[js_sys::ArrayBuffer]) -> Result<Self, String> {
+        let [gray, edges, net1, mask, ids] = b else {
+            return Err(format!("expected 5 result buffers, got {}", b.len()));
+        };
+        let (w, h) = (header.width, header.height);
+        let ids = protocol::u32s(ids);
+        let mask: Vec<bool> = protocol::bytes(mask).iter().map(|&v| v != 0).collect();
+        let net1_probability = protocol::f32s(net1);
+        let edges_rgba = protocol::bytes(edges);
+        if ids.len() != w * h
+            || mask.len() != w * h
+            || net1_probability.len() != w * h
+            || edges_rgba.len() != 4 * w * h
+        {
+            return Err("the worker's result has the wrong size (a bug: please report it)".into());
+        }
+        Ok(Self {
+            gray: Image::from_vec(w, h, protocol::f32s(gray)).map_err(|e| e.to_string())?,
+            edges_rgba,
+            net1_probability,
+            mask,
+            labels: GrainLabels {
+                width: w,
+                height: h,
+                ids,
+                count: header.grain_count,
+            },
+            header,
+        })
+    }
+}
+
+/// How pages find the worker: `use_context::<ComputeContext>()`.
+pub type ComputeContext = StoredValue<Compute, LocalStorage>;
+
+/// What a request waits for.
+struct Pending {
+    stage: Box<dyn Fn(String)>,
+    done: oneshot::Sender<Result<Segmented, String>>,
+}
+
+/// The running worker. Cheap to clone.
+#[derive(Clone)]
+pub struct Compute {
+    /// `None` when the worker could not be created.
+    worker: Option<Rc<web_sys::Worker>>,
+    pending: Rc<RefCell<HashMap<u64, Pending>>>,
+    next_id: Rc<Cell<u64>>,
+    /// The device check's result.
+    pub status: ReadSignal<Status>,
+    /// The grain model's state.
+    pub model: ReadSignal<ModelState>,
+}
+
+impl Compute {
+    /// Starts the worker. Its first message is the runtime status.
+    pub fn start() -> Self {
+        let (status, set_status) = signal(Status::Starting);
+        let (model, set_model) = signal(ModelState::NotLoaded);
+        let pending: Rc<RefCell<HashMap<u64, Pending>>> = Rc::default();
+        let worker = match web_sys::Worker::new(WORKER_URL) {
+            Ok(w) => w,
+            Err(e) => {
+                set_status.set(Status::Failed(format!(
+                    "the compute worker could not start ({}); reload the page",
+                    crate::browser::js_error(&e)
+                )));
+                // Requests fail on `status`.
+                return Self::stopped(status, model);
+            }
+        };
+        let on_message = {
+            let pending = pending.clone();
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                let (message, buffers) = match protocol::unpack::<FromWorker>(&ev.data()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        web_sys::console::error_1(&e.into());
+                        return;
+                    }
+                };
+                match message {
+                    FromWorker::Runtime(s) => set_status.set(s),
+                    FromWorker::Model(m) => set_model.set(m),
+                    FromWorker::Stage { id, text } => {
+                        if let Some(p) = pending.borrow().get(&id) {
+                            (p.stage)(text);
+                        }
+                    }
+                    FromWorker::Segmented(header) => {
+                        if let Some(p) = pending.borrow_mut().remove(&header.id) {
+                            let _ = p.done.send(Segmented::from_message(header, &buffers));
+                        }
+                    }
+                    FromWorker::Failed { id, error } => {
+                        if let Some(p) = pending.borrow_mut().remove(&id) {
+                            let _ = p.done.send(Err(error));
+                        }
+                    }
+                }
+            })
+        };
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        // A worker that fails to load or crashes: fail everything waiting, and say so.
+        let on_error = {
+            let pending = pending.clone();
+            Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |ev: web_sys::ErrorEvent| {
+                let text = format!(
+                    "the compute worker stopped ({}); reload the page",
+                    if ev.message().is_empty() {
+                        "it could not be loaded".to_string()
+                    } else {
+                        ev.message()
+                    }
+                );
+                if matches!(status.get_untracked(), Status::Starting) {
+                    set_status.set(Status::Failed(text.clone()));
+                }
+                for (_, p) in pending.borrow_mut().drain() {
+                    let _ = p.done.send(Err(text.clone()));
+                }
+            })
+        };
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        Self {
+            worker: Some(Rc::new(worker)),
+            pending,
+            next_id: Rc::default(),
+            status,
+            model,
+        }
+    }
+
+    fn stopped(status: ReadSignal<Status>, model: ReadSignal<ModelState>) -> Self {
+        Self {
+            worker: None,
+            pending: Rc::default(),
+            next_id: Rc::default(),
+            status,
+            model,
+        }
+    }
+
+    /// Runs the grain pipeline on an image in the worker. `stage` hears each stage as it starts.
+    pub async fn segment(
+        &self,
+        source: SegmentSource,
+        truth: Option<&[bool]>,
+        stage: impl Fn(String) + 'static,
+    ) -> Result<Segmented, String> {
+        if let Status::Failed(e) = self.status.get_untracked() {
+            return Err(e);
+        }
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let (source, first) = match source {
+            SegmentSource::File(bytes) => (Source::File, protocol::u8_buffer(&bytes)),
+            SegmentSource::Pixels(image) => (
+                Source::Pixels {
+                    width: image.width(),
+                    height: image.height(),
+                },
+                protocol::f32_buffer(image.pixels()),
+            ),
+        };
+        let mut buffers = vec![first];
+        if let Some(t) = truth {
+            buffers.push(protocol::u8_buffer(
+                &t.iter().map(|&b| u8::from(b)).collect::<Vec<_>>(),
+            ));
+        }
+        let request = ToWorker::Segment {
+            id,
+            source,
+            has_truth: truth.is_some(),
+        };
+        let (done, result) = oneshot::channel();
+        self.pending.borrow_mut().insert(
+            id,
+            Pending {
+                stage: Box::new(stage),
+                done,
+            },
+        );
+        let worker = self
+            .worker
+            .as_ref()
+            .ok_or("the compute worker is not running; reload the page")?;
+        let (message, transfer) = protocol::pack(&request, buffers);
+        if let Err(e) = worker.post_message_with_transfer(&message, &transfer) {
+            self.pending.borrow_mut().remove(&id);
+            return Err(format!(
+                "could not hand the image to the compute worker: {}",
+                crate::browser::js_error(&e)
+            ));
+        }
+        result
+            .await
+            .unwrap_or_else(|_| Err("the compute worker dropped the request".into()))
+    }
+}
+
+/// An image for [`Compute::segment`].
+#[derive(Clone)]
+pub enum SegmentSource {
+    /// Encoded file bytes, decoded in the worker.
+    File(Rc<Vec<u8>>),
+    /// Decoded grey pixels.
+    Pixels(Rc<Image<f32>>),
+}

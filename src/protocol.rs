@@ -1,0 +1,189 @@
+//! Messages between the page (UI thread) and the compute worker.
+//!
+//! Every message is a JS array: element 0 is the header, a JSON string of [`ToWorker`] or
+//! [`FromWorker`]; the elements after it are the `ArrayBuffer`s the header names, in order,
+//! transferred (not copied) with the message. Big pixel arrays travel as buffers, everything else
+//! as JSON.
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::runtime::Status;
+
+/// A request from the page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Segment one TEM image. Buffers: the source (file bytes, or `f32` pixels for
+    /// [`Source::Pixels`]), then the ground truth as one byte per pixel when `has_truth`.
+    Segment {
+        /// Request id, echoed in every reply about it.
+        id: u64,
+        /// What the first buffer holds.
+        source: Source,
+        /// Whether a ground-truth boundary mask follows.
+        has_truth: bool,
+    },
+}
+
+/// What a [`ToWorker::Segment`] source buffer holds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub enum Source {
+    /// An encoded image file (PNG, TIFF, JPEG), decoded in the worker.
+    File,
+    /// Row-major `f32` grey pixels.
+    Pixels {
+        /// Width in pixels.
+        width: usize,
+        /// Height in pixels.
+        height: usize,
+    },
+}
+
+/// Where loaded weights came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WeightsSource {
+    /// Cache Storage (no network).
+    Cache,
+    /// Downloaded now (and cached).
+    Network,
+}
+
+/// The grain model's state in the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ModelState {
+    /// Not needed yet: loaded with the first image.
+    NotLoaded,
+    /// Downloading: bytes so far, total when known.
+    Loading(u64, Option<u64>),
+    /// Loaded and verified.
+    Ready {
+        /// Cache or network.
+        source: WeightsSource,
+        /// Net1 parameter count.
+        net1_params: usize,
+        /// Net2 parameter count.
+        net2_params: usize,
+    },
+    /// Could not be loaded; the message says why.
+    Failed(String),
+}
+
+/// A reply or notification from the worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The device check finished (sent once, at start).
+    Runtime(Status),
+    /// The grain model's state changed.
+    Model(ModelState),
+    /// Request `id` entered a new stage.
+    Stage {
+        /// Request id.
+        id: u64,
+        /// Human-readable stage.
+        text: String,
+    },
+    /// Request `id` finished. Buffers: grey image (`f32`), edge map (RGBA `u8`), Net1
+    /// probability (`f32`), refined mask (`u8` 0/1), grain ids (`u32`, 0 on boundaries).
+    Segmented(SegmentedHeader),
+    /// Request `id` failed; the message is for the user.
+    Failed {
+        /// Request id.
+        id: u64,
+        /// What went wrong and what to do.
+        error: String,
+    },
+}
+
+/// The scalar part of a finished segmentation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentedHeader {
+    /// Request id.
+    pub id: u64,
+    /// Image width in pixels.
+    pub width: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Number of grains in the id map.
+    pub grain_count: usize,
+    /// Net2 iterations run.
+    pub iterations: usize,
+    /// Whether refinement converged before the cap.
+    pub converged: bool,
+    /// A notice about the input (colour converted to grey).
+    pub notice: Option<String>,
+    /// Wall time per stage in ms, in order.
+    pub stage_ms: Vec<(String, f64)>,
+    /// Boundary F1 against the ground truth, when one came with the image.
+    pub truth_f1: Option<f64>,
+}
+
+/// Packs a header and its buffers into `(message, transfer list)`.
+pub fn pack<T: Serialize>(
+    header: &T,
+    buffers: Vec<js_sys::ArrayBuffer>,
+) -> (js_sys::Array, js_sys::Array) {
+    let message = js_sys::Array::new();
+    let transfer = js_sys::Array::new();
+    // Serialising these plain enums cannot fail; an empty header is rejected on arrival.
+    message.push(&JsValue::from_str(
+        &serde_json::to_string(header).unwrap_or_default(),
+    ));
+    for b in buffers {
+        message.push(&b);
+        transfer.push(&b);
+    }
+    (message, transfer)
+}
+
+/// Splits a received message into its header and buffers.
+pub fn unpack<T: serde::de::DeserializeOwned>(
+    data: &JsValue,
+) -> Result<(T, Vec<js_sys::ArrayBuffer>), String> {
+    let array = data
+        .dyn_ref::<js_sys::Array>()
+        .ok_or("a worker message is not an array")?;
+    let header = array
+        .get(0)
+        .as_string()
+        .ok_or("a worker message has no header")?;
+    let header = serde_json::from_str(&header).map_err(|e| format!("bad worker message: {e}"))?;
+    let buffers = (1..array.length())
+        .map(|i| {
+            array
+                .get(i)
+                .dyn_into::<js_sys::ArrayBuffer>()
+                .map_err(|_| format!("worker message element {i} is not an ArrayBuffer"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((header, buffers))
+}
+
+/// Copies `f32`s into a new `ArrayBuffer`.
+pub fn f32_buffer(values: &[f32]) -> js_sys::ArrayBuffer {
+    js_sys::Float32Array::from(values).buffer()
+}
+
+/// Copies `u32`s into a new `ArrayBuffer`.
+pub fn u32_buffer(values: &[u32]) -> js_sys::ArrayBuffer {
+    js_sys::Uint32Array::from(values).buffer()
+}
+
+/// Copies bytes into a new `ArrayBuffer`.
+pub fn u8_buffer(values: &[u8]) -> js_sys::ArrayBuffer {
+    js_sys::Uint8Array::from(values).buffer()
+}
+
+/// The `f32`s of a buffer.
+pub fn f32s(buffer: &js_sys::ArrayBuffer) -> Vec<f32> {
+    js_sys::Float32Array::new(buffer).to_vec()
+}
+
+/// The `u32`s of a buffer.
+pub fn u32s(buffer: &js_sys::ArrayBuffer) -> Vec<u32> {
+    js_sys::Uint32Array::new(buffer).to_vec()
+}
+
+/// The bytes of a buffer.
+pub fn bytes(buffer: &js_sys::ArrayBuffer) -> Vec<u8> {
+    js_sys::Uint8Array::new(buffer).to_vec()
+}
