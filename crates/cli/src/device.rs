@@ -49,15 +49,4 @@ fn cuda() -> Result<Device> {
     )
 }
 
-/// Runs a future to completion on this thread. burn's native devices resolve tensor reads
-/// without waiting on anything else, so a busy poll finishes promptly.
-pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::yield_now();
-    }
-}
+pub(crate) use models::block_on;

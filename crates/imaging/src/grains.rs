@@ -29,38 +29,19 @@ pub fn label_grains(
     let n = width * height;
     let mut ids = vec![0u32; n];
     let mut count = 0u32;
-    let mut queue = VecDeque::new();
-    let mut region = Vec::new();
     for start in 0..n {
         if boundary[start] || ids[start] != 0 {
             continue;
         }
         count += 1;
         ids[start] = count;
-        queue.push_back(start);
-        region.clear();
-        while let Some(k) = queue.pop_front() {
-            region.push(k);
-            let (x, y) = (k % width, k / width);
-            let mut visit = |j: usize| {
-                if !boundary[j] && ids[j] == 0 {
-                    ids[j] = count;
-                    queue.push_back(j);
-                }
-            };
-            if x > 0 {
-                visit(k - 1);
+        let region = crate::regions::grow_4(width, height, &[start], |j| {
+            let join = !boundary[j] && ids[j] == 0;
+            if join {
+                ids[j] = count;
             }
-            if x + 1 < width {
-                visit(k + 1);
-            }
-            if y > 0 {
-                visit(k - width);
-            }
-            if y + 1 < height {
-                visit(k + width);
-            }
-        }
+            join
+        });
         if region.len() < min_area_px {
             for &k in &region {
                 ids[k] = 0;

@@ -3,25 +3,34 @@
 //! - [`Image`]: a row-major single-channel image of any pixel type.
 //! - [`codec`]: PNG (8/16-bit grayscale) and TIFF (8/16/32-bit integer, 32-bit float) to and from
 //!   bytes in memory. The crate never touches the file system: callers own the I/O.
+//! - [`detector`]: detector geometry (pixel ↔ q) and module-gap masks.
 //! - [`display`]: linear/log scaling and colormaps (gray, viridis, inferno) to RGBA for canvases.
 //! - [`edges`]: Sobel, Laplacian-of-Gaussian and Canny edge maps fused for grain boundaries.
 //! - [`grains`]: grains from a boundary mask, ECD statistics, lognormal fit, ASTM E112 G.
 //! - [`load`]: a user's PNG/TIFF/JPEG file to grey, with size limits and colour notices.
+//! - [`math`]: portable transcendental functions (identical bits natively and in wasm).
 //! - [`metrics`]: pixel accuracy, boundary F1 with tolerance, variation of information, adapted Rand.
 //! - [`profile`]: radial (I(r)) and azimuthal (I(χ)) averages around a beam centre.
+//! - [`regions`]: 4-connected flood fill.
+//! - [`scattering`]: detector masks, beam-centre estimation, I(q) and I(χ), Fourier–Bessel
+//!   coefficients.
 //! - [`stats`]: the error function, lognormal CDF and Kolmogorov–Smirnov statistics.
 //!
 //! Builds natively and for `wasm32-unknown-unknown`.
 
 pub mod codec;
 mod colormap_tables;
+pub mod detector;
 pub mod display;
 pub mod edges;
 pub mod grains;
 mod image;
 pub mod load;
+pub mod math;
 pub mod metrics;
 pub mod profile;
+pub mod regions;
+pub mod scattering;
 pub mod stats;
 
 pub use image::{Image, ImageError};

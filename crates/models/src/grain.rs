@@ -509,17 +509,7 @@ pub async fn predict(
 mod tests {
     use super::*;
 
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        // The CPU device resolves every read immediately: one poll is enough.
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        let mut f = std::pin::pin!(f);
-        loop {
-            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
-    }
+    use crate::block_on;
 
     #[test]
     fn cosine_schedule_falls_from_one_to_zero() {

@@ -12,3 +12,17 @@
 pub mod grain;
 pub mod probe;
 pub mod unet;
+
+/// Runs a future to completion on this thread, for native devices (CPU, Vulkan, CUDA), whose
+/// tensor reads resolve without waiting on an event loop; a busy poll finishes promptly. Never
+/// call it in the browser: WebGPU reads need the event loop to run.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}

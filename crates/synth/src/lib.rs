@@ -12,7 +12,8 @@
 //! (see [`rng::image_rng`]). No I/O, no platform code: builds natively and for wasm32.
 
 pub mod dataset;
-mod math;
+// Portable maths live in `imaging` (shared with the analysis code); `crate::math` keeps the paths.
+use imaging::math;
 pub mod rng;
 pub mod scattering;
 pub mod tem;

@@ -289,7 +289,6 @@ fn power_cells(circles: &[Circle], w: usize, h: usize) -> Vec<u32> {
 fn connected_grains(cells: &[u32], w: usize, h: usize) -> (Vec<u32>, Vec<u32>) {
     let mut label = vec![0u32; w * h];
     let mut source = Vec::new();
-    let mut stack = Vec::new();
     for start in 0..w * h {
         if label[start] != 0 {
             continue;
@@ -297,28 +296,13 @@ fn connected_grains(cells: &[u32], w: usize, h: usize) -> (Vec<u32>, Vec<u32>) {
         source.push(cells[start]);
         let id = source.len() as u32;
         label[start] = id;
-        stack.push(start);
-        while let Some(k) = stack.pop() {
-            let (x, y) = (k % w, k / w);
-            let mut visit = |n: usize| {
-                if label[n] == 0 && cells[n] == cells[start] {
-                    label[n] = id;
-                    stack.push(n);
-                }
-            };
-            if x > 0 {
-                visit(k - 1);
+        imaging::regions::grow_4(w, h, &[start], |n| {
+            let join = label[n] == 0 && cells[n] == cells[start];
+            if join {
+                label[n] = id;
             }
-            if x + 1 < w {
-                visit(k + 1);
-            }
-            if y > 0 {
-                visit(k - w);
-            }
-            if y + 1 < h {
-                visit(k + w);
-            }
-        }
+            join
+        });
     }
     (label, source)
 }
@@ -605,24 +589,13 @@ mod tests {
         let mut seen = vec![false; w * h];
         for id in 1..=max as u16 {
             let start = g.iter().position(|&v| v == id).expect("every id is used");
-            let (mut stack, mut reached) = (vec![start], 0usize);
             seen[start] = true;
-            while let Some(k) = stack.pop() {
-                reached += 1;
-                let (x, y) = (k % w, k / w);
-                let next = [
-                    (x > 0).then(|| k - 1),
-                    (x + 1 < w).then(|| k + 1),
-                    (y > 0).then(|| k - w),
-                    (y + 1 < h).then(|| k + w),
-                ];
-                for n in next.into_iter().flatten() {
-                    if !seen[n] && g[n] == id {
-                        seen[n] = true;
-                        stack.push(n);
-                    }
-                }
-            }
+            let reached = imaging::regions::grow_4(w, h, &[start], |n| {
+                let join = !seen[n] && g[n] == id;
+                seen[n] |= join;
+                join
+            })
+            .len();
             assert_eq!(
                 reached,
                 t.grain_area_px[id as usize - 1],

@@ -8,7 +8,8 @@
 use crate::math::Portable;
 
 mod components;
-pub mod geometry;
+/// Detector geometry lives in `imaging` (the analysis needs it too).
+pub use imaging::detector as geometry;
 pub mod lattice;
 mod render;
 mod tags;

@@ -1,0 +1,24 @@
+//! Analysis of X-ray scattering detector images: the operations the taggers and the Classify
+//! page build on.
+//!
+//! - [`mask`]: what to leave out: invalid pixels (negative or NaN, as Pilatus and Eiger flag
+//!   them), detector module gaps, the beamstop shadow, user-painted shapes.
+//! - [`beam`]: the beam centre as the point whose rings explain the most of the image's variance
+//!   (pyramid search, sub-pixel refinement); a manual centre always overrides it.
+//! - [`integrate`]: azimuthal integration to I(q) (linear or log bins) and I(χ) over a q range.
+//! - [`fourier_bessel`]: the 880 Fourier–Bessel coefficients (n ≤ 40, m = 0…10) around the beam
+//!   centre, masked pixels handled by least squares.
+//!
+//! Conventions as in [`crate::profile`]: pixel centres at `x + 0.5`, χ from +x towards up on
+//! screen. Everything builds natively and for wasm32.
+
+pub mod beam;
+pub mod fourier_bessel;
+pub mod integrate;
+mod linalg;
+pub mod mask;
+
+pub use beam::{BeamCentre, estimate_beam_centre};
+pub use fourier_bessel::{Coefficients, FourierBessel};
+pub use integrate::{Profile, Spacing, integrate_chi, integrate_q};
+pub use mask::Mask;
