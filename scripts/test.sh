@@ -11,7 +11,8 @@ log "cargo fmt --check"
 cargo fmt --all --check
 
 log "clippy (native)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# With the wgpu feature, so the GPU training path (`--device wgpu`) is compiled and linted too.
+cargo clippy --workspace --all-targets --locked --features synthscope-cli/wgpu -- -D warnings
 
 log "clippy (wasm32: the web app and the core crates)"
 cargo clippy --target wasm32-unknown-unknown --locked \
