@@ -14,6 +14,7 @@ mod grain_data;
 mod segment;
 mod shipped;
 mod train_grain;
+mod training;
 
 use std::process::ExitCode;
 

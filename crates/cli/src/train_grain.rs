@@ -9,8 +9,7 @@
 //! (model, optimizer, progress); `--resume` continues from it.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -19,7 +18,6 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use models::grain::{self, GrainInput, GrainModel, RefineConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -28,6 +26,7 @@ use synth::tem::TemConfig;
 
 use crate::device::{DeviceChoice, block_on, device};
 use crate::grain_data::{self, GrainSample};
+use crate::training::{Checkpoint, learning_rate, progress_bar, say, write_weights};
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainGrainArgs {
@@ -269,24 +268,6 @@ fn validate(
     })
 }
 
-fn ckpt_dir(out: &Path) -> PathBuf {
-    crate::checksum::with_suffix(out, ".ckpt")
-}
-
-/// Writes `bytes` to `path` through a temporary file, so an interrupted write never leaves a
-/// half-written file under the final name.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
-    let floor = peak / 20.0;
-    let x = step as f64 / total.max(1) as f64;
-    floor + 0.5 * (peak - floor) * (1.0 + (std::f64::consts::PI * x.min(1.0)).cos())
-}
-
 pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
     let threshold_ok = 0.0 < a.threshold && a.threshold < 1.0;
     if !((0.0..1.0).contains(&a.t0) && threshold_ok) {
@@ -317,11 +298,7 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let ckpt = ckpt_dir(&a.out);
-    fs::create_dir_all(&ckpt).with_context(|| format!("cannot create {}", ckpt.display()))?;
-    let model_path = ckpt.join("model.bin");
-    let optim_path = ckpt.join("optimizer.bpk");
-    let progress_path = ckpt.join("progress.json");
+    let mut ckpt = Checkpoint::open(&a.out)?;
 
     let fresh = || {
         let mut model = GrainModel::init(
@@ -350,22 +327,14 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         }
         Ok(model)
     };
-    let (mut model, mut progress, saved_optim) = if a.resume {
-        let bytes = fs::read(&model_path).with_context(|| {
-            format!(
-                "--resume: no checkpoint at {} (train without --resume first)",
-                model_path.display()
-            )
-        })?;
+    let (mut model, mut progress, resumed) = if a.resume {
+        let (bytes, progress): (Vec<u8>, Progress) = ckpt.resume()?;
         let model = GrainModel::from_bytes(&bytes, &device)?;
-        let text = fs::read_to_string(&progress_path)
-            .with_context(|| format!("cannot read {}", progress_path.display()))?;
-        let progress: Progress = serde_json::from_str(&text)?;
         eprintln!(
             "resuming phase {} at epoch {} (step {})",
             progress.phase, progress.epoch, progress.step
         );
-        (model, progress, optim_path.exists())
+        (model, progress, true)
     } else {
         (
             fresh()?,
@@ -389,12 +358,6 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         let full = train.len().div_ceil(a.batch.max(1));
         a.max_steps_per_epoch.map_or(full, |m| m.min(full)).max(1)
     };
-    let mut log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(ckpt.join("log.jsonl"))
-        .with_context(|| format!("cannot write to {}", ckpt.display()))?;
-
     for phase in [1u8, 2] {
         let epochs = if phase == 1 {
             a.net1_epochs
@@ -413,20 +376,15 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
             };
         }
         let mut optim: ModuleOptimizer = AdamConfig::new().init();
-        if saved_optim && progress.phase == phase && progress.step > 0 {
-            optim = optim
-                .load(&optim_path)
-                .with_context(|| format!("cannot read {}", optim_path.display()))?;
+        if resumed && progress.phase == phase && progress.step > 0 {
+            optim = ckpt.load_optimizer(optim)?;
         }
         let total = epochs * steps_per_epoch;
-        let bar = ProgressBar::new(total as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps, {msg}, ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+        let bar = progress_bar(
+            if phase == 1 { "Net1" } else { "Net2" },
+            total,
+            progress.step,
         );
-        bar.set_prefix(if phase == 1 { "Net1" } else { "Net2" });
-        bar.set_position(progress.step as u64);
         while progress.epoch < epochs {
             let mut loss_sum = 0.0;
             let epoch_started = Instant::now();
@@ -488,7 +446,7 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
                     }
                 ),
             );
-            writeln!(log, "{line}").context("cannot write the training log")?;
+            ckpt.log(&line)?;
             if progress.epoch == epochs {
                 progress = Progress {
                     phase: phase + 1,
@@ -496,11 +454,7 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
                     step: 0,
                 };
             }
-            write_atomic(&model_path, &model.to_bytes()?)?;
-            optim
-                .save(&optim_path)
-                .with_context(|| format!("cannot write {}", optim_path.display()))?;
-            write_atomic(&progress_path, serde_json::to_string(&progress)?.as_bytes())?;
+            ckpt.save(&model.to_bytes()?, &optim, &progress)?;
             if progress.phase != phase {
                 break;
             }
@@ -522,15 +476,7 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         a.patch
     );
     let bytes = final_model.to_bytes()?;
-    write_atomic(&a.out, &bytes)?;
-    let digest = crate::checksum::sha256_hex(&bytes);
-    let sha_path = crate::checksum::sidecar(&a.out);
-    let name = a
-        .out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    write_atomic(&sha_path, format!("{digest}  {name}\n").as_bytes())?;
+    let digest = write_weights(&a.out, &bytes)?;
     eprintln!(
         "wrote {} ({} bytes, sha256 {digest}) in {:.0} s",
         a.out.display(),
@@ -538,15 +484,6 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// Prints above the progress bar, or plainly when there is no terminal (logs, CI).
-fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        bar.println(line);
-    }
 }
 
 /// The model without autodiff, on the inner device, for validation and saving.

@@ -7,10 +7,13 @@
 //! - [`unet`]: the encoder-decoder with skips and a bridge behind Net1 and Net2.
 //! - [`grain`]: the grain-boundary pipeline (Net1 guess, SDEdit-style Net2 refinement), its
 //!   weights file and the diffusion schedule.
+//! - [`tagger`]: the scattering-image taggers (image CNN, Fourier–Bessel coefficient network,
+//!   joint double-view network).
 //! - [`probe`]: a fixed convolution that checks a device computes correctly.
 
 pub mod grain;
 pub mod probe;
+pub mod tagger;
 pub mod unet;
 
 /// Runs a future to completion on this thread, for native devices (CPU, Vulkan, CUDA), whose

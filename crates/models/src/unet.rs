@@ -79,7 +79,7 @@ pub struct ConvBlock {
 }
 
 impl ConvBlock {
-    fn new(in_channels: usize, out_channels: usize, device: &Device) -> Self {
+    pub(crate) fn new(in_channels: usize, out_channels: usize, device: &Device) -> Self {
         let conv = |i, o| {
             Conv2dConfig::new([i, o], [3, 3])
                 .with_padding(PaddingConfig2d::Same)
@@ -92,7 +92,7 @@ impl ConvBlock {
     }
 
     /// `[b, in, h, w]` → `[b, out, h, w]`.
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         relu(self.conv2.forward(relu(self.conv1.forward(x))))
     }
 }

@@ -8,17 +8,21 @@
 //! - [`integrate`]: azimuthal integration to I(q) (linear or log bins) and I(χ) over a q range.
 //! - [`fourier_bessel`]: the 880 Fourier–Bessel coefficients (n ≤ 40, m = 0…10) around the beam
 //!   centre, masked pixels handled by least squares.
+//! - [`input`]: the taggers' two views: the image on a 256 × 256 log-scaled grid and its
+//!   Fourier–Bessel features.
 //!
 //! Conventions as in [`crate::profile`]: pixel centres at `x + 0.5`, χ from +x towards up on
 //! screen. Everything builds natively and for wasm32.
 
 pub mod beam;
 pub mod fourier_bessel;
+pub mod input;
 pub mod integrate;
 mod linalg;
 pub mod mask;
 
 pub use beam::{BeamCentre, estimate_beam_centre};
 pub use fourier_bessel::{Coefficients, FourierBessel};
+pub use input::{TaggerInput, tagger_input};
 pub use integrate::{Profile, Spacing, integrate_chi, integrate_q};
 pub use mask::Mask;

@@ -1,0 +1,143 @@
+//! What every `synthscope train …` command shares: the checkpoint directory (`<out>.ckpt/`
+//! with the model, the optimizer state, the progress and a JSON-lines log), atomic writes, the
+//! learning-rate schedule, the progress bar, and writing the final weights with their checksum.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::optim::ModuleOptimizer;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Writes `bytes` to `path` through a temporary file, so an interrupted write never leaves a
+/// half-written file under the final name.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Cosine decay from `peak` to `peak / 20` over `total` steps.
+pub(crate) fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
+    let floor = peak / 20.0;
+    let x = step as f64 / total.max(1) as f64;
+    floor + 0.5 * (peak - floor) * (1.0 + (std::f64::consts::PI * x.min(1.0)).cos())
+}
+
+/// A progress bar over `total` steps, starting at `position` (a resumed run).
+pub(crate) fn progress_bar(prefix: &str, total: usize, position: usize) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps, {msg}, ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar.set_position(position as u64);
+    bar
+}
+
+/// Prints above the progress bar, or plainly when there is no terminal (logs, CI).
+pub(crate) fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// The checkpoint directory of a training run writing `out`: `<out>.ckpt/`.
+pub(crate) struct Checkpoint {
+    dir: PathBuf,
+    log: fs::File,
+}
+
+impl Checkpoint {
+    /// Creates (or reopens) the directory and its log.
+    pub(crate) fn open(out: &Path) -> Result<Self> {
+        let dir = crate::checksum::with_suffix(out, ".ckpt");
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("log.jsonl"))
+            .with_context(|| format!("cannot write to {}", dir.display()))?;
+        Ok(Self { dir, log })
+    }
+
+    fn model_path(&self) -> PathBuf {
+        self.dir.join("model.bin")
+    }
+
+    fn optim_path(&self) -> PathBuf {
+        self.dir.join("optimizer.bpk")
+    }
+
+    fn progress_path(&self) -> PathBuf {
+        self.dir.join("progress.json")
+    }
+
+    /// The saved model bytes and progress, for `--resume`.
+    pub(crate) fn resume<P: DeserializeOwned>(&self) -> Result<(Vec<u8>, P)> {
+        let model = fs::read(self.model_path()).with_context(|| {
+            format!(
+                "--resume: no checkpoint at {} (train without --resume first)",
+                self.model_path().display()
+            )
+        })?;
+        let text = fs::read_to_string(self.progress_path())
+            .with_context(|| format!("cannot read {}", self.progress_path().display()))?;
+        Ok((model, serde_json::from_str(&text)?))
+    }
+
+    /// The optimizer state saved with the checkpoint, if any, loaded into `optim`.
+    pub(crate) fn load_optimizer(&self, optim: ModuleOptimizer) -> Result<ModuleOptimizer> {
+        let path = self.optim_path();
+        if !path.exists() {
+            return Ok(optim);
+        }
+        optim
+            .load(&path)
+            .with_context(|| format!("cannot read {}", path.display()))
+    }
+
+    /// Saves model, optimizer and progress (each file atomically).
+    pub(crate) fn save<P: Serialize>(
+        &self,
+        model_bytes: &[u8],
+        optim: &ModuleOptimizer,
+        progress: &P,
+    ) -> Result<()> {
+        write_atomic(&self.model_path(), model_bytes)?;
+        optim
+            .save(&self.optim_path())
+            .with_context(|| format!("cannot write {}", self.optim_path().display()))?;
+        write_atomic(
+            &self.progress_path(),
+            serde_json::to_string(progress)?.as_bytes(),
+        )
+    }
+
+    /// Appends one line to `log.jsonl`.
+    pub(crate) fn log(&mut self, line: &serde_json::Value) -> Result<()> {
+        writeln!(self.log, "{line}").context("cannot write the training log")
+    }
+}
+
+/// Writes the final weights and `<out>.sha256`; returns the digest.
+pub(crate) fn write_weights(out: &Path, bytes: &[u8]) -> Result<String> {
+    write_atomic(out, bytes)?;
+    let digest = crate::checksum::sha256_hex(bytes);
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    write_atomic(
+        &crate::checksum::sidecar(out),
+        format!("{digest}  {name}\n").as_bytes(),
+    )?;
+    Ok(digest)
+}

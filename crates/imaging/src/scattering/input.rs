@@ -1,0 +1,143 @@
+//! The taggers' two views of a detector image: the image resampled to a fixed square grid and
+//! log-scaled as in the reference work, and its Fourier–Bessel coefficients around the beam
+//! centre on that grid.
+
+use crate::{Image, ImageError};
+
+use super::fourier_bessel::FourierBessel;
+
+/// Counts at which the log scale reaches 1: the 16-bit counter of the reference detector.
+pub const FULL_SCALE_COUNTS: f64 = 65_536.0;
+
+/// The taggers' inputs for one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaggerInput {
+    /// Side of the square grid in pixels.
+    pub side_px: usize,
+    /// `side × side` values ln(1 + I) / ln(65 536) in [0, 1]; 0 where masked.
+    pub image: Vec<f32>,
+    /// `side × side` flags: `true` where no valid detector pixel contributed.
+    pub masked: Vec<bool>,
+    /// Detector pixels per grid pixel.
+    pub scale: f64,
+    /// Beam centre on the grid (column, row) in grid pixels.
+    pub beam_px: (f64, f64),
+    /// Fourier–Bessel features of `image` around `beam_px` (880 for the reference basis).
+    pub coefficients: Vec<f32>,
+}
+
+/// Resamples `counts` onto a `side × side` grid and computes both views. The image keeps its
+/// aspect ratio: its longer side spans the grid, the rest of the grid is masked. Each grid pixel
+/// averages the valid detector pixels (not masked, finite, not negative) whose centres fall in
+/// it, then takes ln(1 + mean) / ln(65 536); a grid pixel with less than half of its detector
+/// pixels valid is masked. `basis` must have been built for `side / 2` px
+/// ([`FourierBessel::reference`]`(side as f64 / 2.0)`); it is passed in so callers build it once.
+/// Fails only for `side_px == 0`.
+pub fn tagger_input(
+    counts: &Image<f32>,
+    mask: Option<&[bool]>,
+    beam_x_px: f64,
+    beam_y_px: f64,
+    side_px: usize,
+    basis: &FourierBessel,
+) -> Result<TaggerInput, ImageError> {
+    let (w, h) = (counts.width(), counts.height());
+    let side = side_px;
+    if side == 0 {
+        return Err(ImageError::Empty {
+            width: 0,
+            height: 0,
+        });
+    }
+    let scale = w.max(h) as f64 / side as f64;
+    let mut sum = vec![0.0f64; side * side];
+    let mut valid = vec![0u32; side * side];
+    let mut total = vec![0u32; side * side];
+    let px = counts.pixels();
+    // Grid cell of each detector column/row (pixel centre).
+    let cell = |v: usize| (((v as f64 + 0.5) / scale) as usize).min(side - 1);
+    let cols: Vec<usize> = (0..w).map(cell).collect();
+    for y in 0..h {
+        let row = cell(y) * side;
+        for (x, &cx) in cols.iter().enumerate() {
+            let i = y * w + x;
+            let c = row + cx;
+            total[c] += 1;
+            let v = px[i];
+            if v.is_finite() && v >= 0.0 && !mask.is_some_and(|m| m[i]) {
+                sum[c] += f64::from(v);
+                valid[c] += 1;
+            }
+        }
+    }
+    let log_full = FULL_SCALE_COUNTS.ln();
+    let mut image = vec![0.0f32; side * side];
+    let mut masked = vec![true; side * side];
+    for c in 0..side * side {
+        if valid[c] > 0 && 2 * valid[c] >= total[c] {
+            image[c] = ((sum[c] / f64::from(valid[c])).ln_1p() / log_full).clamp(0.0, 1.0) as f32;
+            masked[c] = false;
+        }
+    }
+    let beam_px = (beam_x_px / scale, beam_y_px / scale);
+    let grid = Image::from_vec(side, side, image)?;
+    let coefficients = basis
+        .coefficients(&grid, Some(&masked), beam_px.0, beam_px.1)
+        .features();
+    Ok(TaggerInput {
+        side_px: side,
+        image: grid.pixels().to_vec(),
+        masked,
+        scale,
+        beam_px,
+        coefficients,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_1000_px_detector_becomes_256_px_with_log_scaling_and_its_mask() {
+        // Flat 255 counts (ln 256 / ln 65536 = 0.5), a masked gap row band, a negative pixel.
+        let (w, h) = (1000usize, 1000usize);
+        let mut px = vec![255.0f32; w * h];
+        px[5] = -1.0;
+        let mut mask = vec![false; w * h];
+        for y in 500..540 {
+            for x in 0..w {
+                mask[y * w + x] = true;
+            }
+        }
+        let img = Image::from_vec(w, h, px).expect("sized");
+        let basis = FourierBessel::new(4, 2, 128.0);
+        let t = tagger_input(&img, Some(&mask), 480.0, 520.0, 256, &basis).expect("side > 0");
+        assert_eq!(t.image.len(), 256 * 256);
+        assert!((t.scale - 1000.0 / 256.0).abs() < 1e-12);
+        assert!((t.image[0] - 0.5).abs() < 1e-6, "{}", t.image[0]);
+        // Rows 500..540 of the detector are grid rows 128..138: masked, value 0.
+        let g = |x: usize, y: usize| y * 256 + x;
+        assert!(t.masked[g(10, 132)] && t.image[g(10, 132)] == 0.0);
+        assert!(!t.masked[g(10, 100)]);
+        assert!((t.beam_px.0 - 122.88).abs() < 1e-9 && (t.beam_px.1 - 133.12).abs() < 1e-9);
+        assert_eq!(t.coefficients.len(), 2 * 4 * 3);
+    }
+
+    #[test]
+    fn a_wide_detector_keeps_its_aspect_and_masks_the_rest() {
+        let img = Image::from_vec(512, 256, vec![65_535.0f32; 512 * 256]).expect("sized");
+        let t = tagger_input(
+            &img,
+            None,
+            256.0,
+            128.0,
+            256,
+            &FourierBessel::new(2, 1, 128.0),
+        )
+        .expect("side > 0");
+        assert!((t.image[0] - 1.0).abs() < 1e-6);
+        // The image fills the top half of the grid.
+        assert!(!t.masked[127 * 256] && t.masked[128 * 256]);
+    }
+}

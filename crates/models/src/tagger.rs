@@ -1,0 +1,230 @@
+//! Multi-label taggers of X-ray scattering images (seed 003): an image CNN, a network on the
+//! Fourier–Bessel coefficients, and the joint double-view network that reads both.
+//!
+//! # Inputs
+//! - image view: `[batch, 1, 256, 256]`, the detector image resampled to 256 × 256 and scaled as
+//!   in the reference work, ln(1 + I) / ln(65 536) clipped to [0, 1], masked pixels 0
+//!   (`imaging::scattering::tagger_input`);
+//! - coefficient view: `[batch, 880]`, the Fourier–Bessel features of that 256 × 256 input around
+//!   the beam centre (`imaging::scattering::fourier_bessel`).
+//!
+//! # Outputs
+//! Logits `[batch, 15]` over the tags of `synth::scattering::TRAINING_TAGS`, in that order
+//! (sigmoid gives independent probabilities).
+//!
+//! One [`Tagger`] type serves all three views: the image view has only the CNN branch, the
+//! coefficient view only the coefficient branch, the joint view both, their embeddings
+//! concatenated and fused before the head.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::unet::ConvBlock;
+
+/// Outputs: the 15-label training set of `DOMAIN.md` §1, in the order of
+/// `synth::scattering::TRAINING_TAGS` (which owns the names).
+pub const TAG_COUNT: usize = 15;
+/// Side of the image view in pixels.
+pub const IMAGE_SIDE_PX: usize = 256;
+/// Length of the coefficient view.
+pub const COEFF_FEATURES: usize = 880;
+
+/// Which inputs a tagger reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// The image CNN alone.
+    Image,
+    /// The Fourier–Bessel coefficient network alone.
+    Coeff,
+    /// Both, fused.
+    Joint,
+}
+
+impl View {
+    /// All views, in report order.
+    pub const ALL: [View; 3] = [View::Image, View::Coeff, View::Joint];
+
+    /// Stable name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Image => "image",
+            View::Coeff => "coeff",
+            View::Joint => "joint",
+        }
+    }
+
+    fn has_image(self) -> bool {
+        matches!(self, View::Image | View::Joint)
+    }
+
+    fn has_coeff(self) -> bool {
+        matches!(self, View::Coeff | View::Joint)
+    }
+}
+
+/// Shape of a [`Tagger`].
+#[derive(Config, Debug, PartialEq)]
+pub struct TaggerConfig {
+    /// Which inputs it reads.
+    pub view: View,
+    /// Channels after the stem of the image CNN; doubled at each of the 4 stages (capped at 8×).
+    #[config(default = 16)]
+    pub image_channels: usize,
+    /// Hidden width of the coefficient network.
+    #[config(default = 256)]
+    pub coeff_hidden: usize,
+    /// Width of each branch's embedding.
+    #[config(default = 128)]
+    pub embedding: usize,
+}
+
+impl TaggerConfig {
+    /// Builds the network with freshly initialised weights.
+    pub fn init(&self, device: &Device) -> Tagger {
+        let e = self.embedding;
+        let image = self.view.has_image().then(|| {
+            let c = self.image_channels;
+            let widths = [c, 2 * c, 4 * c, 8 * c, 8 * c];
+            ImageCnn {
+                // 5×5 stride 2: 256² → 128² before any full-width work.
+                stem: Conv2dConfig::new([1, c], [5, 5])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+                    .init(device),
+                stages: (0..4)
+                    .map(|s| ConvBlock::new(widths[s], widths[s + 1], device))
+                    .collect(),
+                pool: MaxPool2dConfig::new([2, 2]).init(),
+                // Global average and max pooling, concatenated.
+                embed: LinearConfig::new(2 * widths[4], e).init(device),
+            }
+        });
+        let coeff = self.view.has_coeff().then(|| CoeffNet {
+            hidden: LinearConfig::new(COEFF_FEATURES, self.coeff_hidden).init(device),
+            embed: LinearConfig::new(self.coeff_hidden, e).init(device),
+        });
+        let branches = usize::from(image.is_some()) + usize::from(coeff.is_some());
+        Tagger {
+            image,
+            coeff,
+            fuse: LinearConfig::new(branches * e, e).init(device),
+            head: LinearConfig::new(e, TAG_COUNT).init(device),
+        }
+    }
+}
+
+/// The image branch: a strided stem, four conv stages with max pooling, global pooling.
+#[derive(Module, Debug)]
+pub struct ImageCnn {
+    stem: Conv2d,
+    stages: Vec<ConvBlock>,
+    pool: MaxPool2d,
+    embed: Linear,
+}
+
+impl ImageCnn {
+    /// `[b, 1, 256, 256]` → `[b, embedding]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = relu(self.stem.forward(x));
+        for stage in &self.stages {
+            x = self.pool.forward(stage.forward(x));
+        }
+        // [b, c, 8, 8] → [b, c] twice.
+        let [b, c, _, _] = x.dims();
+        let mean = x.clone().mean_dim(3).mean_dim(2).reshape([b, c]);
+        let max = x.max_dim(3).max_dim(2).reshape([b, c]);
+        relu(self.embed.forward(Tensor::cat(vec![mean, max], 1)))
+    }
+}
+
+/// The coefficient branch: a two-layer perceptron.
+#[derive(Module, Debug)]
+pub struct CoeffNet {
+    hidden: Linear,
+    embed: Linear,
+}
+
+impl CoeffNet {
+    /// `[b, 880]` → `[b, embedding]`.
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        relu(self.embed.forward(relu(self.hidden.forward(x))))
+    }
+}
+
+/// A tagger of one [`View`]. Built by [`TaggerConfig::init`].
+#[derive(Module, Debug)]
+pub struct Tagger {
+    image: Option<ImageCnn>,
+    coeff: Option<CoeffNet>,
+    fuse: Linear,
+    head: Linear,
+}
+
+impl Tagger {
+    /// Tag logits.
+    ///
+    /// # Shapes
+    /// - `image`: `[b, 1, 256, 256]` (ignored by the coefficient view)
+    /// - `coeff`: `[b, 880]` (ignored by the image view)
+    /// - output: `[b, 15]`
+    ///
+    /// # Panics
+    /// If the input a branch needs is `None` (a bug in the caller).
+    pub fn forward(&self, image: Option<Tensor<4>>, coeff: Option<Tensor<2>>) -> Tensor<2> {
+        let mut parts = Vec::with_capacity(2);
+        if let Some(cnn) = &self.image {
+            parts.push(cnn.forward(image.expect("the image view needs the image input")));
+        }
+        if let Some(net) = &self.coeff {
+            parts.push(net.forward(coeff.expect("the coefficient view needs the coefficients")));
+        }
+        let joined = if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Tensor::cat(parts, 1)
+        };
+        self.head.forward(relu(self.fuse.forward(joined)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_view_maps_a_batch_to_fifteen_logits() {
+        let device = Device::flex();
+        let image = Tensor::<4>::zeros([2, 1, IMAGE_SIDE_PX, IMAGE_SIDE_PX], &device);
+        let coeff = Tensor::<2>::zeros([2, COEFF_FEATURES], &device);
+        for view in View::ALL {
+            let net = TaggerConfig::new(view).with_image_channels(4).init(&device);
+            let out = net.forward(Some(image.clone()), Some(coeff.clone()));
+            assert_eq!(out.dims(), [2, TAG_COUNT], "{view:?}");
+        }
+    }
+
+    #[test]
+    fn the_joint_view_has_both_branches_and_the_single_views_one() {
+        let device = Device::flex();
+        let params = |v| {
+            TaggerConfig::new(v)
+                .with_image_channels(4)
+                .init(&device)
+                .num_params()
+        };
+        let (i, c, j) = (
+            params(View::Image),
+            params(View::Coeff),
+            params(View::Joint),
+        );
+        // The joint net holds both branches plus a wider fusion layer.
+        assert!(j > i && j > c && j < i + c + 128 * 128 * 2, "{i} {c} {j}");
+    }
+}
