@@ -45,46 +45,11 @@ pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<GrayImage> {
 
 /// Reads every image of a `generate tem` directory (its `labels.jsonl`), in parallel.
 pub(crate) fn load_dir(dir: &Path, limit: Option<usize>) -> Result<Vec<GrainSample>> {
-    let labels_path = dir.join("labels.jsonl");
-    let text = fs::read_to_string(&labels_path).with_context(|| {
-        format!(
-            "cannot read {}: is {} a directory written by `synthscope generate tem`?",
-            labels_path.display(),
-            dir.display()
-        )
-    })?;
-    let mut lines: Vec<(usize, serde_json::Value)> = Vec::new();
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}", labels_path.display(), n + 1))?;
-        if v.get("kind").and_then(|k| k.as_str()) != Some("tem") {
-            bail!(
-                "{} line {} is not a TEM record; grain training needs `synthscope generate tem` data",
-                labels_path.display(),
-                n + 1
-            );
-        }
-        lines.push((n + 1, v));
-        if limit.is_some_and(|l| lines.len() >= l) {
-            break;
-        }
-    }
-    if lines.is_empty() {
-        bail!("{} lists no images", labels_path.display());
-    }
+    let lines = crate::labels::read(dir, "tem", limit)?;
     lines
         .par_iter()
         .map(|(n, v)| {
-            let field = |k: &str| {
-                v.get(k)
-                    .and_then(|f| f.as_str())
-                    .map(|f| dir.join(f))
-                    .with_context(|| format!("{} line {n} has no \"{k}\"", labels_path.display()))
-            };
+            let field = |k: &str| crate::labels::file_field(dir, v, k, *n);
             let read = |p: &Path| {
                 let bytes = fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
                 decode(&bytes, p)
@@ -103,10 +68,7 @@ pub(crate) fn load_dir(dir: &Path, limit: Option<usize>) -> Result<Vec<GrainSamp
                 .map(|&g| g as u32)
                 .collect();
             if boundary.len() != image.pixels().len() || grains.len() != boundary.len() {
-                bail!(
-                    "{} line {n}: image and masks differ in size",
-                    labels_path.display()
-                );
+                bail!("labels.jsonl line {n}: image and masks differ in size");
             }
             let ecd_px = v
                 .get("grain_ecd_px")

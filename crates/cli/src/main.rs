@@ -9,11 +9,15 @@ mod bench;
 mod checksum;
 mod device;
 mod eval_grain;
+mod eval_tagger;
 mod generate;
 mod grain_data;
+mod labels;
+mod saxs_data;
 mod segment;
 mod shipped;
 mod train_grain;
+mod train_tagger;
 mod training;
 
 use std::process::ExitCode;
@@ -50,12 +54,16 @@ enum Command {
 enum EvalKind {
     /// Grain-boundary pipeline: pixel accuracy, boundary F1, VOI, adapted Rand, grain sizes.
     Grain(eval_grain::EvalGrainArgs),
+    /// Scattering-image taggers: mean average precision per view and per tag.
+    Tagger(eval_tagger::EvalTaggerArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum TrainKind {
     /// Grain-boundary networks: Net1 (initial guess) and Net2 (diffusion refinement).
     Grain(train_grain::TrainGrainArgs),
+    /// Scattering-image taggers: image CNN, Fourier–Bessel coefficient network, joint network.
+    Tagger(train_tagger::TrainTaggerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,7 +207,9 @@ fn main() -> ExitCode {
         Command::Generate(GenerateKind::Saxs(a)) => generate::saxs(&a),
         Command::Generate(GenerateKind::Tem(a)) => generate::tem(&a),
         Command::Train(TrainKind::Grain(a)) => train_grain::run(&a),
+        Command::Train(TrainKind::Tagger(a)) => train_tagger::run(&a),
         Command::Eval(EvalKind::Grain(a)) => eval_grain::run(&a),
+        Command::Eval(EvalKind::Tagger(a)) => eval_tagger::run(&a),
         Command::Segment(a) => segment::run(&a),
         Command::Bench(BenchKind::Generate(a)) => bench::generate(&a),
         Command::Bench(BenchKind::Grain(a)) => bench::grain(&a),

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use models::grain::GrainModel;
+use models::tagger::TaggerSet;
 
 use crate::checksum::{sha256_hex, sidecar};
 
@@ -19,14 +20,30 @@ fn recorded_digest(line: &str) -> Option<&str> {
     line.split_whitespace().next()
 }
 
-/// Loads `path` (checked against `<path>.sha256` when that file exists) or the shipped grain
-/// weights (always checked). Returns the model, a name for reports and the file's SHA-256.
-pub(crate) fn load_grain(
+/// Weights compiled into the binary: bytes, report name, `sha256sum` line.
+pub(crate) struct Shipped {
+    bytes: &'static [u8],
+    name: &'static str,
+    sha256_line: &'static str,
+}
+
+/// The shipped grain networks.
+pub(crate) const GRAIN: Shipped = Shipped {
+    bytes: GRAIN_V1,
+    name: "shipped:grain-v1.bin",
+    sha256_line: GRAIN_V1_SHA256,
+};
+
+/// Reads `path` (checked against `<path>.sha256` when that file exists) or, without a path, the
+/// shipped weights (always checked; `what` names the model in the error when none ship yet).
+/// Returns the bytes, a name for reports and their SHA-256.
+pub(crate) fn read_weights(
     path: Option<&Path>,
-    device: &Device,
-) -> Result<(GrainModel, String, String)> {
-    let (bytes, name, expected) = match path {
-        Some(p) => {
+    shipped: Option<&Shipped>,
+    what: &str,
+) -> Result<(Vec<u8>, String, String)> {
+    let (bytes, name, expected) = match (path, shipped) {
+        (Some(p), _) => {
             let bytes = std::fs::read(p)
                 .with_context(|| format!("cannot read the model {}", p.display()))?;
             let expected = std::fs::read_to_string(sidecar(p))
@@ -34,10 +51,13 @@ pub(crate) fn load_grain(
                 .and_then(|l| recorded_digest(&l).map(str::to_owned));
             (bytes, p.display().to_string(), expected)
         }
-        None => (
-            GRAIN_V1.to_vec(),
-            "shipped:grain-v1.bin".to_owned(),
-            recorded_digest(GRAIN_V1_SHA256).map(str::to_owned),
+        (None, Some(s)) => (
+            s.bytes.to_vec(),
+            s.name.to_owned(),
+            recorded_digest(s.sha256_line).map(str::to_owned),
+        ),
+        (None, None) => bail!(
+            "this build ships no {what} weights: pass --model FILE (train one with `synthscope train {what}`)"
         ),
     };
     let digest = sha256_hex(&bytes);
@@ -49,7 +69,28 @@ pub(crate) fn load_grain(
              retrain it or restore the file"
         );
     }
+    Ok((bytes, name, digest))
+}
+
+/// Loads `path` or the shipped grain weights, checked. Returns the model, a name for reports
+/// and the file's SHA-256.
+pub(crate) fn load_grain(
+    path: Option<&Path>,
+    device: &Device,
+) -> Result<(GrainModel, String, String)> {
+    let (bytes, name, digest) = read_weights(path, Some(&GRAIN), "grain")?;
     let model =
         GrainModel::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
     Ok((model, name, digest))
+}
+
+/// Loads tagger weights from `path` (no tagger weights ship yet), checked.
+pub(crate) fn load_tagger(
+    path: Option<&Path>,
+    device: &Device,
+) -> Result<(TaggerSet, String, String)> {
+    let (bytes, name, digest) = read_weights(path, None, "tagger")?;
+    let set =
+        TaggerSet::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
+    Ok((set, name, digest))
 }

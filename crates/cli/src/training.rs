@@ -113,7 +113,7 @@ impl Checkpoint {
     ) -> Result<()> {
         write_atomic(&self.model_path(), model_bytes)?;
         optim
-            .save(&self.optim_path())
+            .save(self.optim_path())
             .with_context(|| format!("cannot write {}", self.optim_path().display()))?;
         write_atomic(
             &self.progress_path(),

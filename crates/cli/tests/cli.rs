@@ -362,3 +362,64 @@ fn shipped_grain_weights_find_boundaries_on_unseen_images() {
     );
     assert!(r["boundary_f1"].as_f64().is_some_and(|v| v > 0.9), "{r}");
 }
+
+#[test]
+fn train_tagger_smoke_run_stops_resumes_and_writes_checksummed_weights() {
+    let data = tempfile::tempdir().expect("dir");
+    run_ok(&[
+        "generate",
+        "saxs",
+        "--count",
+        "8",
+        "--seed",
+        "4",
+        "--size",
+        "256",
+        "--out",
+        data.path().to_str().expect("utf-8"),
+    ]);
+    let work = tempfile::tempdir().expect("dir");
+    let model = work.path().join("tagger.bin");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "tagger",
+            "--data",
+            data.path().to_str().expect("utf-8"),
+            "--out",
+            model.to_str().expect("utf-8"),
+            "--val",
+            "2",
+            "--batch",
+            "2",
+            "--max-steps-per-epoch",
+            "1",
+            "--epochs",
+            "1",
+            "--image-channels",
+            "4",
+        ];
+        args.extend_from_slice(extra);
+        run_ok(&args)
+    };
+    // One epoch (the image view), then the rest on --resume.
+    let o = train(&["--stop-after-epochs", "1"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("continue with --resume"));
+    assert!(
+        !model.exists(),
+        "no final weights before the run is complete"
+    );
+    let o = train(&["--resume"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("resuming view 1"), "{err}");
+    let log = std::fs::read_to_string(work.path().join("tagger.bin.ckpt/log.jsonl")).expect("log");
+    let views: Vec<String> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON")["view"].to_string())
+        .collect();
+    assert_eq!(views, ["\"image\"", "\"coeff\"", "\"joint\""]);
+    let bytes = std::fs::read(&model).expect("weights");
+    assert_eq!(&bytes[..8], b"SSTAGGR1");
+    let sha = std::fs::read_to_string(work.path().join("tagger.bin.sha256")).expect("sidecar");
+    assert_eq!(sha.split_whitespace().nth(1), Some("tagger.bin"));
+}

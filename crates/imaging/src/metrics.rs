@@ -134,9 +134,52 @@ pub fn region_scores(predicted: &[u32], truth: &[u32]) -> RegionScores {
     }
 }
 
+/// Average precision of a ranking: the mean, over the positives, of the precision among the
+/// items ranked at or above each positive (sklearn's definition without interpolation). Items
+/// with equal scores are ranked together. `None` when there are no positives.
+pub fn average_precision(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    let positives = labels.iter().filter(|&&l| l).count();
+    if positives == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len().min(labels.len())).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut seen, mut sum) = (0usize, 0usize, 0.0);
+    let mut k = 0;
+    while k < order.len() {
+        // A block of tied scores counts as one threshold.
+        let mut end = k + 1;
+        while end < order.len() && scores[order[end]] == scores[order[k]] {
+            end += 1;
+        }
+        let block_tp = order[k..end].iter().filter(|&&i| labels[i]).count();
+        tp += block_tp;
+        seen += end - k;
+        sum += block_tp as f64 * tp as f64 / seen as f64;
+        k = end;
+    }
+    Some(sum / positives as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn average_precision_matches_a_hand_computed_ranking() {
+        // Ranked: +, −, +, −, +  → precisions at the positives 1/1, 2/3, 3/5.
+        let scores = [0.9, 0.8, 0.7, 0.6, 0.5];
+        let labels = [true, false, true, false, true];
+        let ap = average_precision(&scores, &labels).expect("positives");
+        assert!((ap - (1.0 + 2.0 / 3.0 + 0.6) / 3.0).abs() < 1e-12, "{ap}");
+        // Perfect ranking → 1; no positives → None; all tied → prevalence.
+        assert_eq!(average_precision(&[0.2, 0.1], &[true, false]), Some(1.0));
+        assert_eq!(average_precision(&[0.2, 0.1], &[false, false]), None);
+        assert_eq!(
+            average_precision(&[0.5; 4], &[true, false, false, false]),
+            Some(0.25)
+        );
+    }
 
     fn line(width: usize, height: usize, column: usize) -> Vec<bool> {
         (0..width * height).map(|i| i % width == column).collect()

@@ -17,9 +17,8 @@
 //! browser on WebGPU, where tensor reads must be asynchronous.
 
 use crate::unet::{UNet, UNetConfig};
-use burn::module::Module;
-use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use crate::weights::{self, WeightsError, load_record, record_bytes};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// Channels Net1 reads: Sobel, LoG, Canny, grey.
@@ -42,6 +41,15 @@ pub enum GrainError {
     /// The input planes do not describe an image.
     #[error("{0}")]
     Input(String),
+}
+
+impl From<WeightsError> for GrainError {
+    fn from(e: WeightsError) -> Self {
+        match e {
+            WeightsError::Format(m) => GrainError::Format(m),
+            WeightsError::Weights(m) => GrainError::Weights(m),
+        }
+    }
 }
 
 /// How Net2 refines Net1's guess.
@@ -192,60 +200,26 @@ impl GrainModel {
         }
     }
 
-    /// Serialises the model: magic, header length (u32 LE), JSON header, Net1 and Net2 records.
+    /// Serialises the model: magic, header length (u32 LE), JSON header, Net1 and Net2 records
+    /// (see [`crate::weights`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, GrainError> {
-        let pack = |net: &UNet| {
-            net.clone()
-                .into_record()
-                .into_bytes()
-                .map(|b| b.to_vec())
-                .map_err(|e| GrainError::Weights(e.to_string()))
-        };
-        let (a, b) = (pack(&self.net1)?, pack(&self.net2)?);
+        let (a, b) = (record_bytes(&self.net1)?, record_bytes(&self.net2)?);
         let mut header = self.header.clone();
         header.net1_bytes = a.len();
         header.net2_bytes = b.len();
         let json = serde_json::to_vec(&header).map_err(|e| GrainError::Format(e.to_string()))?;
-        let mut out = Vec::with_capacity(12 + json.len() + a.len() + b.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        out.extend_from_slice(&json);
-        out.extend_from_slice(&a);
-        out.extend_from_slice(&b);
-        Ok(out)
+        Ok(weights::join(MAGIC, &json, &[a, b]))
     }
 
     /// Reads a model written by [`GrainModel::to_bytes`] onto `device`.
     pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, GrainError> {
-        if bytes.len() < 12 || &bytes[..8] != MAGIC {
-            return Err(GrainError::Format("it does not start with SSGRAIN1".into()));
-        }
-        let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
-        let json = bytes
-            .get(12..12 + len)
-            .ok_or_else(|| GrainError::Format("the header is truncated".into()))?;
+        let (json, body) = weights::split(MAGIC, bytes)?;
         let header: GrainHeader =
             serde_json::from_slice(json).map_err(|e| GrainError::Format(e.to_string()))?;
-        let start = 12 + len;
-        let end1 = start + header.net1_bytes;
-        let end2 = end1 + header.net2_bytes;
-        if bytes.len() != end2 {
-            return Err(GrainError::Format(format!(
-                "{} bytes, expected {end2}: the file is truncated or has trailing data",
-                bytes.len()
-            )));
-        }
-        let load = |config: &UNetConfig, slice: &[u8]| {
-            let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(slice.to_vec()))
-                .map_err(|e| GrainError::Weights(e.to_string()))?;
-            config
-                .init(device)
-                .try_load_record(record)
-                .map_err(|e| GrainError::Weights(e.to_string()))
-        };
+        let parts = weights::records(body, &[header.net1_bytes, header.net2_bytes])?;
         Ok(Self {
-            net1: load(&header.net1, &bytes[start..end1])?,
-            net2: load(&header.net2, &bytes[end1..end2])?,
+            net1: load_record(header.net1.init(device), parts[0])?,
+            net2: load_record(header.net2.init(device), parts[1])?,
             header,
         })
     }

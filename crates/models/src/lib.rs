@@ -9,12 +9,15 @@
 //!   weights file and the diffusion schedule.
 //! - [`tagger`]: the scattering-image taggers (image CNN, Fourier–Bessel coefficient network,
 //!   joint double-view network).
+//! - [`weights`]: the weights-file layout all models share (magic, JSON header, burnpack
+//!   records).
 //! - [`probe`]: a fixed convolution that checks a device computes correctly.
 
 pub mod grain;
 pub mod probe;
 pub mod tagger;
 pub mod unet;
+pub mod weights;
 
 /// Runs a future to completion on this thread, for native devices (CPU, Vulkan, CUDA), whose
 /// tensor reads resolve without waiting on an event loop; a busy poll finishes promptly. Never

@@ -26,6 +26,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::unet::ConvBlock;
+use crate::weights::{self, WeightsError, load_record, record_bytes};
 
 /// Outputs: the 15-label training set of `DOMAIN.md` §1, in the order of
 /// `synth::scattering::TRAINING_TAGS` (which owns the names).
@@ -194,6 +195,90 @@ impl Tagger {
     }
 }
 
+/// What a taggers file records besides the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaggerHeader {
+    /// The networks in the file, in order.
+    pub configs: Vec<TaggerConfig>,
+    /// Tag names in output order.
+    pub tags: Vec<String>,
+    /// Side of the image view in pixels.
+    pub image_side_px: usize,
+    /// Free text: how the weights were trained.
+    pub trained: String,
+    /// Bytes of each network's burnpack record, in order.
+    pub record_bytes: Vec<usize>,
+}
+
+/// The taggers of one or more views, as trained together.
+#[derive(Debug, Clone)]
+pub struct TaggerSet {
+    /// The networks, in the order of `header.configs`.
+    pub nets: Vec<Tagger>,
+    /// Shapes and provenance.
+    pub header: TaggerHeader,
+}
+
+const MAGIC: &[u8; 8] = b"SSTAGGR1";
+
+impl TaggerSet {
+    /// Fresh, untrained networks of the given shapes.
+    pub fn init(configs: Vec<TaggerConfig>, tags: Vec<String>, device: &Device) -> Self {
+        Self {
+            nets: configs.iter().map(|c| c.init(device)).collect(),
+            header: TaggerHeader {
+                configs,
+                tags,
+                image_side_px: IMAGE_SIDE_PX,
+                trained: String::new(),
+                record_bytes: Vec::new(),
+            },
+        }
+    }
+
+    /// The network of `view`, if the file has one.
+    pub fn get(&self, view: View) -> Option<&Tagger> {
+        self.header
+            .configs
+            .iter()
+            .position(|c| c.view == view)
+            .map(|i| &self.nets[i])
+    }
+
+    /// Serialises the set (layout of [`crate::weights`], magic `SSTAGGR1`).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, WeightsError> {
+        let records = self
+            .nets
+            .iter()
+            .map(record_bytes)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut header = self.header.clone();
+        header.record_bytes = records.iter().map(Vec::len).collect();
+        let json = serde_json::to_vec(&header).map_err(|e| WeightsError::Format(e.to_string()))?;
+        Ok(weights::join(MAGIC, &json, &records))
+    }
+
+    /// Reads a set written by [`TaggerSet::to_bytes`] onto `device`.
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, WeightsError> {
+        let (json, body) = weights::split(MAGIC, bytes)?;
+        let header: TaggerHeader = serde_json::from_slice(json)
+            .map_err(|e| WeightsError::Format(format!("bad header: {e}")))?;
+        if header.configs.len() != header.record_bytes.len() || header.tags.len() != TAG_COUNT {
+            return Err(WeightsError::Format(
+                "the header does not describe the records that follow".into(),
+            ));
+        }
+        let parts = weights::records(body, &header.record_bytes)?;
+        let nets = header
+            .configs
+            .iter()
+            .zip(parts)
+            .map(|(c, bytes)| load_record(c.init(device), bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { nets, header })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +293,31 @@ mod tests {
             let out = net.forward(Some(image.clone()), Some(coeff.clone()));
             assert_eq!(out.dims(), [2, TAG_COUNT], "{view:?}");
         }
+    }
+
+    #[test]
+    fn a_taggers_file_round_trips_and_refuses_damage() {
+        let device = Device::flex();
+        let tags = (0..TAG_COUNT).map(|i| format!("tag {i}")).collect();
+        let configs = View::ALL
+            .iter()
+            .map(|&v| TaggerConfig::new(v).with_image_channels(4))
+            .collect();
+        let set = TaggerSet::init(configs, tags, &device);
+        let bytes = set.to_bytes().expect("serialises");
+        let back = TaggerSet::from_bytes(&bytes, &device).expect("reads back");
+        let coeff = Tensor::<2>::ones([1, COEFF_FEATURES], &device);
+        let a = set
+            .get(View::Coeff)
+            .expect("coeff")
+            .forward(None, Some(coeff.clone()));
+        let b = back
+            .get(View::Coeff)
+            .expect("coeff")
+            .forward(None, Some(coeff));
+        assert_eq!(a.into_data(), b.into_data());
+        assert!(TaggerSet::from_bytes(&bytes[..bytes.len() - 1], &device).is_err());
+        assert!(TaggerSet::from_bytes(b"SSGRAIN1xxxxxxxx", &device).is_err());
     }
 
     #[test]

@@ -1,0 +1,80 @@
+//! `synthscope eval tagger`: mean average precision of each tagger view on a directory written
+//! by `synthscope generate saxs` (use a seed not used in training).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use synth::scattering::TRAINING_TAGS;
+
+use crate::device::{DeviceChoice, device};
+use crate::saxs_data;
+use crate::shipped;
+use crate::train_tagger::{average_precisions, probabilities};
+
+#[derive(Debug, Args)]
+pub(crate) struct EvalTaggerArgs {
+    /// A directory written by `synthscope generate saxs`.
+    #[arg(long)]
+    data: PathBuf,
+    /// Weights written by `synthscope train tagger` (default: the shipped weights).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Evaluate at most this many images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+/// `{"map": …, "per_tag_ap": {tag: ap}}` of one view (null for tags absent from the data).
+fn view_json(map: f64, per_tag: &[f64]) -> serde_json::Value {
+    let per_tag: serde_json::Map<String, serde_json::Value> = TRAINING_TAGS
+        .iter()
+        .zip(per_tag)
+        .map(|(t, &ap)| {
+            let v = if ap.is_finite() {
+                serde_json::json!((ap * 1e4).round() / 1e4)
+            } else {
+                serde_json::Value::Null
+            };
+            (t.to_string(), v)
+        })
+        .collect();
+    serde_json::json!({ "map": (map * 1e4).round() / 1e4, "per_tag_ap": per_tag })
+}
+
+pub(crate) fn run(a: &EvalTaggerArgs) -> Result<()> {
+    let started = Instant::now();
+    let device = device(a.device)?;
+    let (set, name, digest) = shipped::load_tagger(a.model.as_deref(), &device)?;
+    let samples = saxs_data::load_dir(&a.data, a.limit)?;
+    let mut out = serde_json::Map::new();
+    let mut headline = None;
+    for (config, net) in set.header.configs.iter().zip(&set.nets) {
+        let probs = probabilities(net, &samples, &device)?;
+        let (map, per_tag) = average_precisions(&probs, &samples);
+        let v = view_json(map, &per_tag);
+        // The headline figures are the joint view's (else the last view's).
+        if headline.is_none() || config.view == models::tagger::View::Joint {
+            headline = Some(v.clone());
+        }
+        out.insert(config.view.name().to_string(), v);
+    }
+    if let Some(serde_json::Value::Object(h)) = headline {
+        for (k, v) in h {
+            out.insert(k, v);
+        }
+    }
+    out.insert("images".into(), serde_json::json!(samples.len()));
+    out.insert("model".into(), serde_json::json!(name));
+    out.insert("sha256".into(), serde_json::json!(digest));
+    out.insert(
+        "seconds".into(),
+        serde_json::json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0),
+    );
+    println!("{}", serde_json::Value::Object(out));
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Scattering samples for the taggers: read from a directory written by `synthscope generate
+//! saxs`, or generated in memory with the same engine, and turned into the taggers' two views
+//! (`imaging::scattering::tagger_input`) around the true beam centre.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use imaging::Image;
+use imaging::scattering::{FourierBessel, tagger_input};
+use models::tagger::{IMAGE_SIDE_PX, TAG_COUNT};
+use rayon::prelude::*;
+use synth::scattering::{SaxsConfig, TRAINING_TAGS};
+
+/// One detector image as the taggers see it, with its true tags.
+pub(crate) struct SaxsSample {
+    /// `[256 × 256]` log-scaled grid.
+    pub image: Vec<f32>,
+    /// The 880 Fourier–Bessel features.
+    pub coeff: Vec<f32>,
+    /// 1 for each tag of `TRAINING_TAGS` present, else 0.
+    pub tags: [f32; TAG_COUNT],
+}
+
+/// The basis of the coefficient view: reference orders on a disc of half the grid.
+pub(crate) fn basis() -> FourierBessel {
+    FourierBessel::reference(IMAGE_SIDE_PX as f64 / 2.0)
+}
+
+/// Multi-hot vector of tag names; unknown names are an error (a newer engine's data).
+pub(crate) fn tag_vector(names: &[&str]) -> Result<[f32; TAG_COUNT]> {
+    let mut out = [0.0; TAG_COUNT];
+    for name in names {
+        let i = TRAINING_TAGS
+            .iter()
+            .position(|t| t == name)
+            .with_context(|| format!("unknown tag \"{name}\""))?;
+        out[i] = 1.0;
+    }
+    Ok(out)
+}
+
+/// Both views of detector counts around a beam centre. Negative counts (detector flags) are
+/// masked.
+pub(crate) fn prepare(
+    counts: &Image<f32>,
+    beam_x_px: f64,
+    beam_y_px: f64,
+    basis: &FourierBessel,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let t = tagger_input(counts, None, beam_x_px, beam_y_px, IMAGE_SIDE_PX, basis)?;
+    Ok((t.image, t.coefficients))
+}
+
+/// Reads every image of a `generate saxs` directory (its `labels.jsonl`), in parallel.
+pub(crate) fn load_dir(dir: &Path, limit: Option<usize>) -> Result<Vec<SaxsSample>> {
+    let lines = crate::labels::read(dir, "saxs", limit)?;
+    let basis = basis();
+    lines
+        .par_iter()
+        .map(|(n, v)| {
+            let path = crate::labels::file_field(dir, v, "file", *n)?;
+            let bytes =
+                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let counts = imaging::codec::decode_gray(&bytes)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .to_f32();
+            let number = |k: &str| {
+                v.get(k)
+                    .and_then(|x| x.as_f64())
+                    .with_context(|| format!("labels.jsonl line {n} has no \"{k}\""))
+            };
+            let names: Vec<&str> = v
+                .get("tags")
+                .and_then(|t| t.as_array())
+                .with_context(|| format!("labels.jsonl line {n} has no \"tags\""))?
+                .iter()
+                .filter_map(|t| t.as_str())
+                .collect();
+            let (image, coeff) =
+                prepare(&counts, number("beam_x_px")?, number("beam_y_px")?, &basis)?;
+            Ok(SaxsSample {
+                image,
+                coeff,
+                tags: tag_vector(&names).with_context(|| format!("labels.jsonl line {n}"))?,
+            })
+        })
+        .collect()
+}
+
+/// Generates `count` detector images of batch `seed` in memory.
+pub(crate) fn generate(config: &SaxsConfig, seed: u64, count: usize) -> Result<Vec<SaxsSample>> {
+    config.validate()?;
+    if count == 0 {
+        bail!("--generate needs at least one image");
+    }
+    let basis = basis();
+    (0..count as u64)
+        .into_par_iter()
+        .map(|i| {
+            let s = synth::dataset::generate_saxs(config, seed, i)?;
+            let counts = s.image.counts.map(|c| c as f32);
+            let g = s.params.geometry;
+            let (image, coeff) = prepare(&counts, g.beam_x_px, g.beam_y_px, &basis)?;
+            let names: Vec<&str> = s.truth.tags.iter().map(String::as_str).collect();
+            Ok(SaxsSample {
+                image,
+                coeff,
+                tags: tag_vector(&names)?,
+            })
+        })
+        .collect()
+}

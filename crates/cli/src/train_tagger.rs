@@ -1,0 +1,364 @@
+//! `synthscope train tagger`: trains the image, coefficient and joint taggers (seed 003) on
+//! scattering images, one view after the other, with sigmoid cross-entropy over the 15 tags.
+//!
+//! Every epoch ends with validation (macro mean average precision on held-out images) and a
+//! checkpoint in `<out>.ckpt/` (all networks, optimizer, progress); `--resume` continues.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::{Device, Tensor, TensorData};
+use clap::Args;
+use models::tagger::{
+    COEFF_FEATURES, IMAGE_SIDE_PX, TAG_COUNT, Tagger, TaggerConfig, TaggerSet, View,
+};
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use synth::scattering::{SaxsConfig, TRAINING_TAGS};
+
+use crate::device::{DeviceChoice, device};
+use crate::saxs_data::{self, SaxsSample};
+use crate::training::{Checkpoint, learning_rate, progress_bar, say, write_weights};
+
+#[derive(Debug, Args)]
+pub(crate) struct TrainTaggerArgs {
+    /// A directory written by `synthscope generate saxs` (its labels.jsonl lists the images).
+    #[arg(long, required_unless_present = "generate")]
+    data: Option<PathBuf>,
+    /// Instead of --data: generate this many scattering images in memory (256 px, default
+    /// engine settings).
+    #[arg(long, conflicts_with = "data")]
+    generate: Option<usize>,
+    /// Batch seed for --generate, and the seed of initial weights and batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Use at most this many images of --data.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Where to write the trained weights (checkpoints go to <out>.ckpt/).
+    #[arg(long)]
+    out: PathBuf,
+    /// Images held out for validation (taken from the end of the data).
+    #[arg(long, default_value_t = 200)]
+    val: usize,
+    /// Views to train, in order (the joint view reads both inputs).
+    #[arg(long, value_delimiter = ',', default_value = "image,coeff,joint")]
+    views: Vec<ViewArg>,
+    /// Epochs per view (an epoch visits every training image once).
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Stop each epoch after this many steps (for smoke tests).
+    #[arg(long)]
+    max_steps_per_epoch: Option<usize>,
+    /// Images per step.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Peak learning rate of Adam (cosine decay to 1/20 of it within each view).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Channels after the image CNN's stem.
+    #[arg(long, default_value_t = 16)]
+    image_channels: usize,
+    /// Continue from the checkpoint in <out>.ckpt/.
+    #[arg(long)]
+    resume: bool,
+    /// Stop (checkpointed, no final weights) after this many epochs in this run; continue
+    /// later with --resume. For time-boxed runs on shared machines.
+    #[arg(long)]
+    stop_after_epochs: Option<usize>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+/// `--views` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ViewArg {
+    Image,
+    Coeff,
+    Joint,
+}
+
+impl From<ViewArg> for View {
+    fn from(v: ViewArg) -> Self {
+        match v {
+            ViewArg::Image => View::Image,
+            ViewArg::Coeff => View::Coeff,
+            ViewArg::Joint => View::Joint,
+        }
+    }
+}
+
+/// Progress saved with every checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Progress {
+    /// Index into the views being trained (= number of views finished).
+    view: usize,
+    /// Epochs finished in the current view.
+    epoch: usize,
+    /// Steps finished in the current view.
+    step: usize,
+}
+
+/// A batch as tensors: images `[b, 1, 256, 256]`, coefficients `[b, 880]`, targets `[b, 15]`.
+pub(crate) struct Batch {
+    pub image: Tensor<4>,
+    pub coeff: Tensor<2>,
+    pub target: Tensor<2>,
+}
+
+/// Stacks samples `idx` into tensors on `device`.
+pub(crate) fn batch(samples: &[SaxsSample], idx: &[usize], device: &Device) -> Batch {
+    let b = idx.len();
+    let side = IMAGE_SIDE_PX;
+    let mut image = Vec::with_capacity(b * side * side);
+    let mut coeff = Vec::with_capacity(b * COEFF_FEATURES);
+    let mut target = Vec::with_capacity(b * TAG_COUNT);
+    for &i in idx {
+        image.extend_from_slice(&samples[i].image);
+        coeff.extend_from_slice(&samples[i].coeff);
+        target.extend_from_slice(&samples[i].tags);
+    }
+    Batch {
+        image: Tensor::from_data(TensorData::new(image, [b, 1, side, side]), device),
+        coeff: Tensor::from_data(TensorData::new(coeff, [b, COEFF_FEATURES]), device),
+        target: Tensor::from_data(TensorData::new(target, [b, TAG_COUNT]), device),
+    }
+}
+
+/// Mean sigmoid cross-entropy from logits, `[b, 15]` each; stable for any logit.
+fn bce_with_logits(logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+    (relu(logits.clone()) - logits.clone() * target + logits.abs().neg().exp().log1p()).mean()
+}
+
+/// Tag probabilities of `net` for every sample, batch by batch: `[n][15]`.
+pub(crate) fn probabilities(
+    net: &Tagger,
+    samples: &[SaxsSample],
+    device: &Device,
+) -> Result<Vec<[f32; TAG_COUNT]>> {
+    let mut out = Vec::with_capacity(samples.len());
+    let idx: Vec<usize> = (0..samples.len()).collect();
+    for chunk in idx.chunks(32) {
+        let b = batch(samples, chunk, device);
+        let p = sigmoid(net.forward(Some(b.image), Some(b.coeff)));
+        let values = p
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading probabilities failed: {e:?}"))?;
+        for row in values.chunks_exact(TAG_COUNT) {
+            let mut r = [0.0; TAG_COUNT];
+            r.copy_from_slice(row);
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Average precision per tag (NaN for a tag without positives) and their mean over the tags
+/// that have positives.
+pub(crate) fn average_precisions(
+    probs: &[[f32; TAG_COUNT]],
+    samples: &[SaxsSample],
+) -> (f64, [f64; TAG_COUNT]) {
+    let mut per_tag = [f64::NAN; TAG_COUNT];
+    for (t, ap) in per_tag.iter_mut().enumerate() {
+        let scores: Vec<f64> = probs.iter().map(|p| f64::from(p[t])).collect();
+        let labels: Vec<bool> = samples.iter().map(|s| s.tags[t] > 0.5).collect();
+        *ap = imaging::metrics::average_precision(&scores, &labels).unwrap_or(f64::NAN);
+    }
+    let valid: Vec<f64> = per_tag.iter().copied().filter(|v| v.is_finite()).collect();
+    let map = valid.iter().sum::<f64>() / valid.len().max(1) as f64;
+    (map, per_tag)
+}
+
+pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
+    if a.views.is_empty() {
+        bail!("--views needs at least one of image, coeff, joint");
+    }
+    let device = device(a.device)?.autodiff();
+    device.seed(a.seed);
+    let started = Instant::now();
+    let mut samples = match (&a.data, a.generate) {
+        (Some(dir), _) => saxs_data::load_dir(dir, a.limit)?,
+        (None, Some(n)) => saxs_data::generate(
+            &SaxsConfig {
+                size_px: IMAGE_SIDE_PX,
+                ..SaxsConfig::default()
+            },
+            a.seed,
+            n,
+        )?,
+        (None, None) => bail!("give --data DIR or --generate N"),
+    };
+    if samples.len() < 2 {
+        bail!(
+            "need at least 2 images (one to train on, one to validate); got {}",
+            samples.len()
+        );
+    }
+    let n_val = a.val.clamp(1, samples.len() / 2);
+    let val = samples.split_off(samples.len() - n_val);
+    let train = samples;
+    eprintln!(
+        "tagger training: {} training and {} validation images ({:.1} s to prepare both views)",
+        train.len(),
+        val.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let views: Vec<View> = a.views.iter().map(|&v| v.into()).collect();
+    let configs: Vec<TaggerConfig> = views
+        .iter()
+        .map(|&v| TaggerConfig::new(v).with_image_channels(a.image_channels))
+        .collect();
+    let tags = TRAINING_TAGS.iter().map(|t| t.to_string()).collect();
+    let mut ckpt = Checkpoint::open(&a.out)?;
+    let (mut set, mut progress) = if a.resume {
+        let (bytes, progress): (Vec<u8>, Progress) = ckpt.resume()?;
+        let set = TaggerSet::from_bytes(&bytes, &device)?;
+        if set.header.configs != configs {
+            bail!(
+                "--resume: the checkpoint holds other views or shapes than this command asks for"
+            );
+        }
+        eprintln!(
+            "resuming view {} at epoch {} (step {})",
+            progress.view, progress.epoch, progress.step
+        );
+        (set, progress)
+    } else {
+        (
+            TaggerSet::init(configs, tags, &device),
+            Progress {
+                view: 0,
+                epoch: 0,
+                step: 0,
+            },
+        )
+    };
+    let steps_per_epoch = {
+        let full = train.len().div_ceil(a.batch.max(1));
+        a.max_steps_per_epoch.map_or(full, |m| m.min(full)).max(1)
+    };
+    let batch_size = a.batch.clamp(1, train.len());
+    let inner = device.clone().inner();
+    let mut summary = Vec::new();
+    let mut epochs_this_run = 0;
+    while progress.view < views.len() {
+        let v = progress.view;
+        let view = views[v];
+        eprintln!(
+            "{} view: {} parameters",
+            view.name(),
+            set.nets[v].num_params()
+        );
+        let mut optim: ModuleOptimizer = AdamConfig::new().init();
+        if a.resume && progress.step > 0 {
+            optim = ckpt.load_optimizer(optim)?;
+        }
+        let total = a.epochs * steps_per_epoch;
+        let bar = progress_bar(view.name(), total, progress.step);
+        while progress.epoch < a.epochs {
+            let epoch_started = Instant::now();
+            let mut loss_sum = 0.0;
+            for _ in 0..steps_per_epoch {
+                // The batch depends only on (view, step): a resumed run sees the same batches.
+                let mut rng =
+                    ChaCha8Rng::seed_from_u64(((v as u64) << 40) ^ progress.step as u64 ^ a.seed);
+                let idx = sample(&mut rng, train.len(), batch_size).into_vec();
+                let b = batch(&train, &idx, &device);
+                let logits = set.nets[v].forward(Some(b.image), Some(b.coeff));
+                let loss = bce_with_logits(logits, b.target);
+                let grads = GradientsParams::from_grads(loss.backward(), &set.nets[v]);
+                let lr = learning_rate(a.lr, progress.step, total);
+                set.nets[v] = optim.step(lr, set.nets[v].clone(), grads);
+                let loss_value = f64::from(
+                    loss.into_data()
+                        .try_into_vec::<f32>()
+                        .map_err(|e| anyhow::anyhow!("reading the loss failed: {e:?}"))?[0],
+                );
+                loss_sum += loss_value;
+                progress.step += 1;
+                bar.inc(1);
+                bar.set_message(format!("loss {loss_value:.4}"));
+            }
+            progress.epoch += 1;
+            let probs = probabilities(&set.nets[v].valid(), &val, &inner)?;
+            let (map, per_tag) = average_precisions(&probs, &val);
+            let train_loss = loss_sum / steps_per_epoch as f64;
+            ckpt.log(&serde_json::json!({
+                "view": view.name(),
+                "epoch": progress.epoch,
+                "step": progress.step,
+                "train_loss": train_loss,
+                "epoch_seconds": epoch_started.elapsed().as_secs_f64(),
+                "val_map": map,
+                "val_per_tag_ap": per_tag.iter().map(|x| if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null }).collect::<Vec<_>>(),
+            }))?;
+            say(
+                &bar,
+                format!(
+                    "{} epoch {}/{}: loss {train_loss:.4}; validation mAP {map:.3}",
+                    view.name(),
+                    progress.epoch,
+                    a.epochs
+                ),
+            );
+            if progress.epoch == a.epochs {
+                summary.push(format!("{} mAP {map:.3}", view.name()));
+                progress = Progress {
+                    view: v + 1,
+                    epoch: 0,
+                    step: 0,
+                };
+            }
+            ckpt.save(&valid_set(&set).to_bytes()?, &optim, &progress)?;
+            epochs_this_run += 1;
+            if a.stop_after_epochs.is_some_and(|n| epochs_this_run >= n)
+                && progress.view < views.len()
+            {
+                bar.finish_and_clear();
+                eprintln!(
+                    "stopped after {epochs_this_run} epochs as asked; continue with --resume"
+                );
+                return Ok(());
+            }
+            if progress.view != v {
+                break;
+            }
+        }
+        bar.finish_and_clear();
+    }
+    let mut final_set = valid_set(&set);
+    final_set.header.trained = format!(
+        "synthscope {} train tagger: {} images, {} epochs per view, batch {}",
+        env!("CARGO_PKG_VERSION"),
+        train.len(),
+        a.epochs,
+        a.batch
+    );
+    let bytes = final_set.to_bytes()?;
+    let digest = write_weights(&a.out, &bytes)?;
+    eprintln!(
+        "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; validation: {}",
+        a.out.display(),
+        bytes.len(),
+        started.elapsed().as_secs_f64(),
+        summary.join(", ")
+    );
+    Ok(())
+}
+
+/// The networks without autodiff, on the inner device, for saving.
+fn valid_set(set: &TaggerSet) -> TaggerSet {
+    TaggerSet {
+        nets: set.nets.iter().map(Module::valid).collect(),
+        header: set.header.clone(),
+    }
+}

@@ -1,0 +1,84 @@
+//! The layout every Synthscope weights file shares: an 8-byte magic naming the model family, the
+//! length of a JSON header (u32, little endian), the header, then the burnpack records of the
+//! networks back to back. The header records each record's length, so a truncated or padded file
+//! is refused before any weight is read.
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+
+/// A weights file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WeightsError {
+    /// Not a file of this model family, or damaged.
+    #[error("{0}")]
+    Format(String),
+    /// The weights do not fit the architecture in the header.
+    #[error("{0}")]
+    Weights(String),
+}
+
+/// The burnpack bytes of a module's weights.
+pub fn record_bytes<M: Module>(module: &M) -> Result<Vec<u8>, WeightsError> {
+    module
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map(|b| b.to_vec())
+        .map_err(|e| WeightsError::Weights(e.to_string()))
+}
+
+/// Loads burnpack bytes into `module` (freshly initialised with the right shape).
+pub fn load_record<M: Module>(module: M, bytes: &[u8]) -> Result<M, WeightsError> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| WeightsError::Weights(e.to_string()))?;
+    module
+        .try_load_record(record)
+        .map_err(|e| WeightsError::Weights(e.to_string()))
+}
+
+/// Joins magic, header and records into one file.
+pub fn join(magic: &[u8; 8], header_json: &[u8], records: &[Vec<u8>]) -> Vec<u8> {
+    let body: usize = records.iter().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(12 + header_json.len() + body);
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&(header_json.len() as u32).to_le_bytes());
+    out.extend_from_slice(header_json);
+    for r in records {
+        out.extend_from_slice(r);
+    }
+    out
+}
+
+/// Splits a file into its JSON header and everything after it; checks the magic.
+pub fn split<'a>(magic: &[u8; 8], bytes: &'a [u8]) -> Result<(&'a [u8], &'a [u8]), WeightsError> {
+    if bytes.len() < 12 || &bytes[..8] != magic {
+        return Err(WeightsError::Format(format!(
+            "it does not start with {}",
+            String::from_utf8_lossy(magic)
+        )));
+    }
+    let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    let json = bytes
+        .get(12..12 + len)
+        .ok_or_else(|| WeightsError::Format("the header is truncated".into()))?;
+    Ok((json, &bytes[12 + len..]))
+}
+
+/// Cuts the records of the given lengths; the lengths must cover `body` exactly.
+pub fn records<'a>(body: &'a [u8], lengths: &[usize]) -> Result<Vec<&'a [u8]>, WeightsError> {
+    let expected: usize = lengths.iter().sum();
+    if body.len() != expected {
+        return Err(WeightsError::Format(format!(
+            "{} bytes of weights, expected {expected}: the file is truncated or has trailing data",
+            body.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(lengths.len());
+    let mut start = 0;
+    for &n in lengths {
+        out.push(&body[start..start + n]);
+        start += n;
+    }
+    Ok(out)
+}
