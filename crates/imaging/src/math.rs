@@ -28,6 +28,8 @@ pub trait Portable: Sized {
     fn powf_p(self, e: Self) -> Self;
     /// √(self² + y²) without overflow.
     fn hypot_p(self, y: Self) -> Self;
+    /// Angle of the point (x = `x`, y = `self`) in radians, in (−π, π].
+    fn atan2_p(self, x: Self) -> Self;
     /// `self` to the integer power `n` (by multiplication).
     fn powi_p(self, n: i32) -> Self;
 }
@@ -64,6 +66,10 @@ impl Portable for f64 {
     #[inline]
     fn powf_p(self, e: f64) -> f64 {
         libm::pow(self, e)
+    }
+    #[inline]
+    fn atan2_p(self, x: f64) -> f64 {
+        libm::atan2(self, x)
     }
     #[inline]
     fn hypot_p(self, y: f64) -> f64 {

@@ -9,12 +9,15 @@
 //!   weights file and the diffusion schedule.
 //! - [`tagger`]: the scattering-image taggers (image CNN, Fourier–Bessel coefficient network,
 //!   joint double-view network).
+//! - [`realism`]: the four realism classifiers (ResNet-, VGG-, ViT- and ConvNeXt-style) of the
+//!   soft-voting ensemble.
 //! - [`weights`]: the weights-file layout all models share (magic, JSON header, burnpack
 //!   records).
 //! - [`probe`]: a fixed convolution that checks a device computes correctly.
 
 pub mod grain;
 pub mod probe;
+pub mod realism;
 pub mod tagger;
 pub mod unet;
 pub mod weights;

@@ -8,6 +8,7 @@
 use crate::math::Portable;
 
 mod components;
+pub mod fakes;
 /// Detector geometry lives in `imaging` (the analysis needs it too).
 pub use imaging::detector as geometry;
 pub mod lattice;
