@@ -362,3 +362,49 @@ fn valid_set(set: &TaggerSet) -> TaggerSet {
         header: set.header.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Samples whose tag t is on exactly when coefficient t is positive (all other inputs noise).
+    fn separable(n: usize) -> Vec<SaxsSample> {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        (0..n)
+            .map(|_| {
+                let coeff: Vec<f32> = (0..COEFF_FEATURES)
+                    .map(|_| rand::Rng::random_range(&mut rng, -1.0f32..1.0))
+                    .collect();
+                let mut tags = [0.0; TAG_COUNT];
+                for (t, tag) in tags.iter_mut().enumerate() {
+                    *tag = if coeff[t] > 0.0 { 1.0 } else { 0.0 };
+                }
+                SaxsSample {
+                    image: vec![0.0; IMAGE_SIDE_PX * IMAGE_SIDE_PX],
+                    coeff,
+                    tags,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_coefficient_view_learns_a_separable_problem() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let train = separable(256);
+        let mut net = TaggerConfig::new(View::Coeff).init(&device);
+        let mut optim: ModuleOptimizer = AdamConfig::new().init();
+        let mut last = f32::MAX;
+        for step in 0..150 {
+            let mut rng = ChaCha8Rng::seed_from_u64(step);
+            let idx = sample(&mut rng, train.len(), 32).into_vec();
+            let b = batch(&train, &idx, &device);
+            let loss = bce_with_logits(net.forward(None, Some(b.coeff)), b.target);
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(1e-3, net.clone(), grads);
+            last = loss.into_data().try_into_vec::<f32>().expect("f32")[0];
+        }
+        assert!(last < 0.2, "loss after 150 steps {last}");
+    }
+}

@@ -20,12 +20,11 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::unet::ConvBlock;
 use crate::weights::{self, WeightsError, load_record, record_bytes};
 
 /// Outputs: the 15-label training set of `DOMAIN.md` §1, in the order of
@@ -100,7 +99,7 @@ impl TaggerConfig {
                     .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
                     .init(device),
                 stages: (0..4)
-                    .map(|s| ConvBlock::new(widths[s], widths[s + 1], device))
+                    .map(|s| NormBlock::new(widths[s], widths[s + 1], device))
                     .collect(),
                 pool: MaxPool2dConfig::new([2, 2]).init(),
                 // Global average and max pooling, concatenated.
@@ -121,11 +120,45 @@ impl TaggerConfig {
     }
 }
 
+/// Two 3×3 convolutions, each followed by group normalisation and a ReLU. Without the
+/// normalisation the CNN learned nothing beyond the tag priors on detector images (whose log
+/// intensities sit on a large, image-dependent offset).
+#[derive(Module, Debug)]
+pub struct NormBlock {
+    conv1: Conv2d,
+    norm1: GroupNorm,
+    conv2: Conv2d,
+    norm2: GroupNorm,
+}
+
+impl NormBlock {
+    fn new(i: usize, o: usize, device: &Device) -> Self {
+        let conv = |i, o| {
+            Conv2dConfig::new([i, o], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .init(device)
+        };
+        let groups = (o / 8).max(1);
+        Self {
+            conv1: conv(i, o),
+            norm1: GroupNormConfig::new(groups, o).init(device),
+            conv2: conv(o, o),
+            norm2: GroupNormConfig::new(groups, o).init(device),
+        }
+    }
+
+    /// `[b, i, h, w]` → `[b, o, h, w]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = relu(self.norm1.forward(self.conv1.forward(x)));
+        relu(self.norm2.forward(self.conv2.forward(x)))
+    }
+}
+
 /// The image branch: a strided stem, four conv stages with max pooling, global pooling.
 #[derive(Module, Debug)]
 pub struct ImageCnn {
     stem: Conv2d,
-    stages: Vec<ConvBlock>,
+    stages: Vec<NormBlock>,
     pool: MaxPool2d,
     embed: Linear,
 }

@@ -31,6 +31,11 @@ pub const FEATURES: usize = 2 * N_MAX * (M_MAX + 1);
 
 /// Sectors per ring: far more than 2·m_max + 1, so a gap or beamstop arm leaves enough.
 const SECTORS: usize = 64;
+/// Tikhonov ridges (relative to the mean diagonal of the normal equations): where a mask or the
+/// image edge leaves part of a ring or of the disc without data, the harmonics it cannot
+/// constrain shrink to zero instead of fitting noise with huge, cancelling coefficients.
+const ANGULAR_RIDGE: f64 = 1e-2;
+const RADIAL_RIDGE: f64 = 1e-3;
 /// A ring needs this many valid sectors per unknown of its Fourier series to be fitted.
 const MIN_SECTORS_PER_UNKNOWN: f64 = 1.5;
 
@@ -192,7 +197,7 @@ impl FourierBessel {
                     }
                     ne.add(&row, mean(k), 1.0);
                 }
-                ne.solve(1e-9)
+                ne.solve(ANGULAR_RIDGE)
             } else {
                 None
             };
@@ -222,7 +227,7 @@ impl FourierBessel {
                     // Weight r·Δr: the area element of the disc.
                     ne.add(&basis_row, s[comp], r * self.radius_px / self.rings as f64);
                 }
-                let Some(alpha) = ne.solve(1e-7) else {
+                let Some(alpha) = ne.solve(RADIAL_RIDGE) else {
                     continue;
                 };
                 for (n, a) in alpha.into_iter().enumerate() {

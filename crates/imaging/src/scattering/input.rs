@@ -9,6 +9,10 @@ use super::fourier_bessel::FourierBessel;
 /// Counts at which the log scale reaches 1: the 16-bit counter of the reference detector.
 pub const FULL_SCALE_COUNTS: f64 = 65_536.0;
 
+/// Coefficients (per disc radius) are multiplied by this before the signed log compression,
+/// so that the smallest meaningful ones (≈ 10⁻³) land near the knee of ln(1 + x).
+const COEFF_GAIN: f32 = 100.0;
+
 /// The taggers' inputs for one image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaggerInput {
@@ -22,7 +26,8 @@ pub struct TaggerInput {
     pub scale: f64,
     /// Beam centre on the grid (column, row) in grid pixels.
     pub beam_px: (f64, f64),
-    /// Fourier–Bessel features of `image` around `beam_px` (880 for the reference basis).
+    /// Fourier–Bessel features of `image` around `beam_px` (880 for the reference basis),
+    /// compressed as sign(c)·ln(1 + 100·|c|).
     pub coefficients: Vec<f32>,
 }
 
@@ -81,9 +86,14 @@ pub fn tagger_input(
     }
     let beam_px = (beam_x_px / scale, beam_y_px / scale);
     let grid = Image::from_vec(side, side, image)?;
+    // Signed log compression: coefficients span orders of magnitude between the low orders of a
+    // bright pattern and the high orders of a faint one; networks want inputs of order one.
     let coefficients = basis
         .coefficients(&grid, Some(&masked), beam_px.0, beam_px.1)
-        .features();
+        .features()
+        .into_iter()
+        .map(|c| c.signum() * (c.abs() * COEFF_GAIN).ln_1p())
+        .collect();
     Ok(TaggerInput {
         side_px: side,
         image: grid.pixels().to_vec(),
