@@ -80,6 +80,8 @@ enum BenchKind {
     Generate(bench::BenchArgs),
     /// Latency of each stage of the grain pipeline (edges, Net1, Net2, grains) on one image.
     Grain(bench::BenchGrainArgs),
+    /// Tagging throughput (both views' preparation and the joint tagger) at 256² and 1000².
+    Tagger(bench::BenchTaggerArgs),
 }
 
 /// Options shared by every generator.
@@ -213,6 +215,7 @@ fn main() -> ExitCode {
         Command::Segment(a) => segment::run(&a),
         Command::Bench(BenchKind::Generate(a)) => bench::generate(&a),
         Command::Bench(BenchKind::Grain(a)) => bench::grain(&a),
+        Command::Bench(BenchKind::Tagger(a)) => bench::tagger(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
