@@ -116,12 +116,14 @@ impl GrayImage {
     }
 }
 
-/// Decodes a grayscale PNG or TIFF, recognised by its first bytes.
+/// Decodes a grayscale PNG, TIFF or EDF, recognised by its first bytes.
 pub fn decode_gray(bytes: &[u8]) -> Result<GrayImage, CodecError> {
     if bytes.starts_with(b"\x89PNG") {
         decode_png(bytes)
     } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
         decode_tiff(bytes)
+    } else if bytes.starts_with(b"{") {
+        decode_edf(bytes)
     } else if bytes.is_empty() {
         Err(CodecError::Unsupported("the file is empty".into()))
     } else {
@@ -218,10 +220,172 @@ pub fn decode_tiff(bytes: &[u8]) -> Result<GrayImage, CodecError> {
         DecodingResult::U16(v) => Ok(GrayImage::U16(Image::from_vec(w, h, v)?)),
         DecodingResult::U32(v) => Ok(GrayImage::U32(Image::from_vec(w, h, v)?)),
         DecodingResult::F32(v) => Ok(GrayImage::F32(Image::from_vec(w, h, v)?)),
+        // Signed detectors (Pilatus writes int32 with −1 in gaps, −2 for bad pixels): the
+        // negative flags survive as negative floats.
+        DecodingResult::I32(v) => Ok(GrayImage::F32(Image::from_vec(
+            w,
+            h,
+            v.into_iter().map(|x| x as f32).collect(),
+        )?)),
+        DecodingResult::I16(v) => Ok(GrayImage::F32(Image::from_vec(
+            w,
+            h,
+            v.into_iter().map(f32::from).collect(),
+        )?)),
+        DecodingResult::F64(v) => Ok(GrayImage::F32(Image::from_vec(
+            w,
+            h,
+            v.into_iter().map(|x| x as f32).collect(),
+        )?)),
         _ => Err(CodecError::Unsupported(
-            "TIFF sample type other than u8/u16/u32/f32".into(),
+            "TIFF sample type other than 8/16/32-bit integer or 32/64-bit float".into(),
         )),
     }
+}
+
+/// The header of an EDF (ESRF data format) file: `{`, `key = value ;` lines, `}` and a newline,
+/// padded to a multiple of 512 bytes; the raw pixel data follows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdfHeader {
+    /// `Dim_1`: pixels per row.
+    pub width: usize,
+    /// `Dim_2`: rows.
+    pub height: usize,
+    /// `DataType`.
+    pub data_type: String,
+    /// `ByteOrder` is `HighByteFirst`.
+    pub big_endian: bool,
+    /// Offset of the pixel data.
+    pub data_offset: usize,
+}
+
+/// Parses an EDF header (only the header: callers check the size before reading pixels).
+pub fn edf_header(bytes: &[u8]) -> Result<EdfHeader, CodecError> {
+    let bad = |m: &str| CodecError::Unsupported(format!("not a readable EDF file: {m}"));
+    if !bytes.starts_with(b"{") {
+        return Err(bad("it does not start with {"));
+    }
+    let end = bytes
+        .iter()
+        .take(64 * 1024)
+        .position(|&b| b == b'}')
+        .ok_or_else(|| bad("the header has no closing }"))?;
+    let text = std::str::from_utf8(&bytes[1..end]).map_err(|_| bad("the header is not text"))?;
+    let mut fields = std::collections::HashMap::new();
+    for item in text.split(';') {
+        if let Some((k, v)) = item.split_once('=') {
+            fields.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let dim = |k: &str| {
+        fields
+            .get(k)
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or_else(|| bad(&format!("no valid {k}")))
+    };
+    // Data starts after the "}" and its newline.
+    let mut data_offset = end + 1;
+    if bytes.get(data_offset) == Some(&b'\r') {
+        data_offset += 1;
+    }
+    if bytes.get(data_offset) == Some(&b'\n') {
+        data_offset += 1;
+    }
+    Ok(EdfHeader {
+        width: dim("dim_1")?,
+        height: dim("dim_2")?,
+        data_type: fields
+            .get("datatype")
+            .cloned()
+            .ok_or_else(|| bad("no DataType"))?,
+        big_endian: fields
+            .get("byteorder")
+            .is_some_and(|v| v.eq_ignore_ascii_case("HighByteFirst")),
+        data_offset,
+    })
+}
+
+/// Decodes a single-image EDF file (ESRF data format, as written by many beamlines): unsigned
+/// and signed 8/16/32-bit integers, 32/64-bit floats, either byte order.
+pub fn decode_edf(bytes: &[u8]) -> Result<GrayImage, CodecError> {
+    let h = edf_header(bytes)?;
+    let n = h
+        .width
+        .checked_mul(h.height)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            CodecError::Unsupported(format!("EDF image of {} × {} pixels", h.width, h.height))
+        })?;
+    let t = h.data_type.to_ascii_lowercase();
+    let size = match t.as_str() {
+        "unsignedbyte" | "signedbyte" => 1,
+        "unsignedshort" | "signedshort" => 2,
+        "unsignedinteger" | "signedinteger" | "unsignedlong" | "signedlong" | "floatvalue"
+        | "float" => 4,
+        "doublevalue" | "double" => 8,
+        other => {
+            return Err(CodecError::Unsupported(format!(
+                "EDF data type {other} is not read"
+            )));
+        }
+    };
+    let data = bytes
+        .get(h.data_offset..)
+        .and_then(|d| d.get(..n * size))
+        .ok_or_else(|| {
+            CodecError::Unsupported(format!(
+                "the EDF file is truncated: {n} pixels of {size} bytes expected"
+            ))
+        })?;
+    let word = |c: &[u8]| -> u64 {
+        let mut v = 0u64;
+        if h.big_endian {
+            for &b in c {
+                v = (v << 8) | u64::from(b);
+            }
+        } else {
+            for &b in c.iter().rev() {
+                v = (v << 8) | u64::from(b);
+            }
+        }
+        v
+    };
+    let words = data.chunks_exact(size).map(word);
+    let (w, hh) = (h.width, h.height);
+    Ok(match t.as_str() {
+        "unsignedbyte" => GrayImage::U8(Image::from_vec(w, hh, words.map(|v| v as u8).collect())?),
+        "unsignedshort" => {
+            GrayImage::U16(Image::from_vec(w, hh, words.map(|v| v as u16).collect())?)
+        }
+        "unsignedinteger" | "unsignedlong" => {
+            GrayImage::U32(Image::from_vec(w, hh, words.map(|v| v as u32).collect())?)
+        }
+        "signedbyte" => GrayImage::F32(Image::from_vec(
+            w,
+            hh,
+            words.map(|v| f32::from(v as u8 as i8)).collect(),
+        )?),
+        "signedshort" => GrayImage::F32(Image::from_vec(
+            w,
+            hh,
+            words.map(|v| f32::from(v as u16 as i16)).collect(),
+        )?),
+        "signedinteger" | "signedlong" => GrayImage::F32(Image::from_vec(
+            w,
+            hh,
+            words.map(|v| v as u32 as i32 as f32).collect(),
+        )?),
+        "floatvalue" | "float" => GrayImage::F32(Image::from_vec(
+            w,
+            hh,
+            words.map(|v| f32::from_bits(v as u32)).collect(),
+        )?),
+        _ => GrayImage::F32(Image::from_vec(
+            w,
+            hh,
+            words.map(|v| f64::from_bits(v) as f32).collect(),
+        )?),
+    })
 }
 
 #[cfg(test)]
@@ -245,6 +409,68 @@ mod tests {
         let img = Image::from_vec(4, 3, (0..12u8).map(|v| v * 20).collect()).expect("4×3");
         let bytes = encode_png_u8(&img).expect("encode");
         assert_eq!(decode_png(&bytes).expect("decode"), GrayImage::U8(img));
+    }
+
+    /// An EDF file as beamline software writes it: header padded to 512 bytes, then the data.
+    fn edf(data_type: &str, big_endian: bool, w: usize, h: usize, data: &[u8]) -> Vec<u8> {
+        let order = if big_endian {
+            "HighByteFirst"
+        } else {
+            "LowByteFirst"
+        };
+        let mut head = format!(
+            "{{\nHeaderID = EH:000001:000000:000000 ;\nImage = 1 ;\nByteOrder = {order} ;\nDataType = {data_type} ;\nDim_1 = {w} ;\nDim_2 = {h} ;\nSize = {} ;\n",
+            data.len()
+        );
+        while (head.len() + 2) % 512 != 0 {
+            head.push(' ');
+        }
+        head.push_str("}\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn edf_reads_pilatus_style_signed_and_unsigned_data_in_both_byte_orders() {
+        // 3 × 2 SignedInteger with −1 (gap) and −2 (bad pixel), little endian.
+        let v: [i32; 6] = [0, 5, -1, 70_000, -2, 12];
+        let le: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let img = decode_gray(&edf("SignedInteger", false, 3, 2, &le)).expect("EDF");
+        assert_eq!(
+            img.to_f32().pixels(),
+            &[0.0, 5.0, -1.0, 70_000.0, -2.0, 12.0]
+        );
+        // UnsignedShort, big endian.
+        let u: [u16; 4] = [1, 256, 65_535, 7];
+        let be: Vec<u8> = u.iter().flat_map(|x| x.to_be_bytes()).collect();
+        let img = decode_edf(&edf("UnsignedShort", true, 2, 2, &be)).expect("EDF");
+        assert_eq!(
+            img,
+            GrayImage::U16(Image::from_vec(2, 2, u.to_vec()).expect("2×2"))
+        );
+        // Truncated data and unknown types are clear errors.
+        let short = edf("FloatValue", false, 4, 4, &[0u8; 10]);
+        assert!(
+            decode_edf(&short)
+                .expect_err("truncated")
+                .to_string()
+                .contains("truncated")
+        );
+        assert!(decode_edf(&edf("Complex", false, 1, 1, &[0; 8])).is_err());
+    }
+
+    #[test]
+    fn pilatus_style_int32_tiff_keeps_its_negative_flags() {
+        use tiff::encoder::{TiffEncoder, colortype::GrayI32};
+        let v: Vec<i32> = vec![3, -1, 1_000_000, -2];
+        let mut bytes = Vec::new();
+        TiffEncoder::new(Cursor::new(&mut bytes))
+            .expect("encoder")
+            .write_image::<GrayI32>(2, 2, &v)
+            .expect("write");
+        let img = decode_gray(&bytes).expect("decodes");
+        assert_eq!(img.to_f32().pixels(), &[3.0, -1.0, 1_000_000.0, -2.0]);
     }
 
     #[test]

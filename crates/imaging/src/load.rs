@@ -2,7 +2,8 @@
 //! checked before decoding and a notice when colour was converted.
 //!
 //! Formats: PNG (grey, grey+alpha, RGB, RGBA, palette; 8 or 16 bit), TIFF (grey 8/16/32-bit
-//! integer and 32-bit float; 8/16-bit RGB), JPEG (grey or colour).
+//! integer (signed too: Pilatus-style negative flags stay negative), 32/64-bit float; 8/16-bit
+//! RGB), JPEG (grey or colour), EDF (ESRF data format: 8/16/32-bit integer, 32/64-bit float).
 
 use std::io::Cursor;
 
@@ -19,12 +20,12 @@ pub enum LoadError {
     #[error("the file is empty")]
     Empty,
     /// Not a format this tool reads.
-    #[error("not a supported image (PNG, TIFF or JPEG); {0}")]
+    #[error("not a supported image (PNG, TIFF, JPEG or EDF); {0}")]
     UnknownFormat(String),
     /// The format is known but the bytes are damaged or cut short.
     #[error("the {format} file is damaged or truncated ({detail})")]
     Damaged {
-        /// PNG, TIFF or JPEG.
+        /// PNG, TIFF, JPEG or EDF.
         format: &'static str,
         /// What the decoder said.
         detail: String,
@@ -115,6 +116,8 @@ pub fn load_gray(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> 
         load_tiff(bytes, min_side_px)
     } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         load_jpeg(bytes, min_side_px)
+    } else if bytes.starts_with(b"{") {
+        load_edf(bytes, min_side_px)
     } else {
         let what = if bytes.starts_with(b"GIF8") {
             "GIF is not read; save it as PNG".to_owned()
@@ -125,6 +128,21 @@ pub fn load_gray(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> 
         };
         Err(LoadError::UnknownFormat(what))
     }
+}
+
+fn load_edf(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
+    let damaged = |e: crate::codec::CodecError| LoadError::Damaged {
+        format: "EDF",
+        detail: e.to_string(),
+    };
+    // The header gives the size: refuse huge images before reading any pixel.
+    let header = crate::codec::edf_header(bytes).map_err(damaged)?;
+    check_size(header.width, header.height, min_side_px)?;
+    Ok(Loaded {
+        image: crate::codec::decode_edf(bytes).map_err(damaged)?,
+        format: "EDF",
+        converted_from_colour: false,
+    })
 }
 
 fn load_png(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
