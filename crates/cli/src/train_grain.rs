@@ -26,7 +26,9 @@ use synth::tem::TemConfig;
 
 use crate::device::{DeviceChoice, block_on, device};
 use crate::grain_data::{self, GrainSample};
-use crate::training::{Checkpoint, learning_rate, progress_bar, say, write_weights};
+use crate::training::{
+    Checkpoint, learning_rate, progress_bar, say, split_validation, write_weights,
+};
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainGrainArgs {
@@ -277,20 +279,12 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
     // Seeded initial weights: the same command trains the same networks.
     device.seed(a.seed);
     let started = Instant::now();
-    let mut samples = match (&a.data, a.generate) {
+    let samples = match (&a.data, a.generate) {
         (Some(dir), _) => grain_data::load_dir(dir, a.limit)?,
         (None, Some(n)) => grain_data::generate(&TemConfig::default(), a.seed, n)?,
         (None, None) => bail!("give --data DIR or --generate N"),
     };
-    if samples.len() < 2 {
-        bail!(
-            "need at least 2 images (one to train on, one to validate); got {}",
-            samples.len()
-        );
-    }
-    let n_val = a.val.clamp(1, samples.len() / 2);
-    let val = samples.split_off(samples.len() - n_val);
-    let train = samples;
+    let (train, val) = split_validation(samples, a.val)?;
     eprintln!(
         "grain training: {} training and {} validation images ({:.1} s to prepare edge maps)",
         train.len(),

@@ -24,7 +24,9 @@ use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 
 use crate::device::{DeviceChoice, device};
 use crate::saxs_data::{self, SaxsSample};
-use crate::training::{Checkpoint, learning_rate, progress_bar, say, write_weights};
+use crate::training::{
+    Checkpoint, learning_rate, progress_bar, say, split_validation, write_weights,
+};
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainTaggerArgs {
@@ -185,7 +187,7 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     let device = device(a.device)?.autodiff();
     device.seed(a.seed);
     let started = Instant::now();
-    let mut samples = match (&a.data, a.generate) {
+    let samples = match (&a.data, a.generate) {
         (Some(dir), _) => saxs_data::load_dir(dir, a.limit)?,
         (None, Some(n)) => saxs_data::generate(
             &SaxsConfig {
@@ -197,15 +199,7 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
         )?,
         (None, None) => bail!("give --data DIR or --generate N"),
     };
-    if samples.len() < 2 {
-        bail!(
-            "need at least 2 images (one to train on, one to validate); got {}",
-            samples.len()
-        );
-    }
-    let n_val = a.val.clamp(1, samples.len() / 2);
-    let val = samples.split_off(samples.len() - n_val);
-    let train = samples;
+    let (train, val) = split_validation(samples, a.val)?;
     eprintln!(
         "tagger training: {} training and {} validation images ({:.1} s to prepare both views)",
         train.len(),

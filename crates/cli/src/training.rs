@@ -20,6 +20,19 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Splits off the last `val` samples (at least one, at most half) for validation; needs two.
+pub(crate) fn split_validation<T>(mut samples: Vec<T>, val: usize) -> Result<(Vec<T>, Vec<T>)> {
+    if samples.len() < 2 {
+        anyhow::bail!(
+            "need at least 2 images (one to train on, one to validate); got {}",
+            samples.len()
+        );
+    }
+    let n_val = val.clamp(1, samples.len() / 2);
+    let held_out = samples.split_off(samples.len() - n_val);
+    Ok((samples, held_out))
+}
+
 /// Cosine decay from `peak` to `peak / 20` over `total` steps.
 pub(crate) fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
     let floor = peak / 20.0;

@@ -104,6 +104,11 @@ impl Mask {
 
     /// Excludes the pixels whose centres lie within `radius_px` of `(cx, cy)`.
     pub fn add_circle(&mut self, cx: f64, cy: f64, radius_px: f64) {
+        self.set_disc(cx, cy, radius_px, true);
+    }
+
+    /// Sets the flag of every pixel whose centre lies within `radius_px` of `(cx, cy)`.
+    fn set_disc(&mut self, cx: f64, cy: f64, radius_px: f64, excluded: bool) {
         let y0 = (cy - radius_px).floor().max(0.0) as usize;
         let y1 = ((cy + radius_px).ceil().max(0.0) as usize).min(self.height);
         let x0 = (cx - radius_px).floor().max(0.0) as usize;
@@ -111,7 +116,7 @@ impl Mask {
         for y in y0..y1 {
             for x in x0..x1 {
                 if (x as f64 + 0.5 - cx).hypot(y as f64 + 0.5 - cy) <= radius_px {
-                    self.excluded[y * self.width + x] = true;
+                    self.excluded[y * self.width + x] = excluded;
                 }
             }
         }
@@ -130,19 +135,6 @@ impl Mask {
     /// Excludes (or, with `erase`, includes again) a brush stroke of `radius_px` through
     /// `points`, as painted by a user.
     pub fn paint_stroke(&mut self, points: &[(f64, f64)], radius_px: f64, erase: bool) {
-        let mut stamp = |cx: f64, cy: f64| {
-            let y0 = (cy - radius_px).floor().max(0.0) as usize;
-            let y1 = ((cy + radius_px).ceil().max(0.0) as usize).min(self.height);
-            let x0 = (cx - radius_px).floor().max(0.0) as usize;
-            let x1 = ((cx + radius_px).ceil().max(0.0) as usize).min(self.width);
-            for y in y0..y1 {
-                for x in x0..x1 {
-                    if (x as f64 + 0.5 - cx).hypot(y as f64 + 0.5 - cy) <= radius_px {
-                        self.excluded[y * self.width + x] = !erase;
-                    }
-                }
-            }
-        };
         // Stamps half a radius apart along each segment leave no holes.
         let step = (radius_px * 0.5).max(0.5);
         for pair in points.windows(2) {
@@ -150,11 +142,11 @@ impl Mask {
             let n = ((bx - ax).hypot(by - ay) / step).ceil().max(1.0) as usize;
             for i in 0..=n {
                 let t = i as f64 / n as f64;
-                stamp(ax + t * (bx - ax), ay + t * (by - ay));
+                self.set_disc(ax + t * (bx - ax), ay + t * (by - ay), radius_px, !erase);
             }
         }
         if let [(x, y)] = points {
-            stamp(*x, *y);
+            self.set_disc(*x, *y, radius_px, !erase);
         }
     }
 
