@@ -64,6 +64,40 @@ fn usable(px: &[f32], mask: Option<&[bool]>, i: usize) -> Option<f64> {
     (v.is_finite() && !mask.is_some_and(|m| m[i])).then_some(f64::from(v))
 }
 
+/// Sums, sums of squares and counts of the usable pixels in `bins` bins, the bin of a pixel at
+/// offset (dx, dy) from the beam centre given by `position` as a fraction in [0, 1) (`None` or
+/// a value outside: the pixel is left out).
+fn bin_pixels(
+    image: &Image<f32>,
+    mask: Option<&[bool]>,
+    geometry: &Geometry,
+    bins: usize,
+    position: impl Fn(f64, f64) -> Option<f64>,
+) -> (Vec<f64>, Vec<f64>, Vec<usize>) {
+    let (mut sum, mut sum_sq, mut count) = (vec![0.0; bins], vec![0.0; bins], vec![0; bins]);
+    let (w, h) = (image.width(), image.height());
+    let px = image.pixels();
+    for y in 0..h {
+        let dy = y as f64 + 0.5 - geometry.beam_y_px;
+        for x in 0..w {
+            let Some(v) = usable(px, mask, y * w + x) else {
+                continue;
+            };
+            let Some(t) = position(x as f64 + 0.5 - geometry.beam_x_px, dy) else {
+                continue;
+            };
+            if !(0.0..1.0).contains(&t) {
+                continue;
+            }
+            let k = ((t * bins as f64) as usize).min(bins - 1);
+            sum[k] += v;
+            sum_sq[k] += v * v;
+            count[k] += 1;
+        }
+    }
+    (sum, sum_sq, count)
+}
+
 /// I(q): the mean of the unmasked pixels in `bins` q bins spanning the q range the image covers
 /// (from the nearest to the farthest pixel from the beam centre, at least one pixel out).
 pub fn integrate_q(
@@ -88,27 +122,9 @@ pub fn integrate_q(
             Spacing::Log => q_min * (q_max / q_min).powf(t),
         }
     };
-    let (mut sum, mut sum_sq, mut count) = (vec![0.0; bins], vec![0.0; bins], vec![0; bins]);
-    let (w, h) = (image.width(), image.height());
-    let px = image.pixels();
-    for y in 0..h {
-        let dy = y as f64 + 0.5 - geometry.beam_y_px;
-        for x in 0..w {
-            let i = y * w + x;
-            let Some(v) = usable(px, mask, i) else {
-                continue;
-            };
-            let r = (x as f64 + 0.5 - geometry.beam_x_px).hypot(dy);
-            let t = to_t(geometry.q_at_radius(r));
-            if !(0.0..1.0).contains(&t) {
-                continue;
-            }
-            let k = ((t * bins as f64) as usize).min(bins - 1);
-            sum[k] += v;
-            sum_sq[k] += v * v;
-            count[k] += 1;
-        }
-    }
+    let (sum, sum_sq, count) = bin_pixels(image, mask, geometry, bins, |dx, dy| {
+        Some(to_t(geometry.q_at_radius(dx.hypot(dy))))
+    });
     Profile::from_sums((0..bins).map(centre).collect(), &sum, &sum_sq, &count)
 }
 
@@ -123,28 +139,11 @@ pub fn integrate_chi(
     bins: usize,
 ) -> Profile {
     let bins = bins.max(1);
-    let (mut sum, mut sum_sq, mut count) = (vec![0.0; bins], vec![0.0; bins], vec![0; bins]);
-    let (w, h) = (image.width(), image.height());
-    let px = image.pixels();
-    for y in 0..h {
-        let dy = y as f64 + 0.5 - geometry.beam_y_px;
-        for x in 0..w {
-            let i = y * w + x;
-            let Some(v) = usable(px, mask, i) else {
-                continue;
-            };
-            let dx = x as f64 + 0.5 - geometry.beam_x_px;
-            let q = geometry.q_at_radius(dx.hypot(dy));
-            if q < q_min_inv_angstrom || q >= q_max_inv_angstrom {
-                continue;
-            }
-            let t = (chi_rad(dx, dy) + std::f64::consts::PI) / std::f64::consts::TAU;
-            let k = ((t * bins as f64) as usize).min(bins - 1);
-            sum[k] += v;
-            sum_sq[k] += v * v;
-            count[k] += 1;
-        }
-    }
+    let (sum, sum_sq, count) = bin_pixels(image, mask, geometry, bins, |dx, dy| {
+        let q = geometry.q_at_radius(dx.hypot(dy));
+        (q >= q_min_inv_angstrom && q < q_max_inv_angstrom)
+            .then(|| (chi_rad(dx, dy) + std::f64::consts::PI) / std::f64::consts::TAU)
+    });
     let centres = (0..bins)
         .map(|k| -180.0 + (k as f64 + 0.5) * 360.0 / bins as f64)
         .collect();
