@@ -13,11 +13,12 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
+use imaging::scattering::{Dihedral, fourier_bessel};
 use models::tagger::{
     COEFF_FEATURES, IMAGE_SIDE_PX, TAG_COUNT, Tagger, TaggerConfig, TaggerSet, View,
 };
-use rand::SeedableRng;
 use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use synth::scattering::{SaxsConfig, TRAINING_TAGS};
@@ -64,6 +65,10 @@ pub(crate) struct TrainTaggerArgs {
     /// Peak learning rate of Adam (cosine decay to 1/20 of it within each view).
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// Train on the images as they are, not also turned by quarter turns and mirrored (no tag
+    /// depends on the detector's orientation, so by default every batch is randomly turned).
+    #[arg(long)]
+    no_augment: bool,
     /// Channels after the image CNN's stem.
     #[arg(long, default_value_t = 16)]
     image_channels: usize,
@@ -117,15 +122,27 @@ pub(crate) struct Batch {
 
 /// Stacks samples `idx` into tensors on `device`.
 pub(crate) fn batch(samples: &[SaxsSample], idx: &[usize], device: &Device) -> Batch {
+    let idx: Vec<(usize, Dihedral)> = idx.iter().map(|&i| (i, Dihedral::IDENTITY)).collect();
+    batch_turned(samples, &idx, device)
+}
+
+/// Stacks samples, each turned or mirrored as given (both views alike), into tensors.
+fn batch_turned(samples: &[SaxsSample], idx: &[(usize, Dihedral)], device: &Device) -> Batch {
     let b = idx.len();
     let side = IMAGE_SIDE_PX;
     let mut image = Vec::with_capacity(b * side * side);
     let mut coeff = Vec::with_capacity(b * COEFF_FEATURES);
     let mut target = Vec::with_capacity(b * TAG_COUNT);
-    for &i in idx {
-        image.extend_from_slice(&samples[i].image);
-        coeff.extend_from_slice(&samples[i].coeff);
-        target.extend_from_slice(&samples[i].tags);
+    for &(i, d) in idx {
+        let s = &samples[i];
+        if d == Dihedral::IDENTITY {
+            image.extend_from_slice(&s.image);
+            coeff.extend_from_slice(&s.coeff);
+        } else {
+            image.extend(d.apply_grid(&s.image, side));
+            coeff.extend(d.apply_features(&s.coeff, fourier_bessel::N_MAX));
+        }
+        target.extend_from_slice(&s.tags);
     }
     Batch {
         image: Tensor::from_data(TensorData::new(image, [b, 1, side, side]), device),
@@ -252,6 +269,16 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
             view.name(),
             set.nets[v].num_params()
         );
+        if view == View::Joint && progress.step == 0 {
+            // Start from the single views trained earlier in this run, if any.
+            let trained = |w: View| views[..v].iter().position(|&x| x == w);
+            if let (Some(i), Some(c)) = (trained(View::Image), trained(View::Coeff)) {
+                eprintln!("joint view starts from the trained image and coefficient branches");
+                set.nets[v] = set.nets[v]
+                    .clone()
+                    .with_branches_of(&set.nets[i], &set.nets[c]);
+            }
+        }
         let mut optim: ModuleOptimizer = AdamConfig::new().init();
         if a.resume && progress.step > 0 {
             optim = ckpt.load_optimizer(optim)?;
@@ -265,8 +292,18 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
                 // The batch depends only on (view, step): a resumed run sees the same batches.
                 let mut rng =
                     ChaCha8Rng::seed_from_u64(((v as u64) << 40) ^ progress.step as u64 ^ a.seed);
-                let idx = sample(&mut rng, train.len(), batch_size).into_vec();
-                let b = batch(&train, &idx, &device);
+                let idx: Vec<(usize, Dihedral)> = sample(&mut rng, train.len(), batch_size)
+                    .into_iter()
+                    .map(|i| {
+                        let d = if a.no_augment {
+                            Dihedral::IDENTITY
+                        } else {
+                            Dihedral::all()[rng.random_range(0..8)]
+                        };
+                        (i, d)
+                    })
+                    .collect();
+                let b = batch_turned(&train, &idx, &device);
                 let logits = set.nets[v].forward(Some(b.image), Some(b.coeff));
                 let loss = bce_with_logits(logits, b.target);
                 let grads = GradientsParams::from_grads(loss.backward(), &set.nets[v]);

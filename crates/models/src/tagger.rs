@@ -93,11 +93,13 @@ impl TaggerConfig {
             let c = self.image_channels;
             let widths = [c, 2 * c, 4 * c, 8 * c, 8 * c];
             ImageCnn {
-                // 5×5 stride 2: 256² → 128² before any full-width work.
+                // 5×5 stride 2 then a 2×2 max pool: 256² → 64² before any wide layer. Max
+                // pooling keeps one-pixel-wide rings and spots.
                 stem: Conv2dConfig::new([1, c], [5, 5])
                     .with_stride([2, 2])
                     .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
                     .init(device),
+                stem_norm: GroupNormConfig::new((c / 8).max(1), c).init(device),
                 stages: (0..4)
                     .map(|s| NormBlock::new(widths[s], widths[s + 1], device))
                     .collect(),
@@ -154,10 +156,12 @@ impl NormBlock {
     }
 }
 
-/// The image branch: a strided stem, four conv stages with max pooling, global pooling.
+/// The image branch: a strided, normalised stem, four conv stages with max pooling between
+/// them, global pooling.
 #[derive(Module, Debug)]
 pub struct ImageCnn {
     stem: Conv2d,
+    stem_norm: GroupNorm,
     stages: Vec<NormBlock>,
     pool: MaxPool2d,
     embed: Linear,
@@ -166,11 +170,18 @@ pub struct ImageCnn {
 impl ImageCnn {
     /// `[b, 1, 256, 256]` → `[b, embedding]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(self.stem.forward(x));
-        for stage in &self.stages {
-            x = self.pool.forward(stage.forward(x));
+        // [b, 1, 256, 256] → [b, c, 64, 64]
+        let mut x = self
+            .pool
+            .forward(relu(self.stem_norm.forward(self.stem.forward(x))));
+        // → [b, 2c, 64, 64] → [b, 4c, 32, 32] → [b, 8c, 16, 16] → [b, 8c, 8, 8]
+        for (s, stage) in self.stages.iter().enumerate() {
+            x = stage.forward(x);
+            if s + 1 < self.stages.len() {
+                x = self.pool.forward(x);
+            }
         }
-        // [b, c, 8, 8] → [b, c] twice.
+        // [b, 8c, 8, 8] → [b, 8c] twice.
         let [b, c, _, _] = x.dims();
         let mean = x.clone().mean_dim(3).mean_dim(2).reshape([b, c]);
         let max = x.max_dim(3).max_dim(2).reshape([b, c]);
@@ -202,6 +213,19 @@ pub struct Tagger {
 }
 
 impl Tagger {
+    /// This tagger with its image and coefficient branches (where it has them) replaced by
+    /// those of trained single-view taggers of the same widths: the joint view then starts
+    /// from what each view has learned and only has to learn how to combine them.
+    pub fn with_branches_of(mut self, image: &Tagger, coeff: &Tagger) -> Self {
+        if self.image.is_some() && image.image.is_some() {
+            self.image = image.image.clone();
+        }
+        if self.coeff.is_some() && coeff.coeff.is_some() {
+            self.coeff = coeff.coeff.clone();
+        }
+        self
+    }
+
     /// Tag logits.
     ///
     /// # Shapes
@@ -351,6 +375,32 @@ mod tests {
         assert_eq!(a.into_data(), b.into_data());
         assert!(TaggerSet::from_bytes(&bytes[..bytes.len() - 1], &device).is_err());
         assert!(TaggerSet::from_bytes(b"SSGRAIN1xxxxxxxx", &device).is_err());
+    }
+
+    #[test]
+    fn a_joint_tagger_takes_over_trained_branches() {
+        let device = Device::flex();
+        let config = |v| TaggerConfig::new(v).with_image_channels(4);
+        let image = config(View::Image).init(&device);
+        let coeff = config(View::Coeff).init(&device);
+        let joint = config(View::Joint)
+            .init(&device)
+            .with_branches_of(&image, &coeff);
+        let x = Tensor::<4>::ones([1, 1, IMAGE_SIDE_PX, IMAGE_SIDE_PX], &device);
+        let c = Tensor::<2>::ones([1, COEFF_FEATURES], &device);
+        let same = |a: &ImageCnn, b: &ImageCnn| {
+            a.forward(x.clone()).into_data() == b.forward(x.clone()).into_data()
+        };
+        let (ji, ii) = (
+            joint.image.as_ref().expect("image branch"),
+            image.image.as_ref().expect("image branch"),
+        );
+        assert!(same(ji, ii));
+        let (jc, cc) = (
+            joint.coeff.as_ref().expect("coeff branch"),
+            coeff.coeff.as_ref().expect("coeff branch"),
+        );
+        assert_eq!(jc.forward(c.clone()).into_data(), cc.forward(c).into_data());
     }
 
     #[test]

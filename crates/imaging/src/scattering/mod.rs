@@ -15,6 +15,7 @@
 //! screen. Everything builds natively and for wasm32.
 
 pub mod beam;
+pub mod dihedral;
 pub mod fourier_bessel;
 pub mod input;
 pub mod integrate;
@@ -22,6 +23,7 @@ mod linalg;
 pub mod mask;
 
 pub use beam::{BeamCentre, estimate_beam_centre};
+pub use dihedral::Dihedral;
 pub use fourier_bessel::{Coefficients, FourierBessel};
 pub use input::{TaggerInput, tagger_input};
 pub use integrate::{Profile, Spacing, integrate_chi, integrate_q};

@@ -189,17 +189,14 @@ impl Component {
                 ..
             } => {
                 let sigma = (width_rel * q1_inv_angstrom / FWHM_PER_SIGMA).max(1e-6);
-                let refl = lattice_peaks(lattice, peak_count);
-                let m1 = refl.first().map_or(1.0, |r| f64::from(r.1));
                 // (q_i, peak height) per reflection.
-                let peaks: Vec<(f64, f64)> = refl
-                    .iter()
-                    .map(|&(ratio, mult)| {
-                        let qi = q1_inv_angstrom * ratio;
-                        let dw = (-(debye_waller_sigma_angstrom * qi).powi_p(2)).exp_p();
-                        (qi, amplitude * f64::from(mult) / m1 / (ratio * ratio) * dw)
-                    })
-                    .collect();
+                let peaks = lattice_peak_heights(
+                    lattice,
+                    q1_inv_angstrom,
+                    amplitude,
+                    debye_waller_sigma_angstrom,
+                    peak_count,
+                );
                 Box::new(move |q| {
                     peaks
                         .iter()
@@ -318,6 +315,65 @@ impl Component {
                 ..
             } if eta > 1e-3 => Some((eta, symmetry, chi0_deg.to_radians())),
             _ => None,
+        }
+    }
+}
+
+/// (q_i in Å⁻¹, peak height in counts) of a lattice's first `count` reflections: heights
+/// ∝ multiplicity / ratio², damped by the Debye–Waller factor, the first peak at `amplitude`.
+fn lattice_peak_heights(
+    kind: LatticeKind,
+    q1_inv_angstrom: f64,
+    amplitude: f64,
+    debye_waller_sigma_angstrom: f64,
+    count: usize,
+) -> Vec<(f64, f64)> {
+    let refl = lattice_peaks(kind, count);
+    let m1 = refl.first().map_or(1.0, |r| f64::from(r.1));
+    refl.iter()
+        .map(|&(ratio, mult)| {
+            let qi = q1_inv_angstrom * ratio;
+            let dw = (-(debye_waller_sigma_angstrom * qi).powi_p(2)).exp_p();
+            (qi, amplitude * f64::from(mult) / m1 / (ratio * ratio) * dw)
+        })
+        .collect()
+}
+
+impl Component {
+    /// A lattice's reflections as separate rings (same absolute width, angular factor and
+    /// heights as the lattice renders them), in the order of [`reflections`]; any other term
+    /// as itself.
+    pub(crate) fn split_peaks(&self) -> Vec<Component> {
+        match *self {
+            Component::Lattice {
+                lattice,
+                q1_inv_angstrom,
+                width_rel,
+                eta,
+                symmetry,
+                chi0_deg,
+                amplitude,
+                debye_waller_sigma_angstrom,
+                peak_count,
+            } => lattice_peak_heights(
+                lattice,
+                q1_inv_angstrom,
+                amplitude,
+                debye_waller_sigma_angstrom,
+                peak_count,
+            )
+            .into_iter()
+            .map(|(qi, height)| Component::Ring {
+                q0_inv_angstrom: qi,
+                width_rel: width_rel * q1_inv_angstrom / qi,
+                eta,
+                symmetry,
+                chi0_deg,
+                amplitude: height,
+                halo: false,
+            })
+            .collect(),
+            _ => vec![self.clone()],
         }
     }
 }

@@ -14,6 +14,7 @@ pub use imaging::detector as geometry;
 pub mod lattice;
 mod render;
 mod tags;
+pub mod visibility;
 
 pub use components::{
     Background, Beamstop, Component, DirectBeam, SlitStreak, Streak, WindowShape, Zinger,

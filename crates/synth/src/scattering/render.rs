@@ -205,115 +205,140 @@ fn fast_atan2(y: f64, x: f64) -> f64 {
     if y < 0.0 { -a } else { a }
 }
 
-/// Renders the photon counts of `params`.
-pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
-    let g = &params.geometry;
-    let (w, h) = (g.width_px, g.height_px);
-    if !(1..=8192).contains(&w) || !(1..=8192).contains(&h) {
-        return Err(SynthError::InvalidParams(format!(
-            "detector size {w}×{h} px; expected 1 to 8192 on each side"
-        )));
-    }
-    let (cx, cy) = (g.beam_x_px, g.beam_y_px);
-    let (_, r_far) = g.radius_range_px();
-    let q_of = |r: f64| g.q_at_radius(r);
+/// The expected (noise-free) counts of a set of components and, optionally, of everything else
+/// on the detector, evaluated pixel by pixel. [`render`] adds noise to a scene of everything;
+/// the visibility test of the ground truth compares a scene of one component with it.
+pub(crate) struct Scene<'a> {
+    params: &'a SaxsParams,
+    /// All isotropic beam-centred terms, summed.
+    iso: RadialTable,
+    /// Anisotropic and speckled terms.
+    terms: Vec<Term>,
+    need_chi: bool,
+    /// Background, slit streak and direct beam included.
+    extras: bool,
+    background: Option<Vec<f32>>,
+    /// Direct beam σx, σy and the half-size of the box it is evaluated in, px.
+    beam_sigma_px: (f64, f64),
+    beam_box_px: f64,
+    shadow: Option<super::components::Shadow>,
+}
 
-    // Isotropic terms collapse into one radial table.
-    let iso: Vec<&Component> = params
-        .components
-        .iter()
-        .filter(|c| {
-            c.angular().is_none()
-                && c.stretch().is_none()
-                && !matches!(
-                    c,
-                    Component::SpeckledRing { .. } | Component::CoherentHalo { .. }
-                )
-        })
-        .collect();
-    let iso_fns: Vec<_> = iso.iter().map(|c| c.radial_fn()).collect();
-    let iso_table = RadialTable::build(r_far, |r| {
-        let q = q_of(r);
-        iso_fns.iter().map(|f| f(q)).sum()
-    });
-
-    let mut terms = Vec::new();
-    for c in &params.components {
-        let f = c.radial_fn();
-        if let Some((eta, n, chi0)) = c.angular() {
-            terms.push(Term::Separable(
-                RadialTable::build(r_far, |r| f(q_of(r))),
-                ChiTable::build(|chi| angular_factor(eta, n, chi0, chi)),
-            ));
-        } else if let Some((eps, chi0)) = c.stretch() {
-            // q is stretched by ε perpendicular to χ₀: the pattern is elongated along χ₀.
-            let stretch = ChiTable::build(|chi| {
-                ((chi - chi0).cos_p().powi_p(2) + (eps * (chi - chi0).sin_p()).powi_p(2)).sqrt()
-            });
-            let r_max = r_far * eps.max(1.0);
-            terms.push(Term::Stretched(
-                RadialTable::build(r_max, |r| f(q_of(r))),
-                stretch,
-            ));
-        } else if let Component::SpeckledRing {
-            graininess,
-            spot_seed,
-            ..
-        } = c
-        {
-            terms.push(Term::Separable(
-                RadialTable::build(r_far, |r| f(q_of(r))),
-                spot_profile(*graininess, *spot_seed),
-            ));
-        } else if let Component::CoherentHalo { speckle_px, .. } = c {
-            terms.push(Term::Speckled(
-                RadialTable::build(r_far, |r| f(q_of(r))),
-                *speckle_px,
-                params.noise_seed ^ 0xC0FFEE,
-            ));
+impl<'a> Scene<'a> {
+    /// The scene of `components` (usually `params.components`) seen through `params`' beamstop
+    /// at its exposure; with `extras`, also its background, slit streak and direct beam.
+    pub(crate) fn new(params: &'a SaxsParams, components: &[Component], extras: bool) -> Self {
+        let g = &params.geometry;
+        let (_, r_far) = g.radius_range_px();
+        let q_of = |r: f64| g.q_at_radius(r);
+        let iso_fns: Vec<_> = components
+            .iter()
+            .filter(|c| {
+                c.angular().is_none()
+                    && c.stretch().is_none()
+                    && !matches!(
+                        c,
+                        Component::SpeckledRing { .. } | Component::CoherentHalo { .. }
+                    )
+            })
+            .map(|c| c.radial_fn())
+            .collect();
+        let iso = RadialTable::build(r_far, |r| {
+            let q = q_of(r);
+            iso_fns.iter().map(|f| f(q)).sum()
+        });
+        let mut terms = Vec::new();
+        for c in components {
+            let f = c.radial_fn();
+            if let Some((eta, n, chi0)) = c.angular() {
+                terms.push(Term::Separable(
+                    RadialTable::build(r_far, |r| f(q_of(r))),
+                    ChiTable::build(|chi| angular_factor(eta, n, chi0, chi)),
+                ));
+            } else if let Some((eps, chi0)) = c.stretch() {
+                // q is stretched by ε perpendicular to χ₀: the pattern is elongated along χ₀.
+                let stretch = ChiTable::build(|chi| {
+                    ((chi - chi0).cos_p().powi_p(2) + (eps * (chi - chi0).sin_p()).powi_p(2)).sqrt()
+                });
+                let r_max = r_far * eps.max(1.0);
+                terms.push(Term::Stretched(
+                    RadialTable::build(r_max, |r| f(q_of(r))),
+                    stretch,
+                ));
+            } else if let Component::SpeckledRing {
+                graininess,
+                spot_seed,
+                ..
+            } = c
+            {
+                terms.push(Term::Separable(
+                    RadialTable::build(r_far, |r| f(q_of(r))),
+                    spot_profile(*graininess, *spot_seed),
+                ));
+            } else if let Component::CoherentHalo { speckle_px, .. } = c {
+                terms.push(Term::Speckled(
+                    RadialTable::build(r_far, |r| f(q_of(r))),
+                    *speckle_px,
+                    params.noise_seed ^ 0xC0FFEE,
+                ));
+            }
+        }
+        let need_chi = terms.iter().any(|t| !matches!(t, Term::Speckled(..)));
+        let db = params.direct_beam;
+        let beam_sigma_px = (db.width_px / 2.3548, db.height_px / 2.3548);
+        Self {
+            params,
+            iso,
+            terms,
+            need_chi,
+            extras,
+            background: extras
+                .then(|| {
+                    params
+                        .background
+                        .as_ref()
+                        .map(|b| b.map(g.width_px, g.height_px))
+                })
+                .flatten(),
+            beam_sigma_px,
+            beam_box_px: (5.0 * beam_sigma_px.0.max(beam_sigma_px.1)).ceil(),
+            shadow: params.beamstop.as_ref().map(super::Beamstop::shadow),
         }
     }
-    let need_chi = terms.iter().any(|t| !matches!(t, Term::Speckled(..)));
 
-    let scale = w.max(h) as f64 / REFERENCE_SIZE_PX as f64;
-    let gap_mask = params.detector.gap_mask(w, h, scale);
-    let db = params.direct_beam;
-    let (sx, sy) = (db.width_px / 2.3548, db.height_px / 2.3548);
-    let beam_box = (5.0 * sx.max(sy)).ceil();
-    let shadow = params.beamstop.as_ref().map(super::Beamstop::shadow);
-    let background = params.background.as_ref().map(|b| b.map(w, h));
-    let mut rng = ChaCha8Rng::seed_from_u64(params.noise_seed);
-    let mut counts = Vec::with_capacity(w * h);
-    let mut saturated_pixels = 0usize;
-    let sat = f64::from(params.saturation_counts);
-
-    for y in 0..h {
-        let dy = y as f64 + 0.5 - cy;
-        for x in 0..w {
-            let dx = x as f64 + 0.5 - cx;
-            let r = (dx * dx + dy * dy).sqrt();
-            let mut v = f64::from(iso_table.at(r));
-            if !terms.is_empty() {
-                let chi = if need_chi { fast_atan2(-dy, dx) } else { 0.0 };
-                for t in &terms {
-                    v += f64::from(match t {
-                        Term::Separable(radial, angular) => radial.at(r) * angular.at(chi),
-                        Term::Stretched(radial, stretch) => {
-                            radial.at(r * f64::from(stretch.at(chi)))
+    /// Expected counts at pixel (x, y), before noise, saturation, zingers and detector gaps.
+    #[inline]
+    pub(crate) fn expected(&self, x: usize, y: usize) -> f64 {
+        let params = self.params;
+        let g = &params.geometry;
+        let dx = x as f64 + 0.5 - g.beam_x_px;
+        let dy = y as f64 + 0.5 - g.beam_y_px;
+        let r = (dx * dx + dy * dy).sqrt();
+        let mut v = f64::from(self.iso.at(r));
+        if !self.terms.is_empty() {
+            let chi = if self.need_chi {
+                fast_atan2(-dy, dx)
+            } else {
+                0.0
+            };
+            for t in &self.terms {
+                v += f64::from(match t {
+                    Term::Separable(radial, angular) => radial.at(r) * angular.at(chi),
+                    Term::Stretched(radial, stretch) => radial.at(r * f64::from(stretch.at(chi))),
+                    Term::Speckled(radial, cell, seed) => {
+                        let base = radial.at(r);
+                        if base > 1e-3 {
+                            base * speckle(x as f64, y as f64, *cell, *seed) as f32
+                        } else {
+                            0.0
                         }
-                        Term::Speckled(radial, cell, seed) => {
-                            let base = radial.at(r);
-                            if base > 1e-3 {
-                                base * speckle(x as f64, y as f64, *cell, *seed) as f32
-                            } else {
-                                0.0
-                            }
-                        }
-                    });
-                }
+                    }
+                });
             }
-            if let Some(bg) = &background {
-                v += f64::from(bg[y * w + x]);
+        }
+        if self.extras {
+            if let Some(bg) = &self.background {
+                v += f64::from(bg[y * g.width_px + x]);
             }
             if let Some(s) = &params.streak {
                 let (along, perp) = match s.direction {
@@ -326,16 +351,42 @@ pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
                         / (1.0 + along.abs() / s.decay_px).powi_p(2);
                 }
             }
-            if dx.abs() < beam_box && dy.abs() < beam_box {
-                v += db.peak_counts * (-0.5 * ((dx / sx).powi_p(2) + (dy / sy).powi_p(2))).exp_p();
+            let (sx, sy) = self.beam_sigma_px;
+            if dx.abs() < self.beam_box_px && dy.abs() < self.beam_box_px {
+                v += params.direct_beam.peak_counts
+                    * (-0.5 * ((dx / sx).powi_p(2) + (dy / sy).powi_p(2))).exp_p();
             }
-            if let Some(sh) = &shadow {
-                // Far outside the shadow's edge the transmission is 1 to within 1e-5: skip the tanh.
-                if sh.distance_outside(dx, dy) < 6.0 * sh.blur_px() {
-                    v *= sh.transmission(dx, dy);
-                }
+        }
+        if let Some(sh) = &self.shadow {
+            // Far outside the shadow's edge the transmission is 1 to within 1e-5: skip the tanh.
+            if sh.distance_outside(dx, dy) < 6.0 * sh.blur_px() {
+                v *= sh.transmission(dx, dy);
             }
-            v *= params.exposure;
+        }
+        v * params.exposure
+    }
+}
+
+/// Renders the photon counts of `params`.
+pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
+    let g = &params.geometry;
+    let (w, h) = (g.width_px, g.height_px);
+    if !(1..=8192).contains(&w) || !(1..=8192).contains(&h) {
+        return Err(SynthError::InvalidParams(format!(
+            "detector size {w}×{h} px; expected 1 to 8192 on each side"
+        )));
+    }
+    let scene = Scene::new(params, &params.components, true);
+    let scale = w.max(h) as f64 / REFERENCE_SIZE_PX as f64;
+    let gap_mask = params.detector.gap_mask(w, h, scale);
+    let mut rng = ChaCha8Rng::seed_from_u64(params.noise_seed);
+    let mut counts = Vec::with_capacity(w * h);
+    let mut saturated_pixels = 0usize;
+    let sat = f64::from(params.saturation_counts);
+
+    for y in 0..h {
+        for x in 0..w {
+            let v = scene.expected(x, y);
             let mut c = if params.poisson_noise {
                 poisson(&mut rng, v)
             } else {

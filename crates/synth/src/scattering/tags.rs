@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::components::Component;
+use super::visibility::Judge;
 use super::{SaxsImage, SaxsParams};
 
 /// The 15-label training set of `DOMAIN.md` §1, in a fixed order (the order of model outputs).
@@ -90,10 +91,14 @@ fn orientation_class(chi0_deg: f64, symmetry: u32) -> &'static str {
 impl Truth {
     /// The ground truth of `params` rendered as `image`.
     ///
-    /// A term is tagged only if it crosses the image: a ring whose radius lies beyond the far
-    /// corner, or inside the nearest edge when the beam is off the image, is not visible.
+    /// A term is tagged only if it can be seen: a ring must cross the image (a radius beyond
+    /// the far corner, or inside the nearest edge when the beam is off the image, does not) and
+    /// stand out of the counts around it ([`super::visibility`]). A lattice is named only when
+    /// two or more of its peaks show: one peak is just a ring.
     pub fn of(params: &SaxsParams, image: &SaxsImage) -> Self {
         let g = &params.geometry;
+        let judge = Judge::new(params);
+        let shows = |c: &Component| judge.judge(std::slice::from_ref(c)).visible();
         let mut tags: Vec<&str> = Vec::new();
         let mut attrs: Vec<String> = Vec::new();
         let mut rings = Vec::new();
@@ -126,15 +131,17 @@ impl Truth {
                     ..
                 } => {
                     let kind = if halo { "halo" } else { "ring" };
-                    if push_ring(
-                        &mut rings,
-                        kind,
-                        q0_inv_angstrom,
-                        width_rel,
-                        eta,
-                        symmetry,
-                        chi0_deg,
-                    ) {
+                    if shows(c)
+                        && push_ring(
+                            &mut rings,
+                            kind,
+                            q0_inv_angstrom,
+                            width_rel,
+                            eta,
+                            symmetry,
+                            chi0_deg,
+                        )
+                    {
                         tags.push(kind);
                         if eta >= 0.3 && symmetry >= 4 {
                             tags.push(if halo {
@@ -177,26 +184,28 @@ impl Truth {
                 } => {
                     let visible = super::lattice::reflections(lattice, peak_count)
                         .iter()
-                        .filter(|r| {
-                            push_ring(
-                                &mut rings,
-                                "peak",
-                                q1_inv_angstrom * r.ratio,
-                                width_rel,
-                                eta,
-                                symmetry,
-                                chi0_deg,
-                            )
+                        .zip(c.split_peaks())
+                        .filter(|(r, peak)| {
+                            shows(peak)
+                                && push_ring(
+                                    &mut rings,
+                                    "peak",
+                                    q1_inv_angstrom * r.ratio,
+                                    width_rel,
+                                    eta,
+                                    symmetry,
+                                    chi0_deg,
+                                )
                         })
                         .count();
                     if visible > 0 {
                         tags.push("ring");
-                        tags.push(lattice.tag());
-                        attrs.push("structure factor".into());
                         attrs.push(format!("ring width {}", width_class(width_rel)));
                     }
                     if visible >= 2 {
+                        tags.push(lattice.tag());
                         tags.push("higher orders");
+                        attrs.push("structure factor".into());
                     }
                     if visible > 0 && eta >= 0.3 && symmetry >= 4 {
                         tags.push("symmetry ring");
@@ -208,15 +217,17 @@ impl Truth {
                     graininess,
                     ..
                 } => {
-                    if push_ring(
-                        &mut rings,
-                        "speckled ring",
-                        q0_inv_angstrom,
-                        width_rel,
-                        0.0,
-                        0,
-                        0.0,
-                    ) {
+                    if shows(c)
+                        && push_ring(
+                            &mut rings,
+                            "speckled ring",
+                            q0_inv_angstrom,
+                            width_rel,
+                            0.0,
+                            0,
+                            0.0,
+                        )
+                    {
                         tags.push("ring");
                         if graininess > 0.75 {
                             attrs.extend(["ring spotted".into(), "large grains".into()]);
@@ -230,24 +241,32 @@ impl Truth {
                     width_rel,
                     ..
                 } => {
-                    if push_ring(
-                        &mut rings,
-                        "coherent halo",
-                        q0_inv_angstrom,
-                        width_rel,
-                        0.0,
-                        0,
-                        0.0,
-                    ) {
+                    if shows(c)
+                        && push_ring(
+                            &mut rings,
+                            "coherent halo",
+                            q0_inv_angstrom,
+                            width_rel,
+                            0.0,
+                            0,
+                            0.0,
+                        )
+                    {
                         tags.push("halo");
                         attrs.push("coherent speckle".into());
                     }
                 }
-                Component::SphereFormFactor { .. } => attrs.push("form factor".into()),
+                Component::SphereFormFactor { .. } => {
+                    if shows(c) {
+                        attrs.push("form factor".into());
+                    }
+                }
                 Component::PowerLaw { epsilon, .. }
                 | Component::OrnsteinZernike { epsilon, .. }
                 | Component::DebyeBueche { epsilon, .. }
-                | Component::Guinier { epsilon, .. } => {
+                | Component::Guinier { epsilon, .. }
+                    if shows(c) =>
+                {
                     tags.push("low-q");
                     attrs.push(format!(
                         "diffuse low-q {}",
@@ -258,7 +277,7 @@ impl Truth {
                         }
                     ));
                 }
-                Component::HighQ { epsilon, .. } => {
+                Component::HighQ { epsilon, .. } if shows(c) => {
                     tags.push("high-q");
                     let kind = if (epsilon - 1.0).abs() > 1e-3 {
                         "anisotropic"
@@ -267,12 +286,18 @@ impl Truth {
                     };
                     attrs.push(format!("diffuse high-q {kind}"));
                 }
+                // Diffuse terms too faint to see.
+                Component::PowerLaw { .. }
+                | Component::OrnsteinZernike { .. }
+                | Component::DebyeBueche { .. }
+                | Component::Guinier { .. }
+                | Component::HighQ { .. } => {}
             }
         }
         if rings.iter().filter(|r| r.kind != "halo").count() >= 5 {
             attrs.push("many rings".into());
         }
-        if let Some(bs) = &params.beamstop {
+        if let Some(bs) = params.beamstop.as_ref().filter(|_| judge.beamstop_shows()) {
             tags.push(bs.tag());
         }
         if g.beam_off_image() {

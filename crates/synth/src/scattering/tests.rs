@@ -266,6 +266,11 @@ fn tags_follow_the_parameters() {
         tip_radius_px: 8.0,
         blur_px: 1.0,
     });
+    // The wedge shadows only empty detector: nothing shows it.
+    let img = render(&p).expect("renders");
+    assert_eq!(Truth::of(&p, &img).tags, vec!["ring", "symmetry ring"]);
+    // Over a 50-count background it does.
+    p.background = Some(Background::Constant { level: 50.0 });
     let img = render(&p).expect("renders");
     let t = Truth::of(&p, &img);
     assert_eq!(t.tags, vec!["ring", "symmetry ring", "wedge beamstop"]);
@@ -277,13 +282,29 @@ fn tags_follow_the_parameters() {
     assert_eq!(t.rings.len(), 1);
     assert!((t.rings[0].radius_px - p.geometry.radius_at_q(0.05).expect("on")).abs() < 1e-9);
 
-    // The same ring with the beam far off the image, beyond the ring radius: not visible.
+    // The same ring with the beam off the image: still crossing it, still tagged.
     p.geometry = Geometry::reference(256, 1.05, 0.5);
     let far = p.geometry.radius_at_q(0.05).expect("on");
     assert!(far > 0.05 * 256.0, "ring radius {far}");
     let img = render(&p).expect("renders");
     let t = Truth::of(&p, &img);
     assert!(t.tags.contains(&"beam off image".to_string()));
+    assert!(t.tags.contains(&"ring".to_string()), "{:?}", t.tags);
+
+    // Too faint to see under the background: not tagged, though in the parameters.
+    p.components = vec![Component::Ring {
+        q0_inv_angstrom: 0.05,
+        width_rel: 0.02,
+        eta: 0.9,
+        symmetry: 6,
+        chi0_deg: 20.0,
+        amplitude: 1.0,
+        halo: false,
+    }];
+    let img = render(&p).expect("renders");
+    let t = Truth::of(&p, &img);
+    assert!(!t.tags.contains(&"ring".to_string()), "{:?}", t.tags);
+    assert!(t.rings.is_empty());
 }
 
 #[test]
