@@ -16,6 +16,7 @@ mod labels;
 mod saxs_data;
 mod segment;
 mod shipped;
+mod stages;
 mod train_grain;
 mod train_tagger;
 mod training;

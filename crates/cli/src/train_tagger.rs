@@ -9,25 +9,22 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use imaging::scattering::{Dihedral, fourier_bessel};
 use models::tagger::{
-    COEFF_FEATURES, IMAGE_SIDE_PX, TAG_COUNT, Tagger, TaggerConfig, TaggerSet, View,
+    COEFF_FEATURES, IMAGE_SIDE_PX, TAG_COUNT, Tagger, TaggerConfig, TaggerHeader, TaggerSet, View,
 };
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 
 use crate::device::{DeviceChoice, device};
 use crate::saxs_data::{self, SaxsSample};
-use crate::training::{
-    Checkpoint, learning_rate, progress_bar, say, split_validation, write_weights,
-};
+use crate::stages::{self, Outcome, Progress, Schedule, Stages, Validation};
+use crate::training::{Checkpoint, split_validation, write_weights};
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainTaggerArgs {
@@ -100,17 +97,6 @@ impl From<ViewArg> for View {
             ViewArg::Joint => View::Joint,
         }
     }
-}
-
-/// Progress saved with every checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Progress {
-    /// Index into the views being trained (= number of views finished).
-    view: usize,
-    /// Epochs finished in the current view.
-    epoch: usize,
-    /// Steps finished in the current view.
-    step: usize,
 }
 
 /// A batch as tensors: images `[b, 1, 256, 256]`, coefficients `[b, 880]`, targets `[b, 15]`.
@@ -230,7 +216,7 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
         .collect();
     let tags = TRAINING_TAGS.iter().map(|t| t.to_string()).collect();
     let mut ckpt = Checkpoint::open(&a.out)?;
-    let (mut set, mut progress) = if a.resume {
+    let (set, mut progress) = if a.resume {
         let (bytes, progress): (Vec<u8>, Progress) = ckpt.resume()?;
         let set = TaggerSet::from_bytes(&bytes, &device)?;
         if set.header.configs != configs {
@@ -239,134 +225,42 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
             );
         }
         eprintln!(
-            "resuming view {} at epoch {} (step {})",
-            progress.view, progress.epoch, progress.step
+            "resuming the {} view at epoch {} (step {})",
+            views.get(progress.stage).map_or("last", |v| v.name()),
+            progress.epoch,
+            progress.step
         );
         (set, progress)
     } else {
-        (
-            TaggerSet::init(configs, tags, &device),
-            Progress {
-                view: 0,
-                epoch: 0,
-                step: 0,
-            },
-        )
+        (TaggerSet::init(configs, tags, &device), Progress::default())
     };
-    let steps_per_epoch = {
-        let full = train.len().div_ceil(a.batch.max(1));
-        a.max_steps_per_epoch.map_or(full, |m| m.min(full)).max(1)
+    let schedule = Schedule {
+        epochs: a.epochs,
+        steps_per_epoch: {
+            let full = train.len().div_ceil(a.batch.max(1));
+            a.max_steps_per_epoch.map_or(full, |m| m.min(full)).max(1)
+        },
+        lr: a.lr,
+        stop_after_epochs: a.stop_after_epochs,
+        resume: a.resume,
     };
-    let batch_size = a.batch.clamp(1, train.len());
-    let inner = device.clone().inner();
-    let mut summary = Vec::new();
-    let mut epochs_this_run = 0;
-    while progress.view < views.len() {
-        let v = progress.view;
-        let view = views[v];
-        eprintln!(
-            "{} view: {} parameters",
-            view.name(),
-            set.nets[v].num_params()
-        );
-        if view == View::Joint && progress.step == 0 {
-            // Start from the single views trained earlier in this run, if any.
-            let trained = |w: View| views[..v].iter().position(|&x| x == w);
-            if let (Some(i), Some(c)) = (trained(View::Image), trained(View::Coeff)) {
-                eprintln!("joint view starts from the trained image and coefficient branches");
-                set.nets[v] = set.nets[v]
-                    .clone()
-                    .with_branches_of(&set.nets[i], &set.nets[c]);
-            }
-        }
-        let mut optim: ModuleOptimizer = AdamConfig::new().init();
-        if a.resume && progress.step > 0 {
-            optim = ckpt.load_optimizer(optim)?;
-        }
-        let total = a.epochs * steps_per_epoch;
-        let bar = progress_bar(view.name(), total, progress.step);
-        while progress.epoch < a.epochs {
-            let epoch_started = Instant::now();
-            let mut loss_sum = 0.0;
-            for _ in 0..steps_per_epoch {
-                // The batch depends only on (view, step): a resumed run sees the same batches.
-                let mut rng =
-                    ChaCha8Rng::seed_from_u64(((v as u64) << 40) ^ progress.step as u64 ^ a.seed);
-                let idx: Vec<(usize, Dihedral)> = sample(&mut rng, train.len(), batch_size)
-                    .into_iter()
-                    .map(|i| {
-                        let d = if a.no_augment {
-                            Dihedral::IDENTITY
-                        } else {
-                            Dihedral::all()[rng.random_range(0..8)]
-                        };
-                        (i, d)
-                    })
-                    .collect();
-                let b = batch_turned(&train, &idx, &device);
-                let logits = set.nets[v].forward(Some(b.image), Some(b.coeff));
-                let loss = bce_with_logits(logits, b.target);
-                let grads = GradientsParams::from_grads(loss.backward(), &set.nets[v]);
-                let lr = learning_rate(a.lr, progress.step, total);
-                set.nets[v] = optim.step(lr, set.nets[v].clone(), grads);
-                let loss_value = f64::from(
-                    loss.into_data()
-                        .try_into_vec::<f32>()
-                        .map_err(|e| anyhow::anyhow!("reading the loss failed: {e:?}"))?[0],
-                );
-                loss_sum += loss_value;
-                progress.step += 1;
-                bar.inc(1);
-                bar.set_message(format!("loss {loss_value:.4}"));
-            }
-            progress.epoch += 1;
-            let probs = probabilities(&set.nets[v].valid(), &val, &inner)?;
-            let (map, per_tag) = average_precisions(&probs, &val);
-            let train_loss = loss_sum / steps_per_epoch as f64;
-            ckpt.log(&serde_json::json!({
-                "view": view.name(),
-                "epoch": progress.epoch,
-                "step": progress.step,
-                "train_loss": train_loss,
-                "epoch_seconds": epoch_started.elapsed().as_secs_f64(),
-                "val_map": map,
-                "val_per_tag_ap": per_tag.iter().map(|x| if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null }).collect::<Vec<_>>(),
-            }))?;
-            say(
-                &bar,
-                format!(
-                    "{} epoch {}/{}: loss {train_loss:.4}; validation mAP {map:.3}",
-                    view.name(),
-                    progress.epoch,
-                    a.epochs
-                ),
-            );
-            if progress.epoch == a.epochs {
-                summary.push(format!("{} mAP {map:.3}", view.name()));
-                progress = Progress {
-                    view: v + 1,
-                    epoch: 0,
-                    step: 0,
-                };
-            }
-            ckpt.save(&valid_set(&set).to_bytes()?, &optim, &progress)?;
-            epochs_this_run += 1;
-            if a.stop_after_epochs.is_some_and(|n| epochs_this_run >= n)
-                && progress.view < views.len()
-            {
-                bar.finish_and_clear();
-                eprintln!(
-                    "stopped after {epochs_this_run} epochs as asked; continue with --resume"
-                );
-                return Ok(());
-            }
-            if progress.view != v {
-                break;
-            }
-        }
-        bar.finish_and_clear();
-    }
-    let mut final_set = valid_set(&set);
+    let TaggerSet { mut nets, header } = set;
+    let mut stages = TaggerStages {
+        views: &views,
+        train: &train,
+        val: &val,
+        batch_size: a.batch.clamp(1, train.len()),
+        seed: a.seed,
+        augment: !a.no_augment,
+        device: &device,
+        header: &header,
+    };
+    let summary = match stages::train(&mut nets, &mut stages, &schedule, &mut ckpt, &mut progress)?
+    {
+        Outcome::Stopped => return Ok(()),
+        Outcome::Finished(summary) => summary,
+    };
+    let mut final_set = stages.valid_set(&nets);
     final_set.header.trained = format!(
         "synthscope {} train tagger: {} images, {} epochs per view, batch {}",
         env!("CARGO_PKG_VERSION"),
@@ -377,7 +271,7 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     let bytes = final_set.to_bytes()?;
     let digest = write_weights(&a.out, &bytes)?;
     eprintln!(
-        "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; validation: {}",
+        "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; {}",
         a.out.display(),
         bytes.len(),
         started.elapsed().as_secs_f64(),
@@ -386,17 +280,99 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     Ok(())
 }
 
-/// The networks without autodiff, on the inner device, for saving.
-fn valid_set(set: &TaggerSet) -> TaggerSet {
-    TaggerSet {
-        nets: set.nets.iter().map(Module::valid).collect(),
-        header: set.header.clone(),
+/// The tagger views as stages of [`stages::train`].
+struct TaggerStages<'a> {
+    views: &'a [View],
+    train: &'a [SaxsSample],
+    val: &'a [SaxsSample],
+    batch_size: usize,
+    seed: u64,
+    augment: bool,
+    device: &'a Device,
+    header: &'a TaggerHeader,
+}
+
+impl TaggerStages<'_> {
+    /// The networks without autodiff, on the inner device, for saving.
+    fn valid_set(&self, nets: &[Tagger]) -> TaggerSet {
+        TaggerSet {
+            nets: nets.iter().map(Module::valid).collect(),
+            header: self.header.clone(),
+        }
+    }
+}
+
+impl Stages<Tagger> for TaggerStages<'_> {
+    fn name(&self, s: usize) -> String {
+        format!("{} view", self.views[s].name())
+    }
+
+    fn starting(&mut self, nets: &mut [Tagger], s: usize) {
+        if self.views[s] != View::Joint {
+            return;
+        }
+        // Start from the single views trained earlier in this run, if any.
+        let trained = |w: View| self.views[..s].iter().position(|&x| x == w);
+        if let (Some(i), Some(c)) = (trained(View::Image), trained(View::Coeff)) {
+            eprintln!("joint view starts from the trained image and coefficient branches");
+            nets[s] = nets[s].clone().with_branches_of(&nets[i], &nets[c]);
+        }
+    }
+
+    fn loss(&mut self, net: &Tagger, s: usize, step: usize) -> Result<Tensor<1>> {
+        // The batch depends only on (view, step): a resumed run sees the same batches.
+        let mut rng = ChaCha8Rng::seed_from_u64(((s as u64) << 40) ^ step as u64 ^ self.seed);
+        let idx: Vec<(usize, Dihedral)> = sample(&mut rng, self.train.len(), self.batch_size)
+            .into_iter()
+            .map(|i| {
+                let d = if self.augment {
+                    Dihedral::all()[rng.random_range(0..8)]
+                } else {
+                    Dihedral::IDENTITY
+                };
+                (i, d)
+            })
+            .collect();
+        let b = batch_turned(self.train, &idx, self.device);
+        Ok(bce_with_logits(
+            net.forward(Some(b.image), Some(b.coeff)),
+            b.target,
+        ))
+    }
+
+    fn validate(&mut self, net: &Tagger, _s: usize) -> Result<Validation> {
+        let probs = probabilities(&net.valid(), self.val, &self.device.clone().inner())?;
+        let (map, per_tag) = average_precisions(&probs, self.val);
+        let mut fields = serde_json::Map::new();
+        fields.insert("val_map".into(), map.into());
+        fields.insert(
+            "val_per_tag_ap".into(),
+            per_tag
+                .iter()
+                .map(|x| {
+                    if x.is_finite() {
+                        serde_json::json!(x)
+                    } else {
+                        serde_json::Value::Null
+                    }
+                })
+                .collect(),
+        );
+        Ok(Validation {
+            summary: format!("validation mAP {map:.3}"),
+            fields,
+        })
+    }
+
+    fn save(&self, nets: &[Tagger]) -> Result<Vec<u8>> {
+        Ok(self.valid_set(nets).to_bytes()?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 
     /// Samples whose tag t is on exactly when coefficient t is positive (all other inputs noise).
     fn separable(n: usize) -> Vec<SaxsSample> {

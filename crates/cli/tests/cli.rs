@@ -411,13 +411,17 @@ fn train_tagger_smoke_run_stops_resumes_and_writes_checksummed_weights() {
     );
     let o = train(&["--resume"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("resuming view 1"), "{err}");
+    assert!(err.contains("resuming the coeff view at epoch 0"), "{err}");
+    assert!(err.contains("joint view starts from the trained"), "{err}");
     let log = std::fs::read_to_string(work.path().join("tagger.bin.ckpt/log.jsonl")).expect("log");
-    let views: Vec<String> = log
+    let stages: Vec<String> = log
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON")["view"].to_string())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON")["stage"].to_string())
         .collect();
-    assert_eq!(views, ["\"image\"", "\"coeff\"", "\"joint\""]);
+    assert_eq!(
+        stages,
+        ["\"image view\"", "\"coeff view\"", "\"joint view\""]
+    );
     let bytes = std::fs::read(&model).expect("weights");
     assert_eq!(&bytes[..8], b"SSTAGGR1");
     let sha = std::fs::read_to_string(work.path().join("tagger.bin.sha256")).expect("sidecar");
