@@ -9,15 +9,18 @@ mod bench;
 mod checksum;
 mod device;
 mod eval_grain;
+mod eval_realism;
 mod eval_tagger;
 mod generate;
 mod grain_data;
 mod labels;
+mod realism_data;
 mod saxs_data;
 mod segment;
 mod shipped;
 mod stages;
 mod train_grain;
+mod train_realism;
 mod train_tagger;
 mod training;
 
@@ -57,6 +60,8 @@ enum EvalKind {
     Grain(eval_grain::EvalGrainArgs),
     /// Scattering-image taggers: mean average precision per view and per tag.
     Tagger(eval_tagger::EvalTaggerArgs),
+    /// Realism ensemble: precision, recall, F1, AUC of soft voting, hard voting and each member.
+    Realism(eval_realism::EvalRealismArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +70,8 @@ enum TrainKind {
     Grain(train_grain::TrainGrainArgs),
     /// Scattering-image taggers: image CNN, Fourier–Bessel coefficient network, joint network.
     Tagger(train_tagger::TrainTaggerArgs),
+    /// Realism ensemble: ResNet-, VGG-, ViT- and ConvNeXt-style members, soft-voting weights.
+    Realism(train_realism::TrainRealismArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,8 +218,10 @@ fn main() -> ExitCode {
         Command::Generate(GenerateKind::Tem(a)) => generate::tem(&a),
         Command::Train(TrainKind::Grain(a)) => train_grain::run(&a),
         Command::Train(TrainKind::Tagger(a)) => train_tagger::run(&a),
+        Command::Train(TrainKind::Realism(a)) => train_realism::run(&a),
         Command::Eval(EvalKind::Grain(a)) => eval_grain::run(&a),
         Command::Eval(EvalKind::Tagger(a)) => eval_tagger::run(&a),
+        Command::Eval(EvalKind::Realism(a)) => eval_realism::run(&a),
         Command::Segment(a) => segment::run(&a),
         Command::Bench(BenchKind::Generate(a)) => bench::generate(&a),
         Command::Bench(BenchKind::Grain(a)) => bench::grain(&a),

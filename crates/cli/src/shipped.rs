@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use models::grain::GrainModel;
+use models::realism::Ensemble;
 use models::tagger::TaggerSet;
 
 use crate::checksum::{sha256_hex, sidecar};
@@ -93,4 +94,14 @@ pub(crate) fn load_tagger(
     let set =
         TaggerSet::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
     Ok((set, name, digest))
+}
+
+/// Loads realism weights from `path` (no realism weights ship yet), checked.
+pub(crate) fn load_realism(
+    path: Option<&Path>,
+    device: &Device,
+) -> Result<(Ensemble, String, String)> {
+    let (bytes, name, digest) = read_weights(path, None, "realism")?;
+    let e = Ensemble::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
+    Ok((e, name, digest))
 }

@@ -3,6 +3,8 @@
 //! epochs of steps, validation after every epoch, and a checkpoint of all networks after every
 //! epoch so that `--resume` continues exactly where a run stopped.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -10,7 +12,86 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
+use crate::device::DeviceChoice;
 use crate::training::{Checkpoint, learning_rate, progress_bar, say};
+
+/// Where the scattering images of a training run come from.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SourceArgs {
+    /// A directory written by `synthscope generate saxs` (its labels.jsonl lists the images).
+    #[arg(long, required_unless_present = "generate")]
+    pub data: Option<PathBuf>,
+    /// Instead of --data: generate this many scattering images in memory (256 px, default
+    /// engine settings).
+    #[arg(long, conflicts_with = "data")]
+    pub generate: Option<usize>,
+    /// Batch seed for --generate, and the seed of initial weights, batch order and any other
+    /// random choice of the run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use at most this many images of --data.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// How a staged training run goes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Where to write the trained weights (checkpoints go to <out>.ckpt/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Images held out for validation (taken from the end of the data).
+    #[arg(long, default_value_t = 200)]
+    pub val: usize,
+    /// Epochs per network (an epoch visits every training image once).
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Stop each epoch after this many steps (for smoke tests).
+    #[arg(long)]
+    pub max_steps_per_epoch: Option<usize>,
+    /// Images per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Peak learning rate of Adam (cosine decay to 1/20 of it within each network).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Train on the images as they are, not also turned by quarter turns and mirrored (no
+    /// label depends on the detector's orientation, so by default every batch is turned).
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Continue from the checkpoint in <out>.ckpt/.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop (checkpointed, no final weights) after this many epochs in this run; continue
+    /// later with --resume. For time-boxed runs on shared machines.
+    #[arg(long)]
+    pub stop_after_epochs: Option<usize>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    pub device: DeviceChoice,
+}
+
+impl RunArgs {
+    /// The schedule for `train_images` training images.
+    pub(crate) fn schedule(&self, train_images: usize) -> Schedule {
+        let full = train_images.div_ceil(self.batch.max(1));
+        Schedule {
+            epochs: self.epochs,
+            steps_per_epoch: self
+                .max_steps_per_epoch
+                .map_or(full, |m| m.min(full))
+                .max(1),
+            lr: self.lr,
+            stop_after_epochs: self.stop_after_epochs,
+            resume: self.resume,
+        }
+    }
+
+    /// Images per step, at most `train_images`.
+    pub(crate) fn batch_size(&self, train_images: usize) -> usize {
+        self.batch.clamp(1, train_images.max(1))
+    }
+}
 
 /// Progress saved with every checkpoint.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

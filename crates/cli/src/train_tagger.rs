@@ -4,12 +4,11 @@
 //! Every epoch ends with validation (macro mean average precision on held-out images) and a
 //! checkpoint in `<out>.ckpt/` (all networks, optimizer, progress); `--resume` continues.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 use burn::module::Module;
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use imaging::scattering::{Dihedral, fourier_bessel};
@@ -21,64 +20,24 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 
-use crate::device::{DeviceChoice, device};
+use crate::device::device;
 use crate::saxs_data::{self, SaxsSample};
-use crate::stages::{self, Outcome, Progress, Schedule, Stages, Validation};
-use crate::training::{Checkpoint, split_validation, write_weights};
+use crate::stages::{self, Outcome, Progress, RunArgs, SourceArgs, Stages, Validation};
+use crate::training::{Checkpoint, bce_with_logits, split_validation, write_weights};
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainTaggerArgs {
-    /// A directory written by `synthscope generate saxs` (its labels.jsonl lists the images).
-    #[arg(long, required_unless_present = "generate")]
-    data: Option<PathBuf>,
-    /// Instead of --data: generate this many scattering images in memory (256 px, default
-    /// engine settings).
-    #[arg(long, conflicts_with = "data")]
-    generate: Option<usize>,
-    /// Batch seed for --generate, and the seed of initial weights and batch order.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Use at most this many images of --data.
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Where to write the trained weights (checkpoints go to <out>.ckpt/).
-    #[arg(long)]
-    out: PathBuf,
-    /// Images held out for validation (taken from the end of the data).
-    #[arg(long, default_value_t = 200)]
-    val: usize,
-    /// Views to train, in order (the joint view reads both inputs).
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Views to train, in order (the joint view reads both inputs; trained after the other
+    /// two in the same run, it starts from their branches).
     #[arg(long, value_delimiter = ',', default_value = "image,coeff,joint")]
     views: Vec<ViewArg>,
-    /// Epochs per view (an epoch visits every training image once).
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
-    /// Stop each epoch after this many steps (for smoke tests).
-    #[arg(long)]
-    max_steps_per_epoch: Option<usize>,
-    /// Images per step.
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
-    /// Peak learning rate of Adam (cosine decay to 1/20 of it within each view).
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    /// Train on the images as they are, not also turned by quarter turns and mirrored (no tag
-    /// depends on the detector's orientation, so by default every batch is randomly turned).
-    #[arg(long)]
-    no_augment: bool,
     /// Channels after the image CNN's stem.
     #[arg(long, default_value_t = 16)]
     image_channels: usize,
-    /// Continue from the checkpoint in <out>.ckpt/.
-    #[arg(long)]
-    resume: bool,
-    /// Stop (checkpointed, no final weights) after this many epochs in this run; continue
-    /// later with --resume. For time-boxed runs on shared machines.
-    #[arg(long)]
-    stop_after_epochs: Option<usize>,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
 }
 
 /// `--views` values.
@@ -137,11 +96,6 @@ fn batch_turned(samples: &[SaxsSample], idx: &[(usize, Dihedral)], device: &Devi
     }
 }
 
-/// Mean sigmoid cross-entropy from logits, `[b, 15]` each; stable for any logit.
-fn bce_with_logits(logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
-    (relu(logits.clone()) - logits.clone() * target + logits.abs().neg().exp().log1p()).mean()
-}
-
 /// Tag probabilities of `net` for every sample, batch by batch: `[n][15]`.
 pub(crate) fn probabilities(
     net: &Tagger,
@@ -187,22 +141,23 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     if a.views.is_empty() {
         bail!("--views needs at least one of image, coeff, joint");
     }
-    let device = device(a.device)?.autodiff();
-    device.seed(a.seed);
+    let (src, run) = (&a.source, &a.run);
+    let device = device(run.device)?.autodiff();
+    device.seed(src.seed);
     let started = Instant::now();
-    let samples = match (&a.data, a.generate) {
-        (Some(dir), _) => saxs_data::load_dir(dir, a.limit)?,
+    let samples = match (&src.data, src.generate) {
+        (Some(dir), _) => saxs_data::load_dir(dir, src.limit)?,
         (None, Some(n)) => saxs_data::generate(
             &SaxsConfig {
                 size_px: IMAGE_SIDE_PX,
                 ..SaxsConfig::default()
             },
-            a.seed,
+            src.seed,
             n,
         )?,
         (None, None) => bail!("give --data DIR or --generate N"),
     };
-    let (train, val) = split_validation(samples, a.val)?;
+    let (train, val) = split_validation(samples, run.val)?;
     eprintln!(
         "tagger training: {} training and {} validation images ({:.1} s to prepare both views)",
         train.len(),
@@ -215,8 +170,8 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
         .map(|&v| TaggerConfig::new(v).with_image_channels(a.image_channels))
         .collect();
     let tags = TRAINING_TAGS.iter().map(|t| t.to_string()).collect();
-    let mut ckpt = Checkpoint::open(&a.out)?;
-    let (set, mut progress) = if a.resume {
+    let mut ckpt = Checkpoint::open(&run.out)?;
+    let (set, mut progress) = if run.resume {
         let (bytes, progress): (Vec<u8>, Progress) = ckpt.resume()?;
         let set = TaggerSet::from_bytes(&bytes, &device)?;
         if set.header.configs != configs {
@@ -234,24 +189,15 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     } else {
         (TaggerSet::init(configs, tags, &device), Progress::default())
     };
-    let schedule = Schedule {
-        epochs: a.epochs,
-        steps_per_epoch: {
-            let full = train.len().div_ceil(a.batch.max(1));
-            a.max_steps_per_epoch.map_or(full, |m| m.min(full)).max(1)
-        },
-        lr: a.lr,
-        stop_after_epochs: a.stop_after_epochs,
-        resume: a.resume,
-    };
+    let schedule = run.schedule(train.len());
     let TaggerSet { mut nets, header } = set;
     let mut stages = TaggerStages {
         views: &views,
         train: &train,
         val: &val,
-        batch_size: a.batch.clamp(1, train.len()),
-        seed: a.seed,
-        augment: !a.no_augment,
+        batch_size: run.batch_size(train.len()),
+        seed: src.seed,
+        augment: !run.no_augment,
         device: &device,
         header: &header,
     };
@@ -265,14 +211,14 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
         "synthscope {} train tagger: {} images, {} epochs per view, batch {}",
         env!("CARGO_PKG_VERSION"),
         train.len(),
-        a.epochs,
-        a.batch
+        run.epochs,
+        run.batch
     );
     let bytes = final_set.to_bytes()?;
-    let digest = write_weights(&a.out, &bytes)?;
+    let digest = write_weights(&run.out, &bytes)?;
     eprintln!(
         "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; {}",
-        a.out.display(),
+        run.out.display(),
         bytes.len(),
         started.elapsed().as_secs_f64(),
         summary.join(", ")

@@ -33,6 +33,16 @@ pub(crate) fn split_validation<T>(mut samples: Vec<T>, val: usize) -> Result<(Ve
     Ok((samples, held_out))
 }
 
+/// Mean sigmoid cross-entropy of logits against 0/1 targets of the same shape; stable for any
+/// logit: max(x, 0) − x·t + ln(1 + e^−|x|).
+pub(crate) fn bce_with_logits<const D: usize>(
+    logits: burn::tensor::Tensor<D>,
+    target: burn::tensor::Tensor<D>,
+) -> burn::tensor::Tensor<1> {
+    let relu = burn::tensor::activation::relu(logits.clone());
+    (relu - logits.clone() * target + logits.abs().neg().exp().log1p()).mean()
+}
+
 /// Cosine decay from `peak` to `peak / 20` over `total` steps.
 pub(crate) fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
     let floor = peak / 20.0;

@@ -427,3 +427,71 @@ fn train_tagger_smoke_run_stops_resumes_and_writes_checksummed_weights() {
     let sha = std::fs::read_to_string(work.path().join("tagger.bin.sha256")).expect("sidecar");
     assert_eq!(sha.split_whitespace().nth(1), Some("tagger.bin"));
 }
+
+#[test]
+fn train_realism_smoke_run_resumes_fits_vote_weights_and_evaluates() {
+    let data = tempfile::tempdir().expect("dir");
+    let data_dir = data.path().to_str().expect("utf-8");
+    run_ok(&[
+        "generate", "saxs", "--count", "24", "--seed", "6", "--size", "256", "--out", data_dir,
+    ]);
+    let work = tempfile::tempdir().expect("dir");
+    let model = work.path().join("realism.bin");
+    let model_path = model.to_str().expect("utf-8");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "realism",
+            "--data",
+            data_dir,
+            "--out",
+            model_path,
+            "--val",
+            "8",
+            "--batch",
+            "4",
+            "--max-steps-per-epoch",
+            "1",
+            "--epochs",
+            "1",
+            "--width",
+            "4",
+        ];
+        args.extend_from_slice(extra);
+        run_ok(&args)
+    };
+    let o = train(&["--stop-after-epochs", "2"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("continue with --resume"));
+    let o = train(&["--resume"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("resuming member 3"), "{err}");
+    assert!(err.contains("voting weights: resnet"), "{err}");
+    let bytes = std::fs::read(&model).expect("weights");
+    assert_eq!(&bytes[..8], b"SSREALM1");
+
+    let o = run_ok(&["eval", "realism", "--data", data_dir, "--model", model_path]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    for part in ["ensemble", "hard_vote"] {
+        for key in ["precision", "recall", "f1", "auc"] {
+            assert!(r[part][key].is_number(), "{part}.{key}: {r}");
+        }
+    }
+    let members = r["members"].as_object().expect("members");
+    assert_eq!(members.len(), 4, "{r}");
+    let weights: f64 = r["vote_weights"]
+        .as_object()
+        .expect("weights")
+        .values()
+        .filter_map(serde_json::Value::as_f64)
+        .sum();
+    assert!((weights - 1.0).abs() < 1e-3, "{r}");
+    assert_eq!(r["mix"], "4:6");
+    assert!(r["images"].as_u64().is_some_and(|n| n >= 20), "{r}");
+
+    // A mix without one class is refused with the reason.
+    let o = synthscope(&[
+        "eval", "realism", "--data", data_dir, "--model", model_path, "--mix", "0:6",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at least 1"));
+}

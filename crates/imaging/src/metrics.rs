@@ -161,9 +161,96 @@ pub fn average_precision(scores: &[f64], labels: &[bool]) -> Option<f64> {
     Some(sum / positives as f64)
 }
 
+/// Area under the ROC curve: the probability that a random positive scores above a random
+/// negative, ties counting one half (the Mann–Whitney U statistic over the pair count).
+/// `None` without both positives and negatives.
+pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    let n = scores.len().min(labels.len());
+    let positives = labels[..n].iter().filter(|&&l| l).count();
+    let negatives = n - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // Sum of the (tie-averaged, 1-based) ranks of the positives.
+    let mut rank_sum = 0.0;
+    let mut k = 0;
+    while k < n {
+        let mut end = k + 1;
+        while end < n && scores[order[end]] == scores[order[k]] {
+            end += 1;
+        }
+        let mean_rank = (k + 1 + end) as f64 / 2.0;
+        rank_sum += mean_rank * order[k..end].iter().filter(|&&i| labels[i]).count() as f64;
+        k = end;
+    }
+    let p = positives as f64;
+    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64))
+}
+
+/// Precision, recall and F1 of binary decisions against the truth.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct BinaryScores {
+    /// True positives over predicted positives (1 when nothing is predicted positive).
+    pub precision: f64,
+    /// True positives over actual positives (1 when there are none).
+    pub recall: f64,
+    /// Harmonic mean of the two.
+    pub f1: f64,
+}
+
+/// [`BinaryScores`] of `predicted` against `truth`.
+pub fn binary_scores(predicted: &[bool], truth: &[bool]) -> BinaryScores {
+    let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+    for (&p, &t) in predicted.iter().zip(truth) {
+        match (p, t) {
+            (true, true) => tp += 1,
+            (true, false) => fp += 1,
+            (false, true) => fn_ += 1,
+            (false, false) => {}
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+    let precision = ratio(tp, tp + fp);
+    let recall = ratio(tp, tp + fn_);
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    BinaryScores {
+        precision,
+        recall,
+        f1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roc_auc_counts_ordered_pairs_and_half_ties() {
+        // Positives 0.9, 0.4; negatives 0.5, 0.1: pairs (0.9>0.5, 0.9>0.1, 0.4<0.5, 0.4>0.1) → 3/4.
+        let auc = roc_auc(&[0.9, 0.5, 0.4, 0.1], &[true, false, true, false]).expect("both");
+        assert!((auc - 0.75).abs() < 1e-12, "{auc}");
+        // All tied → 1/2; perfect → 1; one class only → None.
+        assert_eq!(roc_auc(&[0.3; 4], &[true, false, true, false]), Some(0.5));
+        assert_eq!(roc_auc(&[0.9, 0.1], &[true, false]), Some(1.0));
+        assert_eq!(roc_auc(&[0.9, 0.1], &[true, true]), None);
+    }
+
+    #[test]
+    fn binary_scores_of_a_confusion_table() {
+        // tp 2, fp 1, fn 1 → precision 2/3, recall 2/3, f1 2/3.
+        let s = binary_scores(
+            &[true, true, true, false, false],
+            &[true, true, false, true, false],
+        );
+        assert!((s.precision - 2.0 / 3.0).abs() < 1e-12 && (s.recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((s.f1 - 2.0 / 3.0).abs() < 1e-12);
+    }
 
     #[test]
     fn average_precision_matches_a_hand_computed_ranking() {

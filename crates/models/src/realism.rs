@@ -6,9 +6,13 @@
 //! and a ConvNeXt-style network (depthwise 7 × 7 convolutions, inverted bottlenecks).
 //!
 //! # Input and output
-//! `[batch, 1, 128, 128]`: the taggers' log-scaled 256 × 256 grid binned 2 × 2
-//! (ln(1 + I)/ln 65 536 in [0, 1]). Output: one logit per image, `[batch, 1]`; sigmoid is the
-//! probability that the image is realistic.
+//! `[batch, 1, 128, 128]`: the detector image on a 128 × 128 grid, log-scaled like the taggers'
+//! image view (`imaging::scattering::log_grid`: ln(1 + I)/ln 65 536 in [0, 1]). Output: one
+//! logit per image, `[batch, 1]`; sigmoid is the probability that the image is realistic.
+//!
+//! # Voting
+//! [`Ensemble`] holds the members and their soft-voting weights, fitted on validation images by
+//! [`fit_vote_weights`]; [`soft_vote`] and [`hard_vote`] combine member probabilities.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -25,6 +29,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::unet::ConvBlock;
+use crate::weights::{self, WeightsError, load_record};
 
 /// Side of the classifiers' input in pixels.
 pub const INPUT_SIDE_PX: usize = 128;
@@ -310,9 +315,215 @@ impl Member {
     }
 }
 
+/// What a realism file records besides the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleHeader {
+    /// The members, in order.
+    pub configs: Vec<MemberConfig>,
+    /// Soft-voting weight of each member (non-negative, summing to 1).
+    pub vote_weights: Vec<f64>,
+    /// Side of the input grid in pixels.
+    pub input_side_px: usize,
+    /// Free text: how the weights were trained.
+    pub trained: String,
+    /// Bytes of each member's burnpack record, in order.
+    pub record_bytes: Vec<usize>,
+}
+
+impl weights::SetHeader for EnsembleHeader {
+    fn networks(&self) -> usize {
+        self.configs.len()
+    }
+    fn record_lengths(&self) -> &[usize] {
+        &self.record_bytes
+    }
+    fn set_record_lengths(&mut self, lengths: Vec<usize>) {
+        self.record_bytes = lengths;
+    }
+}
+
+/// The realism members and how they vote.
+#[derive(Debug, Clone)]
+pub struct Ensemble {
+    /// The members, in the order of `header.configs`.
+    pub members: Vec<Member>,
+    /// Shapes, voting weights and provenance.
+    pub header: EnsembleHeader,
+}
+
+const MAGIC: &[u8; 8] = b"SSREALM1";
+
+impl Ensemble {
+    /// Fresh, untrained members voting with equal weights.
+    pub fn init(configs: Vec<MemberConfig>, device: &Device) -> Self {
+        let k = configs.len().max(1);
+        Self {
+            members: configs.iter().map(|c| c.init(device)).collect(),
+            header: EnsembleHeader {
+                vote_weights: vec![1.0 / k as f64; configs.len()],
+                configs,
+                input_side_px: INPUT_SIDE_PX,
+                trained: String::new(),
+                record_bytes: Vec::new(),
+            },
+        }
+    }
+
+    /// Each member's probability that each image is realistic.
+    ///
+    /// # Shapes
+    /// - `x`: `[b, 1, 128, 128]`
+    /// - output: `[b, members]`
+    pub fn member_probabilities(&self, x: Tensor<4>) -> Tensor<2> {
+        let logits: Vec<Tensor<2>> = self.members.iter().map(|m| m.forward(x.clone())).collect();
+        burn::tensor::activation::sigmoid(Tensor::cat(logits, 1))
+    }
+
+    /// Serialises the ensemble (layout of [`crate::weights`], magic `SSREALM1`).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, WeightsError> {
+        weights::write_set(MAGIC, &self.header, &self.members)
+    }
+
+    /// Reads an ensemble written by [`Ensemble::to_bytes`] onto `device`.
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, WeightsError> {
+        let (header, parts): (EnsembleHeader, _) = weights::read_set(MAGIC, bytes)?;
+        if header.vote_weights.len() != header.configs.len() {
+            return Err(WeightsError::Format(
+                "the header has not one voting weight per member".into(),
+            ));
+        }
+        let members = header
+            .configs
+            .iter()
+            .zip(parts)
+            .map(|(c, bytes)| load_record(c.init(device), bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { members, header })
+    }
+}
+
+/// Weighted soft vote: Σₖ wₖ pₖ, the ensemble's probability that an image is realistic.
+pub fn soft_vote(member_probs: &[f32], weights: &[f64]) -> f64 {
+    member_probs
+        .iter()
+        .zip(weights)
+        .map(|(&p, &w)| w * f64::from(p))
+        .sum()
+}
+
+/// Majority vote: the fraction of members that call the image realistic (p > ½). The image is
+/// realistic by majority when the fraction is above ½; a tie goes to the members' mean
+/// probability, which [`hard_vote`] returns as the score's tie-breaker.
+pub fn hard_vote(member_probs: &[f32]) -> (f64, bool) {
+    let k = member_probs.len().max(1) as f64;
+    let yes = member_probs.iter().filter(|&&p| p > 0.5).count() as f64;
+    let fraction = yes / k;
+    let decision = if (fraction - 0.5).abs() < 1e-12 {
+        member_probs.iter().map(|&p| f64::from(p)).sum::<f64>() / k > 0.5
+    } else {
+        fraction > 0.5
+    };
+    (fraction, decision)
+}
+
+/// Soft-voting weights fitted on validation images: the point of a grid over the weight
+/// simplex (steps of 1/20) with the smallest log loss of [`soft_vote`] against `truth`.
+/// `member_probs[i]` holds every member's probability for image i. Deterministic: equal
+/// weights unless a grid point is strictly better, then the first best in grid order.
+pub fn fit_vote_weights(member_probs: &[Vec<f32>], truth: &[bool]) -> Vec<f64> {
+    const STEPS: usize = 20;
+    let k = member_probs.first().map_or(0, Vec::len);
+    if k == 0 {
+        return Vec::new();
+    }
+    let log_loss = |w: &[f64]| -> f64 {
+        member_probs
+            .iter()
+            .zip(truth)
+            .map(|(p, &t)| {
+                let q = soft_vote(p, w).clamp(1e-6, 1.0 - 1e-6);
+                -(if t { q.ln() } else { (1.0 - q).ln() })
+            })
+            .sum()
+    };
+    // Start from equal weights; every composition of STEPS into k parts is a candidate.
+    let mut best = (log_loss(&vec![1.0 / k as f64; k]), vec![1.0 / k as f64; k]);
+    let mut parts = vec![0usize; k];
+    fn visit(i: usize, left: usize, parts: &mut Vec<usize>, f: &mut dyn FnMut(&[usize])) {
+        if i + 1 == parts.len() {
+            parts[i] = left;
+            f(parts);
+            return;
+        }
+        for take in 0..=left {
+            parts[i] = take;
+            visit(i + 1, left - take, parts, f);
+        }
+    }
+    visit(0, STEPS, &mut parts, &mut |p| {
+        let w: Vec<f64> = p.iter().map(|&n| n as f64 / STEPS as f64).collect();
+        let loss = log_loss(&w);
+        if loss < best.0 - 1e-9 {
+            best = (loss, w);
+        }
+    });
+    best.1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn voting_weights_go_to_the_member_that_knows() {
+        // Member 0 is right with confidence 0.9, members 1–3 guess.
+        let truth: Vec<bool> = (0..200).map(|i| i % 3 == 0).collect();
+        let probs: Vec<Vec<f32>> = truth
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                let guess = |s: usize| ((i * 7919 + s * 104_729) % 100) as f32 / 100.0;
+                vec![if t { 0.9 } else { 0.1 }, guess(1), guess(2), guess(3)]
+            })
+            .collect();
+        let w = fit_vote_weights(&probs, &truth);
+        assert_eq!(w.len(), 4);
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{w:?}");
+        assert!(w[0] >= 0.8, "{w:?}");
+    }
+
+    #[test]
+    fn soft_and_hard_votes_of_four_members() {
+        let p = [0.9f32, 0.8, 0.2, 0.3];
+        assert!((soft_vote(&p, &[0.25; 4]) - 0.55).abs() < 1e-6);
+        assert!((soft_vote(&p, &[0.0, 0.0, 0.5, 0.5]) - 0.25).abs() < 1e-6);
+        // 2 of 4: a tie, broken by the mean probability 0.55.
+        assert_eq!(hard_vote(&p), (0.5, true));
+        assert_eq!(hard_vote(&[0.9, 0.6, 0.7, 0.1]), (0.75, true));
+        assert_eq!(hard_vote(&[0.9, 0.1, 0.2, 0.1]), (0.25, false));
+    }
+
+    #[test]
+    fn an_ensemble_file_round_trips() {
+        let device = Device::flex();
+        let configs = Family::ALL
+            .iter()
+            .map(|&f| MemberConfig::new(f).with_width(4))
+            .collect();
+        let mut e = Ensemble::init(configs, &device);
+        e.header.vote_weights = vec![0.4, 0.3, 0.2, 0.1];
+        let bytes = e.to_bytes().expect("serialises");
+        let back = Ensemble::from_bytes(&bytes, &device).expect("reads");
+        assert_eq!(back.header.vote_weights, e.header.vote_weights);
+        let x = Tensor::<4>::ones([2, 1, INPUT_SIDE_PX, INPUT_SIDE_PX], &device);
+        let (a, b) = (
+            e.member_probabilities(x.clone()),
+            back.member_probabilities(x),
+        );
+        assert_eq!(a.dims(), [2, 4]);
+        assert_eq!(a.into_data(), b.into_data());
+        assert!(Ensemble::from_bytes(&bytes[..bytes.len() - 3], &device).is_err());
+    }
 
     #[test]
     fn every_family_maps_a_batch_to_one_logit_each() {

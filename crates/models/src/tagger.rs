@@ -25,7 +25,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::weights::{self, WeightsError, load_record, record_bytes};
+use crate::weights::{self, WeightsError, load_record};
 
 /// Outputs: the 15-label training set of `DOMAIN.md` §1, in the order of
 /// `synth::scattering::TRAINING_TAGS` (which owns the names).
@@ -267,6 +267,18 @@ pub struct TaggerHeader {
     pub record_bytes: Vec<usize>,
 }
 
+impl weights::SetHeader for TaggerHeader {
+    fn networks(&self) -> usize {
+        self.configs.len()
+    }
+    fn record_lengths(&self) -> &[usize] {
+        &self.record_bytes
+    }
+    fn set_record_lengths(&mut self, lengths: Vec<usize>) {
+        self.record_bytes = lengths;
+    }
+}
+
 /// The taggers of one or more views, as trained together.
 #[derive(Debug, Clone)]
 pub struct TaggerSet {
@@ -304,28 +316,18 @@ impl TaggerSet {
 
     /// Serialises the set (layout of [`crate::weights`], magic `SSTAGGR1`).
     pub fn to_bytes(&self) -> Result<Vec<u8>, WeightsError> {
-        let records = self
-            .nets
-            .iter()
-            .map(record_bytes)
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut header = self.header.clone();
-        header.record_bytes = records.iter().map(Vec::len).collect();
-        let json = serde_json::to_vec(&header).map_err(|e| WeightsError::Format(e.to_string()))?;
-        Ok(weights::join(MAGIC, &json, &records))
+        weights::write_set(MAGIC, &self.header, &self.nets)
     }
 
     /// Reads a set written by [`TaggerSet::to_bytes`] onto `device`.
     pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, WeightsError> {
-        let (json, body) = weights::split(MAGIC, bytes)?;
-        let header: TaggerHeader = serde_json::from_slice(json)
-            .map_err(|e| WeightsError::Format(format!("bad header: {e}")))?;
-        if header.configs.len() != header.record_bytes.len() || header.tags.len() != TAG_COUNT {
-            return Err(WeightsError::Format(
-                "the header does not describe the records that follow".into(),
-            ));
+        let (header, parts): (TaggerHeader, _) = weights::read_set(MAGIC, bytes)?;
+        if header.tags.len() != TAG_COUNT {
+            return Err(WeightsError::Format(format!(
+                "{} tags in the header; this version has {TAG_COUNT}",
+                header.tags.len()
+            )));
         }
-        let parts = weights::records(body, &header.record_bytes)?;
         let nets = header
             .configs
             .iter()

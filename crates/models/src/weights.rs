@@ -6,6 +6,8 @@
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// A weights file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,4 +83,48 @@ pub fn records<'a>(body: &'a [u8], lengths: &[usize]) -> Result<Vec<&'a [u8]>, W
         start += n;
     }
     Ok(out)
+}
+
+/// The JSON header of a file holding several networks of one family: it lists, besides
+/// whatever describes the networks, the byte length of each record.
+pub trait SetHeader: Serialize + DeserializeOwned + Clone {
+    /// How many networks the header describes.
+    fn networks(&self) -> usize;
+    /// The byte length of each record, in order.
+    fn record_lengths(&self) -> &[usize];
+    /// Sets the byte lengths before writing.
+    fn set_record_lengths(&mut self, lengths: Vec<usize>);
+}
+
+/// Serialises `nets` under `header` (whose record lengths are filled in).
+pub fn write_set<M: Module, H: SetHeader>(
+    magic: &[u8; 8],
+    header: &H,
+    nets: &[M],
+) -> Result<Vec<u8>, WeightsError> {
+    let records = nets
+        .iter()
+        .map(record_bytes)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut header = header.clone();
+    header.set_record_lengths(records.iter().map(Vec::len).collect());
+    let json = serde_json::to_vec(&header).map_err(|e| WeightsError::Format(e.to_string()))?;
+    Ok(join(magic, &json, &records))
+}
+
+/// The header and the record of each network of a file written by [`write_set`].
+pub fn read_set<'a, H: SetHeader>(
+    magic: &[u8; 8],
+    bytes: &'a [u8],
+) -> Result<(H, Vec<&'a [u8]>), WeightsError> {
+    let (json, body) = split(magic, bytes)?;
+    let header: H = serde_json::from_slice(json)
+        .map_err(|e| WeightsError::Format(format!("bad header: {e}")))?;
+    if header.networks() != header.record_lengths().len() {
+        return Err(WeightsError::Format(
+            "the header does not describe the records that follow".into(),
+        ));
+    }
+    let parts = records(body, header.record_lengths())?;
+    Ok((header, parts))
 }

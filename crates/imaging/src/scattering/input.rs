@@ -31,21 +31,28 @@ pub struct TaggerInput {
     pub coefficients: Vec<f32>,
 }
 
-/// Resamples `counts` onto a `side × side` grid and computes both views. The image keeps its
-/// aspect ratio: its longer side spans the grid, the rest of the grid is masked. Each grid pixel
-/// averages the valid detector pixels (not masked, finite, not negative) whose centres fall in
-/// it, then takes ln(1 + mean) / ln(65 536); a grid pixel with less than half of its detector
-/// pixels valid is masked. `basis` must have been built for `side / 2` px
-/// ([`FourierBessel::reference`]`(side as f64 / 2.0)`); it is passed in so callers build it once.
-/// Fails only for `side_px == 0`.
-pub fn tagger_input(
+/// A detector image on a square grid, log-scaled: the image view of the taggers and the input
+/// of the realism classifiers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogGrid {
+    /// `side × side` values ln(1 + I) / ln(65 536) in [0, 1]; 0 where masked.
+    pub image: Vec<f32>,
+    /// `true` where no valid detector pixel contributed.
+    pub masked: Vec<bool>,
+    /// Detector pixels per grid pixel.
+    pub scale: f64,
+}
+
+/// Resamples `counts` onto a `side × side` grid. The image keeps its aspect ratio: its longer
+/// side spans the grid, the rest of the grid is masked. Each grid pixel averages the valid
+/// detector pixels (not masked, finite, not negative) whose centres fall in it, then takes
+/// ln(1 + mean) / ln(65 536); a grid pixel with less than half of its detector pixels valid is
+/// masked. Fails only for `side_px == 0`.
+pub fn log_grid(
     counts: &Image<f32>,
     mask: Option<&[bool]>,
-    beam_x_px: f64,
-    beam_y_px: f64,
     side_px: usize,
-    basis: &FourierBessel,
-) -> Result<TaggerInput, ImageError> {
+) -> Result<LogGrid, ImageError> {
     let (w, h) = (counts.width(), counts.height());
     let side = side_px;
     if side == 0 {
@@ -84,6 +91,31 @@ pub fn tagger_input(
             masked[c] = false;
         }
     }
+    Ok(LogGrid {
+        image,
+        masked,
+        scale,
+    })
+}
+
+/// Resamples `counts` onto a `side × side` grid ([`log_grid`]) and computes both views.
+/// `basis` must have been built for `side / 2` px
+/// ([`FourierBessel::reference`]`(side as f64 / 2.0)`); it is passed in so callers build it once.
+/// Fails only for `side_px == 0`.
+pub fn tagger_input(
+    counts: &Image<f32>,
+    mask: Option<&[bool]>,
+    beam_x_px: f64,
+    beam_y_px: f64,
+    side_px: usize,
+    basis: &FourierBessel,
+) -> Result<TaggerInput, ImageError> {
+    let side = side_px;
+    let LogGrid {
+        image,
+        masked,
+        scale,
+    } = log_grid(counts, mask, side)?;
     let beam_px = (beam_x_px / scale, beam_y_px / scale);
     let grid = Image::from_vec(side, side, image)?;
     // Signed log compression: coefficients span orders of magnitude between the low orders of a

@@ -25,6 +25,6 @@ pub mod mask;
 pub use beam::{BeamCentre, estimate_beam_centre};
 pub use dihedral::Dihedral;
 pub use fourier_bessel::{Coefficients, FourierBessel};
-pub use input::{TaggerInput, tagger_input};
+pub use input::{LogGrid, TaggerInput, log_grid, tagger_input};
 pub use integrate::{Profile, Spacing, integrate_chi, integrate_q};
 pub use mask::Mask;

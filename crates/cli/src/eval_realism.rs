@@ -1,0 +1,117 @@
+//! `synthscope eval realism`: precision, recall, F1 and ROC AUC of the realism ensemble
+//! (weighted soft vote), of majority voting, and of every member, on the realistic/fake set
+//! built from a `generate saxs` directory exactly as training builds it.
+//!
+//! The positive class is *realistic*: precision is the fraction of images called realistic
+//! that are, which is what matters when the classifier filters generated images.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use imaging::metrics::{binary_scores, roc_auc};
+use models::realism::{hard_vote, soft_vote};
+use serde_json::{Value, json};
+
+use crate::device::{DeviceChoice, device};
+use crate::realism_data::{self, Mix};
+use crate::shipped;
+use crate::train_realism::member_probabilities;
+
+#[derive(Debug, Args)]
+pub(crate) struct EvalRealismArgs {
+    /// A directory written by `synthscope generate saxs` (use a seed not used in training).
+    #[arg(long)]
+    data: PathBuf,
+    /// Weights written by `synthscope train realism` (default: the shipped weights).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Evaluate at most this many images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Seed of the choice of fakes (as in training).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Generated (fake) : experimental (realistic) images.
+    #[arg(long, default_value_t = Mix::default())]
+    mix: Mix,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+/// Rounds to 4 decimals for the report.
+fn r4(x: f64) -> Value {
+    if x.is_finite() {
+        json!((x * 1e4).round() / 1e4)
+    } else {
+        Value::Null
+    }
+}
+
+/// `{precision, recall, f1, auc}` of decisions and scores against the truth.
+fn scores_json(decisions: &[bool], scores: &[f64], truth: &[bool]) -> Value {
+    let s = binary_scores(decisions, truth);
+    json!({
+        "precision": r4(s.precision),
+        "recall": r4(s.recall),
+        "f1": r4(s.f1),
+        "auc": r4(roc_auc(scores, truth).unwrap_or(f64::NAN)),
+    })
+}
+
+pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
+    let started = Instant::now();
+    let device = device(a.device)?;
+    let (ensemble, name, digest) = shipped::load_realism(a.model.as_deref(), &device)?;
+    let samples = realism_data::load_dir(&a.data, a.limit, a.seed, a.mix)?;
+    let truth: Vec<bool> = samples.iter().map(|s| s.realistic).collect();
+    let probs = member_probabilities(&ensemble.members, &samples, &device)?;
+    let weights = &ensemble.header.vote_weights;
+
+    let soft: Vec<f64> = probs.iter().map(|p| soft_vote(p, weights)).collect();
+    let soft_decisions: Vec<bool> = soft.iter().map(|&p| p > 0.5).collect();
+    let votes: Vec<(f64, bool)> = probs.iter().map(|p| hard_vote(p)).collect();
+    let hard_scores: Vec<f64> = votes.iter().map(|v| v.0).collect();
+    let hard_decisions: Vec<bool> = votes.iter().map(|v| v.1).collect();
+
+    let mut members = serde_json::Map::new();
+    let mut member_weights = serde_json::Map::new();
+    for (k, config) in ensemble.header.configs.iter().enumerate() {
+        let scores: Vec<f64> = probs.iter().map(|p| f64::from(p[k])).collect();
+        let decisions: Vec<bool> = scores.iter().map(|&p| p > 0.5).collect();
+        let name = config.family.name().to_string();
+        members.insert(name.clone(), scores_json(&decisions, &scores, &truth));
+        member_weights.insert(name, r4(weights[k]));
+    }
+    // Of each kind of fake, the fraction the ensemble rejects.
+    let mut per_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (s, &called_real) in samples.iter().zip(&soft_decisions) {
+        if let Some(kind) = s.fake {
+            let e = per_kind.entry(kind.name()).or_default();
+            e.0 += usize::from(!called_real);
+            e.1 += 1;
+        }
+    }
+    let caught: serde_json::Map<String, Value> = per_kind
+        .into_iter()
+        .map(|(k, (c, n))| (k.to_string(), r4(c as f64 / n as f64)))
+        .collect();
+    let out = json!({
+        "ensemble": scores_json(&soft_decisions, &soft, &truth),
+        "hard_vote": scores_json(&hard_decisions, &hard_scores, &truth),
+        "members": members,
+        "vote_weights": member_weights,
+        "fakes_rejected": caught,
+        "images": samples.len(),
+        "realistic": truth.iter().filter(|&&t| t).count(),
+        "mix": a.mix.to_string(),
+        "model": name,
+        "sha256": digest,
+        "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    });
+    println!("{out}");
+    Ok(())
+}

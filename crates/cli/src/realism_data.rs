@@ -1,0 +1,241 @@
+//! Realistic and fake scattering images for the realism ensemble (seed 000).
+//!
+//! Until diffusion-generated images and expert labels exist, "realistic" means a clean engine
+//! image and "fake" an engine image damaged the way generative models fail
+//! (`synth::scattering::fakes`). Which images become fakes, and of which kind, depends only on
+//! the run's seed and the image's index, so training and evaluation build their sets the same
+//! way. Real and fake images are different images: a classifier cannot learn to compare a fake
+//! with its own original.
+//!
+//! The mixing ratio of the seed — generated to experimental images, 4:6 by default — sets the
+//! fraction of images that become fakes (generated) against those kept clean (standing in for
+//! experimental ones).
+
+use std::fmt;
+use std::fs;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use imaging::Image;
+use imaging::scattering::log_grid;
+use models::realism::INPUT_SIDE_PX;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use synth::scattering::fakes::{FakeKind, make_fake};
+use synth::scattering::{SaxsConfig, SaxsParams, Truth};
+
+/// One image as the realism members see it.
+pub(crate) struct RealismSample {
+    /// `[128 × 128]` log-scaled grid.
+    pub image: Vec<f32>,
+    /// A clean engine image.
+    pub realistic: bool,
+    /// How a fake was made (`None` for realistic images).
+    pub fake: Option<FakeKind>,
+}
+
+/// Generated : experimental images, as in "4:6".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mix {
+    /// Parts of generated (fake) images.
+    pub generated: u32,
+    /// Parts of experimental (realistic) images.
+    pub experimental: u32,
+}
+
+impl Mix {
+    /// The fraction of images made into fakes.
+    pub(crate) fn fake_fraction(self) -> f64 {
+        f64::from(self.generated) / f64::from(self.generated + self.experimental)
+    }
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Self {
+            generated: 4,
+            experimental: 6,
+        }
+    }
+}
+
+impl fmt::Display for Mix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.generated, self.experimental)
+    }
+}
+
+impl FromStr for Mix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("\"{s}\" is not a ratio like 4:6 (generated:experimental)");
+        let (g, e) = s.split_once(':').ok_or_else(bad)?;
+        let (generated, experimental) = (
+            g.trim().parse::<u32>().map_err(|_| bad())?,
+            e.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if generated == 0 || experimental == 0 {
+            return Err(format!(
+                "{s}: both parts must be at least 1 (a set of one class cannot train a classifier)"
+            ));
+        }
+        Ok(Self {
+            generated,
+            experimental,
+        })
+    }
+}
+
+/// The realism input of detector counts: the log-scaled 128 × 128 grid.
+pub(crate) fn input(counts: &Image<f32>) -> Result<Vec<f32>> {
+    Ok(log_grid(counts, None, INPUT_SIDE_PX)?.image)
+}
+
+/// Image `index` as a realistic sample or, as `mix` and `seed` decide, a fake of a kind that
+/// shows on it; `None` when it was to become a fake but no kind shows (it is left out rather
+/// than counted as realistic).
+fn build(
+    counts: &Image<f32>,
+    params: &SaxsParams,
+    truth: &Truth,
+    seed: u64,
+    index: u64,
+    mix: Mix,
+) -> Result<Option<RealismSample>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(synth::rng::splitmix64(
+        seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index,
+    ));
+    if rng.random::<f64>() >= mix.fake_fraction() {
+        return Ok(Some(RealismSample {
+            image: input(counts)?,
+            realistic: true,
+            fake: None,
+        }));
+    }
+    // A random kind first, then the others in turn, until one shows on this image.
+    let first = rng.random_range(0..FakeKind::ALL.len());
+    for k in 0..FakeKind::ALL.len() {
+        let kind = FakeKind::ALL[(first + k) % FakeKind::ALL.len()];
+        if let Some(fake) = make_fake(counts, params, truth, kind, &mut rng) {
+            return Ok(Some(RealismSample {
+                image: input(&fake)?,
+                realistic: false,
+                fake: Some(kind),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The realism set of a `generate saxs` directory (parameters and ground truth come from its
+/// `labels.jsonl`), in parallel.
+pub(crate) fn load_dir(
+    dir: &Path,
+    limit: Option<usize>,
+    seed: u64,
+    mix: Mix,
+) -> Result<Vec<RealismSample>> {
+    let lines = crate::labels::read(dir, "saxs", limit)?;
+    let built: Vec<Option<RealismSample>> = lines
+        .par_iter()
+        .map(|(n, v)| {
+            let path = crate::labels::file_field(dir, v, "file", *n)?;
+            let bytes =
+                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let counts = imaging::codec::decode_gray(&bytes)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .to_f32();
+            let params: SaxsParams = serde_json::from_value(v["params"].clone())
+                .with_context(|| format!("labels.jsonl line {n}: unreadable \"params\""))?;
+            let truth: Truth = serde_json::from_value(v.clone())
+                .with_context(|| format!("labels.jsonl line {n}: unreadable ground truth"))?;
+            let index = v.get("index").and_then(|i| i.as_u64()).unwrap_or(*n as u64);
+            build(&counts, &params, &truth, seed, index, mix)
+        })
+        .collect::<Result<_>>()?;
+    finish(built)
+}
+
+/// Generates `count` images of batch `seed` in memory and builds their realism set.
+pub(crate) fn generate(
+    config: &SaxsConfig,
+    seed: u64,
+    count: usize,
+    mix: Mix,
+) -> Result<Vec<RealismSample>> {
+    config.validate()?;
+    if count == 0 {
+        bail!("--generate needs at least one image");
+    }
+    let built: Vec<Option<RealismSample>> = (0..count as u64)
+        .into_par_iter()
+        .map(|i| {
+            let s = synth::dataset::generate_saxs(config, seed, i)?;
+            let counts = synth::scattering::fakes::counts_f32(&s.image);
+            build(&counts, &s.params, &s.truth, seed, i, mix)
+        })
+        .collect::<Result<_>>()?;
+    finish(built)
+}
+
+fn finish(built: Vec<Option<RealismSample>>) -> Result<Vec<RealismSample>> {
+    let samples: Vec<RealismSample> = built.into_iter().flatten().collect();
+    let fakes = samples.iter().filter(|s| !s.realistic).count();
+    if fakes == 0 || fakes == samples.len() {
+        bail!(
+            "the set has {} realistic and {fakes} fake images; it needs both (use more images or another --mix)",
+            samples.len() - fakes
+        );
+    }
+    Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixes_parse_and_refuse_nonsense() {
+        let m: Mix = "4:6".parse().expect("ratio");
+        assert_eq!(m, Mix::default());
+        assert!((m.fake_fraction() - 0.4).abs() < 1e-12);
+        assert_eq!(m.to_string(), "4:6");
+        for bad in ["4", "4:x", "0:6", "4:0", ":"] {
+            assert!(bad.parse::<Mix>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_generated_set_follows_the_mix_and_is_reproducible() {
+        let config = SaxsConfig::default();
+        let a = generate(&config, 3, 60, Mix::default()).expect("set");
+        let fakes = a.iter().filter(|s| !s.realistic).count();
+        // 40 % of 60 expected; binomial sd ≈ 3.8.
+        assert!((14..=34).contains(&fakes), "{fakes} fakes of {}", a.len());
+        assert!(a.iter().all(|s| s.realistic == s.fake.is_none()));
+        assert!(
+            a.iter()
+                .all(|s| s.image.len() == INPUT_SIDE_PX * INPUT_SIDE_PX)
+        );
+        let b = generate(&config, 3, 60, Mix::default()).expect("set");
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| x.image == y.image && x.fake == y.fake)
+        );
+        let more = generate(
+            &config,
+            3,
+            60,
+            Mix {
+                generated: 8,
+                experimental: 2,
+            },
+        )
+        .expect("set");
+        assert!(more.iter().filter(|s| !s.realistic).count() > fakes);
+    }
+}

@@ -1,0 +1,311 @@
+//! `synthscope train realism`: trains the four realism members (seed 000) one after the other
+//! on realistic and fake scattering images (`realism_data`), then fits their soft-voting weights
+//! on the validation images.
+//!
+//! Every epoch ends with validation (ROC AUC and accuracy of the member) and a checkpoint in
+//! `<out>.ckpt/`; `--resume` continues.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use clap::Args;
+use imaging::scattering::Dihedral;
+use models::realism::{
+    Ensemble, EnsembleHeader, Family, INPUT_SIDE_PX, Member, MemberConfig, fit_vote_weights,
+    soft_vote,
+};
+use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use synth::scattering::SaxsConfig;
+
+use crate::device::device;
+use crate::realism_data::{self, Mix, RealismSample};
+use crate::stages::{self, Outcome, Progress, RunArgs, SourceArgs, Stages, Validation};
+use crate::training::{Checkpoint, bce_with_logits, split_validation, write_weights};
+
+#[derive(Debug, Args)]
+pub(crate) struct TrainRealismArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Members to train, in order.
+    #[arg(long, value_delimiter = ',', default_value = "resnet,vgg,vit,convnext")]
+    members: Vec<FamilyArg>,
+    /// Width of each member (channels of its first stage; the ViT's tokens are 4× this).
+    #[arg(long, default_value_t = 16)]
+    width: usize,
+    /// Generated (fake) : experimental (realistic) images, as in seed 000.
+    #[arg(long, default_value_t = Mix::default())]
+    mix: Mix,
+}
+
+/// `--members` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FamilyArg {
+    Resnet,
+    Vgg,
+    Vit,
+    Convnext,
+}
+
+impl From<FamilyArg> for Family {
+    fn from(f: FamilyArg) -> Self {
+        match f {
+            FamilyArg::Resnet => Family::Resnet,
+            FamilyArg::Vgg => Family::Vgg,
+            FamilyArg::Vit => Family::Vit,
+            FamilyArg::Convnext => Family::Convnext,
+        }
+    }
+}
+
+/// Images `[b, 1, 128, 128]` and targets `[b, 1]` (1 = realistic) of samples `idx`, each
+/// turned or mirrored as given.
+pub(crate) fn batch(
+    samples: &[RealismSample],
+    idx: &[(usize, Dihedral)],
+    device: &Device,
+) -> (Tensor<4>, Tensor<2>) {
+    let side = INPUT_SIDE_PX;
+    let mut image = Vec::with_capacity(idx.len() * side * side);
+    let mut target = Vec::with_capacity(idx.len());
+    for &(i, d) in idx {
+        let s = &samples[i];
+        if d == Dihedral::IDENTITY {
+            image.extend_from_slice(&s.image);
+        } else {
+            image.extend(d.apply_grid(&s.image, side));
+        }
+        target.push(if s.realistic { 1.0f32 } else { 0.0 });
+    }
+    let b = idx.len();
+    (
+        Tensor::from_data(TensorData::new(image, [b, 1, side, side]), device),
+        Tensor::from_data(TensorData::new(target, [b, 1]), device),
+    )
+}
+
+/// Every member's probability that each sample is realistic: `[n][members]`.
+pub(crate) fn member_probabilities(
+    members: &[Member],
+    samples: &[RealismSample],
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    let k = members.len();
+    let mut out = vec![Vec::with_capacity(k); samples.len()];
+    let idx: Vec<(usize, Dihedral)> = (0..samples.len())
+        .map(|i| (i, Dihedral::IDENTITY))
+        .collect();
+    for chunk in idx.chunks(32) {
+        let (x, _) = batch(samples, chunk, device);
+        for m in members {
+            let p = burn::tensor::activation::sigmoid(m.forward(x.clone()))
+                .into_data()
+                .try_into_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading probabilities failed: {e:?}"))?;
+            for (&(i, _), v) in chunk.iter().zip(p) {
+                out[i].push(v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
+    if a.members.is_empty() {
+        bail!("--members needs at least one of resnet, vgg, vit, convnext");
+    }
+    let (src, run) = (&a.source, &a.run);
+    let device = device(run.device)?.autodiff();
+    device.seed(src.seed);
+    let started = Instant::now();
+    let samples = match (&src.data, src.generate) {
+        (Some(dir), _) => realism_data::load_dir(dir, src.limit, src.seed, a.mix)?,
+        (None, Some(n)) => realism_data::generate(
+            &SaxsConfig {
+                size_px: 256,
+                ..SaxsConfig::default()
+            },
+            src.seed,
+            n,
+            a.mix,
+        )?,
+        (None, None) => bail!("give --data DIR or --generate N"),
+    };
+    let (train, val) = split_validation(samples, run.val)?;
+    let fakes = |s: &[RealismSample]| s.iter().filter(|x| !x.realistic).count();
+    eprintln!(
+        "realism training (mix {}): {} training images ({} fake) and {} validation images ({} fake), prepared in {:.1} s",
+        a.mix,
+        train.len(),
+        fakes(&train),
+        val.len(),
+        fakes(&val),
+        started.elapsed().as_secs_f64()
+    );
+    let configs: Vec<MemberConfig> = a
+        .members
+        .iter()
+        .map(|&f| MemberConfig::new(f.into()).with_width(a.width))
+        .collect();
+    let mut ckpt = Checkpoint::open(&run.out)?;
+    let (ensemble, mut progress) = if run.resume {
+        let (bytes, progress): (Vec<u8>, Progress) = ckpt.resume()?;
+        let e = Ensemble::from_bytes(&bytes, &device)?;
+        if e.header.configs != configs {
+            bail!(
+                "--resume: the checkpoint holds other members or widths than this command asks for"
+            );
+        }
+        eprintln!(
+            "resuming member {} at epoch {} (step {})",
+            progress.stage + 1,
+            progress.epoch,
+            progress.step
+        );
+        (e, progress)
+    } else {
+        (Ensemble::init(configs, &device), Progress::default())
+    };
+    let schedule = run.schedule(train.len());
+    let Ensemble {
+        mut members,
+        header,
+    } = ensemble;
+    let mut stages = RealismStages {
+        train: &train,
+        val: &val,
+        batch_size: run.batch_size(train.len()),
+        seed: src.seed,
+        augment: !run.no_augment,
+        device: &device,
+        header: &header,
+    };
+    let summary = match stages::train(
+        &mut members,
+        &mut stages,
+        &schedule,
+        &mut ckpt,
+        &mut progress,
+    )? {
+        Outcome::Stopped => return Ok(()),
+        Outcome::Finished(summary) => summary,
+    };
+    // Soft-voting weights from the validation images.
+    let mut ensemble = stages.valid_ensemble(&members);
+    let inner = device.clone().inner();
+    let probs = member_probabilities(&ensemble.members, &val, &inner)?;
+    let truth: Vec<bool> = val.iter().map(|s| s.realistic).collect();
+    ensemble.header.vote_weights = fit_vote_weights(&probs, &truth);
+    let scores: Vec<f64> = probs
+        .iter()
+        .map(|p| soft_vote(p, &ensemble.header.vote_weights))
+        .collect();
+    let auc = imaging::metrics::roc_auc(&scores, &truth).unwrap_or(f64::NAN);
+    ensemble.header.trained = format!(
+        "synthscope {} train realism: {} images (mix {}), {} epochs per member, batch {}",
+        env!("CARGO_PKG_VERSION"),
+        train.len(),
+        a.mix,
+        run.epochs,
+        run.batch
+    );
+    let weights: Vec<String> = ensemble
+        .header
+        .configs
+        .iter()
+        .zip(&ensemble.header.vote_weights)
+        .map(|(c, w)| format!("{} {w:.2}", c.family.name()))
+        .collect();
+    let bytes = ensemble.to_bytes()?;
+    let digest = write_weights(&run.out, &bytes)?;
+    eprintln!(
+        "voting weights: {}; ensemble validation AUC {auc:.3}",
+        weights.join(", ")
+    );
+    eprintln!(
+        "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; {}",
+        run.out.display(),
+        bytes.len(),
+        started.elapsed().as_secs_f64(),
+        summary.join(", ")
+    );
+    Ok(())
+}
+
+/// The realism members as stages of [`stages::train`].
+struct RealismStages<'a> {
+    train: &'a [RealismSample],
+    val: &'a [RealismSample],
+    batch_size: usize,
+    seed: u64,
+    augment: bool,
+    device: &'a Device,
+    header: &'a EnsembleHeader,
+}
+
+impl RealismStages<'_> {
+    /// The members without autodiff, on the inner device.
+    fn valid_ensemble(&self, members: &[Member]) -> Ensemble {
+        Ensemble {
+            members: members.iter().map(Module::valid).collect(),
+            header: self.header.clone(),
+        }
+    }
+}
+
+impl Stages<Member> for RealismStages<'_> {
+    fn name(&self, s: usize) -> String {
+        self.header.configs[s].family.name().to_string()
+    }
+
+    fn loss(&mut self, net: &Member, s: usize, step: usize) -> Result<Tensor<1>> {
+        // The batch depends only on (member, step): a resumed run sees the same batches.
+        let mut rng = ChaCha8Rng::seed_from_u64(((s as u64) << 40) ^ step as u64 ^ self.seed);
+        let idx: Vec<(usize, Dihedral)> = sample(&mut rng, self.train.len(), self.batch_size)
+            .into_iter()
+            .map(|i| {
+                let d = if self.augment {
+                    Dihedral::all()[rng.random_range(0..8)]
+                } else {
+                    Dihedral::IDENTITY
+                };
+                (i, d)
+            })
+            .collect();
+        let (x, target) = batch(self.train, &idx, self.device);
+        Ok(bce_with_logits(net.forward(x), target))
+    }
+
+    fn validate(&mut self, net: &Member, _s: usize) -> Result<Validation> {
+        let probs = member_probabilities(
+            std::slice::from_ref(&net.valid()),
+            self.val,
+            &self.device.clone().inner(),
+        )?;
+        let scores: Vec<f64> = probs.iter().map(|p| f64::from(p[0])).collect();
+        let truth: Vec<bool> = self.val.iter().map(|s| s.realistic).collect();
+        let auc = imaging::metrics::roc_auc(&scores, &truth).unwrap_or(f64::NAN);
+        let correct = scores
+            .iter()
+            .zip(&truth)
+            .filter(|&(&p, &t)| (p > 0.5) == t)
+            .count();
+        let accuracy = correct as f64 / truth.len().max(1) as f64;
+        let mut fields = serde_json::Map::new();
+        fields.insert("val_auc".into(), auc.into());
+        fields.insert("val_accuracy".into(), accuracy.into());
+        Ok(Validation {
+            summary: format!("validation AUC {auc:.3}, accuracy {accuracy:.3}"),
+            fields,
+        })
+    }
+
+    fn save(&self, nets: &[Member]) -> Result<Vec<u8>> {
+        Ok(self.valid_ensemble(nets).to_bytes()?)
+    }
+}
