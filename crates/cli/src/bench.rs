@@ -199,7 +199,7 @@ pub(crate) fn tagger(a: &BenchTaggerArgs) -> Result<()> {
     use models::tagger::{TaggerConfig, TaggerSet, View};
     let device = burn::tensor::Device::flex();
     let set = match &a.model {
-        Some(p) => crate::shipped::load_tagger(Some(p), &device)?.0,
+        Some(p) => crate::shipped::load_tagger(Some(p), &device, "--model")?.0,
         None => TaggerSet::init(
             View::ALL.iter().map(|&v| TaggerConfig::new(v)).collect(),
             synth::scattering::TRAINING_TAGS

@@ -65,7 +65,7 @@ fn scores_json(decisions: &[bool], scores: &[f64], truth: &[bool]) -> Value {
 pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
-    let (ensemble, name, digest) = shipped::load_realism(a.model.as_deref(), &device)?;
+    let (ensemble, name, digest) = shipped::load_realism(a.model.as_deref(), &device, "--model")?;
     let samples = realism_data::load_dir(&a.data, a.limit, a.seed, a.mix)?;
     let truth: Vec<bool> = samples.iter().map(|s| s.realistic).collect();
     let probs = member_probabilities(&ensemble.members, &samples, &device)?;

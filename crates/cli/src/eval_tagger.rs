@@ -49,7 +49,7 @@ fn view_json(map: f64, per_tag: &[f64]) -> serde_json::Value {
 pub(crate) fn run(a: &EvalTaggerArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
-    let (set, name, digest) = shipped::load_tagger(a.model.as_deref(), &device)?;
+    let (set, name, digest) = shipped::load_tagger(a.model.as_deref(), &device, "--model")?;
     let samples = saxs_data::load_dir(&a.data, a.limit)?;
     let mut out = serde_json::Map::new();
     let mut headline = None;

@@ -7,6 +7,7 @@
 
 mod bench;
 mod checksum;
+mod classify;
 mod device;
 mod eval_grain;
 mod eval_realism;
@@ -49,6 +50,8 @@ enum Command {
     Eval(EvalKind),
     /// Grain boundaries and grain statistics of TEM images (the browser's pipeline, natively).
     Segment(segment::SegmentArgs),
+    /// Tags and realism of scattering images: one JSON line per image.
+    Classify(classify::ClassifyArgs),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchKind),
@@ -223,6 +226,7 @@ fn main() -> ExitCode {
         Command::Eval(EvalKind::Tagger(a)) => eval_tagger::run(&a),
         Command::Eval(EvalKind::Realism(a)) => eval_realism::run(&a),
         Command::Segment(a) => segment::run(&a),
+        Command::Classify(a) => classify::run(&a),
         Command::Bench(BenchKind::Generate(a)) => bench::generate(&a),
         Command::Bench(BenchKind::Grain(a)) => bench::grain(&a),
         Command::Bench(BenchKind::Tagger(a)) => bench::tagger(&a),

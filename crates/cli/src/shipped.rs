@@ -36,12 +36,14 @@ pub(crate) const GRAIN: Shipped = Shipped {
 };
 
 /// Reads `path` (checked against `<path>.sha256` when that file exists) or, without a path, the
-/// shipped weights (always checked; `what` names the model in the error when none ship yet).
-/// Returns the bytes, a name for reports and their SHA-256.
+/// shipped weights (always checked; `what` names the model and `flag` the option that passes
+/// a file, in the error when none ship yet). Returns the bytes, a name for reports and their
+/// SHA-256.
 pub(crate) fn read_weights(
     path: Option<&Path>,
     shipped: Option<&Shipped>,
     what: &str,
+    flag: &str,
 ) -> Result<(Vec<u8>, String, String)> {
     let (bytes, name, expected) = match (path, shipped) {
         (Some(p), _) => {
@@ -58,7 +60,7 @@ pub(crate) fn read_weights(
             recorded_digest(s.sha256_line).map(str::to_owned),
         ),
         (None, None) => bail!(
-            "this build ships no {what} weights: pass --model FILE (train one with `synthscope train {what}`)"
+            "this build ships no {what} weights: pass {flag} FILE (train one with `synthscope train {what}`)"
         ),
     };
     let digest = sha256_hex(&bytes);
@@ -79,29 +81,33 @@ pub(crate) fn load_grain(
     path: Option<&Path>,
     device: &Device,
 ) -> Result<(GrainModel, String, String)> {
-    let (bytes, name, digest) = read_weights(path, Some(&GRAIN), "grain")?;
+    let (bytes, name, digest) = read_weights(path, Some(&GRAIN), "grain", "--model")?;
     let model =
         GrainModel::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
     Ok((model, name, digest))
 }
 
-/// Loads tagger weights from `path` (no tagger weights ship yet), checked.
+/// Loads tagger weights from `path` (no tagger weights ship yet), checked; `flag` is the
+/// option that names the file, for the error.
 pub(crate) fn load_tagger(
     path: Option<&Path>,
     device: &Device,
+    flag: &str,
 ) -> Result<(TaggerSet, String, String)> {
-    let (bytes, name, digest) = read_weights(path, None, "tagger")?;
+    let (bytes, name, digest) = read_weights(path, None, "tagger", flag)?;
     let set =
         TaggerSet::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
     Ok((set, name, digest))
 }
 
-/// Loads realism weights from `path` (no realism weights ship yet), checked.
+/// Loads realism weights from `path` (no realism weights ship yet), checked; `flag` is the
+/// option that names the file, for the error.
 pub(crate) fn load_realism(
     path: Option<&Path>,
     device: &Device,
+    flag: &str,
 ) -> Result<(Ensemble, String, String)> {
-    let (bytes, name, digest) = read_weights(path, None, "realism")?;
+    let (bytes, name, digest) = read_weights(path, None, "realism", flag)?;
     let e = Ensemble::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
     Ok((e, name, digest))
 }

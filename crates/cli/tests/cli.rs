@@ -495,3 +495,83 @@ fn train_realism_smoke_run_resumes_fits_vote_weights_and_evaluates() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("at least 1"));
 }
+
+#[test]
+fn classify_streams_a_directory_to_json_lines_and_reports_bad_files() {
+    let data = tempfile::tempdir().expect("dir");
+    let d = data.path().to_str().expect("utf-8");
+    run_ok(&[
+        "generate", "saxs", "--count", "12", "--seed", "8", "--size", "256", "--out", d,
+    ]);
+    let work = tempfile::tempdir().expect("dir");
+    let w = |name: &str| work.path().join(name).to_str().expect("utf-8").to_owned();
+    let (tagger, realism) = (w("tagger.bin"), w("realism.bin"));
+    let tiny = [
+        "--val",
+        "4",
+        "--batch",
+        "4",
+        "--max-steps-per-epoch",
+        "1",
+        "--epochs",
+        "1",
+    ];
+    let mut args = vec![
+        "train",
+        "tagger",
+        "--data",
+        d,
+        "--out",
+        &tagger,
+        "--image-channels",
+        "4",
+    ];
+    args.extend_from_slice(&tiny);
+    run_ok(&args);
+    let mut args = vec![
+        "train", "realism", "--data", d, "--out", &realism, "--width", "4",
+    ];
+    args.extend_from_slice(&tiny);
+    run_ok(&args);
+    std::fs::write(data.path().join("broken.tiff"), b"II*\0 not really").expect("write");
+    let out = w("tags.jsonl");
+    let o = synthscope(&[
+        "classify",
+        d,
+        "--tagger",
+        &tagger,
+        "--realism",
+        &realism,
+        "--out",
+        &out,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).expect("lines");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 13);
+    let broken = lines
+        .iter()
+        .find(|l| {
+            l["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("broken.tiff"))
+        })
+        .expect("a line for the broken file");
+    assert!(broken["error"].is_string(), "{broken}");
+    let good: Vec<_> = lines.iter().filter(|l| l["error"].is_null()).collect();
+    assert_eq!(good.len(), 12);
+    for l in good {
+        assert_eq!(l["tags"].as_object().expect("tags").len(), 15, "{l}");
+        let score = l["realism"]["score"].as_f64().expect("score");
+        assert!((0.0..=1.0).contains(&score), "{l}");
+        assert_eq!(l["realism"]["members"].as_object().expect("votes").len(), 4);
+        assert!(l["beam_x_px"].is_number() && l["beam"].is_string(), "{l}");
+    }
+    // Without weights to use, the message says which option to pass.
+    let o = synthscope(&["classify", d, "--realism", &realism]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--tagger FILE"));
+}

@@ -11,10 +11,13 @@
 //!   joint double-view network).
 //! - [`realism`]: the four realism classifiers (ResNet-, VGG-, ViT- and ConvNeXt-style) of the
 //!   soft-voting ensemble.
+//! - [`classify`]: tag probabilities and the realism vote for a batch of prepared scattering
+//!   images, as the browser and `synthscope classify` run them.
 //! - [`weights`]: the weights-file layout all models share (magic, JSON header, burnpack
 //!   records).
 //! - [`probe`]: a fixed convolution that checks a device computes correctly.
 
+pub mod classify;
 pub mod grain;
 pub mod probe;
 pub mod realism;

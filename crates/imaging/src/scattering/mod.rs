@@ -21,6 +21,7 @@ pub mod input;
 pub mod integrate;
 mod linalg;
 pub mod mask;
+pub mod prepare;
 
 pub use beam::{BeamCentre, estimate_beam_centre};
 pub use dihedral::Dihedral;
@@ -28,3 +29,4 @@ pub use fourier_bessel::{Coefficients, FourierBessel};
 pub use input::{LogGrid, TaggerInput, log_grid, tagger_input};
 pub use integrate::{Profile, Spacing, integrate_chi, integrate_q};
 pub use mask::Mask;
+pub use prepare::{BeamSource, PrepareError, Prepared, prepare};

@@ -1,0 +1,245 @@
+//! `synthscope classify IN... [--out FILE]`: tags and realism of detector images, one JSON line
+//! per image, streamed.
+//!
+//! Inputs are files or directories (walked recursively for PNG, TIFF, JPEG and EDF files, in
+//! name order). Images are read and prepared (mask, beam centre, both classifiers' inputs) in
+//! parallel on all cores a chunk at a time, then classified as one batch, so memory stays
+//! bounded however large the directory. A file that cannot be read gets a line with its `error`
+//! and the rest go on.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use imaging::scattering::{BeamSource, FourierBessel, Prepared, prepare};
+use models::classify::{Classification, Classifier, Inputs};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use crate::device::{DeviceChoice, block_on, device};
+use crate::shipped;
+use crate::training::progress_bar;
+
+/// Images read, prepared and classified together.
+const CHUNK: usize = 64;
+
+/// File endings classify reads from directories.
+const EXTENSIONS: [&str; 6] = ["png", "tif", "tiff", "jpg", "jpeg", "edf"];
+
+#[derive(Debug, Args)]
+pub(crate) struct ClassifyArgs {
+    /// Detector images (PNG, TIFF 8–32-bit integer or float, JPEG, EDF) or directories of them.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Write the JSON lines here instead of to standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Tagger weights written by `synthscope train tagger` (default: the shipped weights).
+    #[arg(long)]
+    tagger: Option<PathBuf>,
+    /// Realism weights written by `synthscope train realism` (default: the shipped weights).
+    #[arg(long)]
+    realism: Option<PathBuf>,
+    /// Beam centre "X,Y" in pixels for every image, instead of estimating it per image.
+    #[arg(long, value_parser = parse_beam)]
+    beam: Option<(f64, f64)>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+fn parse_beam(s: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("\"{s}\" is not a beam centre like 512.5,498 (column,row in pixels)");
+    let (x, y) = s.split_once(',').ok_or_else(bad)?;
+    let (x, y) = (
+        x.trim().parse::<f64>().map_err(|_| bad())?,
+        y.trim().parse::<f64>().map_err(|_| bad())?,
+    );
+    if !(x.is_finite() && y.is_finite()) {
+        return Err(bad());
+    }
+    Ok((x, y))
+}
+
+/// Every file named by `inputs`, directories walked recursively, in order.
+fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            walk(input, &mut files)?;
+        } else {
+            // Named files are taken whatever their ending; a missing one gets an error line.
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// Reads and prepares one file.
+fn read_and_prepare(
+    path: &Path,
+    beam: Option<(f64, f64)>,
+    basis: &FourierBessel,
+) -> Result<Prepared> {
+    let bytes = fs::read(path).context("cannot read the file")?;
+    let loaded = imaging::load::load_gray(&bytes, 8)?;
+    Ok(prepare(&loaded.image.to_f32(), None, beam, basis)?)
+}
+
+/// The JSON line of a classified image.
+fn line(path: &Path, p: &Prepared, c: &Classification, classifier: &Classifier) -> Value {
+    let r4 = |x: f64| (x * 1e4).round() / 1e4;
+    let tags: serde_json::Map<String, Value> = classifier
+        .tags
+        .iter()
+        .zip(&c.tag_probabilities)
+        .map(|(t, &prob)| (t.clone(), json!(r4(f64::from(prob)))))
+        .collect();
+    let mut ranked: Vec<(&String, f32)> = classifier
+        .tags
+        .iter()
+        .zip(c.tag_probabilities.iter().copied())
+        .filter(|&(_, prob)| prob >= 0.5)
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let members: serde_json::Map<String, Value> = classifier
+        .members()
+        .iter()
+        .zip(&c.member_probabilities)
+        .map(|(m, &prob)| (m.to_string(), json!(r4(f64::from(prob)))))
+        .collect();
+    let (source, explained) = match p.beam_source {
+        BeamSource::Given => ("given", None),
+        BeamSource::Estimated { explained } => ("estimated", Some(r4(explained))),
+        BeamSource::ImageCentre => ("image centre", None),
+    };
+    json!({
+        "file": path.display().to_string(),
+        "width": p.size_px.0,
+        "height": p.size_px.1,
+        "beam_x_px": r4(p.beam_px.0),
+        "beam_y_px": r4(p.beam_px.1),
+        "beam": source,
+        "beam_explained": explained,
+        "tags": tags,
+        "top_tags": ranked.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        "realism": {
+            "score": r4(c.realism_score),
+            "realistic": c.realism_score > 0.5,
+            "members": members,
+        },
+    })
+}
+
+pub(crate) fn run(a: &ClassifyArgs) -> Result<()> {
+    let started = Instant::now();
+    let device = device(a.device)?;
+    let (taggers, tagger_name, _) = shipped::load_tagger(a.tagger.as_deref(), &device, "--tagger")?;
+    let (ensemble, realism_name, _) =
+        shipped::load_realism(a.realism.as_deref(), &device, "--realism")?;
+    let classifier = Classifier::new(taggers, ensemble)?;
+    let files = collect_files(&a.inputs)?;
+    if files.is_empty() {
+        bail!("no images found (PNG, TIFF, JPEG or EDF) in the inputs given");
+    }
+    let mut out: Box<dyn Write> = match &a.out {
+        Some(p) => Box::new(BufWriter::new(
+            fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    eprintln!(
+        "classifying {} images with {tagger_name} ({} view) and {realism_name}",
+        files.len(),
+        classifier.view.name()
+    );
+    let basis = FourierBessel::reference(128.0);
+    let bar = progress_bar("classify", files.len(), 0);
+    let mut failed = 0usize;
+    for chunk in files.chunks(CHUNK) {
+        let prepared: Vec<Result<Prepared>> = chunk
+            .par_iter()
+            .map(|f| read_and_prepare(f, a.beam, &basis))
+            .collect();
+        let ok: Vec<&Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let inputs: Vec<Inputs> = ok
+            .iter()
+            .map(|p| Inputs {
+                image: &p.tagger.image,
+                coeff: &p.tagger.coefficients,
+                realism: &p.realism,
+            })
+            .collect();
+        let mut results = block_on(classifier.classify(&inputs, &device))?.into_iter();
+        for (path, p) in chunk.iter().zip(&prepared) {
+            let value = match p {
+                Ok(p) => {
+                    let c = results
+                        .next()
+                        .context("the classifier returned fewer results than images")?;
+                    line(path, p, &c, &classifier)
+                }
+                Err(e) => {
+                    failed += 1;
+                    bar.suspend(|| eprintln!("error: {}: {e:#}", path.display()));
+                    json!({ "file": path.display().to_string(), "error": format!("{e:#}") })
+                }
+            };
+            writeln!(out, "{value}").context("cannot write the results")?;
+        }
+        out.flush().context("cannot write the results")?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "classified {} of {} images in {seconds:.1} s ({:.1} images/s){}",
+        files.len() - failed,
+        files.len(),
+        files.len() as f64 / seconds,
+        if failed > 0 {
+            format!("; {failed} could not be read (their lines carry \"error\")")
+        } else {
+            String::new()
+        }
+    );
+    if failed == files.len() {
+        bail!("no image could be classified");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beam_centres_parse_and_refuse_nonsense() {
+        assert_eq!(parse_beam("512.5, 498"), Ok((512.5, 498.0)));
+        for bad in ["512", "a,b", "1,NaN", ""] {
+            assert!(parse_beam(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Scattering-image classification as the browser and `synthscope classify` run it: tag
+//! probabilities from one tagger view (the joint view when the file has it) and the realism
+//! ensemble's vote, for a batch of prepared images.
+//!
+//! The same `async` code runs natively (reads resolve at once) and on WebGPU.
+
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::realism::{self, Ensemble, INPUT_SIDE_PX};
+use crate::tagger::{COEFF_FEATURES, IMAGE_SIDE_PX, TAG_COUNT, Tagger, TaggerSet, View};
+use crate::weights::WeightsError;
+
+/// The inputs of one image (`imaging::scattering::Prepared` holds them).
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The taggers' image view, `256 × 256`.
+    pub image: &'a [f32],
+    /// The 880 Fourier–Bessel features.
+    pub coeff: &'a [f32],
+    /// The realism input, `128 × 128`.
+    pub realism: &'a [f32],
+}
+
+/// What the classifiers say about one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    /// Probability of each tag, in the order of [`Classifier::tags`].
+    pub tag_probabilities: Vec<f32>,
+    /// Each member's probability that the image is realistic, in the order of
+    /// [`Classifier::members`].
+    pub member_probabilities: Vec<f32>,
+    /// The weighted soft vote.
+    pub realism_score: f64,
+}
+
+/// Why classification failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClassifyError {
+    /// An input has the wrong length (a bug in the caller).
+    #[error("input {what} has {got} values, expected {expected}")]
+    Input {
+        /// Which input.
+        what: &'static str,
+        /// Its length.
+        got: usize,
+        /// The length expected.
+        expected: usize,
+    },
+    /// Reading results back from the device failed.
+    #[error("reading a result from the device failed: {0}")]
+    Device(String),
+}
+
+/// The tagger and the realism ensemble, loaded.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    tagger: Tagger,
+    /// The view of the tagger in use.
+    pub view: View,
+    /// Tag names in output order.
+    pub tags: Vec<String>,
+    realism: Ensemble,
+}
+
+impl Classifier {
+    /// Uses the joint view of `taggers` (or its only view) and `realism`.
+    pub fn new(taggers: TaggerSet, realism: Ensemble) -> Result<Self, WeightsError> {
+        let pos = taggers
+            .header
+            .configs
+            .iter()
+            .position(|c| c.view == View::Joint)
+            .unwrap_or(0);
+        let view = taggers
+            .header
+            .configs
+            .get(pos)
+            .map(|c| c.view)
+            .ok_or_else(|| WeightsError::Format("the tagger file holds no network".into()))?;
+        let tags = taggers.header.tags.clone();
+        let tagger = taggers
+            .nets
+            .into_iter()
+            .nth(pos)
+            .ok_or_else(|| WeightsError::Format("the tagger file holds no network".into()))?;
+        Ok(Self {
+            tagger,
+            view,
+            tags,
+            realism,
+        })
+    }
+
+    /// Names of the realism members, in vote order.
+    pub fn members(&self) -> Vec<&'static str> {
+        self.realism
+            .header
+            .configs
+            .iter()
+            .map(|c| c.family.name())
+            .collect()
+    }
+
+    /// The members' soft-voting weights.
+    pub fn vote_weights(&self) -> &[f64] {
+        &self.realism.header.vote_weights
+    }
+
+    /// Classifies a batch.
+    pub async fn classify(
+        &self,
+        batch: &[Inputs<'_>],
+        device: &Device,
+    ) -> Result<Vec<Classification>, ClassifyError> {
+        let b = batch.len();
+        if b == 0 {
+            return Ok(Vec::new());
+        }
+        let side = IMAGE_SIDE_PX;
+        let rside = INPUT_SIDE_PX;
+        let mut image = Vec::with_capacity(b * side * side);
+        let mut coeff = Vec::with_capacity(b * COEFF_FEATURES);
+        let mut real = Vec::with_capacity(b * rside * rside);
+        for x in batch {
+            check("image", x.image.len(), side * side)?;
+            check("coeff", x.coeff.len(), COEFF_FEATURES)?;
+            check("realism", x.realism.len(), rside * rside)?;
+            image.extend_from_slice(x.image);
+            coeff.extend_from_slice(x.coeff);
+            real.extend_from_slice(x.realism);
+        }
+        let image = Tensor::<4>::from_data(TensorData::new(image, [b, 1, side, side]), device);
+        let coeff = Tensor::<2>::from_data(TensorData::new(coeff, [b, COEFF_FEATURES]), device);
+        let real = Tensor::<4>::from_data(TensorData::new(real, [b, 1, rside, rside]), device);
+        // [b, 15] and [b, members]
+        let tags = read(sigmoid(self.tagger.forward(Some(image), Some(coeff)))).await?;
+        let members = read(self.realism.member_probabilities(real)).await?;
+        let k = self.realism.members.len();
+        Ok(tags
+            .chunks_exact(TAG_COUNT)
+            .zip(members.chunks_exact(k.max(1)))
+            .map(|(t, m)| Classification {
+                tag_probabilities: t.to_vec(),
+                member_probabilities: m.to_vec(),
+                realism_score: realism::soft_vote(m, &self.realism.header.vote_weights),
+            })
+            .collect())
+    }
+}
+
+fn check(what: &'static str, got: usize, expected: usize) -> Result<(), ClassifyError> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(ClassifyError::Input {
+            what,
+            got,
+            expected,
+        })
+    }
+}
+
+async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ClassifyError> {
+    t.into_data_async()
+        .await
+        .map_err(|e| ClassifyError::Device(format!("{e:?}")))?
+        .try_into_vec::<f32>()
+        .map_err(|e| ClassifyError::Device(format!("{e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realism::{Family, MemberConfig};
+    use crate::tagger::TaggerConfig;
+
+    #[test]
+    fn a_batch_gets_fifteen_tags_and_four_votes_each() {
+        let device = Device::flex();
+        let tags: Vec<String> = (0..TAG_COUNT).map(|i| format!("t{i}")).collect();
+        let set = TaggerSet::init(
+            View::ALL
+                .iter()
+                .map(|&v| TaggerConfig::new(v).with_image_channels(4))
+                .collect(),
+            tags,
+            &device,
+        );
+        let ensemble = Ensemble::init(
+            Family::ALL
+                .iter()
+                .map(|&f| MemberConfig::new(f).with_width(4))
+                .collect(),
+            &device,
+        );
+        let c = Classifier::new(set, ensemble).expect("classifier");
+        assert_eq!(c.view, View::Joint);
+        assert_eq!(c.members(), ["resnet", "vgg", "vit", "convnext"]);
+        let image = vec![0.3; IMAGE_SIDE_PX * IMAGE_SIDE_PX];
+        let coeff = vec![0.1; COEFF_FEATURES];
+        let real = vec![0.2; INPUT_SIDE_PX * INPUT_SIDE_PX];
+        let x = Inputs {
+            image: &image,
+            coeff: &coeff,
+            realism: &real,
+        };
+        let out = crate::block_on(c.classify(&[x, x, x], &device)).expect("classifies");
+        assert_eq!(out.len(), 3);
+        for r in &out {
+            assert_eq!(r.tag_probabilities.len(), TAG_COUNT);
+            assert_eq!(r.member_probabilities.len(), 4);
+            // Equal weights: the score is the members' mean.
+            let mean = r
+                .member_probabilities
+                .iter()
+                .map(|&p| f64::from(p))
+                .sum::<f64>()
+                / 4.0;
+            assert!((r.realism_score - mean).abs() < 1e-6);
+        }
+        let short = Inputs {
+            image: &image[..10],
+            ..x
+        };
+        assert!(matches!(
+            crate::block_on(c.classify(&[short], &device)),
+            Err(ClassifyError::Input { what: "image", .. })
+        ));
+    }
+}
