@@ -2,7 +2,7 @@
 //! turns its messages into signals (runtime status, model state) and awaited results.
 //!
 //! Provided as context by [`crate::App`] (as a [`ComputeContext`]); pages call
-//! [`Compute::segment`].
+//! [`Compute::segment`] and [`Compute::classify`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -14,7 +14,9 @@ use imaging::grains::GrainLabels;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
-use crate::protocol::{self, FromWorker, ModelState, SegmentedHeader, Source, ToWorker};
+use crate::protocol::{
+    self, ClassifiedHeader, FromWorker, ModelState, SegmentedHeader, Setup, Source, ToWorker,
+};
 use crate::runtime::Status;
 
 /// The worker script trunk writes for `src/bin/synthscope-worker.rs` (see index.html).
@@ -69,13 +71,47 @@ impl Segmented {
     }
 }
 
+/// A classified scattering image, as the page holds it.
+pub struct Classified {
+    /// Tags, realism votes, beam centre, profiles, timings.
+    pub header: ClassifiedHeader,
+    /// log10(1 + counts); NaN where the detector flags a pixel invalid.
+    pub display: Image<f32>,
+    /// The mask the classifiers used (invalid pixels and the user's).
+    pub mask: Vec<bool>,
+}
+
+impl Classified {
+    fn from_message(header: ClassifiedHeader, b: &[js_sys::ArrayBuffer]) -> Result<Self, String> {
+        let [display, mask] = b else {
+            return Err(format!("expected 2 result buffers, got {}", b.len()));
+        };
+        let (w, h) = (header.width, header.height);
+        let mask: Vec<bool> = protocol::bytes(mask).iter().map(|&v| v != 0).collect();
+        if mask.len() != w * h {
+            return Err("the worker's result has the wrong size (a bug: please report it)".into());
+        }
+        Ok(Self {
+            display: Image::from_vec(w, h, protocol::f32s(display)).map_err(|e| e.to_string())?,
+            mask,
+            header,
+        })
+    }
+}
+
+/// A finished request.
+enum Reply {
+    Segmented(Segmented),
+    Classified(Classified),
+}
+
 /// How pages find the worker: `use_context::<ComputeContext>()`.
 pub type ComputeContext = StoredValue<Compute, LocalStorage>;
 
 /// What a request waits for.
 struct Pending {
     stage: Box<dyn Fn(String)>,
-    done: oneshot::Sender<Result<Segmented, String>>,
+    done: oneshot::Sender<Result<Reply, String>>,
 }
 
 /// The running worker. Cheap to clone.
@@ -89,6 +125,8 @@ pub struct Compute {
     pub status: ReadSignal<Status>,
     /// The grain model's state.
     pub model: ReadSignal<ModelState>,
+    /// The classifiers' (tagger and realism ensemble) state.
+    pub classifiers: ReadSignal<ModelState>,
 }
 
 impl Compute {
@@ -96,6 +134,7 @@ impl Compute {
     pub fn start() -> Self {
         let (status, set_status) = signal(Status::Starting);
         let (model, set_model) = signal(ModelState::NotLoaded);
+        let (classifiers, set_classifiers) = signal(ModelState::NotLoaded);
         let pending: Rc<RefCell<HashMap<u64, Pending>>> = Rc::default();
         let worker = match web_sys::Worker::new(WORKER_URL) {
             Ok(w) => w,
@@ -105,7 +144,7 @@ impl Compute {
                     crate::browser::js_error(&e)
                 )));
                 // Requests fail on `status`.
-                return Self::stopped(status, model);
+                return Self::stopped(status, model, classifiers);
             }
         };
         let on_message = {
@@ -121,6 +160,7 @@ impl Compute {
                 match message {
                     FromWorker::Runtime(s) => set_status.set(s),
                     FromWorker::Model(m) => set_model.set(m),
+                    FromWorker::Classifiers(m) => set_classifiers.set(m),
                     FromWorker::Stage { id, text } => {
                         if let Some(p) = pending.borrow().get(&id) {
                             (p.stage)(text);
@@ -128,7 +168,16 @@ impl Compute {
                     }
                     FromWorker::Segmented(header) => {
                         if let Some(p) = pending.borrow_mut().remove(&header.id) {
-                            let _ = p.done.send(Segmented::from_message(header, &buffers));
+                            let _ = p.done.send(
+                                Segmented::from_message(header, &buffers).map(Reply::Segmented),
+                            );
+                        }
+                    }
+                    FromWorker::Classified(header) => {
+                        if let Some(p) = pending.borrow_mut().remove(&header.id) {
+                            let _ = p.done.send(
+                                Classified::from_message(header, &buffers).map(Reply::Classified),
+                            );
                         }
                     }
                     FromWorker::Failed { id, error } => {
@@ -169,52 +218,36 @@ impl Compute {
             next_id: Rc::default(),
             status,
             model,
+            classifiers,
         }
     }
 
-    fn stopped(status: ReadSignal<Status>, model: ReadSignal<ModelState>) -> Self {
+    fn stopped(
+        status: ReadSignal<Status>,
+        model: ReadSignal<ModelState>,
+        classifiers: ReadSignal<ModelState>,
+    ) -> Self {
         Self {
             worker: None,
             pending: Rc::default(),
             next_id: Rc::default(),
             status,
             model,
+            classifiers,
         }
     }
 
-    /// Runs the grain pipeline on an image in the worker. `stage` hears each stage as it starts.
-    pub async fn segment(
+    /// Sends `request` with `buffers` and waits for its reply; `stage` hears each stage.
+    async fn request(
         &self,
-        source: SegmentSource,
-        truth: Option<&[bool]>,
+        id: u64,
+        request: &ToWorker,
+        buffers: Vec<js_sys::ArrayBuffer>,
         stage: impl Fn(String) + 'static,
-    ) -> Result<Segmented, String> {
+    ) -> Result<Reply, String> {
         if let Status::Failed(e) = self.status.get_untracked() {
             return Err(e);
         }
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        let (source, first) = match source {
-            SegmentSource::File(bytes) => (Source::File, protocol::u8_buffer(&bytes)),
-            SegmentSource::Pixels(image) => (
-                Source::Pixels {
-                    width: image.width(),
-                    height: image.height(),
-                },
-                protocol::f32_buffer(image.pixels()),
-            ),
-        };
-        let mut buffers = vec![first];
-        if let Some(t) = truth {
-            buffers.push(protocol::u8_buffer(
-                &t.iter().map(|&b| u8::from(b)).collect::<Vec<_>>(),
-            ));
-        }
-        let request = ToWorker::Segment {
-            id,
-            source,
-            has_truth: truth.is_some(),
-        };
         let (done, result) = oneshot::channel();
         self.pending.borrow_mut().insert(
             id,
@@ -227,7 +260,7 @@ impl Compute {
             .worker
             .as_ref()
             .ok_or("the compute worker is not running; reload the page")?;
-        let (message, transfer) = protocol::pack(&request, buffers);
+        let (message, transfer) = protocol::pack(request, buffers);
         if let Err(e) = worker.post_message_with_transfer(&message, &transfer) {
             self.pending.borrow_mut().remove(&id);
             return Err(format!(
@@ -239,9 +272,86 @@ impl Compute {
             .await
             .unwrap_or_else(|_| Err("the compute worker dropped the request".into()))
     }
+
+    fn next_request_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    /// Tags a scattering image and judges its realism in the worker. `mask` (one flag per
+    /// pixel, `true` = excluded) and `beam_px` are the user's; `stage` hears each stage.
+    pub async fn classify(
+        &self,
+        source: SegmentSource,
+        mask: Option<&[bool]>,
+        beam_px: Option<(f64, f64)>,
+        setup: Option<Setup>,
+        stage: impl Fn(String) + 'static,
+    ) -> Result<Classified, String> {
+        let id = self.next_request_id();
+        let (source, first) = source_buffer(source);
+        let mut buffers = vec![first];
+        if let Some(m) = mask {
+            buffers.push(protocol::u8_buffer(
+                &m.iter().map(|&b| u8::from(b)).collect::<Vec<_>>(),
+            ));
+        }
+        let request = ToWorker::Classify {
+            id,
+            source,
+            has_mask: mask.is_some(),
+            beam_px,
+            setup,
+        };
+        match self.request(id, &request, buffers, stage).await? {
+            Reply::Classified(c) => Ok(c),
+            Reply::Segmented(_) => Err("the worker answered with a segmentation (a bug)".into()),
+        }
+    }
+
+    /// Runs the grain pipeline on an image in the worker. `stage` hears each stage as it starts.
+    pub async fn segment(
+        &self,
+        source: SegmentSource,
+        truth: Option<&[bool]>,
+        stage: impl Fn(String) + 'static,
+    ) -> Result<Segmented, String> {
+        let id = self.next_request_id();
+        let (source, first) = source_buffer(source);
+        let mut buffers = vec![first];
+        if let Some(t) = truth {
+            buffers.push(protocol::u8_buffer(
+                &t.iter().map(|&b| u8::from(b)).collect::<Vec<_>>(),
+            ));
+        }
+        let request = ToWorker::Segment {
+            id,
+            source,
+            has_truth: truth.is_some(),
+        };
+        match self.request(id, &request, buffers, stage).await? {
+            Reply::Segmented(s) => Ok(s),
+            Reply::Classified(_) => Err("the worker answered with a classification (a bug)".into()),
+        }
+    }
 }
 
-/// An image for [`Compute::segment`].
+/// The protocol's description of a source and its buffer.
+fn source_buffer(source: SegmentSource) -> (Source, js_sys::ArrayBuffer) {
+    match source {
+        SegmentSource::File(bytes) => (Source::File, protocol::u8_buffer(&bytes)),
+        SegmentSource::Pixels(image) => (
+            Source::Pixels {
+                width: image.width(),
+                height: image.height(),
+            },
+            protocol::f32_buffer(image.pixels()),
+        ),
+    }
+}
+
+/// An image for [`Compute::segment`] or [`Compute::classify`].
 #[derive(Clone)]
 pub enum SegmentSource {
     /// Encoded file bytes, decoded in the worker.

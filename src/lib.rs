@@ -9,6 +9,8 @@
 //!   overlay, batch download as a zip.
 //! - [`pages::segment`]: the Segment page: TEM images in, grain boundaries (edge fusion, Net1,
 //!   Net2 refinement) and grain statistics out.
+//! - [`pages::classify`]: the Classify page: scattering images in; tag probabilities, realism
+//!   votes, mask and beam centre (editable), I(q) and I(χ) out.
 //! - [`weights`]: model weights fetched once with progress, SHA-256 checked, cached offline.
 //! - [`browser`]: small wrappers over browser APIs (canvas, downloads, yielding to the event loop).
 //!
@@ -27,13 +29,14 @@ pub mod worker;
 
 use leptos::prelude::*;
 
-/// The page named by the URL fragment (`#generate`, `#segment`).
+/// The page named by the URL fragment (`#generate`, `#segment`, `#classify`).
 fn page_from_hash() -> String {
     let hash = web_sys::window()
         .and_then(|w| w.location().hash().ok())
         .unwrap_or_default();
     match hash.trim_start_matches('#') {
         "segment" => "segment".into(),
+        "classify" => "classify".into(),
         _ => "generate".into(),
     }
 }
@@ -51,6 +54,8 @@ pub fn App() -> impl IntoView {
     on_cleanup(move || handle.remove());
     let inbox: pages::segment::Inbox = RwSignal::new_local(Vec::new());
     provide_context(inbox);
+    let classify_inbox: pages::classify::Inbox = RwSignal::new_local(Vec::new());
+    provide_context(classify_inbox);
     let link = move |id: &'static str, label: &'static str| {
         view! { <a href=format!("#{id}") id=format!("nav-{id}") class=move || if page.get() == id { "active" } else { "" }>{label}</a> }
     };
@@ -61,12 +66,14 @@ pub fn App() -> impl IntoView {
             <nav>
                 {link("generate", "Generate")}
                 {link("segment", "Segment")}
+                {link("classify", "Classify")}
             </nav>
             <runtime::StatusBadge status=status />
         </header>
         <main>
             <div style=shown("generate")><pages::generate::GeneratePage /></div>
             <div style=shown("segment")><pages::segment::SegmentPage /></div>
+            <div style=shown("classify")><pages::classify::ClassifyPage /></div>
         </main>
         <footer>
             "Everything runs in this browser tab; nothing you generate or upload is sent anywhere."

@@ -23,6 +23,31 @@ pub enum ToWorker {
         /// Whether a ground-truth boundary mask follows.
         has_truth: bool,
     },
+    /// Tag a scattering image and judge its realism. Buffers: the source (as for `Segment`),
+    /// then the user's mask as one byte per pixel (1 = excluded) when `has_mask`.
+    Classify {
+        /// Request id, echoed in every reply about it.
+        id: u64,
+        /// What the first buffer holds.
+        source: Source,
+        /// Whether a mask follows.
+        has_mask: bool,
+        /// Beam centre (column, row) in pixels; `None` estimates it.
+        beam_px: Option<(f64, f64)>,
+        /// Detector set-up for the q axis; `None` uses the reference set-up.
+        setup: Option<Setup>,
+    },
+}
+
+/// The detector set-up that turns pixels into q.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Setup {
+    /// Pixel pitch in µm.
+    pub pixel_size_um: f64,
+    /// Sample–detector distance in m.
+    pub distance_m: f64,
+    /// Photon energy in keV.
+    pub energy_kev: f64,
 }
 
 /// What a [`ToWorker::Segment`] source buffer holds.
@@ -48,7 +73,7 @@ pub enum WeightsSource {
     Network,
 }
 
-/// The grain model's state in the worker.
+/// The state of a model's weights in the worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ModelState {
     /// Not needed yet: loaded with the first image.
@@ -59,10 +84,8 @@ pub enum ModelState {
     Ready {
         /// Cache or network.
         source: WeightsSource,
-        /// Net1 parameter count.
-        net1_params: usize,
-        /// Net2 parameter count.
-        net2_params: usize,
+        /// Parameter count of each network, by name.
+        parts: Vec<(String, usize)>,
     },
     /// Could not be loaded; the message says why.
     Failed(String),
@@ -85,6 +108,11 @@ pub enum FromWorker {
     /// Request `id` finished. Buffers: grey image (`f32`), edge map (RGBA `u8`), Net1
     /// probability (`f32`), refined mask (`u8` 0/1), grain ids (`u32`, 0 on boundaries).
     Segmented(SegmentedHeader),
+    /// The classifiers' weights (tagger and realism ensemble) changed state.
+    Classifiers(ModelState),
+    /// Request `id` (a `Classify`) finished. Buffers: the image as log10(1 + counts) (`f32`,
+    /// NaN where invalid), the mask used (`u8` 0/1).
+    Classified(ClassifiedHeader),
     /// Request `id` failed; the message is for the user.
     Failed {
         /// Request id.
@@ -115,6 +143,61 @@ pub struct SegmentedHeader {
     pub stage_ms: Vec<(String, f64)>,
     /// Boundary F1 against the ground truth, when one came with the image.
     pub truth_f1: Option<f64>,
+}
+
+/// A 1-D profile for plotting.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Curve {
+    /// Bin centres.
+    pub x: Vec<f64>,
+    /// Mean intensity (NaN where empty).
+    pub y: Vec<f64>,
+    /// Standard error (NaN where unknown).
+    pub sigma: Vec<f64>,
+}
+
+/// One realism member's vote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Vote {
+    /// Member family.
+    pub name: String,
+    /// Its probability that the image is realistic.
+    pub probability: f32,
+    /// Its soft-voting weight.
+    pub weight: f64,
+}
+
+/// The scalar part of a finished classification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassifiedHeader {
+    /// Request id.
+    pub id: u64,
+    /// Image width in pixels.
+    pub width: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// A notice about the input (colour converted to grey).
+    pub notice: Option<String>,
+    /// Beam centre used, in pixels.
+    pub beam_px: (f64, f64),
+    /// "given", "estimated" or "image centre".
+    pub beam_source: String,
+    /// For an estimated centre: the fraction of variance its rings explain.
+    pub beam_explained: Option<f64>,
+    /// Tag names and probabilities, most probable first.
+    pub tags: Vec<(String, f32)>,
+    /// The ensemble's weighted soft vote that the image is realistic.
+    pub realism_score: f64,
+    /// Each member's vote.
+    pub votes: Vec<Vote>,
+    /// Azimuthally averaged I(q), q in Å⁻¹, log-spaced bins.
+    pub iq: Curve,
+    /// I(χ) over the whole q range, χ in degrees.
+    pub ichi: Curve,
+    /// Set-up used for q.
+    pub setup: Setup,
+    /// Wall time per stage in ms, in order.
+    pub stage_ms: Vec<(String, f64)>,
 }
 
 /// Packs a header and its buffers into `(message, transfer list)`.

@@ -8,18 +8,44 @@ use wasm_bindgen_futures::JsFuture;
 use crate::browser::{Scope, js_error};
 use crate::protocol::WeightsSource as Source;
 
-/// The grain networks shipped with the app.
-pub const GRAIN_URL: &str = "public/models/grain-v1.bin";
-/// Their `sha256sum` line, recorded when they were trained.
-const GRAIN_SHA256: &str = include_str!("../public/models/grain-v1.bin.sha256");
+/// Weights shipped with the app: where they are served and the `sha256sum` line recorded when
+/// they were trained.
+pub struct Shipped {
+    /// URL relative to the app.
+    pub url: &'static str,
+    sha256_line: &'static str,
+}
+
+impl Shipped {
+    /// The expected lower-case hex SHA-256.
+    pub fn sha256(&self) -> &'static str {
+        self.sha256_line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+    }
+}
+
+/// The grain networks (Net1, Net2).
+pub const GRAIN: Shipped = Shipped {
+    url: "public/models/grain-v1.bin",
+    sha256_line: include_str!("../public/models/grain-v1.bin.sha256"),
+};
+
+/// The scattering taggers (image, coefficient and joint views).
+pub const TAGGER: Shipped = Shipped {
+    url: "public/models/tagger-v1.bin",
+    sha256_line: include_str!("../public/models/tagger-v1.bin.sha256"),
+};
+
+/// The realism ensemble.
+pub const REALISM: Shipped = Shipped {
+    url: "public/models/realism-v1.bin",
+    sha256_line: include_str!("../public/models/realism-v1.bin.sha256"),
+};
 
 /// Cache Storage bucket for weights; bump the suffix to drop every cached file.
 const CACHE_NAME: &str = "synthscope-models-v1";
-
-/// The expected SHA-256 of the shipped grain weights.
-pub fn grain_sha256() -> &'static str {
-    GRAIN_SHA256.split_whitespace().next().unwrap_or_default()
-}
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {

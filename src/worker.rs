@@ -4,8 +4,9 @@
 //! Built as its own binary (`src/bin/synthscope-worker.rs`, trunk `data-type="worker"`); the
 //! page talks to it through [`crate::compute`] with the messages of [`crate::protocol`]. On
 //! start it picks and probes the device ([`crate::runtime::detect`]) and reports it; then it
-//! serves requests one at a time, in arrival order. The grain model is fetched (or read from
-//! Cache Storage) with the first image and kept.
+//! serves requests one at a time, in arrival order. Each model (the grain networks; the
+//! tagger and realism ensemble) is fetched, or read from Cache Storage, with the first image
+//! that needs it, and kept.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,12 +15,22 @@ use burn::tensor::Device;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use imaging::Image;
+use imaging::detector::Geometry;
 use imaging::grains::label_grains;
+use imaging::scattering::{
+    BeamSource, FourierBessel, Mask, Spacing, integrate_chi, integrate_q, prepare,
+};
+use models::classify::{Classifier, Inputs};
 use models::grain::{GrainInput, GrainModel, GrainRun};
+use models::realism::Ensemble;
+use models::tagger::TaggerSet;
 use wasm_bindgen::prelude::*;
 
 use crate::browser;
-use crate::protocol::{self, FromWorker, ModelState, SegmentedHeader, Source, ToWorker};
+use crate::protocol::{
+    self, ClassifiedHeader, Curve, FromWorker, ModelState, SegmentedHeader, Setup, Source,
+    ToWorker, Vote,
+};
 use crate::runtime::{self, Status};
 use crate::weights;
 
@@ -75,8 +86,41 @@ async fn serve(mut requests: mpsc::UnboundedReceiver<(ToWorker, Vec<js_sys::Arra
     }
     post(&FromWorker::Runtime(status.clone()), Vec::new());
     let model: Rc<RefCell<Option<Rc<GrainModel>>>> = Rc::default();
+    let classifier: RefCell<Option<Rc<Classifier>>> = RefCell::default();
+    let basis = FourierBessel::reference(imaging::scattering::prepare::TAGGER_SIDE_PX as f64 / 2.0);
+    let no_runtime = || match &status {
+        Status::Failed(e) => format!("no ML runtime: {e}"),
+        _ => "no ML runtime".to_string(),
+    };
     while let Some((request, buffers)) = requests.next().await {
         match request {
+            ToWorker::Classify {
+                id,
+                source,
+                has_mask,
+                beam_px,
+                setup,
+            } => {
+                let result = match &device {
+                    Some(device) => match load_classifier(device, &classifier).await {
+                        Ok(c) => {
+                            let request = ClassifyRequest {
+                                id,
+                                source,
+                                has_mask,
+                                beam_px,
+                                setup,
+                            };
+                            classify(request, &buffers, &c, &basis, device).await
+                        }
+                        Err(e) => Err(format!("the classifiers could not be loaded: {e}")),
+                    },
+                    None => Err(no_runtime()),
+                };
+                if let Err(error) = result {
+                    post(&FromWorker::Failed { id, error }, Vec::new());
+                }
+            }
             ToWorker::Segment {
                 id,
                 source,
@@ -87,10 +131,7 @@ async fn serve(mut requests: mpsc::UnboundedReceiver<(ToWorker, Vec<js_sys::Arra
                         Ok(m) => segment(id, source, has_truth, &buffers, &m, device).await,
                         Err(e) => Err(format!("the model could not be loaded: {e}")),
                     },
-                    None => Err(match &status {
-                        Status::Failed(e) => format!("no ML runtime: {e}"),
-                        _ => "no ML runtime".into(),
-                    }),
+                    None => Err(no_runtime()),
                 };
                 if let Err(error) = result {
                     post(&FromWorker::Failed { id, error }, Vec::new());
@@ -98,6 +139,22 @@ async fn serve(mut requests: mpsc::UnboundedReceiver<(ToWorker, Vec<js_sys::Arra
             }
         }
     }
+}
+
+/// Fetches shipped weights (or reads them from Cache Storage), announcing progress with
+/// `announce` (about once per percent).
+async fn fetch_weights(
+    shipped: &weights::Shipped,
+    announce: &dyn Fn(ModelState),
+) -> Result<(Vec<u8>, protocol::WeightsSource), String> {
+    let last_percent = RefCell::new(u64::MAX);
+    let progress = |done: u64, total: Option<u64>| {
+        let percent = total.map_or(done >> 16, |t| done * 100 / t.max(1));
+        if last_percent.replace(percent) != percent {
+            announce(ModelState::Loading(done, total));
+        }
+    };
+    weights::fetch_verified(shipped.url, shipped.sha256(), &progress).await
 }
 
 /// The grain model, from the cache of this worker, Cache Storage or the network.
@@ -108,19 +165,9 @@ async fn load_model(
     if let Some(m) = cache.borrow().clone() {
         return Ok(m);
     }
-    post(&FromWorker::Model(ModelState::Loading(0, None)), Vec::new());
-    // One message per percent is plenty for a progress bar.
-    let last_percent = RefCell::new(u64::MAX);
-    let progress = |done: u64, total: Option<u64>| {
-        let percent = total.map_or(done >> 16, |t| done * 100 / t.max(1));
-        if last_percent.replace(percent) != percent {
-            post(
-                &FromWorker::Model(ModelState::Loading(done, total)),
-                Vec::new(),
-            );
-        }
-    };
-    let loaded = weights::fetch_verified(weights::GRAIN_URL, weights::grain_sha256(), &progress)
+    let announce = |m: ModelState| post(&FromWorker::Model(m), Vec::new());
+    announce(ModelState::Loading(0, None));
+    let loaded = fetch_weights(&weights::GRAIN, &announce)
         .await
         .and_then(|(bytes, source)| {
             GrainModel::from_bytes(&bytes, device)
@@ -129,25 +176,259 @@ async fn load_model(
         });
     match loaded {
         Ok((m, source)) => {
-            post(
-                &FromWorker::Model(ModelState::Ready {
-                    source,
-                    net1_params: burn::module::Module::num_params(&m.net1),
-                    net2_params: burn::module::Module::num_params(&m.net2),
-                }),
-                Vec::new(),
-            );
+            announce(ModelState::Ready {
+                source,
+                parts: vec![
+                    ("Net1".into(), burn::module::Module::num_params(&m.net1)),
+                    ("Net2".into(), burn::module::Module::num_params(&m.net2)),
+                ],
+            });
             *cache.borrow_mut() = Some(m.clone());
             Ok(m)
         }
         Err(e) => {
-            post(
-                &FromWorker::Model(ModelState::Failed(e.clone())),
-                Vec::new(),
-            );
+            announce(ModelState::Failed(e.clone()));
             Err(e)
         }
     }
+}
+
+/// The tagger and the realism ensemble, from this worker's cache, Cache Storage or the network.
+async fn load_classifier(
+    device: &Device,
+    cache: &RefCell<Option<Rc<Classifier>>>,
+) -> Result<Rc<Classifier>, String> {
+    if let Some(c) = cache.borrow().clone() {
+        return Ok(c);
+    }
+    let announce = |m: ModelState| post(&FromWorker::Classifiers(m), Vec::new());
+    announce(ModelState::Loading(0, None));
+    let loaded = async {
+        let (tagger_bytes, source) = fetch_weights(&weights::TAGGER, &announce).await?;
+        let (realism_bytes, _) = fetch_weights(&weights::REALISM, &announce).await?;
+        let taggers = TaggerSet::from_bytes(&tagger_bytes, device).map_err(|e| e.to_string())?;
+        let ensemble = Ensemble::from_bytes(&realism_bytes, device).map_err(|e| e.to_string())?;
+        let parts: Vec<(String, usize)> = std::iter::once((
+            "tagger".to_string(),
+            taggers
+                .nets
+                .iter()
+                .map(burn::module::Module::num_params)
+                .sum(),
+        ))
+        .chain(
+            ensemble
+                .members
+                .iter()
+                .zip(&ensemble.header.configs)
+                .map(|(m, c)| {
+                    (
+                        c.family.name().to_string(),
+                        burn::module::Module::num_params(m),
+                    )
+                }),
+        )
+        .collect();
+        let classifier = Classifier::new(taggers, ensemble).map_err(|e| e.to_string())?;
+        Ok::<_, String>((Rc::new(classifier), source, parts))
+    }
+    .await;
+    match loaded {
+        Ok((c, source, parts)) => {
+            announce(ModelState::Ready { source, parts });
+            *cache.borrow_mut() = Some(c.clone());
+            Ok(c)
+        }
+        Err(e) => {
+            announce(ModelState::Failed(e.clone()));
+            Err(e)
+        }
+    }
+}
+
+/// What a `Classify` request asks.
+struct ClassifyRequest {
+    id: u64,
+    source: Source,
+    has_mask: bool,
+    beam_px: Option<(f64, f64)>,
+    setup: Option<Setup>,
+}
+
+/// Decodes the source buffer of a request.
+fn decode(
+    source: Source,
+    first: &js_sys::ArrayBuffer,
+    min_side_px: usize,
+) -> Result<(Image<f32>, Option<String>), String> {
+    Ok(match source {
+        Source::File => {
+            let loaded = imaging::load::load_gray(&protocol::bytes(first), min_side_px)
+                .map_err(|e| e.to_string())?;
+            (loaded.image.to_f32(), loaded.notice())
+        }
+        Source::Pixels { width, height } => (
+            Image::from_vec(width, height, protocol::f32s(first)).map_err(|e| e.to_string())?,
+            None,
+        ),
+    })
+}
+
+/// Classification of one scattering image: decode, mask, beam centre, Fourier–Bessel
+/// features, tagger and realism ensemble, I(q) and I(χ).
+async fn classify(
+    r: ClassifyRequest,
+    buffers: &[js_sys::ArrayBuffer],
+    classifier: &Classifier,
+    basis: &FourierBessel,
+    device: &Device,
+) -> Result<(), String> {
+    let id = r.id;
+    let stage = |text: &str| {
+        post(
+            &FromWorker::Stage {
+                id,
+                text: text.into(),
+            },
+            Vec::new(),
+        )
+    };
+    let mut stage_ms: Vec<(String, f64)> = Vec::new();
+    let mut t = browser::now_ms();
+    let mut lap = |name: &str, stage_ms: &mut Vec<(String, f64)>| {
+        let now = browser::now_ms();
+        stage_ms.push((name.to_string(), now - t));
+        t = now;
+    };
+    let first = buffers
+        .first()
+        .ok_or("the request carried no image (a bug: please report it)")?;
+    stage("decoding");
+    let (image, notice) = decode(r.source, first, 8)?;
+    let (w, h) = (image.width(), image.height());
+    let user_mask = match (r.has_mask, buffers.get(1)) {
+        (true, Some(b)) => Some(
+            Mask::from_flags(w, h, protocol::bytes(b).iter().map(|&v| v != 0).collect())
+                .ok_or("the mask does not match the image size; clear it and draw it again")?,
+        ),
+        _ => None,
+    };
+    lap("decode", &mut stage_ms);
+    stage(if r.beam_px.is_some() {
+        "Fourier–Bessel features"
+    } else {
+        "beam centre and Fourier–Bessel features"
+    });
+    let p = prepare(&image, user_mask.as_ref(), r.beam_px, basis).map_err(|e| e.to_string())?;
+    lap("prepare", &mut stage_ms);
+    stage("tagger and realism ensemble");
+    let inputs = Inputs {
+        image: &p.tagger.image,
+        coeff: &p.tagger.coefficients,
+        realism: &p.tagger.image,
+    };
+    let c = classifier
+        .classify(&[inputs], device)
+        .await
+        .map_err(|e| e.to_string())?
+        .pop()
+        .ok_or("the classifier returned nothing (a bug: please report it)")?;
+    lap("classify", &mut stage_ms);
+    stage("I(q) and I(χ)");
+    let setup = r.setup.unwrap_or_else(|| {
+        let g = Geometry::reference(w.max(h), 0.5, 0.5);
+        Setup {
+            pixel_size_um: g.pixel_size_um,
+            distance_m: g.distance_m,
+            energy_kev: g.energy_kev,
+        }
+    });
+    let geometry = Geometry {
+        width_px: w,
+        height_px: h,
+        pixel_size_um: setup.pixel_size_um,
+        distance_m: setup.distance_m,
+        energy_kev: setup.energy_kev,
+        beam_x_px: p.beam_px.0,
+        beam_y_px: p.beam_px.1,
+    };
+    let mask = p.mask.as_slice();
+    let iq = integrate_q(&image, Some(mask), &geometry, 160, Spacing::Log);
+    let (near, far) = geometry.radius_range_px();
+    let ichi = integrate_chi(
+        &image,
+        Some(mask),
+        &geometry,
+        geometry.q_at_radius(near.max(1.0)),
+        geometry.q_at_radius(far) * 1.0001,
+        180,
+    );
+    lap("profiles", &mut stage_ms);
+    let mut tags: Vec<(String, f32)> = classifier
+        .tags
+        .iter()
+        .cloned()
+        .zip(c.tag_probabilities.iter().copied())
+        .collect();
+    tags.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let votes = classifier
+        .members()
+        .iter()
+        .zip(&c.member_probabilities)
+        .zip(classifier.vote_weights())
+        .map(|((name, &probability), &weight)| Vote {
+            name: name.to_string(),
+            probability,
+            weight,
+        })
+        .collect();
+    let (beam_source, beam_explained) = match p.beam_source {
+        BeamSource::Given => ("given", None),
+        BeamSource::Estimated { explained } => ("estimated", Some(explained)),
+        BeamSource::ImageCentre => ("image centre", None),
+    };
+    let curve = |pr: imaging::scattering::Profile| Curve {
+        x: pr.x,
+        y: pr.intensity,
+        sigma: pr.sigma,
+    };
+    let header = ClassifiedHeader {
+        id,
+        width: w,
+        height: h,
+        notice,
+        beam_px: p.beam_px,
+        beam_source: beam_source.into(),
+        beam_explained,
+        tags,
+        realism_score: c.realism_score,
+        votes,
+        iq: curve(iq),
+        ichi: curve(ichi),
+        setup,
+        stage_ms,
+    };
+    // log10(1 + counts) for display; NaN marks invalid pixels.
+    let display: Vec<f32> = image
+        .pixels()
+        .iter()
+        .map(|&v| {
+            if v.is_finite() && v >= 0.0 {
+                v.ln_1p() / std::f32::consts::LN_10
+            } else {
+                f32::NAN
+            }
+        })
+        .collect();
+    let mask_bytes: Vec<u8> = mask.iter().map(|&b| u8::from(b)).collect();
+    post(
+        &FromWorker::Classified(header),
+        vec![
+            protocol::f32_buffer(&display),
+            protocol::u8_buffer(&mask_bytes),
+        ],
+    );
+    Ok(())
 }
 
 /// The whole pipeline on one image: decode, edge fusion, Net1, Net2 to convergence, grains.
@@ -171,17 +452,7 @@ async fn segment(
         .first()
         .ok_or("the request carried no image (a bug: please report it)")?;
     stage("decoding".into());
-    let (image, notice) = match source {
-        Source::File => {
-            let loaded = imaging::load::load_gray(&protocol::bytes(first), MIN_SIDE_PX)
-                .map_err(|e| e.to_string())?;
-            (loaded.image.to_f32(), loaded.notice())
-        }
-        Source::Pixels { width, height } => (
-            Image::from_vec(width, height, protocol::f32s(first)).map_err(|e| e.to_string())?,
-            None,
-        ),
-    };
+    let (image, notice) = decode(source, first, MIN_SIDE_PX)?;
     let (w, h) = (image.width(), image.height());
     lap("decode", &mut stage_ms);
     stage("edge fusion (Sobel, LoG, Canny)".into());

@@ -523,6 +523,26 @@ pub fn GeneratePage() -> impl IntoView {
             }
         }
     };
+    // Hands the shown scattering image (and its true tags) to the Classify page.
+    let classify_inbox = use_context::<crate::pages::classify::Inbox>();
+    let send_to_classify = move |_| {
+        let (Some(inbox), Some(s)) = (classify_inbox, shown.get_untracked()) else {
+            return;
+        };
+        if let Preview::Saxs(x) = &s.preview {
+            let incoming = crate::pages::classify::Incoming {
+                name: format!("saxs_seed{}_{:06}.tiff", c.seed(), c.index()),
+                source: crate::compute::SegmentSource::Pixels(Rc::new(
+                    x.image.counts.map(|v| v as f32),
+                )),
+                truth_tags: Some(x.truth.tags.clone()),
+            };
+            inbox.update(|v| v.push(incoming));
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().set_hash("classify");
+            }
+        }
+    };
     let is_custom = move || c.sample.get() == "custom";
 
     view! {
@@ -605,6 +625,9 @@ pub fn GeneratePage() -> impl IntoView {
                 </div>
                 <Show when=move || !is_saxs()>
                     <button id="to-segment" class="secondary" on:click=send_to_segment>"Segment this image →"</button>
+                </Show>
+                <Show when=is_saxs>
+                    <button id="to-classify" class="secondary" on:click=send_to_classify>"Classify this image →"</button>
                 </Show>
                 <Truth shown=shown />
                 <p class="muted hint">"Keys: ← → previous/next image, s new seed."</p>

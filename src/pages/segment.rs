@@ -315,7 +315,7 @@ pub fn SegmentPage() -> impl IntoView {
                     "file": name,
                     "iterations": s.header.iterations,
                     "converged": s.header.converged,
-                    "model_sha256": weights::grain_sha256(),
+                    "model_sha256": weights::GRAIN.sha256(),
                     "stage_ms": s.header.stage_ms.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
                     "stats": st,
                 });
@@ -489,14 +489,13 @@ fn ModelStatus(model: ReadSignal<ModelState>) -> impl IntoView {
                 <progress max=total.unwrap_or(0) as f64 value=done as f64></progress>
             </div>
         }.into_any(),
-        ModelState::Ready { source, net1_params, net2_params } => {
+        ModelState::Ready { source, parts } => {
             let cached = source == WeightsSource::Cache;
+            let sizes = parts.iter().map(|(n, p)| format!("{n} {} k", p / 1000)).collect::<Vec<_>>().join(", ");
             view! {
                 <p class="muted" id="model-status" data-state="ready" data-source=if cached { "cache" } else { "network" }>
-                    {format!("Model grain-v1 ready ({}; Net1 {} k, Net2 {} k parameters), SHA-256 verified",
-                        if cached { "from this browser's cache" } else { "downloaded" },
-                        net1_params / 1000,
-                        net2_params / 1000)}
+                    {format!("Model grain-v1 ready ({}; {sizes} parameters), SHA-256 verified",
+                        if cached { "from this browser's cache" } else { "downloaded" })}
                 </p>
             }.into_any()
         }

@@ -42,10 +42,13 @@ export function encodePng(width, height, channels, samples) {
   ]);
 }
 
-/** Decodes an 8-bit greyscale PNG into { width, height, pixels }. */
+/**
+ * Decodes a non-interlaced greyscale PNG, 8- or 16-bit, into { width, height, bits, pixels }
+ * (Uint8Array or Uint16Array).
+ */
 export function decodeGrayPng(buf) {
   let pos = 8;
-  let width = 0, height = 0;
+  let width = 0, height = 0, bits = 8;
   const idat = [];
   while (pos < buf.length) {
     const len = buf.readUInt32BE(pos);
@@ -54,20 +57,23 @@ export function decodeGrayPng(buf) {
     if (type === 'IHDR') {
       width = data.readUInt32BE(0);
       height = data.readUInt32BE(4);
-      if (data[8] !== 8 || data[9] !== 0 || data[12] !== 0) throw new Error('only 8-bit grey, non-interlaced PNGs');
+      bits = data[8];
+      if ((bits !== 8 && bits !== 16) || data[9] !== 0 || data[12] !== 0) throw new Error('only 8- or 16-bit grey, non-interlaced PNGs');
     } else if (type === 'IDAT') idat.push(data);
     pos += 12 + len;
   }
   const raw = zlib.inflateSync(Buffer.concat(idat));
-  const pixels = new Uint8Array(width * height);
-  const stride = width;
+  const bpp = bits / 8;
+  const stride = width * bpp;
+  // Unfilter byte-wise (filters work on bytes, with "left" one pixel = bpp bytes back).
+  const out = new Uint8Array(stride * height);
   for (let y = 0; y < height; y++) {
     const filter = raw[y * (stride + 1)];
     const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
-    for (let x = 0; x < width; x++) {
-      const a = x > 0 ? pixels[y * width + x - 1] : 0;
-      const b = y > 0 ? pixels[(y - 1) * width + x] : 0;
-      const c = x > 0 && y > 0 ? pixels[(y - 1) * width + x - 1] : 0;
+    for (let i = 0; i < stride; i++) {
+      const a = i >= bpp ? out[y * stride + i - bpp] : 0;
+      const b = y > 0 ? out[(y - 1) * stride + i] : 0;
+      const c = i >= bpp && y > 0 ? out[(y - 1) * stride + i - bpp] : 0;
       let pred = 0;
       if (filter === 1) pred = a;
       else if (filter === 2) pred = b;
@@ -77,10 +83,52 @@ export function decodeGrayPng(buf) {
         const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
         pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
       }
-      pixels[y * width + x] = (line[x] + pred) & 0xff;
+      out[y * stride + i] = (line[i] + pred) & 0xff;
     }
   }
-  return { width, height, pixels };
+  if (bits === 8) return { width, height, bits, pixels: out };
+  const pixels = new Uint16Array(width * height);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (out[2 * i] << 8) | out[2 * i + 1];
+  return { width, height, bits, pixels };
+}
+
+/**
+ * An uncompressed single-strip greyscale TIFF (little endian): 16-bit unsigned or 32-bit signed
+ * integers (the Pilatus convention: negative values flag dead or gap pixels).
+ */
+export function encodeTiff(width, height, samples, { bits = 16, signed = false } = {}) {
+  const bytesPer = bits / 8;
+  const data = Buffer.alloc(width * height * bytesPer);
+  for (let i = 0; i < width * height; i++) {
+    if (bits === 16) data.writeUInt16LE(samples[i], 2 * i);
+    else if (signed) data.writeInt32LE(samples[i], 4 * i);
+    else data.writeUInt32LE(samples[i], 4 * i);
+  }
+  // Tags: width, height, bits, compression 1, photometric 1 (black is zero), strip offset,
+  // rows per strip, strip bytes, sample format (1 unsigned, 2 signed).
+  const tags = [
+    [256, 4, width], [257, 4, height], [258, 3, bits], [259, 3, 1], [262, 3, 1],
+    [273, 4, 0], [278, 4, height], [279, 4, data.length], [339, 3, signed ? 2 : 1],
+  ];
+  const ifdOffset = 8;
+  const ifdSize = 2 + tags.length * 12 + 4;
+  const dataOffset = ifdOffset + ifdSize;
+  const head = Buffer.alloc(dataOffset);
+  head.write('II', 0, 'latin1');
+  head.writeUInt16LE(42, 2);
+  head.writeUInt32LE(ifdOffset, 4);
+  head.writeUInt16LE(tags.length, ifdOffset);
+  tags.forEach(([tag, type, value], k) => {
+    const at = ifdOffset + 2 + 12 * k;
+    head.writeUInt16LE(tag, at);
+    head.writeUInt16LE(type, at + 2);
+    head.writeUInt32LE(1, at + 4);
+    const v = tag === 273 ? dataOffset : value;
+    if (type === 3) head.writeUInt16LE(v, at + 8);
+    else head.writeUInt32LE(v, at + 8);
+  });
+  head.writeUInt32LE(0, ifdOffset + 2 + 12 * tags.length);
+  return Buffer.concat([head, data]);
 }
 
 /** Boundary F1 with a Euclidean tolerance (as `imaging::metrics::boundary_scores`). */

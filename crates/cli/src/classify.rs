@@ -189,7 +189,7 @@ pub(crate) fn run(a: &ClassifyArgs) -> Result<()> {
             .map(|p| Inputs {
                 image: &p.tagger.image,
                 coeff: &p.tagger.coefficients,
-                realism: &p.realism,
+                realism: &p.tagger.image,
             })
             .collect();
         let mut results = block_on(classifier.classify(&inputs, &device))?.into_iter();

@@ -28,7 +28,7 @@ use synth::scattering::{SaxsConfig, SaxsParams, Truth};
 
 /// One image as the realism members see it.
 pub(crate) struct RealismSample {
-    /// `[128 × 128]` log-scaled grid.
+    /// `[256 × 256]` log-scaled grid (the taggers' image view).
     pub image: Vec<f32>,
     /// A clean engine image.
     pub realistic: bool,
@@ -89,7 +89,7 @@ impl FromStr for Mix {
     }
 }
 
-/// The realism input of detector counts: the log-scaled 128 × 128 grid.
+/// The realism input of detector counts: the log-scaled 256 × 256 grid.
 pub(crate) fn input(counts: &Image<f32>) -> Result<Vec<f32>> {
     Ok(log_grid(counts, None, INPUT_SIDE_PX)?.image)
 }

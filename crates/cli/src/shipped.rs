@@ -16,6 +16,13 @@ const GRAIN_V1: &[u8] = include_bytes!("../../../public/models/grain-v1.bin");
 /// Its `sha256sum` line.
 const GRAIN_V1_SHA256: &str = include_str!("../../../public/models/grain-v1.bin.sha256");
 
+/// `public/models/tagger-v1.bin` and its `sha256sum` line.
+const TAGGER_V1: &[u8] = include_bytes!("../../../public/models/tagger-v1.bin");
+const TAGGER_V1_SHA256: &str = include_str!("../../../public/models/tagger-v1.bin.sha256");
+/// `public/models/realism-v1.bin` and its `sha256sum` line.
+const REALISM_V1: &[u8] = include_bytes!("../../../public/models/realism-v1.bin");
+const REALISM_V1_SHA256: &str = include_str!("../../../public/models/realism-v1.bin.sha256");
+
 /// The first field of a `sha256sum` line.
 fn recorded_digest(line: &str) -> Option<&str> {
     line.split_whitespace().next()
@@ -33,6 +40,20 @@ pub(crate) const GRAIN: Shipped = Shipped {
     bytes: GRAIN_V1,
     name: "shipped:grain-v1.bin",
     sha256_line: GRAIN_V1_SHA256,
+};
+
+/// The shipped taggers.
+pub(crate) const TAGGER: Shipped = Shipped {
+    bytes: TAGGER_V1,
+    name: "shipped:tagger-v1.bin",
+    sha256_line: TAGGER_V1_SHA256,
+};
+
+/// The shipped realism ensemble.
+pub(crate) const REALISM: Shipped = Shipped {
+    bytes: REALISM_V1,
+    name: "shipped:realism-v1.bin",
+    sha256_line: REALISM_V1_SHA256,
 };
 
 /// Reads `path` (checked against `<path>.sha256` when that file exists) or, without a path, the
@@ -87,27 +108,27 @@ pub(crate) fn load_grain(
     Ok((model, name, digest))
 }
 
-/// Loads tagger weights from `path` (no tagger weights ship yet), checked; `flag` is the
-/// option that names the file, for the error.
+/// Loads tagger weights from `path` or the shipped ones, checked; `flag` is the option that
+/// names the file, for errors.
 pub(crate) fn load_tagger(
     path: Option<&Path>,
     device: &Device,
     flag: &str,
 ) -> Result<(TaggerSet, String, String)> {
-    let (bytes, name, digest) = read_weights(path, None, "tagger", flag)?;
+    let (bytes, name, digest) = read_weights(path, Some(&TAGGER), "tagger", flag)?;
     let set =
         TaggerSet::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
     Ok((set, name, digest))
 }
 
-/// Loads realism weights from `path` (no realism weights ship yet), checked; `flag` is the
-/// option that names the file, for the error.
+/// Loads realism weights from `path` or the shipped ones, checked; `flag` is the option that
+/// names the file, for errors.
 pub(crate) fn load_realism(
     path: Option<&Path>,
     device: &Device,
     flag: &str,
 ) -> Result<(Ensemble, String, String)> {
-    let (bytes, name, digest) = read_weights(path, None, "realism", flag)?;
+    let (bytes, name, digest) = read_weights(path, Some(&REALISM), "realism", flag)?;
     let e = Ensemble::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
     Ok((e, name, digest))
 }

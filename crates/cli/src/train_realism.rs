@@ -63,7 +63,7 @@ impl From<FamilyArg> for Family {
     }
 }
 
-/// Images `[b, 1, 128, 128]` and targets `[b, 1]` (1 = realistic) of samples `idx`, each
+/// Images `[b, 1, 256, 256]` and targets `[b, 1]` (1 = realistic) of samples `idx`, each
 /// turned or mirrored as given.
 pub(crate) fn batch(
     samples: &[RealismSample],

@@ -570,8 +570,12 @@ fn classify_streams_a_directory_to_json_lines_and_reports_bad_files() {
         assert_eq!(l["realism"]["members"].as_object().expect("votes").len(), 4);
         assert!(l["beam_x_px"].is_number() && l["beam"].is_string(), "{l}");
     }
-    // Without weights to use, the message says which option to pass.
-    let o = synthscope(&["classify", d, "--realism", &realism]);
+    // A weights file of the wrong kind is refused by name before any image is read.
+    let o = synthscope(&["classify", d, "--tagger", &realism]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--tagger FILE"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot load") && err.contains("realism.bin"),
+        "{err}"
+    );
 }

@@ -18,7 +18,7 @@ pub struct Inputs<'a> {
     pub image: &'a [f32],
     /// The 880 Fourier–Bessel features.
     pub coeff: &'a [f32],
-    /// The realism input, `128 × 128`.
+    /// The realism input, `256 × 256` (the taggers' image view).
     pub realism: &'a [f32],
 }
 

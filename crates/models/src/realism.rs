@@ -6,8 +6,9 @@
 //! and a ConvNeXt-style network (depthwise 7 × 7 convolutions, inverted bottlenecks).
 //!
 //! # Input and output
-//! `[batch, 1, 128, 128]`: the detector image on a 128 × 128 grid, log-scaled like the taggers'
-//! image view (`imaging::scattering::log_grid`: ln(1 + I)/ln 65 536 in [0, 1]). Output: one
+//! `[batch, 1, 256, 256]`: the taggers' image view (`imaging::scattering::log_grid`:
+//! ln(1 + I)/ln 65 536 in [0, 1]). Pixel-scale defects (a checkerboard of period one) vanish
+//! on a coarser grid, so every member starts with its own strided stem instead. Output: one
 //! logit per image, `[batch, 1]`; sigmoid is the probability that the image is realistic.
 //!
 //! # Voting
@@ -32,7 +33,7 @@ use crate::unet::ConvBlock;
 use crate::weights::{self, WeightsError, load_record};
 
 /// Side of the classifiers' input in pixels.
-pub const INPUT_SIDE_PX: usize = 128;
+pub const INPUT_SIDE_PX: usize = 256;
 
 /// The four member families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,8 +90,9 @@ impl MemberConfig {
                 head: LinearConfig::new(4 * c, 1).init(device),
             }),
             Family::Vgg => Net::Vgg(Vgg {
+                // 3 × 3 stride 2 then the first pooling: 256² → 64² before the stacked blocks.
+                stem: conv(1, c, 3, 2, device),
                 blocks: vec![
-                    ConvBlock::new(1, c, device),
                     ConvBlock::new(c, 2 * c, device),
                     ConvBlock::new(2 * c, 4 * c, device),
                     ConvBlock::new(4 * c, 4 * c, device),
@@ -196,6 +198,7 @@ pub struct Resnet {
 /// VGG-style CNN.
 #[derive(Module, Debug)]
 pub struct Vgg {
+    stem: Conv2d,
     blocks: Vec<ConvBlock>,
     pool: MaxPool2d,
     head: Linear,
@@ -273,7 +276,7 @@ impl Member {
     /// Realism logits.
     ///
     /// # Shapes
-    /// - `x`: `[b, 1, 128, 128]`
+    /// - `x`: `[b, 1, 256, 256]`
     /// - output: `[b, 1]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         match &self.net {
@@ -285,14 +288,14 @@ impl Member {
                 n.head.forward(global_mean(x))
             }
             Net::Vgg(n) => {
-                let mut x = x;
+                let mut x = n.pool.forward(relu(n.stem.forward(x)));
                 for b in &n.blocks {
                     x = n.pool.forward(b.forward(x));
                 }
                 n.head.forward(global_mean(x))
             }
             Net::Vit(n) => {
-                // [b, d, 8, 8] → [b, 64, d] tokens.
+                // [b, d, 16, 16] → [b, 256, d] tokens.
                 let p = n.patch.forward(x);
                 let [b, d, h, w] = p.dims();
                 let tokens = p.reshape([b, d, h * w]).swap_dims(1, 2) + n.position.val();
@@ -372,7 +375,7 @@ impl Ensemble {
     /// Each member's probability that each image is realistic.
     ///
     /// # Shapes
-    /// - `x`: `[b, 1, 128, 128]`
+    /// - `x`: `[b, 1, 256, 256]`
     /// - output: `[b, members]`
     pub fn member_probabilities(&self, x: Tensor<4>) -> Tensor<2> {
         let logits: Vec<Tensor<2>> = self.members.iter().map(|m| m.forward(x.clone())).collect();

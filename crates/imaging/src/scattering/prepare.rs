@@ -1,18 +1,16 @@
 //! One detector image made ready for the classifiers: its mask, its beam centre (estimated or
-//! given), the taggers' two views and the realism input. The browser's Classify page and
+//! given) and the taggers' two views (the realism ensemble reads the image view too). The browser's Classify page and
 //! `synthscope classify` both go through [`prepare`], so they see images the same way.
 
 use crate::{Image, ImageError};
 
 use super::beam::{BeamCentre, estimate_beam_centre};
 use super::fourier_bessel::FourierBessel;
-use super::input::{TaggerInput, log_grid, tagger_input};
+use super::input::{TaggerInput, tagger_input};
 use super::mask::Mask;
 
 /// Side of the taggers' image view.
 pub const TAGGER_SIDE_PX: usize = 256;
-/// Side of the realism classifiers' input.
-pub const REALISM_SIDE_PX: usize = 128;
 
 /// Where a beam centre came from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,8 +39,6 @@ pub struct Prepared {
     pub beam_source: BeamSource,
     /// The taggers' views.
     pub tagger: TaggerInput,
-    /// The realism input, `128 × 128`.
-    pub realism: Vec<f32>,
 }
 
 /// Why an image cannot be prepared.
@@ -112,14 +108,12 @@ pub fn prepare(
         TAGGER_SIDE_PX,
         basis,
     )?;
-    let realism = log_grid(counts, Some(mask.as_slice()), REALISM_SIDE_PX)?.image;
     Ok(Prepared {
         size_px: (w, h),
         mask,
         beam_px,
         beam_source,
         tagger,
-        realism,
     })
 }
 
@@ -149,7 +143,6 @@ mod tests {
         assert!(matches!(p.beam_source, BeamSource::Estimated { explained } if explained > 0.5));
         assert_eq!(p.tagger.image.len(), TAGGER_SIDE_PX * TAGGER_SIDE_PX);
         assert_eq!(p.tagger.coefficients.len(), 880);
-        assert_eq!(p.realism.len(), REALISM_SIDE_PX * REALISM_SIDE_PX);
         let given = prepare(&img, None, Some((10.0, 20.0)), &basis).expect("prepares");
         assert_eq!(given.beam_source, BeamSource::Given);
         assert_eq!(given.beam_px, (10.0, 20.0));

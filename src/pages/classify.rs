@@ -1,0 +1,786 @@
+//! The Classify page: X-ray scattering detector images in; tags, realism and profiles out.
+//!
+//! Images come from uploads (16- and 32-bit integer or float TIFF, including Pilatus-style
+//! int32 with negative flagged pixels, EDF, PNG, JPEG) or from the Generate page. Each runs in the
+//! compute worker: mask of invalid pixels, beam centre, Fourier–Bessel features, the joint
+//! tagger, the realism ensemble, I(q) and I(χ). The user can then move the beam centre (click
+//! the image) or paint a mask (drag) and classify again. Results accumulate in a list and export
+//! as JSON or CSV; a file that cannot be read gets a message and earlier results stay.
+
+use std::rc::Rc;
+
+use imaging::display::{Colormap, Scale, overlay_mask, render_rgba};
+use imaging::scattering::Mask;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::browser;
+use crate::compute::{Classified, ComputeContext, SegmentSource};
+use crate::protocol::{Curve, ModelState, Setup, WeightsSource};
+
+/// A scattering image waiting to be classified, from an upload or the Generate page.
+#[derive(Clone)]
+pub struct Incoming {
+    /// File name shown in the list and used in exports.
+    pub name: String,
+    /// The file's bytes (decoded in the worker), or decoded counts.
+    pub source: SegmentSource,
+    /// The true tags, when the image was generated.
+    pub truth_tags: Option<Vec<String>>,
+}
+
+/// Images handed over by other pages; the Classify page drains it.
+pub type Inbox = RwSignal<Vec<Incoming>, LocalStorage>;
+
+#[derive(Clone)]
+enum State {
+    Queued,
+    Running(String),
+    Done(Rc<Classified>),
+    Failed(String),
+}
+
+#[derive(Clone)]
+struct Item {
+    id: usize,
+    incoming: Incoming,
+    state: State,
+}
+
+/// What the pointer does on the image.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    Beam,
+    Paint,
+    Erase,
+}
+
+/// One classified image as an export record.
+fn record(name: &str, c: &Classified) -> serde_json::Value {
+    let h = &c.header;
+    let r4 = |x: f64| (x * 1e4).round() / 1e4;
+    serde_json::json!({
+        "file": name,
+        "width": h.width,
+        "height": h.height,
+        "beam_x_px": r4(h.beam_px.0),
+        "beam_y_px": r4(h.beam_px.1),
+        "beam": h.beam_source,
+        "tags": h.tags.iter().map(|(t, p)| (t.clone(), serde_json::json!(r4(f64::from(*p))))).collect::<serde_json::Map<_, _>>(),
+        "top_tags": h.tags.iter().filter(|(_, p)| *p >= 0.5).map(|(t, _)| t.clone()).collect::<Vec<_>>(),
+        "realism": {
+            "score": r4(h.realism_score),
+            "realistic": h.realism_score > 0.5,
+            "members": h.votes.iter().map(|v| (v.name.clone(), serde_json::json!({"probability": r4(f64::from(v.probability)), "weight": r4(v.weight)}))).collect::<serde_json::Map<_, _>>(),
+        },
+        "setup": {"pixel_size_um": h.setup.pixel_size_um, "distance_m": h.setup.distance_m, "energy_kev": h.setup.energy_kev},
+    })
+}
+
+/// CSV of classified images: file, beam, realism, then one column per tag (alphabetical).
+fn csv(rows: &[(String, Rc<Classified>)]) -> String {
+    let mut tags: Vec<String> = rows
+        .first()
+        .map(|(_, c)| c.header.tags.iter().map(|(t, _)| t.clone()).collect())
+        .unwrap_or_default();
+    tags.sort();
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut out = String::from("file,beam_x_px,beam_y_px,beam,realism_score,realistic");
+    for t in &tags {
+        out.push(',');
+        out.push_str(&quote(t));
+    }
+    out.push('\n');
+    for (name, c) in rows {
+        let h = &c.header;
+        out.push_str(&format!(
+            "{},{:.2},{:.2},{},{:.4},{}",
+            quote(name),
+            h.beam_px.0,
+            h.beam_px.1,
+            h.beam_source,
+            h.realism_score,
+            h.realism_score > 0.5
+        ));
+        for t in &tags {
+            let p = h
+                .tags
+                .iter()
+                .find(|(n, _)| n == t)
+                .map_or(f32::NAN, |x| x.1);
+            out.push_str(&format!(",{p:.4}"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Reads the files of an `<input type=file>` or a drop.
+async fn read_files(files: web_sys::FileList) -> Vec<Incoming> {
+    let mut out = Vec::new();
+    for i in 0..files.length() {
+        let Some(file) = files.get(i) else { continue };
+        let bytes = match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+            Ok(buf) => js_sys::Uint8Array::new(&buf).to_vec(),
+            Err(_) => Vec::new(),
+        };
+        out.push(Incoming {
+            name: file.name(),
+            source: SegmentSource::File(Rc::new(bytes)),
+            truth_tags: None,
+        });
+    }
+    out
+}
+
+/// Draws the image (log scale, viridis), the mask in red and the beam centre.
+fn draw(canvas: &web_sys::HtmlCanvasElement, c: &Classified, mask: &[bool], beam: (f64, f64)) {
+    let (w, h) = (c.header.width, c.header.height);
+    let mut rgba = render_rgba(&c.display, Scale::Linear, Colormap::Viridis);
+    overlay_mask(&mut rgba, mask, [255, 60, 60], 0.45);
+    let Ok(ctx) = browser::put_rgba(canvas, w as u32, h as u32, &rgba) else {
+        return;
+    };
+    let arm = (w.max(h) as f64 / 30.0).max(4.0);
+    ctx.set_line_width((w.max(h) as f64 / 400.0).max(1.0));
+    ctx.set_stroke_style_str("rgba(255, 255, 255, 0.95)");
+    ctx.begin_path();
+    ctx.move_to(beam.0 - arm, beam.1);
+    ctx.line_to(beam.0 + arm, beam.1);
+    ctx.move_to(beam.0, beam.1 - arm);
+    ctx.line_to(beam.0, beam.1 + arm);
+    ctx.stroke();
+}
+
+/// Pointer position in image pixels.
+fn image_point(ev: &leptos::ev::MouseEvent, w: usize, h: usize) -> Option<(f64, f64)> {
+    let canvas = ev.target()?.dyn_into::<web_sys::HtmlCanvasElement>().ok()?;
+    let rect = canvas.get_bounding_client_rect();
+    if rect.width() <= 0.0 || rect.height() <= 0.0 {
+        return None;
+    }
+    Some((
+        (f64::from(ev.client_x()) - rect.left()) * w as f64 / rect.width(),
+        (f64::from(ev.client_y()) - rect.top()) * h as f64 / rect.height(),
+    ))
+}
+
+/// The Classify page.
+#[component]
+pub fn ClassifyPage() -> impl IntoView {
+    let inbox = use_context::<Inbox>();
+    let compute = use_context::<ComputeContext>();
+    let items: RwSignal<Vec<Item>, LocalStorage> = RwSignal::new_local(Vec::new());
+    // (id, beam override, mask override) waiting for the worker.
+    type Job = (usize, Option<(f64, f64)>, Option<Vec<bool>>);
+    let pending: RwSignal<Vec<Job>, LocalStorage> = RwSignal::new_local(Vec::new());
+    let selected = RwSignal::new(None::<usize>);
+    let running = RwSignal::new(false);
+    let next_id = StoredValue::new(0usize);
+    let dragging = RwSignal::new(false);
+    let tool = RwSignal::new(Tool::Beam);
+    let brush_px = RwSignal::new(6.0f64);
+    // The selected image's editable beam centre and mask.
+    let beam_edit = RwSignal::new(None::<(f64, f64)>);
+    let mask_edit: RwSignal<Option<Mask>, LocalStorage> = RwSignal::new_local(None);
+    let painting = RwSignal::new(false);
+    let setup_text = [
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    ];
+    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+
+    let set_state = move |id: usize, state: State| {
+        items.update(|v| {
+            if let Some(it) = v.iter_mut().find(|it| it.id == id) {
+                it.state = state;
+            }
+        })
+    };
+    let setup = move || -> Option<Setup> {
+        let v: Vec<Option<f64>> = setup_text
+            .iter()
+            .map(|s| {
+                s.get_untracked()
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| *v > 0.0 && v.is_finite())
+            })
+            .collect();
+        match v[..] {
+            [Some(pixel_size_um), Some(distance_m), Some(energy_kev)] => Some(Setup {
+                pixel_size_um,
+                distance_m,
+                energy_kev,
+            }),
+            _ => None,
+        }
+    };
+
+    // One image at a time, in arrival order.
+    let start_runner = move || {
+        if running.get_untracked() {
+            return;
+        }
+        running.set(true);
+        leptos::task::spawn_local(async move {
+            loop {
+                let next = pending
+                    .try_update(|p| (!p.is_empty()).then(|| p.remove(0)))
+                    .flatten();
+                let Some((id, beam, mask)) = next else { break };
+                let Some(source) = items.with_untracked(|v| {
+                    v.iter()
+                        .find(|it| it.id == id)
+                        .map(|it| it.incoming.source.clone())
+                }) else {
+                    continue;
+                };
+                let Some(compute) = compute.map(|c| c.get_value()) else {
+                    set_state(
+                        id,
+                        State::Failed("no compute worker (a bug: please report it)".into()),
+                    );
+                    continue;
+                };
+                set_state(id, State::Running("waiting for the worker".into()));
+                let result = compute
+                    .classify(source, mask.as_deref(), beam, setup(), move |s| {
+                        set_state(id, State::Running(s))
+                    })
+                    .await;
+                match result {
+                    Ok(c) => {
+                        set_state(id, State::Done(Rc::new(c)));
+                        selected.set(Some(id));
+                    }
+                    Err(e) => set_state(id, State::Failed(e)),
+                }
+            }
+            running.set(false);
+        });
+    };
+
+    let enqueue = move |new: Vec<Incoming>| {
+        for incoming in new {
+            let id = next_id.get_value();
+            next_id.set_value(id + 1);
+            items.update(|v| {
+                v.push(Item {
+                    id,
+                    incoming,
+                    state: State::Queued,
+                })
+            });
+            pending.update(|p| p.push((id, None, None)));
+        }
+        start_runner();
+    };
+
+    if let Some(inbox) = inbox {
+        Effect::new(move |_| {
+            let new = inbox.get();
+            if !new.is_empty() {
+                inbox.set(Vec::new());
+                enqueue(new);
+            }
+        });
+    }
+
+    let on_files = move |ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        if let Some(files) = input.files() {
+            leptos::task::spawn_local(async move {
+                enqueue(read_files(files).await);
+                input.set_value("");
+            });
+        }
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
+            leptos::task::spawn_local(async move { enqueue(read_files(files).await) });
+        }
+    };
+
+    let current = move || -> Option<(Item, Rc<Classified>)> {
+        let id = selected.get()?;
+        items.with(|v| {
+            v.iter()
+                .find(|it| it.id == id)
+                .and_then(|it| match &it.state {
+                    State::Done(c) => Some((it.clone(), c.clone())),
+                    _ => None,
+                })
+        })
+    };
+
+    // A new result: the edits start from what the worker used.
+    Effect::new(move |_| {
+        let Some((_, c)) = current() else { return };
+        beam_edit.set(Some(c.header.beam_px));
+        mask_edit.set(Mask::from_flags(
+            c.header.width,
+            c.header.height,
+            c.mask.clone(),
+        ));
+    });
+    // Redraw on any change of result, beam or mask.
+    Effect::new(move |_| {
+        let (Some(canvas), Some((_, c))) = (canvas_ref.get(), current()) else {
+            return;
+        };
+        let beam = beam_edit.get().unwrap_or(c.header.beam_px);
+        mask_edit.with(|m| {
+            let flags = m.as_ref().map_or(&c.mask[..], |m| m.as_slice());
+            draw(&canvas, &c, flags, beam);
+        });
+    });
+
+    let paint_at = move |p: (f64, f64)| {
+        let erase = tool.get_untracked() == Tool::Erase;
+        let r = brush_px.get_untracked();
+        mask_edit.update(|m| {
+            if let Some(m) = m {
+                m.paint_stroke(&[p], r, erase);
+            }
+        });
+    };
+    let on_pointer_down = move |ev: leptos::ev::MouseEvent| {
+        let Some((_, c)) = current() else { return };
+        let Some(p) = image_point(&ev, c.header.width, c.header.height) else {
+            return;
+        };
+        match tool.get_untracked() {
+            Tool::Beam => beam_edit.set(Some(p)),
+            Tool::Paint | Tool::Erase => {
+                painting.set(true);
+                paint_at(p);
+            }
+        }
+    };
+    let on_pointer_move = move |ev: leptos::ev::MouseEvent| {
+        if !painting.get_untracked() {
+            return;
+        }
+        let Some((_, c)) = current() else { return };
+        if let Some(p) = image_point(&ev, c.header.width, c.header.height) {
+            paint_at(p);
+        }
+    };
+
+    // Classify the selected image again with the edited beam centre and mask.
+    let reclassify = move |_| {
+        let Some((it, _)) = current() else { return };
+        let mask = mask_edit.with_untracked(|m| m.as_ref().map(|m| m.as_slice().to_vec()));
+        pending.update(|p| p.push((it.id, beam_edit.get_untracked(), mask)));
+        set_state(it.id, State::Queued);
+        start_runner();
+    };
+    let clear_mask = move |_| {
+        let Some((_, c)) = current() else { return };
+        // Invalid detector pixels stay excluded.
+        let invalid: Vec<bool> = c.display.pixels().iter().map(|v| !v.is_finite()).collect();
+        mask_edit.set(Mask::from_flags(c.header.width, c.header.height, invalid));
+    };
+
+    let done_rows = move || -> Vec<(String, Rc<Classified>)> {
+        items.with_untracked(|v| {
+            v.iter()
+                .filter_map(|it| match &it.state {
+                    State::Done(c) => Some((it.incoming.name.clone(), c.clone())),
+                    _ => None,
+                })
+                .collect()
+        })
+    };
+    let export = move |kind: &'static str| {
+        let rows = done_rows();
+        if rows.is_empty() {
+            return;
+        }
+        let result = if kind == "csv" {
+            browser::download(csv(&rows).as_bytes(), "classified.csv", "text/csv")
+        } else {
+            let all: Vec<serde_json::Value> = rows.iter().map(|(n, c)| record(n, c)).collect();
+            browser::download(
+                serde_json::Value::Array(all).to_string().as_bytes(),
+                "classified.json",
+                "application/json",
+            )
+        };
+        if let Err(e) = result {
+            web_sys::console::error_1(&format!("export failed: {e}").into());
+        }
+    };
+
+    // Typed beam coordinates (axis 0 = x, 1 = y).
+    let set_beam = move |axis: usize, text: &str| {
+        if let Ok(v) = text.trim().parse::<f64>()
+            && v.is_finite()
+        {
+            beam_edit.update(|b| {
+                if let Some(b) = b {
+                    if axis == 0 { b.0 = v } else { b.1 = v }
+                }
+            });
+        }
+    };
+    let field = move |label: &'static str, id: &'static str, k: usize, hint: &'static str| {
+        let s = setup_text[k];
+        view! {
+            <label class="field">
+                <span>{label}</span>
+                <input id=id type="number" min="0" step="any" placeholder=hint
+                    prop:value=move || s.get()
+                    on:input=move |ev| s.set(event_target_value(&ev)) />
+            </label>
+        }
+    };
+
+    view! {
+        <div
+            class=move || if dragging.get() { "classify dragging" } else { "classify" }
+            id="classify"
+            on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=on_drop
+        >
+            <aside class="controls">
+                <section>
+                    <h2>"Detector images"</h2>
+                    <label class="drop">
+                        <input id="classify-files" type="file" multiple accept=".png,.tif,.tiff,.edf,.jpg,.jpeg,image/png,image/tiff,image/jpeg" on:change=on_files />
+                        <span>"Choose scattering images or drop them here (TIFF 16/32-bit integer or float, Pilatus int32, EDF, PNG)"</span>
+                    </label>
+                    <details>
+                        <summary>"Detector set-up for q (optional)"</summary>
+                        {field("Pixel size (µm)", "setup-pixel", 0, "reference")}
+                        {field("Distance (m)", "setup-distance", 1, "reference")}
+                        {field("Energy (keV)", "setup-energy", 2, "reference")}
+                        <p class="muted">"All three, or the reference set-up of the synthetic engine."</p>
+                    </details>
+                    {compute.map(|c| view! { <ClassifierStatus model=c.get_value().classifiers /> })}
+                </section>
+                <section>
+                    <h2>"Results"</h2>
+                    <ul class="queue" id="classify-queue">
+                        {move || items.get().into_iter().map(|it| view! { <Row item=it selected=selected /> }).collect_view()}
+                    </ul>
+                    <Show when=move || items.with(|v| v.is_empty())>
+                        <p class="muted">"No images yet. Use the Generate page's “Classify this image”, or choose files."</p>
+                    </Show>
+                    <div class="downloads">
+                        <button id="export-json" on:click=move |_| export("json")>"Export JSON"</button>
+                        <button id="export-csv" on:click=move |_| export("csv")>"Export CSV"</button>
+                    </div>
+                </section>
+            </aside>
+            <section class="viewer">
+                <StatusLine items=items selected=selected />
+                <Show when=move || current().is_some()>
+                    <div class="classify-view">
+                        <figure>
+                            <figcaption>
+                                "log₁₀(1 + counts); red: masked; cross: beam centre"
+                            </figcaption>
+                            <canvas id="classify-image" node_ref=canvas_ref
+                                on:mousedown=on_pointer_down
+                                on:mousemove=on_pointer_move
+                                on:mouseup=move |_| painting.set(false)
+                                on:mouseleave=move |_| painting.set(false)></canvas>
+                            <div class="tools">
+                                <label class="inline"><input type="radio" name="tool" id="tool-beam" checked=true on:change=move |_| tool.set(Tool::Beam) />"Set beam centre"</label>
+                                <label class="inline"><input type="radio" name="tool" id="tool-paint" on:change=move |_| tool.set(Tool::Paint) />"Paint mask"</label>
+                                <label class="inline"><input type="radio" name="tool" id="tool-erase" on:change=move |_| tool.set(Tool::Erase) />"Erase mask"</label>
+                                <label class="inline">"brush "
+                                    <input id="brush" type="range" min="1" max="40" step="1"
+                                        prop:value=move || brush_px.get().to_string()
+                                        on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { brush_px.set(v) } />
+                                </label>
+                                <label class="inline">"beam x "
+                                    <input id="beam-x" type="number" step="any"
+                                        prop:value=move || beam_edit.get().map(|b| format!("{:.1}", b.0)).unwrap_or_default()
+                                        on:change=move |ev| set_beam(0, &event_target_value(&ev)) />
+                                </label>
+                                <label class="inline">"y "
+                                    <input id="beam-y" type="number" step="any"
+                                        prop:value=move || beam_edit.get().map(|b| format!("{:.1}", b.1)).unwrap_or_default()
+                                        on:change=move |ev| set_beam(1, &event_target_value(&ev)) />
+                                </label>
+                                <button id="clear-mask" class="secondary" on:click=clear_mask>"Clear mask"</button>
+                                <button id="reclassify" on:click=reclassify>"Classify again"</button>
+                            </div>
+                        </figure>
+                        {move || current().map(|(it, c)| view! { <Results c=c truth=it.incoming.truth_tags.clone() /> })}
+                    </div>
+                </Show>
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn Row(item: Item, selected: RwSignal<Option<usize>>) -> impl IntoView {
+    let id = item.id;
+    let (class, text) = match &item.state {
+        State::Queued => ("queued", "queued".to_string()),
+        State::Running(s) => ("running", s.clone()),
+        State::Done(c) => (
+            "done",
+            format!(
+                "{} · realism {:.2}",
+                c.header
+                    .tags
+                    .iter()
+                    .filter(|(_, p)| *p >= 0.5)
+                    .map(|(t, _)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                c.header.realism_score
+            ),
+        ),
+        State::Failed(e) => ("failed", e.clone()),
+    };
+    view! {
+        <li
+            class=move || format!("{class}{}", if selected.get() == Some(id) { " selected" } else { "" })
+            data-state=class
+            on:click=move |_| selected.set(Some(id))
+        >
+            <strong>{item.incoming.name}</strong>
+            <span class="state">{text}</span>
+        </li>
+    }
+}
+
+/// The status line above the results, with `data-state` for tests.
+#[component]
+fn StatusLine(
+    items: RwSignal<Vec<Item>, LocalStorage>,
+    selected: RwSignal<Option<usize>>,
+) -> impl IntoView {
+    move || {
+        let all = items.get();
+        let running = all.iter().find_map(|it| match &it.state {
+            State::Running(s) => Some(format!("{}: {s}…", it.incoming.name)),
+            _ => None,
+        });
+        let queued = all
+            .iter()
+            .filter(|it| matches!(it.state, State::Queued))
+            .count();
+        let failed: Vec<String> = all
+            .iter()
+            .filter_map(|it| match &it.state {
+                State::Failed(e) => Some(format!("{}: {e}", it.incoming.name)),
+                _ => None,
+            })
+            .collect();
+        let n_failed = failed.len();
+        let n_done = all
+            .iter()
+            .filter(|it| matches!(it.state, State::Done(_)))
+            .count();
+        let sel_done = selected.get().is_some_and(|id| {
+            all.iter()
+                .any(|it| it.id == id && matches!(it.state, State::Done(_)))
+        });
+        let state = if running.is_some() || queued > 0 {
+            "running"
+        } else if sel_done {
+            "done"
+        } else if n_failed > 0 {
+            "error"
+        } else {
+            "idle"
+        };
+        view! {
+            <div id="classify-status" data-state=state data-failed=n_failed data-done=n_done>
+                {running.map(|r| view! { <p class="running"><span class="spinner"></span>{r}{if queued > 0 { format!(" ({queued} more queued)") } else { String::new() }}</p> })}
+                {failed.into_iter().map(|f| view! { <p class="error" role="alert">{f}</p> }).collect_view()}
+            </div>
+        }
+    }
+}
+
+#[component]
+fn ClassifierStatus(model: ReadSignal<ModelState>) -> impl IntoView {
+    move || {
+        match model.get() {
+        ModelState::NotLoaded => view! { <p class="muted" id="classifier-status" data-state="idle">"Models: loaded with the first image (tagger-v1, realism-v1)"</p> }.into_any(),
+        ModelState::Loading(done, total) => view! {
+            <div id="classifier-status" data-state="loading">
+                <p class="muted">{format!("Downloading the models: {:.1} MB{}", done as f64 / 1e6, total.map(|t| format!(" of {:.1} MB", t as f64 / 1e6)).unwrap_or_default())}</p>
+                <progress max=total.unwrap_or(0) as f64 value=done as f64></progress>
+            </div>
+        }.into_any(),
+        ModelState::Ready { source, parts } => {
+            let cached = source == WeightsSource::Cache;
+            let total: usize = parts.iter().map(|p| p.1).sum();
+            view! {
+                <p class="muted" id="classifier-status" data-state="ready" data-source=if cached { "cache" } else { "network" }>
+                    {format!("Models tagger-v1 and realism-v1 ready ({}; {} k parameters), SHA-256 verified",
+                        if cached { "from this browser's cache" } else { "downloaded" }, total / 1000)}
+                </p>
+            }.into_any()
+        }
+        ModelState::Failed(e) => view! { <p class="error" id="classifier-status" data-state="error">{format!("Models: {e}")}</p> }.into_any(),
+    }
+    }
+}
+
+/// Tags, realism votes, profiles and timings of one result.
+#[component]
+fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
+    let h = &c.header;
+    let verdict = if h.realism_score > 0.5 {
+        "realistic"
+    } else {
+        "fake"
+    };
+    let beam = format!(
+        "Beam centre ({:.1}, {:.1}) px, {}{}",
+        h.beam_px.0,
+        h.beam_px.1,
+        h.beam_source,
+        h.beam_explained
+            .map(|e| format!(" (rings explain {:.0} % of the variance)", 100.0 * e))
+            .unwrap_or_default()
+    );
+    let timings = h
+        .stage_ms
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.0} ms"))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let truth_set = truth.clone().unwrap_or_default();
+    let masked = c.mask.iter().filter(|&&m| m).count() as f64 / c.mask.len().max(1) as f64;
+    view! {
+        <div class="results" id="classify-results" data-masked=format!("{masked:.4}") data-beam=h.beam_source.clone()>
+            <p class="muted" id="beam-info">{beam}</p>
+            {h.notice.clone().map(|n| view! { <p class="notice">{n}</p> })}
+            <h3>"Tags"{truth.is_some().then_some(" (✓ = true tag of the generated image)")}</h3>
+            <ul class="bars" id="tag-list">
+                {h.tags.iter().map(|(t, p)| {
+                    let on = *p >= 0.5;
+                    let true_tag = truth_set.contains(t);
+                    view! {
+                        <li class={if on { "bar on" } else { "bar" }} data-tag=t.clone() data-p=format!("{p:.4}")>
+                            <span class="label">{t.clone()}{true_tag.then_some(" ✓")}</span>
+                            <span class="track"><span class="fill" style=format!("width:{:.1}%", 100.0 * p)></span></span>
+                            <span class="value">{format!("{p:.2}")}</span>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            <h3>"Realism"</h3>
+            <p id="realism" data-score=format!("{:.4}", h.realism_score) data-verdict=verdict>
+                {format!("{verdict}: weighted soft vote {:.2}", h.realism_score)}
+            </p>
+            <ul class="bars" id="votes">
+                {h.votes.iter().map(|v| view! {
+                    <li class={if v.probability > 0.5 { "bar on" } else { "bar" }} data-member=v.name.clone()>
+                        <span class="label">{format!("{} (weight {:.2})", v.name, v.weight)}</span>
+                        <span class="track"><span class="fill" style=format!("width:{:.1}%", 100.0 * v.probability)></span></span>
+                        <span class="value">{format!("{:.2}", v.probability)}</span>
+                    </li>
+                }).collect_view()}
+            </ul>
+            <div class="plots">
+                <Plot id="plot-iq" curve=h.iq.clone() log_x=true log_y=true x_label="q (Å⁻¹)" y_label="I(q)" />
+                <Plot id="plot-ichi" curve=h.ichi.clone() log_x=false log_y=false x_label="χ (°)" y_label="I(χ)" />
+            </div>
+            <p class="muted">{format!("q from pixel {:.1} µm, distance {:.3} m, {:.2} keV. {timings}", h.setup.pixel_size_um, h.setup.distance_m, h.setup.energy_kev)}</p>
+        </div>
+    }
+}
+
+/// A line plot of a profile as SVG, with optional log axes and decade (or 5-step) ticks.
+#[component]
+fn Plot(
+    id: &'static str,
+    curve: Curve,
+    log_x: bool,
+    log_y: bool,
+    x_label: &'static str,
+    y_label: &'static str,
+) -> impl IntoView {
+    let tx = |v: f64| if log_x { v.log10() } else { v };
+    let ty = |v: f64| if log_y { v.log10() } else { v };
+    let points: Vec<(f64, f64)> = curve
+        .x
+        .iter()
+        .zip(&curve.y)
+        .filter(|(x, y)| {
+            x.is_finite() && y.is_finite() && (!log_x || **x > 0.0) && (!log_y || **y > 0.0)
+        })
+        .map(|(&x, &y)| (tx(x), ty(y)))
+        .collect();
+    let (w, h, left, bottom) = (420.0, 220.0, 46.0, 30.0);
+    let (pw, ph) = (w - left - 8.0, h - bottom - 8.0);
+    let range = |f: fn(&(f64, f64)) -> f64| {
+        let lo = points.iter().map(f).fold(f64::INFINITY, f64::min);
+        let hi = points.iter().map(f).fold(f64::NEG_INFINITY, f64::max);
+        if lo.is_finite() && hi > lo {
+            (lo, hi)
+        } else {
+            (lo.min(0.0), lo.max(0.0) + 1.0)
+        }
+    };
+    let (x0, x1) = range(|p| p.0);
+    let (y0, y1) = range(|p| p.1);
+    let sx = move |x: f64| left + (x - x0) / (x1 - x0) * pw;
+    let sy = move |y: f64| 8.0 + ph - (y - y0) / (y1 - y0) * ph;
+    let path: String = points
+        .iter()
+        .enumerate()
+        .map(|(i, (x, y))| {
+            format!(
+                "{}{:.1},{:.1}",
+                if i == 0 { "M" } else { "L" },
+                sx(*x),
+                sy(*y)
+            )
+        })
+        .collect();
+    // Ticks: integer decades on log axes, 5 even steps on linear ones.
+    let ticks = |lo: f64, hi: f64, log: bool| -> Vec<(f64, String)> {
+        if log {
+            (lo.ceil() as i32..=hi.floor() as i32)
+                .map(|d| (f64::from(d), format!("1e{d}")))
+                .collect()
+        } else {
+            (0..=4)
+                .map(|k| {
+                    let v = lo + (hi - lo) * f64::from(k) / 4.0;
+                    (v, format!("{v:.0}"))
+                })
+                .collect()
+        }
+    };
+    view! {
+        <svg class="plot" id=id viewBox=format!("0 0 {w} {h}") role="img" aria-label=format!("{y_label} against {x_label}") data-points=points.len()>
+            <rect class="frame" x=left y="8" width=pw height=ph></rect>
+            {ticks(x0, x1, log_x).into_iter().map(|(v, t)| view! {
+                <line class="tick" x1=sx(v) x2=sx(v) y1=8.0 + ph y2=12.0 + ph></line>
+                <text x=sx(v) - 10.0 y=h - 14.0>{t}</text>
+            }).collect_view()}
+            {ticks(y0, y1, log_y).into_iter().map(|(v, t)| view! {
+                <line class="tick" x1=left - 4.0 x2=left y1=sy(v) y2=sy(v)></line>
+                <text x="2" y=sy(v) + 4.0>{t}</text>
+            }).collect_view()}
+            <path class="line" d=path></path>
+            <text x=left + pw / 2.0 - 20.0 y=h - 1.0>{x_label}</text>
+            <text x=left + 6.0 y="22">{y_label}</text>
+        </svg>
+    }
+}

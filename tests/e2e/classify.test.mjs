@@ -1,0 +1,184 @@
+// End-to-end tests of the Classify page: scattering images generated with known tags are
+// uploaded as a 16-bit TIFF and as a Pilatus-style int32 TIFF (negative gap pixels), classified
+// in the compute worker on the CPU and on WebGPU, and the top tags are compared with the truth.
+// Editing the beam centre, exporting, the Generate page's hand-over and bad files are covered too.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { serve, launch, openApp, DIST, ARTIFACTS } from './harness.mjs';
+import { decodeGrayPng, encodeTiff } from './png.mjs';
+
+const BIN = process.env.SYNTHSCOPE_BIN;
+// Seed 9101 is not used for the shipped weights (trained on seed 1).
+const SEED = '9101';
+const IMAGES = 6;
+let server;
+let dataDir;
+const labels = [];
+const tiff16 = [];
+let pilatus;
+const cpuTags = {};
+
+before(async () => {
+  server = await serve(DIST);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  assert.ok(BIN && fs.existsSync(BIN), 'SYNTHSCOPE_BIN must point at the release synthscope binary');
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'synthscope-cls-'));
+  execFileSync(BIN, ['generate', 'saxs', '--count', String(IMAGES), '--seed', SEED, '--size', '512', '--out', dataDir]);
+  for (const line of fs.readFileSync(path.join(dataDir, 'labels.jsonl'), 'utf8').trim().split('\n')) {
+    const label = JSON.parse(line);
+    labels.push(label);
+    const png = decodeGrayPng(fs.readFileSync(path.join(dataDir, label.file)));
+    assert.equal(png.bits, 16);
+    const file = path.join(dataDir, label.file.replace('.png', '.tiff'));
+    fs.writeFileSync(file, encodeTiff(png.width, png.height, png.pixels, { bits: 16 }));
+    tiff16.push(file);
+    if (!pilatus) {
+      // The same counts as int32 with Pilatus-style module gaps flagged -1 (rows 200–216).
+      const counts = Int32Array.from(png.pixels);
+      for (let y = 200; y < 217; y++) counts.fill(-1, y * png.width, (y + 1) * png.width);
+      pilatus = path.join(dataDir, 'pilatus_int32.tif');
+      fs.writeFileSync(pilatus, encodeTiff(png.width, png.height, counts, { bits: 32, signed: true }));
+    }
+  }
+});
+after(() => {
+  server?.close();
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** Uploads files and waits until each is done or has failed. */
+async function upload(page, files) {
+  const list = Array.isArray(files) ? files : [files];
+  const before = await page.locator('#classify-queue li').count();
+  await page.setInputFiles('#classify-files', list);
+  await page.waitForFunction((n) => {
+    const rows = [...document.querySelectorAll('#classify-queue li')];
+    return rows.length >= n && rows.every((li) => li.dataset.state === 'done' || li.dataset.state === 'failed');
+  }, before + list.length, { timeout: 600_000 });
+}
+
+/** The shown result's tags, most probable first: [{ tag, p }]. */
+async function shownTags(page) {
+  return page.$$eval('#tag-list li', (lis) => lis.map((li) => ({ tag: li.dataset.tag, p: Number(li.dataset.p) })));
+}
+
+/** Selects queue row `i` and waits for its result. */
+async function select(page, i) {
+  await page.locator('#classify-queue li').nth(i).click();
+  await page.waitForSelector('#tag-list li');
+}
+
+test('16-bit TIFFs: the top tags match the truth, on the CPU', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openApp(browser, `${server.url}#classify`);
+    assert.equal(await page.getAttribute('.badge', 'data-backend'), 'cpu');
+    await upload(page, tiff16);
+    assert.equal(await page.getAttribute('#classifier-status', 'data-state'), 'ready');
+    let hits = 0, wanted = 0;
+    for (let i = 0; i < IMAGES; i++) {
+      await select(page, i);
+      const tags = await shownTags(page);
+      assert.equal(tags.length, 15);
+      const truth = labels[i].tags;
+      const top = tags.slice(0, truth.length).map((t) => t.tag);
+      const hit = top.filter((t) => truth.includes(t)).length;
+      console.log(`image ${i}: truth [${truth.join(', ')}]; top [${top.join(', ')}] (${hit}/${truth.length})`);
+      hits += hit;
+      wanted += truth.length;
+      cpuTags[i] = tags;
+      const score = Number(await page.getAttribute('#realism', 'data-score'));
+      assert.ok(score >= 0 && score <= 1, `realism score ${score}`);
+      assert.equal(await page.locator('#votes li').count(), 4);
+      assert.ok(Number(await page.getAttribute('#plot-iq', 'data-points')) > 20, 'I(q) has points');
+      assert.ok(Number(await page.getAttribute('#plot-ichi', 'data-points')) > 20, 'I(χ) has points');
+    }
+    const precision = hits / wanted;
+    console.log(`top-k tag precision over ${IMAGES} images: ${precision.toFixed(3)}`);
+    assert.ok(precision >= 0.75, `top tags match the truth for ${hits} of ${wanted} tags`);
+    await select(page, 0);
+    await page.screenshot({ path: `${ARTIFACTS}/classify-cpu.png`, fullPage: true });
+
+    // Pilatus int32 with negative gap rows: classified, and the gap rows are masked.
+    await upload(page, pilatus);
+    await select(page, IMAGES);
+    const masked = Number(await page.getAttribute('#classify-results', 'data-masked'));
+    assert.ok(masked >= 17 / 512 - 1e-3, `masked fraction ${masked}`);
+
+    // Moving the beam centre by hand classifies again around the given centre.
+    await page.fill('#beam-x', String(labels[0].beam_x_px.toFixed(1)));
+    await page.dispatchEvent('#beam-x', 'change');
+    await page.fill('#beam-y', String(labels[0].beam_y_px.toFixed(1)));
+    await page.dispatchEvent('#beam-y', 'change');
+    await page.click('#reclassify');
+    await page.waitForFunction(() => document.querySelector('#classify-results')?.dataset.beam === 'given', null, { timeout: 300_000 });
+    assert.match(await page.textContent('#beam-info'), /given/);
+
+    // A corrupt file gets a message; the results so far stay.
+    const bad = path.join(dataDir, 'corrupt.tif');
+    fs.writeFileSync(bad, Buffer.from('II*\0this is not a detector image'));
+    const doneBefore = Number(await page.getAttribute('#classify-status', 'data-done'));
+    await upload(page, bad);
+    assert.equal(Number(await page.getAttribute('#classify-status', 'data-failed')), 1);
+    assert.equal(Number(await page.getAttribute('#classify-status', 'data-done')), doneBefore);
+    assert.match(await page.textContent('#classify-status'), /corrupt\.tif/);
+
+    // Export: one JSON record per classified image.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
+    const file = `${ARTIFACTS}/classified.json`;
+    await download.saveAs(file);
+    const records = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.equal(records.length, doneBefore);
+    assert.equal(Object.keys(records[0].tags).length, 15);
+    assert.ok(typeof records[0].realism.score === 'number');
+    const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+    const csvFile = `${ARTIFACTS}/classified.csv`;
+    await csvDownload.saveAs(csvFile);
+    assert.equal(fs.readFileSync(csvFile, 'utf8').trim().split('\n').length, doneBefore + 1);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the Generate page hands its image and true tags over', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openApp(browser, `${server.url}#generate`);
+    await page.waitForSelector('#to-classify');
+    await page.click('#to-classify');
+    await page.waitForFunction(() => location.hash === '#classify');
+    await page.waitForFunction(() => [...document.querySelectorAll('#classify-queue li')].some((li) => li.dataset.state === 'done'), null, { timeout: 300_000 });
+    await page.waitForSelector('#tag-list li');
+    // The true tags are marked.
+    assert.match(await page.textContent('#tag-list'), /✓/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('WebGPU gives the CPU backend\'s tag probabilities', async () => {
+  const browser = await launch({ webgpu: true });
+  try {
+    const { page, errors } = await openApp(browser, `${server.url}#classify`);
+    assert.equal(await page.getAttribute('.badge', 'data-backend'), 'webgpu');
+    await upload(page, tiff16[0]);
+    await select(page, 0);
+    const tags = await shownTags(page);
+    const cpu = cpuTags[0];
+    assert.ok(cpu, 'the CPU test ran first');
+    const byTag = Object.fromEntries(cpu.map((t) => [t.tag, t.p]));
+    const worst = Math.max(...tags.map((t) => Math.abs(t.p - byTag[t.tag])));
+    console.log(`WebGPU vs CPU: largest tag probability difference ${worst.toExponential(2)}`);
+    assert.ok(worst < 2e-3, `WebGPU and CPU differ by ${worst}`);
+    await page.screenshot({ path: `${ARTIFACTS}/classify-webgpu.png`, fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
