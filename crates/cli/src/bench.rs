@@ -187,80 +187,79 @@ pub(crate) struct BenchTaggerArgs {
     /// Images per detector size.
     #[arg(long, default_value_t = 64)]
     images: usize,
-    /// Weights (default: freshly initialised networks of the default shape; speed does not
-    /// depend on the weights).
+    /// Tagger weights (default: the shipped ones; speed does not depend on the weights).
     #[arg(long)]
     model: Option<std::path::PathBuf>,
+    /// Realism weights (default: the shipped ones).
+    #[arg(long)]
+    realism: Option<std::path::PathBuf>,
 }
 
-/// Tagging throughput: decoding-free preparation of both views (resampling to 256², log scale,
-/// 880 Fourier–Bessel coefficients) on all cores, then the joint tagger in batches of 32.
+/// Classification throughput as `synthscope classify` runs it, without file decoding:
+/// preparation on all cores (mask, beam-centre search, resampling to 256², log scale, 880
+/// Fourier–Bessel coefficients), then the joint tagger and the realism ensemble in batches of
+/// 32.
 pub(crate) fn tagger(a: &BenchTaggerArgs) -> Result<()> {
-    use models::tagger::{TaggerConfig, TaggerSet, View};
+    use imaging::scattering::{FourierBessel, Prepared, prepare};
+    use models::classify::{Classifier, Inputs};
     let device = burn::tensor::Device::flex();
-    let set = match &a.model {
-        Some(p) => crate::shipped::load_tagger(Some(p), &device, "--model")?.0,
-        None => TaggerSet::init(
-            View::ALL.iter().map(|&v| TaggerConfig::new(v)).collect(),
-            synth::scattering::TRAINING_TAGS
-                .iter()
-                .map(|t| t.to_string())
-                .collect(),
-            &device,
-        ),
-    };
-    let joint = set
-        .get(View::Joint)
-        .ok_or_else(|| anyhow::anyhow!("the model has no joint view"))?;
-    let basis = crate::saxs_data::basis();
+    let (taggers, _, _) = crate::shipped::load_tagger(a.model.as_deref(), &device, "--model")?;
+    let (ensemble, _, _) =
+        crate::shipped::load_realism(a.realism.as_deref(), &device, "--realism")?;
+    let classifier = Classifier::new(taggers, ensemble)?;
+    let basis = FourierBessel::reference(128.0);
     println!(
-        "tagging throughput, {} threads, {} images per size (images/s; ms per image)",
+        "classification throughput, {} threads, {} images per size (images/s; ms per image)",
         rayon::current_num_threads(),
         a.images.max(1)
     );
     println!(
-        "{:<12} {:>14} {:>14} {:>14}",
-        "detector", "prepare", "joint net", "total"
+        "{:<12} {:>16} {:>16} {:>16}",
+        "detector", "prepare", "networks", "total"
     );
     for size in [256usize, 1000] {
         let config = SaxsConfig {
             size_px: size,
             ..SaxsConfig::default()
         };
-        let raw: Vec<(imaging::Image<f32>, f64, f64)> = (0..a.images.max(1) as u64)
+        let raw: Vec<imaging::Image<f32>> = (0..a.images.max(1) as u64)
             .into_par_iter()
             .map(|i| {
-                let s = dataset::generate_saxs(&config, 5, i)?;
-                let g = s.params.geometry;
-                Ok((s.image.counts.map(|c| c as f32), g.beam_x_px, g.beam_y_px))
+                Ok(dataset::generate_saxs(&config, 5, i)?
+                    .image
+                    .counts
+                    .map(|c| c as f32))
             })
             .collect::<Result<_>>()?;
         let t = Instant::now();
-        let samples: Vec<crate::saxs_data::SaxsSample> = raw
+        let prepared: Vec<Prepared> = raw
             .par_iter()
-            .map(|(img, x, y)| {
-                let (image, coeff) = crate::saxs_data::prepare(img, *x, *y, &basis)?;
-                Ok(crate::saxs_data::SaxsSample {
-                    image,
-                    coeff,
-                    tags: [0.0; models::tagger::TAG_COUNT],
-                })
-            })
+            .map(|img| Ok(prepare(img, None, None, &basis)?))
             .collect::<Result<_>>()?;
-        let prepare = t.elapsed().as_secs_f64();
+        let prepare_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        std::hint::black_box(crate::train_tagger::probabilities(
-            joint, &samples, &device,
-        )?);
+        for chunk in prepared.chunks(32) {
+            let inputs: Vec<Inputs> = chunk
+                .iter()
+                .map(|p| Inputs {
+                    image: &p.tagger.image,
+                    coeff: &p.tagger.coefficients,
+                    realism: &p.tagger.image,
+                })
+                .collect();
+            std::hint::black_box(crate::device::block_on(
+                classifier.classify(&inputs, &device),
+            )?);
+        }
         let net = t.elapsed().as_secs_f64();
-        let n = samples.len() as f64;
+        let n = prepared.len() as f64;
         let cell = |s: f64| format!("{:.1} ({:.1} ms)", n / s, 1e3 * s / n);
         println!(
-            "{:<12} {:>14} {:>14} {:>14}",
+            "{:<12} {:>16} {:>16} {:>16}",
             format!("{size}x{size}"),
-            cell(prepare),
+            cell(prepare_s),
             cell(net),
-            cell(prepare + net)
+            cell(prepare_s + net)
         );
     }
     Ok(())

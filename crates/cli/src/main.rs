@@ -91,7 +91,7 @@ enum BenchKind {
     Generate(bench::BenchArgs),
     /// Latency of each stage of the grain pipeline (edges, Net1, Net2, grains) on one image.
     Grain(bench::BenchGrainArgs),
-    /// Tagging throughput (both views' preparation and the joint tagger) at 256² and 1000².
+    /// Classification throughput (beam centre, both views, joint tagger, realism) at 256² and 1000².
     Tagger(bench::BenchTaggerArgs),
 }
 

@@ -380,6 +380,64 @@ mod tests {
     }
 
     #[test]
+    fn image_view_gradients_match_finite_differences() {
+        // The whole backward chain of the image branch (convolutions, group norm, pooling,
+        // global mean and max, linear layers) against central differences on input pixels.
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        let net = TaggerConfig::new(View::Image)
+            .with_image_channels(8)
+            .init(&device);
+        let side = 32;
+        let values: Vec<f32> = (0..side * side)
+            .map(|i| ((i * 7919 % 1000) as f32 / 1000.0) * 0.8 + 0.1)
+            .collect();
+        let weights: Vec<f32> = (0..TAG_COUNT).map(|t| (t as f32 - 7.0) / 7.0).collect();
+        let loss = |v: &[f32], grad: bool| {
+            let x = Tensor::<4>::from_data(
+                burn::tensor::TensorData::new(v.to_vec(), [1, 1, side, side]),
+                &device,
+            );
+            let x = if grad { x.require_grad() } else { x };
+            let w = Tensor::<2>::from_data(
+                burn::tensor::TensorData::new(weights.clone(), [1, TAG_COUNT]),
+                &device,
+            );
+            ((net.forward(Some(x.clone()), None) * w).sum(), x)
+        };
+        let (l, x) = loss(&values, true);
+        let grads = l.backward();
+        let g = x
+            .grad(&grads)
+            .expect("input gradient")
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32");
+        let eps = 1e-2;
+        let mut checked = 0;
+        for i in [5usize, 100, 333, 517, 700, 1001] {
+            let f = |d: f32| {
+                let mut v = values.clone();
+                v[i] += d;
+                loss(&v, false)
+                    .0
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .expect("f32")[0]
+            };
+            let numeric = (f(eps) - f(-eps)) / (2.0 * eps);
+            let scale = g.iter().fold(0f32, |a, v| a.max(v.abs()));
+            assert!(
+                (numeric - g[i]).abs() < 0.05 * scale + 1e-4,
+                "pixel {i}: autodiff {} numeric {numeric} (largest gradient {scale})",
+                g[i]
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 6);
+    }
+
+    #[test]
     fn a_joint_tagger_takes_over_trained_branches() {
         let device = Device::flex();
         let config = |v| TaggerConfig::new(v).with_image_channels(4);
