@@ -147,3 +147,18 @@ pub fn download(bytes: &[u8], file_name: &str, mime: &str) -> Result<(), String>
 pub fn js_error(e: &JsValue) -> String {
     e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
+
+/// The names and bytes of the files of an `<input type=file>` or a drop, in order; a file that
+/// cannot be read comes back empty (the decoder then says so).
+pub async fn read_files(files: web_sys::FileList) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for i in 0..files.length() {
+        let Some(file) = files.get(i) else { continue };
+        let bytes = match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+            Ok(buf) => js_sys::Uint8Array::new(&buf).to_vec(),
+            Err(_) => Vec::new(),
+        };
+        out.push((file.name(), bytes));
+    }
+    out
+}

@@ -153,7 +153,14 @@ impl Compute {
                 let (message, buffers) = match protocol::unpack::<FromWorker>(&ev.data()) {
                     Ok(m) => m,
                     Err(e) => {
-                        web_sys::console::error_1(&e.into());
+                        // A reply that cannot be read cannot be routed to its request: fail
+                        // everything waiting rather than leave it spinning forever.
+                        web_sys::console::error_1(&e.clone().into());
+                        for (_, p) in pending.borrow_mut().drain() {
+                            let _ = p.done.send(Err(format!(
+                                "the compute worker sent an unreadable reply ({e}); a bug: please report it"
+                            )));
+                        }
                         return;
                     }
                 };

@@ -145,15 +145,31 @@ pub struct SegmentedHeader {
     pub truth_f1: Option<f64>,
 }
 
-/// A 1-D profile for plotting.
+/// A 1-D profile for plotting: only bins with a finite mean (JSON has no NaN, so empty bins
+/// are left out rather than sent).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Curve {
     /// Bin centres.
     pub x: Vec<f64>,
-    /// Mean intensity (NaN where empty).
+    /// Mean intensity.
     pub y: Vec<f64>,
-    /// Standard error (NaN where unknown).
-    pub sigma: Vec<f64>,
+    /// Standard error; `None` with fewer than two pixels in the bin.
+    pub sigma: Vec<Option<f64>>,
+}
+
+impl Curve {
+    /// The bins of `profile` that have a finite mean.
+    pub fn of(profile: &imaging::scattering::Profile) -> Self {
+        let mut c = Curve::default();
+        for ((&x, &y), &s) in profile.x.iter().zip(&profile.intensity).zip(&profile.sigma) {
+            if x.is_finite() && y.is_finite() {
+                c.x.push(x);
+                c.y.push(y);
+                c.sigma.push(s.is_finite().then_some(s));
+            }
+        }
+        c
+    }
 }
 
 /// One realism member's vote.

@@ -387,11 +387,6 @@ async fn classify(
         BeamSource::Estimated { explained } => ("estimated", Some(explained)),
         BeamSource::ImageCentre => ("image centre", None),
     };
-    let curve = |pr: imaging::scattering::Profile| Curve {
-        x: pr.x,
-        y: pr.intensity,
-        sigma: pr.sigma,
-    };
     let header = ClassifiedHeader {
         id,
         width: w,
@@ -399,12 +394,17 @@ async fn classify(
         notice,
         beam_px: p.beam_px,
         beam_source: beam_source.into(),
-        beam_explained,
+        beam_explained: beam_explained.filter(|e| e.is_finite()),
         tags,
-        realism_score: c.realism_score,
+        // JSON has no NaN: a NaN score (a broken weights file) reads as "not realistic".
+        realism_score: if c.realism_score.is_finite() {
+            c.realism_score
+        } else {
+            0.0
+        },
         votes,
-        iq: curve(iq),
-        ichi: curve(ichi),
+        iq: Curve::of(&iq),
+        ichi: Curve::of(&ichi),
         setup,
         stage_ms,
     };

@@ -117,20 +117,15 @@ fn csv(rows: &[(String, Rc<Classified>)]) -> String {
 
 /// Reads the files of an `<input type=file>` or a drop.
 async fn read_files(files: web_sys::FileList) -> Vec<Incoming> {
-    let mut out = Vec::new();
-    for i in 0..files.length() {
-        let Some(file) = files.get(i) else { continue };
-        let bytes = match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
-            Ok(buf) => js_sys::Uint8Array::new(&buf).to_vec(),
-            Err(_) => Vec::new(),
-        };
-        out.push(Incoming {
-            name: file.name(),
+    browser::read_files(files)
+        .await
+        .into_iter()
+        .map(|(name, bytes)| Incoming {
+            name,
             source: SegmentSource::File(Rc::new(bytes)),
             truth_tags: None,
-        });
-    }
-    out
+        })
+        .collect()
 }
 
 /// Draws the image (log scale, viridis), the mask in red and the beam centre.

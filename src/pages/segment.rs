@@ -88,20 +88,15 @@ fn draw_to(canvas: Option<web_sys::HtmlCanvasElement>, w: usize, h: usize, rgba:
 
 /// Reads the files of an `<input type=file>` or a drop into [`Incoming`] images.
 async fn read_files(files: web_sys::FileList) -> Vec<Incoming> {
-    let mut out = Vec::new();
-    for i in 0..files.length() {
-        let Some(file) = files.get(i) else { continue };
-        let bytes = match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
-            Ok(buf) => js_sys::Uint8Array::new(&buf).to_vec(),
-            Err(_) => Vec::new(),
-        };
-        out.push(Incoming {
-            name: file.name(),
+    browser::read_files(files)
+        .await
+        .into_iter()
+        .map(|(name, bytes)| Incoming {
+            name,
             source: IncomingSource::File(Rc::new(bytes)),
             truth: None,
-        });
-    }
-    out
+        })
+        .collect()
 }
 
 /// The Segment page.

@@ -214,7 +214,7 @@ pub(crate) fn tagger(a: &BenchTaggerArgs) -> Result<()> {
         a.images.max(1)
     );
     println!(
-        "{:<12} {:>16} {:>16} {:>16}",
+        "{:<22} {:>16} {:>16} {:>16}",
         "detector", "prepare", "networks", "total"
     );
     for size in [256usize, 1000] {
@@ -222,45 +222,43 @@ pub(crate) fn tagger(a: &BenchTaggerArgs) -> Result<()> {
             size_px: size,
             ..SaxsConfig::default()
         };
-        let raw: Vec<imaging::Image<f32>> = (0..a.images.max(1) as u64)
+        // Counts and the true beam centre (for the "given" rows, as `classify --beam`).
+        let raw: Vec<(imaging::Image<f32>, (f64, f64))> = (0..a.images.max(1) as u64)
             .into_par_iter()
             .map(|i| {
-                Ok(dataset::generate_saxs(&config, 5, i)?
-                    .image
-                    .counts
-                    .map(|c| c as f32))
+                let s = dataset::generate_saxs(&config, 5, i)?;
+                let g = s.params.geometry;
+                Ok((s.image.counts.map(|c| c as f32), (g.beam_x_px, g.beam_y_px)))
             })
             .collect::<Result<_>>()?;
-        let t = Instant::now();
-        let prepared: Vec<Prepared> = raw
-            .par_iter()
-            .map(|img| Ok(prepare(img, None, None, &basis)?))
-            .collect::<Result<_>>()?;
-        let prepare_s = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        for chunk in prepared.chunks(32) {
-            let inputs: Vec<Inputs> = chunk
-                .iter()
-                .map(|p| Inputs {
-                    image: &p.tagger.image,
-                    coeff: &p.tagger.coefficients,
-                    realism: &p.tagger.image,
-                })
-                .collect();
-            std::hint::black_box(crate::device::block_on(
-                classifier.classify(&inputs, &device),
-            )?);
+        for given in [false, true] {
+            let t = Instant::now();
+            let prepared: Vec<Prepared> = raw
+                .par_iter()
+                .map(|(img, beam)| Ok(prepare(img, None, given.then_some(*beam), &basis)?))
+                .collect::<Result<_>>()?;
+            let prepare_s = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            for chunk in prepared.chunks(32) {
+                let inputs: Vec<Inputs> = chunk.iter().map(crate::classify::inputs).collect();
+                std::hint::black_box(crate::device::block_on(
+                    classifier.classify(&inputs, &device),
+                )?);
+            }
+            let net = t.elapsed().as_secs_f64();
+            let n = prepared.len() as f64;
+            let cell = |s: f64| format!("{:.1} ({:.1} ms)", n / s, 1e3 * s / n);
+            println!(
+                "{:<22} {:>16} {:>16} {:>16}",
+                format!(
+                    "{size}x{size}, beam {}",
+                    if given { "given" } else { "found" }
+                ),
+                cell(prepare_s),
+                cell(net),
+                cell(prepare_s + net)
+            );
         }
-        let net = t.elapsed().as_secs_f64();
-        let n = prepared.len() as f64;
-        let cell = |s: f64| format!("{:.1} ({:.1} ms)", n / s, 1e3 * s / n);
-        println!(
-            "{:<12} {:>16} {:>16} {:>16}",
-            format!("{size}x{size}"),
-            cell(prepare_s),
-            cell(net),
-            cell(prepare_s + net)
-        );
     }
     Ok(())
 }

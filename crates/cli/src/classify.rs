@@ -108,6 +108,15 @@ fn read_and_prepare(
     Ok(prepare(&loaded.image.to_f32(), None, beam, basis)?)
 }
 
+/// The classifiers' inputs of a prepared image (the realism members read the image view).
+pub(crate) fn inputs(p: &Prepared) -> Inputs<'_> {
+    Inputs {
+        image: &p.tagger.image,
+        coeff: &p.tagger.coefficients,
+        realism: &p.tagger.image,
+    }
+}
+
 /// The JSON line of a classified image.
 fn line(path: &Path, p: &Prepared, c: &Classification, classifier: &Classifier) -> Value {
     let r4 = |x: f64| (x * 1e4).round() / 1e4;
@@ -184,14 +193,7 @@ pub(crate) fn run(a: &ClassifyArgs) -> Result<()> {
             .map(|f| read_and_prepare(f, a.beam, &basis))
             .collect();
         let ok: Vec<&Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
-        let inputs: Vec<Inputs> = ok
-            .iter()
-            .map(|p| Inputs {
-                image: &p.tagger.image,
-                coeff: &p.tagger.coefficients,
-                realism: &p.tagger.image,
-            })
-            .collect();
+        let inputs: Vec<Inputs> = ok.iter().map(|p| inputs(p)).collect();
         let mut results = block_on(classifier.classify(&inputs, &device))?.into_iter();
         for (path, p) in chunk.iter().zip(&prepared) {
             let value = match p {

@@ -60,3 +60,16 @@ pub(crate) fn file_field(
         .map(|f| dir.join(f))
         .with_context(|| format!("labels.jsonl line {line} has no \"{key}\""))
 }
+
+/// The counts of the image a labels line names in its `file` field.
+pub(crate) fn read_counts(
+    dir: &Path,
+    record: &serde_json::Value,
+    line: usize,
+) -> Result<imaging::Image<f32>> {
+    let path = file_field(dir, record, "file", line)?;
+    let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(imaging::codec::decode_gray(&bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .to_f32())
+}

@@ -12,7 +12,6 @@
 //! experimental ones).
 
 use std::fmt;
-use std::fs;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -142,12 +141,7 @@ pub(crate) fn load_dir(
     let built: Vec<Option<RealismSample>> = lines
         .par_iter()
         .map(|(n, v)| {
-            let path = crate::labels::file_field(dir, v, "file", *n)?;
-            let bytes =
-                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let counts = imaging::codec::decode_gray(&bytes)
-                .with_context(|| format!("cannot read {}", path.display()))?
-                .to_f32();
+            let counts = crate::labels::read_counts(dir, v, *n)?;
             let params: SaxsParams = serde_json::from_value(v["params"].clone())
                 .with_context(|| format!("labels.jsonl line {n}: unreadable \"params\""))?;
             let truth: Truth = serde_json::from_value(v.clone())

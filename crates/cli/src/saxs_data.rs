@@ -2,7 +2,6 @@
 //! saxs`, or generated in memory with the same engine, and turned into the taggers' two views
 //! (`imaging::scattering::tagger_input`) around the true beam centre.
 
-use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -59,12 +58,7 @@ pub(crate) fn load_dir(dir: &Path, limit: Option<usize>) -> Result<Vec<SaxsSampl
     lines
         .par_iter()
         .map(|(n, v)| {
-            let path = crate::labels::file_field(dir, v, "file", *n)?;
-            let bytes =
-                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let counts = imaging::codec::decode_gray(&bytes)
-                .with_context(|| format!("cannot read {}", path.display()))?
-                .to_f32();
+            let counts = crate::labels::read_counts(dir, v, *n)?;
             let number = |k: &str| {
                 v.get(k)
                     .and_then(|x| x.as_f64())

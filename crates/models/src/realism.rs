@@ -30,7 +30,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::unet::ConvBlock;
-use crate::weights::{self, WeightsError, load_record};
+use crate::weights::{self, WeightsError};
 
 /// Side of the classifiers' input in pixels.
 pub const INPUT_SIDE_PX: usize = 256;
@@ -395,12 +395,7 @@ impl Ensemble {
                 "the header has not one voting weight per member".into(),
             ));
         }
-        let members = header
-            .configs
-            .iter()
-            .zip(parts)
-            .map(|(c, bytes)| load_record(c.init(device), bytes))
-            .collect::<Result<Vec<_>, _>>()?;
+        let members = weights::load_all(&header.configs, parts, |c| c.init(device))?;
         Ok(Self { members, header })
     }
 }

@@ -25,7 +25,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::weights::{self, WeightsError, load_record};
+use crate::weights::{self, WeightsError};
 
 /// Outputs: the 15-label training set of `DOMAIN.md` §1, in the order of
 /// `synth::scattering::TRAINING_TAGS` (which owns the names).
@@ -328,12 +328,7 @@ impl TaggerSet {
                 header.tags.len()
             )));
         }
-        let nets = header
-            .configs
-            .iter()
-            .zip(parts)
-            .map(|(c, bytes)| load_record(c.init(device), bytes))
-            .collect::<Result<Vec<_>, _>>()?;
+        let nets = weights::load_all(&header.configs, parts, |c| c.init(device))?;
         Ok(Self { nets, header })
     }
 }

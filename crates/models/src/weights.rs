@@ -128,3 +128,16 @@ pub fn read_set<'a, H: SetHeader>(
     let parts = records(body, header.record_lengths())?;
     Ok((header, parts))
 }
+
+/// Each network built by `init` from its config and loaded from its record.
+pub fn load_all<C, M: Module>(
+    configs: &[C],
+    records: Vec<&[u8]>,
+    init: impl Fn(&C) -> M,
+) -> Result<Vec<M>, WeightsError> {
+    configs
+        .iter()
+        .zip(records)
+        .map(|(c, bytes)| load_record(init(c), bytes))
+        .collect()
+}
