@@ -142,6 +142,11 @@ pub(crate) trait Stages<M: Module> {
     fn name(&self, s: usize) -> String;
     /// Called when stage `s` starts from step 0 (not when resumed mid-stage).
     fn starting(&mut self, _nets: &mut [M], _s: usize) {}
+    /// Whether stage `s` came trained from elsewhere (`--init`): it is validated once and not
+    /// trained again.
+    fn kept(&self, _s: usize) -> bool {
+        false
+    }
     /// The training loss of `net` (stage `s`) on the batch of `step`.
     fn loss(&mut self, net: &M, s: usize, step: usize) -> Result<Tensor<1>>;
     /// Validates `net` after an epoch of stage `s`.
@@ -163,6 +168,16 @@ pub(crate) fn train<M: Module>(
     while progress.stage < nets.len() {
         let s = progress.stage;
         let name = stages.name(s);
+        if stages.kept(s) {
+            let validation = stages.validate(&nets[s], s)?;
+            eprintln!("{name}: kept as given; {}", validation.summary);
+            summary.push(format!("{name} {} (kept)", validation.summary));
+            *progress = Progress {
+                stage: s + 1,
+                ..Progress::default()
+            };
+            continue;
+        }
         if progress.step == 0 {
             stages.starting(nets, s);
         }

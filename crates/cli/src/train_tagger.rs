@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -38,6 +38,11 @@ pub(crate) struct TrainTaggerArgs {
     /// Channels after the image CNN's stem.
     #[arg(long, default_value_t = 16)]
     image_channels: usize,
+    /// Take the networks of these views from a taggers file instead of training them (for
+    /// example the slow image view of an earlier run while the others are retrained); the
+    /// joint view still starts from them. Written as FILE:VIEW[,VIEW…]; may be repeated.
+    #[arg(long)]
+    keep: Vec<String>,
 }
 
 /// `--views` values.
@@ -189,6 +194,16 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     } else {
         (TaggerSet::init(configs, tags, &device), Progress::default())
     };
+    let mut kept = Vec::new();
+    for spec in &a.keep {
+        kept.extend(keep_views(spec, &set.header.configs, &device)?);
+    }
+    let mut set = set;
+    for (view, net) in &kept {
+        if let Some(i) = views.iter().position(|v| v == view) {
+            set.nets[i] = net.clone();
+        }
+    }
     let schedule = run.schedule(train.len());
     let TaggerSet { mut nets, header } = set;
     let mut stages = TaggerStages {
@@ -200,6 +215,7 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
         augment: !run.no_augment,
         device: &device,
         header: &header,
+        kept: kept.iter().map(|(v, _)| *v).collect(),
     };
     let summary = match stages::train(&mut nets, &mut stages, &schedule, &mut ckpt, &mut progress)?
     {
@@ -226,6 +242,39 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     Ok(())
 }
 
+/// The networks of `--keep FILE:VIEW[,VIEW…]`, checked against the views of this run.
+fn keep_views(
+    spec: &str,
+    configs: &[TaggerConfig],
+    device: &Device,
+) -> Result<Vec<(View, Tagger)>> {
+    let (file, names) = spec
+        .rsplit_once(':')
+        .context("--keep wants FILE:VIEW[,VIEW…], for example tagger.bin:image")?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading --keep file {file}"))?;
+    names
+        .split(',')
+        .map(|name| {
+            let view = View::ALL
+                .into_iter()
+                .find(|v| v.name() == name.trim())
+                .with_context(|| {
+                    format!("--keep: unknown view \"{name}\" (image, coeff, joint)")
+                })?;
+            let Some(wanted) = configs.iter().find(|c| c.view == view) else {
+                bail!("--keep {name}: this run does not have the {name} view (see --views)");
+            };
+            let (config, net) = TaggerSet::view_from_bytes(&bytes, view, device)
+                .with_context(|| format!("--keep: reading the {name} view of {file}"))?
+                .with_context(|| format!("--keep: {file} has no {name} view"))?;
+            if &config != wanted {
+                bail!("--keep: the {name} view of {file} has another shape than this run's");
+            }
+            Ok((view, net))
+        })
+        .collect()
+}
+
 /// The tagger views as stages of [`stages::train`].
 struct TaggerStages<'a> {
     views: &'a [View],
@@ -236,6 +285,8 @@ struct TaggerStages<'a> {
     augment: bool,
     device: &'a Device,
     header: &'a TaggerHeader,
+    /// Views taken from `--keep`.
+    kept: Vec<View>,
 }
 
 impl TaggerStages<'_> {
@@ -251,6 +302,10 @@ impl TaggerStages<'_> {
 impl Stages<Tagger> for TaggerStages<'_> {
     fn name(&self, s: usize) -> String {
         format!("{} view", self.views[s].name())
+    }
+
+    fn kept(&self, s: usize) -> bool {
+        self.kept.contains(&self.views[s])
     }
 
     fn starting(&mut self, nets: &mut [Tagger], s: usize) {

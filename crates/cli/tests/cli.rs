@@ -426,6 +426,46 @@ fn train_tagger_smoke_run_stops_resumes_and_writes_checksummed_weights() {
     assert_eq!(&bytes[..8], b"SSTAGGR1");
     let sha = std::fs::read_to_string(work.path().join("tagger.bin.sha256")).expect("sidecar");
     assert_eq!(sha.split_whitespace().nth(1), Some("tagger.bin"));
+
+    // A second run keeps the image view of the first and trains only the others.
+    let second = work.path().join("second.bin");
+    let keep = format!("{}:image", model.display());
+    let args = |keep: &str| {
+        [
+            "train",
+            "tagger",
+            "--data",
+            data.path().to_str().expect("utf-8"),
+            "--out",
+            second.to_str().expect("utf-8"),
+            "--val",
+            "2",
+            "--batch",
+            "2",
+            "--max-steps-per-epoch",
+            "1",
+            "--epochs",
+            "1",
+            "--image-channels",
+            "4",
+            "--keep",
+            keep,
+        ]
+        .map(String::from)
+    };
+    let o = run_ok(&args(&keep).each_ref().map(String::as_str));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("image view: kept as given"), "{err}");
+    let log = std::fs::read_to_string(work.path().join("second.bin.ckpt/log.jsonl")).expect("log");
+    assert_eq!(
+        log.lines().count(),
+        2,
+        "only coeff and joint trained: {log}"
+    );
+    let bad = format!("{}:sideways", model.display());
+    let o = synthscope(&args(&bad).each_ref().map(String::as_str));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown view"));
 }
 
 #[test]

@@ -29,7 +29,7 @@ use burn::tensor::activation::{gelu, relu};
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::unet::ConvBlock;
+use crate::tagger::NormBlock;
 use crate::weights::{self, WeightsError};
 
 /// Side of the classifiers' input in pixels.
@@ -41,7 +41,7 @@ pub const INPUT_SIDE_PX: usize = 256;
 pub enum Family {
     /// Residual CNN (ResNet-style basic blocks).
     Resnet,
-    /// Plain stacked 3 × 3 convolutions with max pooling (VGG-style).
+    /// Plain stacked 3 × 3 convolutions with max pooling (VGG-style, group-normalised).
     Vgg,
     /// Vision transformer on 16 × 16 patches.
     Vit,
@@ -87,18 +87,18 @@ impl MemberConfig {
                     ResBlock::new(2 * c, 4 * c, 2, device),
                     ResBlock::new(4 * c, 4 * c, 2, device),
                 ],
-                head: LinearConfig::new(4 * c, 1).init(device),
+                head: LinearConfig::new(2 * 4 * c, 1).init(device),
             }),
             Family::Vgg => Net::Vgg(Vgg {
                 // 3 × 3 stride 2 then the first pooling: 256² → 64² before the stacked blocks.
                 stem: conv(1, c, 3, 2, device),
                 blocks: vec![
-                    ConvBlock::new(c, 2 * c, device),
-                    ConvBlock::new(2 * c, 4 * c, device),
-                    ConvBlock::new(4 * c, 4 * c, device),
+                    NormBlock::new(c, 2 * c, device),
+                    NormBlock::new(2 * c, 4 * c, device),
+                    NormBlock::new(4 * c, 4 * c, device),
                 ],
                 pool: MaxPool2dConfig::new([2, 2]).init(),
-                head: LinearConfig::new(4 * c, 1).init(device),
+                head: LinearConfig::new(2 * 4 * c, 1).init(device),
             }),
             Family::Vit => {
                 let d = 4 * c;
@@ -117,7 +117,7 @@ impl MemberConfig {
                         .with_norm_first(true)
                         .init(device),
                     norm: LayerNormConfig::new(d).init(device),
-                    head: LinearConfig::new(d, 1).init(device),
+                    head: LinearConfig::new(2 * d, 1).init(device),
                 })
             }
             Family::Convnext => Net::Convnext(Convnext {
@@ -127,7 +127,7 @@ impl MemberConfig {
                 stages: vec![NextBlock::new(2 * c, device), NextBlock::new(2 * c, device)],
                 down: conv(2 * c, 4 * c, 2, 2, device),
                 stages2: vec![NextBlock::new(4 * c, device), NextBlock::new(4 * c, device)],
-                head: LinearConfig::new(4 * c, 1).init(device),
+                head: LinearConfig::new(2 * 4 * c, 1).init(device),
             }),
         };
         Member { net }
@@ -149,10 +149,30 @@ fn conv(i: usize, o: usize, k: usize, stride: usize, device: &Device) -> Conv2d 
         .init(device)
 }
 
-/// `[b, c, h, w]` → `[b, c]` by global average pooling.
-fn global_mean(x: Tensor<4>) -> Tensor<2> {
+/// `[b, c, h, w]` → `[b, 2c]`: global average and global max pooling, concatenated. A defect
+/// in one corner (a broken arc, a blob, a smeared beamstop) is what makes an image fake; the
+/// average alone dilutes it over the whole detector, the maximum keeps it.
+fn global_mean_max(x: Tensor<4>) -> Tensor<2> {
     let [b, c, _, _] = x.dims();
-    x.mean_dim(3).mean_dim(2).reshape([b, c])
+    let mean = x.clone().mean_dim(3).mean_dim(2).reshape([b, c]);
+    let max = x.max_dim(3).max_dim(2).reshape([b, c]);
+    Tensor::cat(vec![mean, max], 1)
+}
+
+/// `[b, 1, h, w]` → the same, each image shifted and scaled to mean 0 and standard deviation
+/// 1. The log intensities of detector images sit on a large, exposure-dependent offset; without
+/// this the members learned nothing beyond the class prior.
+fn standardise(x: Tensor<4>) -> Tensor<4> {
+    let mean = x.clone().mean_dim(3).mean_dim(2);
+    let centred = x - mean;
+    let std = centred
+        .clone()
+        .powf_scalar(2.0)
+        .mean_dim(3)
+        .mean_dim(2)
+        .add_scalar(1e-6)
+        .sqrt();
+    centred / std
 }
 
 /// A ResNet basic block: two 3 × 3 convolutions with group norm, plus the (projected) input.
@@ -199,7 +219,7 @@ pub struct Resnet {
 #[derive(Module, Debug)]
 pub struct Vgg {
     stem: Conv2d,
-    blocks: Vec<ConvBlock>,
+    blocks: Vec<NormBlock>,
     pool: MaxPool2d,
     head: Linear,
 }
@@ -279,20 +299,21 @@ impl Member {
     /// - `x`: `[b, 1, 256, 256]`
     /// - output: `[b, 1]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = standardise(x);
         match &self.net {
             Net::Resnet(n) => {
                 let mut x = relu(n.stem.forward(x));
                 for b in &n.blocks {
                     x = b.forward(x);
                 }
-                n.head.forward(global_mean(x))
+                n.head.forward(global_mean_max(x))
             }
             Net::Vgg(n) => {
                 let mut x = n.pool.forward(relu(n.stem.forward(x)));
                 for b in &n.blocks {
                     x = n.pool.forward(b.forward(x));
                 }
-                n.head.forward(global_mean(x))
+                n.head.forward(global_mean_max(x))
             }
             Net::Vit(n) => {
                 // [b, d, 16, 16] → [b, 256, d] tokens.
@@ -300,8 +321,11 @@ impl Member {
                 let [b, d, h, w] = p.dims();
                 let tokens = p.reshape([b, d, h * w]).swap_dims(1, 2) + n.position.val();
                 let encoded = n.encoder.forward(TransformerEncoderInput::new(tokens));
-                let pooled = n.norm.forward(encoded.mean_dim(1)).reshape([b, d]);
-                n.head.forward(pooled)
+                // [b, 256, d] → [b, 2d]: mean and max over the tokens.
+                let encoded = n.norm.forward(encoded);
+                let mean = encoded.clone().mean_dim(1).reshape([b, d]);
+                let max = encoded.max_dim(1).reshape([b, d]);
+                n.head.forward(Tensor::cat(vec![mean, max], 1))
             }
             Net::Convnext(n) => {
                 let mut x = n.stem.forward(x);
@@ -312,7 +336,7 @@ impl Member {
                 for s in &n.stages2 {
                     x = s.forward(x);
                 }
-                n.head.forward(global_mean(x))
+                n.head.forward(global_mean_max(x))
             }
         }
     }

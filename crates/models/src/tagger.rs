@@ -109,7 +109,9 @@ impl TaggerConfig {
             }
         });
         let coeff = self.view.has_coeff().then(|| CoeffNet {
-            hidden: LinearConfig::new(COEFF_FEATURES, self.coeff_hidden).init(device),
+            // The features and their 440 moduli.
+            hidden: LinearConfig::new(COEFF_FEATURES * 3 / 2, self.coeff_hidden).init(device),
+            hidden2: LinearConfig::new(self.coeff_hidden, self.coeff_hidden).init(device),
             embed: LinearConfig::new(self.coeff_hidden, e).init(device),
         });
         let branches = usize::from(image.is_some()) + usize::from(coeff.is_some());
@@ -134,7 +136,7 @@ pub struct NormBlock {
 }
 
 impl NormBlock {
-    fn new(i: usize, o: usize, device: &Device) -> Self {
+    pub(crate) fn new(i: usize, o: usize, device: &Device) -> Self {
         let conv = |i, o| {
             Conv2dConfig::new([i, o], [3, 3])
                 .with_padding(PaddingConfig2d::Same)
@@ -150,7 +152,7 @@ impl NormBlock {
     }
 
     /// `[b, i, h, w]` → `[b, o, h, w]`.
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = relu(self.norm1.forward(self.conv1.forward(x)));
         relu(self.norm2.forward(self.conv2.forward(x)))
     }
@@ -189,18 +191,40 @@ impl ImageCnn {
     }
 }
 
-/// The coefficient branch: a two-layer perceptron.
+/// The coefficient branch: a perceptron on the features and on their moduli.
+///
+/// The phase of cₙₘ turns with the pattern (a rotation by θ multiplies it by e^{imθ}) and a
+/// mirror conjugates it, so a perceptron on (re, im) alone has to learn that orientation does
+/// not matter from augmented examples; |cₙₘ| is invariant to both and is computed up front.
 #[derive(Module, Debug)]
 pub struct CoeffNet {
     hidden: Linear,
+    hidden2: Linear,
     embed: Linear,
 }
 
 impl CoeffNet {
     /// `[b, 880]` → `[b, embedding]`.
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        relu(self.embed.forward(relu(self.hidden.forward(x))))
+        let input = Tensor::cat(vec![x.clone(), compressed_moduli(x)], 1);
+        let h = relu(self.hidden.forward(input));
+        let h = relu(self.hidden2.forward(h));
+        relu(self.embed.forward(h))
     }
+}
+
+/// `[b, 2k]` signed-log-compressed (re, im) pairs → `[b, k]` moduli compressed the same way:
+/// the compression ln(1 + g|x|) is undone, the modulus taken, and compressed again.
+fn compressed_moduli(x: Tensor<2>) -> Tensor<2> {
+    let [b, features] = x.dims();
+    let linear = x.clone().sign() * x.abs().exp().sub_scalar(1.0);
+    let modulus = linear
+        .reshape([b, features / 2, 2])
+        .powf_scalar(2.0)
+        .sum_dim(2)
+        .sqrt()
+        .reshape([b, features / 2]);
+    modulus.add_scalar(1.0).log()
 }
 
 /// A tagger of one [`View`]. Built by [`TaggerConfig::init`].
@@ -331,11 +355,45 @@ impl TaggerSet {
         let nets = weights::load_all(&header.configs, parts, |c| c.init(device))?;
         Ok(Self { nets, header })
     }
+
+    /// The network of one view of a taggers file, with its config; the file's other networks
+    /// are not loaded (they may have a shape this version no longer builds). `None` when the
+    /// file has no such view.
+    pub fn view_from_bytes(
+        bytes: &[u8],
+        view: View,
+        device: &Device,
+    ) -> Result<Option<(TaggerConfig, Tagger)>, WeightsError> {
+        let (header, parts): (TaggerHeader, _) = weights::read_set(MAGIC, bytes)?;
+        let Some(i) = header.configs.iter().position(|c| c.view == view) else {
+            return Ok(None);
+        };
+        let config = header.configs[i].clone();
+        let net = weights::load_record(config.init(device), parts[i])?;
+        Ok(Some((config, net)))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn the_coefficient_branch_sees_moduli_that_ignore_orientation() {
+        let device = Device::flex();
+        let compress = |v: f32| v.signum() * v.abs().ln_1p();
+        // c = 3 − 4i and the same c turned by 90° (multiplied by i: 4 + 3i), mirrored (3 + 4i).
+        let rows = [[3.0f32, -4.0], [4.0, 3.0], [3.0, 4.0]];
+        let x: Vec<f32> = rows.iter().flatten().map(|&v| compress(v)).collect();
+        let m = compressed_moduli(Tensor::from_data(TensorData::new(x, [3, 2]), &device))
+            .into_data()
+            .to_vec::<f32>()
+            .expect("f32");
+        for v in m {
+            assert!((v - 5.0f32.ln_1p()).abs() < 1e-5, "{v}");
+        }
+    }
 
     #[test]
     fn every_view_maps_a_batch_to_fifteen_logits() {
