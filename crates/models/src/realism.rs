@@ -160,7 +160,7 @@ fn global_mean_max(x: Tensor<4>) -> Tensor<2> {
 }
 
 /// `[b, 1, h, w]` → the same, each image shifted and scaled to mean 0 and standard deviation
-/// 1. The log intensities of detector images sit on a large, exposure-dependent offset; without
+/// one. The log intensities of detector images sit on a large, exposure-dependent offset; without
 /// this the members learned nothing beyond the class prior.
 fn standardise(x: Tensor<4>) -> Tensor<4> {
     let mean = x.clone().mean_dim(3).mean_dim(2);
