@@ -12,6 +12,8 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
+use synth::scattering::SaxsConfig;
+
 use crate::device::DeviceChoice;
 use crate::training::{Checkpoint, learning_rate, progress_bar, say};
 
@@ -33,6 +35,32 @@ pub(crate) struct SourceArgs {
     #[arg(long)]
     pub limit: Option<usize>,
 }
+
+impl SourceArgs {
+    /// The run's samples: read from `--data` by `from_dir(dir, limit)`, or made from
+    /// `--generate` engine images (256 px, batch `--seed`) by `generate(config, seed, count)`.
+    pub(crate) fn samples<T>(
+        &self,
+        from_dir: impl FnOnce(&std::path::Path, Option<usize>) -> Result<Vec<T>>,
+        generate: impl FnOnce(&SaxsConfig, u64, usize) -> Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
+        match (&self.data, self.generate) {
+            (Some(dir), _) => from_dir(dir, self.limit),
+            (None, Some(n)) => generate(
+                &SaxsConfig {
+                    size_px: SOURCE_SIDE_PX,
+                    ..SaxsConfig::default()
+                },
+                self.seed,
+                n,
+            ),
+            (None, None) => anyhow::bail!("give --data DIR or --generate N"),
+        }
+    }
+}
+
+/// Side of the images `--generate` makes: the taggers' and realism members' input grid.
+const SOURCE_SIDE_PX: usize = 256;
 
 /// How a staged training run goes.
 #[derive(Debug, clap::Args)]

@@ -19,7 +19,6 @@ use models::realism::{
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use synth::scattering::SaxsConfig;
 
 use crate::device::device;
 use crate::realism_data::{self, Mix, RealismSample};
@@ -123,19 +122,10 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     let device = device(run.device)?.autodiff();
     device.seed(src.seed);
     let started = Instant::now();
-    let samples = match (&src.data, src.generate) {
-        (Some(dir), _) => realism_data::load_dir(dir, src.limit, src.seed, a.mix)?,
-        (None, Some(n)) => realism_data::generate(
-            &SaxsConfig {
-                size_px: 256,
-                ..SaxsConfig::default()
-            },
-            src.seed,
-            n,
-            a.mix,
-        )?,
-        (None, None) => bail!("give --data DIR or --generate N"),
-    };
+    let samples = src.samples(
+        |dir, limit| realism_data::load_dir(dir, limit, src.seed, a.mix),
+        |config, seed, n| realism_data::generate(config, seed, n, a.mix),
+    )?;
     let (train, val) = split_validation(samples, run.val)?;
     let fakes = |s: &[RealismSample]| s.iter().filter(|x| !x.realistic).count();
     eprintln!(

@@ -18,7 +18,7 @@ use models::tagger::{
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use synth::scattering::{SaxsConfig, TRAINING_TAGS};
+use synth::scattering::TRAINING_TAGS;
 
 use crate::device::device;
 use crate::saxs_data::{self, SaxsSample};
@@ -150,18 +150,7 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     let device = device(run.device)?.autodiff();
     device.seed(src.seed);
     let started = Instant::now();
-    let samples = match (&src.data, src.generate) {
-        (Some(dir), _) => saxs_data::load_dir(dir, src.limit)?,
-        (None, Some(n)) => saxs_data::generate(
-            &SaxsConfig {
-                size_px: IMAGE_SIDE_PX,
-                ..SaxsConfig::default()
-            },
-            src.seed,
-            n,
-        )?,
-        (None, None) => bail!("give --data DIR or --generate N"),
-    };
+    let samples = src.samples(saxs_data::load_dir, saxs_data::generate)?;
     let (train, val) = split_validation(samples, run.val)?;
     eprintln!(
         "tagger training: {} training and {} validation images ({:.1} s to prepare both views)",
