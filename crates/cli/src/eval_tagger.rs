@@ -11,7 +11,7 @@ use synth::scattering::TRAINING_TAGS;
 use crate::device::{DeviceChoice, device};
 use crate::saxs_data;
 use crate::shipped;
-use crate::train_tagger::{average_precisions, probabilities};
+use crate::train_tagger::{average_precisions, probabilities, top_k_precision};
 
 #[derive(Debug, Args)]
 pub(crate) struct EvalTaggerArgs {
@@ -29,8 +29,9 @@ pub(crate) struct EvalTaggerArgs {
     device: DeviceChoice,
 }
 
-/// `{"map": …, "per_tag_ap": {tag: ap}}` of one view (null for tags absent from the data).
-fn view_json(map: f64, per_tag: &[f64]) -> serde_json::Value {
+/// `{"map": …, "per_tag_ap": {tag: ap}, "top_k_precision": …}` of one view (null for tags
+/// absent from the data).
+fn view_json(map: f64, per_tag: &[f64], top_k: f64) -> serde_json::Value {
     let per_tag: serde_json::Map<String, serde_json::Value> = TRAINING_TAGS
         .iter()
         .zip(per_tag)
@@ -43,7 +44,11 @@ fn view_json(map: f64, per_tag: &[f64]) -> serde_json::Value {
             (t.to_string(), v)
         })
         .collect();
-    serde_json::json!({ "map": (map * 1e4).round() / 1e4, "per_tag_ap": per_tag })
+    serde_json::json!({
+        "map": (map * 1e4).round() / 1e4,
+        "per_tag_ap": per_tag,
+        "top_k_precision": (top_k * 1e4).round() / 1e4,
+    })
 }
 
 pub(crate) fn run(a: &EvalTaggerArgs) -> Result<()> {
@@ -56,7 +61,7 @@ pub(crate) fn run(a: &EvalTaggerArgs) -> Result<()> {
     for (config, net) in set.header.configs.iter().zip(&set.nets) {
         let probs = probabilities(net, &samples, &device)?;
         let (map, per_tag) = average_precisions(&probs, &samples);
-        let v = view_json(map, &per_tag);
+        let v = view_json(map, &per_tag, top_k_precision(&probs, &samples));
         // The headline figures are the joint view's (else the last view's).
         if headline.is_none() || config.view == models::tagger::View::Joint {
             headline = Some(v.clone());

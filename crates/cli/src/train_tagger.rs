@@ -125,6 +125,25 @@ pub(crate) fn probabilities(
     Ok(out)
 }
 
+/// Of the k most probable tags of each image, k = its number of true tags, the fraction that
+/// are true, pooled over the images (R-precision: what a user reading the top of the sorted
+/// tag list sees). Images without tags are left out; NaN when none has any.
+pub(crate) fn top_k_precision(probs: &[[f32; TAG_COUNT]], samples: &[SaxsSample]) -> f64 {
+    let (mut hits, mut wanted) = (0usize, 0usize);
+    for (p, s) in probs.iter().zip(samples) {
+        let k = s.tags.iter().filter(|&&t| t > 0.5).count();
+        let mut order: Vec<usize> = (0..TAG_COUNT).collect();
+        order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+        hits += order[..k].iter().filter(|&&t| s.tags[t] > 0.5).count();
+        wanted += k;
+    }
+    if wanted == 0 {
+        f64::NAN
+    } else {
+        hits as f64 / wanted as f64
+    }
+}
+
 /// Average precision per tag (NaN for a tag without positives) and their mean over the tags
 /// that have positives.
 pub(crate) fn average_precisions(
@@ -383,6 +402,38 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn top_k_precision_reads_the_top_of_each_sorted_list() {
+        let sample = |on: &[usize]| {
+            let mut tags = [0.0; TAG_COUNT];
+            for &t in on {
+                tags[t] = 1.0;
+            }
+            SaxsSample {
+                image: Vec::new(),
+                coeff: Vec::new(),
+                tags,
+            }
+        };
+        let probs = |high: &[(usize, f32)]| {
+            let mut p = [0.1f32; TAG_COUNT];
+            for &(t, v) in high {
+                p[t] = v;
+            }
+            p
+        };
+        // Image 1: truth {0, 1}, top two {0, 2} → 1 hit. Image 2: truth {3}, top {3} → 1 hit.
+        // Image 3: no tags, left out. Pooled: 2 of 3.
+        let samples = [sample(&[0, 1]), sample(&[3]), sample(&[])];
+        let p = [
+            probs(&[(0, 0.9), (2, 0.8), (1, 0.7)]),
+            probs(&[(3, 0.6)]),
+            probs(&[(5, 0.9)]),
+        ];
+        assert!((top_k_precision(&p, &samples) - 2.0 / 3.0).abs() < 1e-12);
+        assert!(top_k_precision(&p[2..], &samples[2..]).is_nan());
     }
 
     #[test]
