@@ -657,6 +657,14 @@ fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
         .map(|(k, v)| format!("{k} {v:.0} ms"))
         .collect::<Vec<_>>()
         .join(" · ");
+    // The same timings for scripts (the browser latency benchmark): {"stage": ms, …}.
+    let stage_ms_json = serde_json::Value::Object(
+        h.stage_ms
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+            .collect(),
+    )
+    .to_string();
     let truth_set = truth.clone().unwrap_or_default();
     let masked = c.mask.iter().filter(|&&m| m).count() as f64 / c.mask.len().max(1) as f64;
     view! {
@@ -694,7 +702,7 @@ fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
                 <Plot id="plot-iq" curve=h.iq.clone() log_x=true log_y=true x_label="q (Å⁻¹)" y_label="I(q)" />
                 <Plot id="plot-ichi" curve=h.ichi.clone() log_x=false log_y=false x_label="χ (°)" y_label="I(χ)" />
             </div>
-            <p class="muted">{format!("q from pixel {:.1} µm, distance {:.3} m, {:.2} keV. {timings}", h.setup.pixel_size_um, h.setup.distance_m, h.setup.energy_kev)}</p>
+            <p class="muted" id="classify-timings" data-stage-ms=stage_ms_json>{format!("q from pixel {:.1} µm, distance {:.3} m, {:.2} keV. {timings}", h.setup.pixel_size_um, h.setup.distance_m, h.setup.energy_kev)}</p>
         </div>
     }
 }

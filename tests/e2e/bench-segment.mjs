@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { serve, launch, openApp, DIST } from './harness.mjs';
+import { serve, launch, openApp, DIST, median } from './harness.mjs';
 
 const runs = Number(process.argv[2] ?? 3);
 const BIN = process.env.SYNTHSCOPE_BIN ?? 'synthscope';
@@ -25,7 +25,6 @@ for (const [w, h] of sizes) {
   images.push({ name: `${h}x${w}`, file: path.join(out, 'tem_000000.png') });
 }
 
-const median = (v) => { const s = [...v].sort((a, b) => a - b); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
 const server = await serve(DIST);
 console.log(`grain pipeline in the browser, median of ${runs} runs${warmup ? ' after a warm-up run' : ', no warm-up'} (ms)`);
 console.log(['backend', 'image', 'decode', 'edges', 'net1', 'net2', 'iters', 'grains', 'total'].map((s) => s.padStart(9)).join(''));

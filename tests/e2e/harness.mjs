@@ -86,3 +86,10 @@ export async function canvasStats(page) {
 
 export const DIST = process.env.SYNTHSCOPE_DIST ?? new URL('../../dist', import.meta.url).pathname;
 export const ARTIFACTS = new URL('./artifacts', import.meta.url).pathname;
+
+/** Median of numbers (the benchmarks' summary of repeated runs on a noisy machine). */
+export const median = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+};

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use imaging::Image;
 use imaging::scattering::{FourierBessel, tagger_input};
-use models::tagger::{IMAGE_SIDE_PX, TAG_COUNT};
+use models::tagger::{FB_FEATURES, IMAGE_SIDE_PX, RING_FEATURES, TAG_COUNT};
 use rayon::prelude::*;
 use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 
@@ -15,11 +15,17 @@ use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 pub(crate) struct SaxsSample {
     /// `[256 × 256]` log-scaled grid.
     pub image: Vec<f32>,
-    /// The 880 Fourier–Bessel features.
+    /// The coefficient view: 880 Fourier–Bessel features, then 576 ring statistics.
     pub coeff: Vec<f32>,
     /// 1 for each tag of `TRAINING_TAGS` present, else 0.
     pub tags: [f32; TAG_COUNT],
 }
+
+// The model's input widths are those the imaging crate computes.
+const _: () = assert!(
+    FB_FEATURES == imaging::scattering::fourier_bessel::FEATURES
+        && RING_FEATURES == imaging::scattering::RING_FEATURES
+);
 
 /// The basis of the coefficient view: reference orders on a disc of half the grid.
 pub(crate) fn basis() -> FourierBessel {

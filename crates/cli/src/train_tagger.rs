@@ -13,7 +13,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use imaging::scattering::{Dihedral, fourier_bessel};
 use models::tagger::{
-    COEFF_FEATURES, IMAGE_SIDE_PX, TAG_COUNT, Tagger, TaggerConfig, TaggerHeader, TaggerSet, View,
+    COEFF_FEATURES, FB_FEATURES, IMAGE_SIDE_PX, TAG_COUNT, Tagger, TaggerConfig, TaggerHeader,
+    TaggerSet, View,
 };
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
@@ -63,7 +64,7 @@ impl From<ViewArg> for View {
     }
 }
 
-/// A batch as tensors: images `[b, 1, 256, 256]`, coefficients `[b, 880]`, targets `[b, 15]`.
+/// A batch as tensors: images `[b, 1, 256, 256]`, coefficient views `[b, 1456]`, targets `[b, 15]`.
 pub(crate) struct Batch {
     pub image: Tensor<4>,
     pub coeff: Tensor<2>,
@@ -90,7 +91,10 @@ fn batch_turned(samples: &[SaxsSample], idx: &[(usize, Dihedral)], device: &Devi
             coeff.extend_from_slice(&s.coeff);
         } else {
             image.extend(d.apply_grid(&s.image, side));
-            coeff.extend(d.apply_features(&s.coeff, fourier_bessel::N_MAX));
+            // The ring statistics do not change when the pattern turns or mirrors.
+            let (fb, rings) = s.coeff.split_at(FB_FEATURES);
+            coeff.extend(d.apply_features(fb, fourier_bessel::N_MAX));
+            coeff.extend_from_slice(rings);
         }
         target.extend_from_slice(&s.tags);
     }

@@ -13,7 +13,7 @@
 //! - [`profile`]: radial (I(r)) and azimuthal (I(χ)) averages around a beam centre.
 //! - [`regions`]: 4-connected flood fill.
 //! - [`scattering`]: detector masks, beam-centre estimation, I(q) and I(χ), Fourier–Bessel
-//!   coefficients.
+//!   coefficients and ring statistics.
 //! - [`stats`]: the error function, lognormal CDF and Kolmogorov–Smirnov statistics.
 //!
 //! Builds natively and for `wasm32-unknown-unknown`.

@@ -5,8 +5,10 @@
 //! - image view: `[batch, 1, 256, 256]`, the detector image resampled to 256 × 256 and scaled as
 //!   in the reference work, ln(1 + I) / ln(65 536) clipped to [0, 1], masked pixels 0
 //!   (`imaging::scattering::tagger_input`);
-//! - coefficient view: `[batch, 880]`, the Fourier–Bessel features of that 256 × 256 input around
-//!   the beam centre (`imaging::scattering::fourier_bessel`).
+//! - coefficient view: `[batch, 1456]`, the 880 Fourier–Bessel features of that 256 × 256 input
+//!   around the beam centre (`imaging::scattering::fourier_bessel`) followed by 576 ring
+//!   statistics around it (`imaging::scattering::rings`: radial profile, contrast, coverage,
+//!   angular harmonics).
 //!
 //! # Outputs
 //! Logits `[batch, 15]` over the tags of `synth::scattering::TRAINING_TAGS`, in that order
@@ -32,8 +34,13 @@ use crate::weights::{self, WeightsError};
 pub const TAG_COUNT: usize = 15;
 /// Side of the image view in pixels.
 pub const IMAGE_SIDE_PX: usize = 256;
+/// Fourier–Bessel features at the start of the coefficient view (n ≤ 40, m = 0…10, re and im).
+pub const FB_FEATURES: usize = 880;
+/// Ring statistics after them (`imaging::scattering::rings`: radial profile, its contrast and
+/// coverage, angular harmonics per band).
+pub const RING_FEATURES: usize = 576;
 /// Length of the coefficient view.
-pub const COEFF_FEATURES: usize = 880;
+pub const COEFF_FEATURES: usize = FB_FEATURES + RING_FEATURES;
 
 /// Which inputs a tagger reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,8 +116,9 @@ impl TaggerConfig {
             }
         });
         let coeff = self.view.has_coeff().then(|| CoeffNet {
-            // The features and their 440 moduli.
-            hidden: LinearConfig::new(COEFF_FEATURES * 3 / 2, self.coeff_hidden).init(device),
+            // The Fourier–Bessel features, their 440 moduli and the ring statistics.
+            hidden: LinearConfig::new(FB_FEATURES * 3 / 2 + RING_FEATURES, self.coeff_hidden)
+                .init(device),
             hidden2: LinearConfig::new(self.coeff_hidden, self.coeff_hidden).init(device),
             embed: LinearConfig::new(self.coeff_hidden, e).init(device),
         });
@@ -204,9 +212,12 @@ pub struct CoeffNet {
 }
 
 impl CoeffNet {
-    /// `[b, 880]` → `[b, embedding]`.
+    /// `[b, 1456]` (880 Fourier–Bessel features, 576 ring statistics) → `[b, embedding]`.
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let input = Tensor::cat(vec![x.clone(), compressed_moduli(x)], 1);
+        let fb = x.clone().narrow(1, 0, FB_FEATURES);
+        let rings = x.narrow(1, FB_FEATURES, RING_FEATURES);
+        // [b, 880 + 440 + 576]
+        let input = Tensor::cat(vec![fb.clone(), compressed_moduli(fb), rings], 1);
         let h = relu(self.hidden.forward(input));
         let h = relu(self.hidden2.forward(h));
         relu(self.embed.forward(h))
@@ -254,7 +265,7 @@ impl Tagger {
     ///
     /// # Shapes
     /// - `image`: `[b, 1, 256, 256]` (ignored by the coefficient view)
-    /// - `coeff`: `[b, 880]` (ignored by the image view)
+    /// - `coeff`: `[b, 1456]` (ignored by the image view)
     /// - output: `[b, 15]`
     ///
     /// # Panics

@@ -162,6 +162,26 @@ mod tests {
     }
 
     #[test]
+    fn ring_statistics_are_the_same_for_all_eight_symmetries() {
+        // Why training copies them unchanged when it turns or mirrors a sample.
+        let side = 96;
+        let beam = (41.3, 52.6);
+        let grid = pattern(side, beam);
+        let open = vec![false; side * side];
+        let original = crate::scattering::ring_features(&grid, &open, side, beam);
+        for d in Dihedral::all() {
+            let (bx, by) = d.apply_point(beam.0, beam.1, side);
+            let moved = d.apply_grid(&grid, side);
+            let turned = crate::scattering::ring_features(&moved, &open, side, (bx, by));
+            let worst = turned
+                .iter()
+                .zip(&original)
+                .fold(0f32, |a, (t, o)| a.max((t - o).abs()));
+            assert!(worst < 1e-4, "{d:?}: worst {worst}");
+        }
+    }
+
+    #[test]
     fn the_eight_grids_are_distinct_and_a_full_turn_is_the_identity() {
         let side = 5;
         let grid: Vec<f32> = (0..25).map(|v| v as f32).collect();

@@ -1,10 +1,11 @@
 //! The taggers' two views of a detector image: the image resampled to a fixed square grid and
-//! log-scaled as in the reference work, and its Fourier–Bessel coefficients around the beam
-//! centre on that grid.
+//! log-scaled as in the reference work, and the coefficient view around the beam centre on that
+//! grid: its Fourier–Bessel coefficients followed by its ring statistics ([`super::rings`]).
 
 use crate::{Image, ImageError};
 
 use super::fourier_bessel::FourierBessel;
+use super::rings::ring_features;
 
 /// Counts at which the log scale reaches 1: the 16-bit counter of the reference detector.
 pub const FULL_SCALE_COUNTS: f64 = 65_536.0;
@@ -26,8 +27,9 @@ pub struct TaggerInput {
     pub scale: f64,
     /// Beam centre on the grid (column, row) in grid pixels.
     pub beam_px: (f64, f64),
-    /// Fourier–Bessel features of `image` around `beam_px` (880 for the reference basis),
-    /// compressed as sign(c)·ln(1 + 100·|c|).
+    /// The coefficient view around `beam_px`: the Fourier–Bessel features of `image` (880 for
+    /// the reference basis) compressed as sign(c)·ln(1 + 100·|c|), then its ring statistics
+    /// ([`super::rings::RING_FEATURES`] values); 1456 in all.
     pub coefficients: Vec<f32>,
 }
 
@@ -120,12 +122,13 @@ pub fn tagger_input(
     let grid = Image::from_vec(side, side, image)?;
     // Signed log compression: coefficients span orders of magnitude between the low orders of a
     // bright pattern and the high orders of a faint one; networks want inputs of order one.
-    let coefficients = basis
+    let mut coefficients: Vec<f32> = basis
         .coefficients(&grid, Some(&masked), beam_px.0, beam_px.1)
         .features()
         .into_iter()
         .map(|c| c.signum() * (c.abs() * COEFF_GAIN).ln_1p())
         .collect();
+    coefficients.extend(ring_features(grid.pixels(), &masked, side, beam_px));
     Ok(TaggerInput {
         side_px: side,
         image: grid.pixels().to_vec(),
@@ -163,7 +166,10 @@ mod tests {
         assert!(t.masked[g(10, 132)] && t.image[g(10, 132)] == 0.0);
         assert!(!t.masked[g(10, 100)]);
         assert!((t.beam_px.0 - 122.88).abs() < 1e-9 && (t.beam_px.1 - 133.12).abs() < 1e-9);
-        assert_eq!(t.coefficients.len(), 2 * 4 * 3);
+        assert_eq!(
+            t.coefficients.len(),
+            2 * 4 * 3 + crate::scattering::RING_FEATURES
+        );
     }
 
     #[test]

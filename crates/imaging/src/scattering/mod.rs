@@ -8,8 +8,10 @@
 //! - [`integrate`]: azimuthal integration to I(q) (linear or log bins) and I(χ) over a q range.
 //! - [`fourier_bessel`]: the 880 Fourier–Bessel coefficients (n ≤ 40, m = 0…10) around the beam
 //!   centre, masked pixels handled by least squares.
-//! - [`input`]: the taggers' two views: the image on a 256 × 256 log-scaled grid and its
-//!   Fourier–Bessel features.
+//! - [`rings`]: orientation-free ring statistics around the beam centre (radial profile and its
+//!   coverage, angular harmonics per radial band).
+//! - [`input`]: the taggers' two views: the image on a 256 × 256 log-scaled grid, and its
+//!   Fourier–Bessel features with its ring statistics.
 //!
 //! Conventions as in [`crate::profile`]: pixel centres at `x + 0.5`, χ from +x towards up on
 //! screen. Everything builds natively and for wasm32.
@@ -22,6 +24,7 @@ pub mod integrate;
 mod linalg;
 pub mod mask;
 pub mod prepare;
+pub mod rings;
 
 pub use beam::{BeamCentre, estimate_beam_centre};
 pub use dihedral::Dihedral;
@@ -30,3 +33,4 @@ pub use input::{LogGrid, TaggerInput, log_grid, tagger_input};
 pub use integrate::{Profile, Spacing, integrate_chi, integrate_q};
 pub use mask::Mask;
 pub use prepare::{BeamSource, PrepareError, Prepared, prepare};
+pub use rings::{RING_FEATURES, ring_features};

@@ -142,7 +142,10 @@ mod tests {
         assert!((p.beam_px.0 - 70.0).abs() < 1.0 && (p.beam_px.1 - 60.0).abs() < 1.0);
         assert!(matches!(p.beam_source, BeamSource::Estimated { explained } if explained > 0.5));
         assert_eq!(p.tagger.image.len(), TAGGER_SIDE_PX * TAGGER_SIDE_PX);
-        assert_eq!(p.tagger.coefficients.len(), 880);
+        assert_eq!(
+            p.tagger.coefficients.len(),
+            880 + crate::scattering::RING_FEATURES
+        );
         let given = prepare(&img, None, Some((10.0, 20.0)), &basis).expect("prepares");
         assert_eq!(given.beam_source, BeamSource::Given);
         assert_eq!(given.beam_px, (10.0, 20.0));
