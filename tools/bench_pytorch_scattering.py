@@ -2,7 +2,8 @@
 """Reference timing of Synthscope's scattering networks (joint tagger, realism ensemble) in PyTorch.
 
 The same architectures as crates/models/src/tagger.rs (joint view: image CNN with 16 stem
-channels, coefficient branch 1320 -> 256 -> 256 -> 128, fusion, 15 logits) and
+channels, coefficient branch on 880 Fourier-Bessel features, their 440 moduli and 576 ring
+statistics: 1896 -> 256 -> 256 -> 128, fusion, 15 logits) and
 crates/models/src/realism.rs (ResNet-, VGG-, ViT- and ConvNeXt-style members at width 8, each
 standardising its input and pooling by mean and max), with random weights: only speed matters.
 Times one batch of 32 images of 256 x 256 through the tagger and all four members, as
@@ -23,7 +24,8 @@ from bench_pytorch import time_ms
 
 SIDE = 256
 BATCH = 32
-COEFF = 880
+FB = 880
+RINGS = 576
 TAGS = 15
 
 
@@ -66,14 +68,15 @@ class CoeffNet(nn.Module):
     def __init__(self, hidden=256, e=128):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(COEFF * 3 // 2, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(FB * 3 // 2 + RINGS, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
             nn.Linear(hidden, e), nn.ReLU(),
         )
 
     def forward(self, x):
-        linear = torch.sign(x) * torch.expm1(x.abs())
+        fb, rings = x[:, :FB], x[:, FB:]
+        linear = torch.sign(fb) * torch.expm1(fb.abs())
         modulus = linear.reshape(x.shape[0], -1, 2).square().sum(2).sqrt()
-        return self.net(torch.cat([x, torch.log1p(modulus)], 1))
+        return self.net(torch.cat([fb, torch.log1p(modulus), rings], 1))
 
 
 class JointTagger(nn.Module):
@@ -193,7 +196,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     image = torch.rand(BATCH, 1, SIDE, SIDE)
-    coeff = torch.randn(BATCH, COEFF)
+    coeff = torch.randn(BATCH, FB + RINGS)
     tagger = JointTagger().eval()
     members = {
         "resnet": Resnet(args.width), "vgg": Vgg(args.width), "vit": Vit(args.width),
