@@ -478,8 +478,9 @@ mod tests {
             .try_into_vec::<f32>()
             .expect("f32");
         let eps = 1e-2;
+        let scale = g.iter().fold(0f32, |a, v| a.max(v.abs()));
         let mut checked = 0;
-        for i in [5usize, 100, 333, 517, 700, 1001] {
+        for i in [5usize, 100, 333, 517, 700, 1001, 64, 850] {
             let f = |d: f32| {
                 let mut v = values.clone();
                 v[i] += d;
@@ -489,8 +490,14 @@ mod tests {
                     .try_into_vec::<f32>()
                     .expect("f32")[0]
             };
-            let numeric = (f(eps) - f(-eps)) / (2.0 * eps);
-            let scale = g.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let (below, at, above) = (f(-eps), f(0.0), f(eps));
+            // A max (pooling, ReLU, global max) that switches within ±eps is a kink: the
+            // derivative is not defined there and the two one-sided slopes differ. Skip it.
+            let (left, right) = ((at - below) / eps, (above - at) / eps);
+            if (left - right).abs() > 0.05 * scale {
+                continue;
+            }
+            let numeric = (above - below) / (2.0 * eps);
             assert!(
                 (numeric - g[i]).abs() < 0.05 * scale + 1e-4,
                 "pixel {i}: autodiff {} numeric {numeric} (largest gradient {scale})",
@@ -498,7 +505,7 @@ mod tests {
             );
             checked += 1;
         }
-        assert_eq!(checked, 6);
+        assert!(checked >= 5, "only {checked} of 8 pixels away from kinks");
     }
 
     #[test]
