@@ -9,6 +9,7 @@
 //! that needs it, and kept.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
 
 use burn::tensor::Device;
@@ -157,34 +158,28 @@ async fn fetch_weights(
     weights::fetch_verified(shipped.url, shipped.sha256(), &progress).await
 }
 
-/// The grain model, from the cache of this worker, Cache Storage or the network.
-async fn load_model(
-    device: &Device,
-    cache: &RefCell<Option<Rc<GrainModel>>>,
-) -> Result<Rc<GrainModel>, String> {
+/// A model from this worker's `cache`, else loaded by `load` (which reports download progress
+/// through `announce`) and kept; `announce` also tells the page when it is ready (with the
+/// parameters of each part) or why it failed.
+async fn load_cached<T>(
+    cache: &RefCell<Option<Rc<T>>>,
+    announce: &impl Fn(ModelState),
+    load: impl Future<Output = Result<Loaded<T>, String>>,
+) -> Result<Rc<T>, String> {
     if let Some(m) = cache.borrow().clone() {
         return Ok(m);
     }
-    let announce = |m: ModelState| post(&FromWorker::Model(m), Vec::new());
     announce(ModelState::Loading(0, None));
-    let loaded = fetch_weights(&weights::GRAIN, &announce)
-        .await
-        .and_then(|(bytes, source)| {
-            GrainModel::from_bytes(&bytes, device)
-                .map(|m| (Rc::new(m), source))
-                .map_err(|e| e.to_string())
-        });
-    match loaded {
-        Ok((m, source)) => {
-            announce(ModelState::Ready {
-                source,
-                parts: vec![
-                    ("Net1".into(), burn::module::Module::num_params(&m.net1)),
-                    ("Net2".into(), burn::module::Module::num_params(&m.net2)),
-                ],
-            });
-            *cache.borrow_mut() = Some(m.clone());
-            Ok(m)
+    match load.await {
+        Ok(Loaded {
+            model,
+            source,
+            parts,
+        }) => {
+            let model = Rc::new(model);
+            announce(ModelState::Ready { source, parts });
+            *cache.borrow_mut() = Some(model.clone());
+            Ok(model)
         }
         Err(e) => {
             announce(ModelState::Failed(e.clone()));
@@ -193,56 +188,95 @@ async fn load_model(
     }
 }
 
+/// A freshly loaded model, where its weights came from, and its parts' parameter counts.
+struct Loaded<T> {
+    model: T,
+    source: protocol::WeightsSource,
+    parts: Vec<(String, usize)>,
+}
+
+/// The grain model, from the cache of this worker, Cache Storage or the network.
+async fn load_model(
+    device: &Device,
+    cache: &RefCell<Option<Rc<GrainModel>>>,
+) -> Result<Rc<GrainModel>, String> {
+    let announce = |m: ModelState| post(&FromWorker::Model(m), Vec::new());
+    load_cached(cache, &announce, async {
+        let (bytes, source) = fetch_weights(&weights::GRAIN, &announce).await?;
+        let model = GrainModel::from_bytes(&bytes, device).map_err(|e| e.to_string())?;
+        let parts = vec![
+            ("Net1".into(), burn::module::Module::num_params(&model.net1)),
+            ("Net2".into(), burn::module::Module::num_params(&model.net2)),
+        ];
+        Ok(Loaded {
+            model,
+            source,
+            parts,
+        })
+    })
+    .await
+}
+
 /// The tagger and the realism ensemble, from this worker's cache, Cache Storage or the network.
 async fn load_classifier(
     device: &Device,
     cache: &RefCell<Option<Rc<Classifier>>>,
 ) -> Result<Rc<Classifier>, String> {
-    if let Some(c) = cache.borrow().clone() {
-        return Ok(c);
-    }
     let announce = |m: ModelState| post(&FromWorker::Classifiers(m), Vec::new());
-    announce(ModelState::Loading(0, None));
-    let loaded = async {
+    load_cached(cache, &announce, async {
         let (tagger_bytes, source) = fetch_weights(&weights::TAGGER, &announce).await?;
         let (realism_bytes, _) = fetch_weights(&weights::REALISM, &announce).await?;
         let taggers = TaggerSet::from_bytes(&tagger_bytes, device).map_err(|e| e.to_string())?;
         let ensemble = Ensemble::from_bytes(&realism_bytes, device).map_err(|e| e.to_string())?;
-        let parts: Vec<(String, usize)> = std::iter::once((
-            "tagger".to_string(),
-            taggers
-                .nets
-                .iter()
-                .map(burn::module::Module::num_params)
-                .sum(),
-        ))
-        .chain(
-            ensemble
-                .members
-                .iter()
-                .zip(&ensemble.header.configs)
-                .map(|(m, c)| {
-                    (
-                        c.family.name().to_string(),
-                        burn::module::Module::num_params(m),
-                    )
-                }),
-        )
-        .collect();
-        let classifier = Classifier::new(taggers, ensemble).map_err(|e| e.to_string())?;
-        Ok::<_, String>((Rc::new(classifier), source, parts))
+        let tagger_params = taggers
+            .nets
+            .iter()
+            .map(burn::module::Module::num_params)
+            .sum();
+        let parts = std::iter::once(("tagger".to_string(), tagger_params))
+            .chain(
+                ensemble
+                    .members
+                    .iter()
+                    .zip(&ensemble.header.configs)
+                    .map(|(m, c)| {
+                        (
+                            c.family.name().to_string(),
+                            burn::module::Module::num_params(m),
+                        )
+                    }),
+            )
+            .collect();
+        let model = Classifier::new(taggers, ensemble).map_err(|e| e.to_string())?;
+        Ok(Loaded {
+            model,
+            source,
+            parts,
+        })
+    })
+    .await
+}
+
+/// Wall-clock milliseconds of each stage of one request, in order (shown on the page and read
+/// by the browser benchmarks).
+struct StageClock {
+    last_ms: f64,
+    stages: Vec<(String, f64)>,
+}
+
+impl StageClock {
+    fn start() -> Self {
+        Self {
+            last_ms: browser::now_ms(),
+            stages: Vec::new(),
+        }
     }
-    .await;
-    match loaded {
-        Ok((c, source, parts)) => {
-            announce(ModelState::Ready { source, parts });
-            *cache.borrow_mut() = Some(c.clone());
-            Ok(c)
-        }
-        Err(e) => {
-            announce(ModelState::Failed(e.clone()));
-            Err(e)
-        }
+
+    /// Ends the stage `name` now; the next starts.
+    fn lap(&mut self, name: &str) {
+        let now = browser::now_ms();
+        self.stages.push((name.to_string(), now - self.last_ms));
+        self.last_ms = now;
     }
 }
 
@@ -293,13 +327,7 @@ async fn classify(
             Vec::new(),
         )
     };
-    let mut stage_ms: Vec<(String, f64)> = Vec::new();
-    let mut t = browser::now_ms();
-    let mut lap = |name: &str, stage_ms: &mut Vec<(String, f64)>| {
-        let now = browser::now_ms();
-        stage_ms.push((name.to_string(), now - t));
-        t = now;
-    };
+    let mut clock = StageClock::start();
     let first = buffers
         .first()
         .ok_or("the request carried no image (a bug: please report it)")?;
@@ -313,14 +341,14 @@ async fn classify(
         ),
         _ => None,
     };
-    lap("decode", &mut stage_ms);
+    clock.lap("decode");
     stage(if r.beam_px.is_some() {
         "Fourier–Bessel features"
     } else {
         "beam centre and Fourier–Bessel features"
     });
     let p = prepare(&image, user_mask.as_ref(), r.beam_px, basis).map_err(|e| e.to_string())?;
-    lap("prepare", &mut stage_ms);
+    clock.lap("prepare");
     stage("tagger and realism ensemble");
     let inputs = Inputs {
         image: &p.tagger.image,
@@ -333,7 +361,7 @@ async fn classify(
         .map_err(|e| e.to_string())?
         .pop()
         .ok_or("the classifier returned nothing (a bug: please report it)")?;
-    lap("classify", &mut stage_ms);
+    clock.lap("classify");
     stage("I(q) and I(χ)");
     let setup = r.setup.unwrap_or_else(|| {
         let g = Geometry::reference(w.max(h), 0.5, 0.5);
@@ -363,7 +391,7 @@ async fn classify(
         geometry.q_at_radius(far) * 1.0001,
         180,
     );
-    lap("profiles", &mut stage_ms);
+    clock.lap("profiles");
     let mut tags: Vec<(String, f32)> = classifier
         .tags
         .iter()
@@ -406,7 +434,7 @@ async fn classify(
         iq: Curve::of(&iq),
         ichi: Curve::of(&ichi),
         setup,
-        stage_ms,
+        stage_ms: clock.stages,
     };
     // log10(1 + counts) for display; NaN marks invalid pixels.
     let display: Vec<f32> = image
@@ -441,37 +469,31 @@ async fn segment(
     device: &Device,
 ) -> Result<(), String> {
     let stage = |text: String| post(&FromWorker::Stage { id, text }, Vec::new());
-    let mut stage_ms: Vec<(String, f64)> = Vec::new();
-    let mut t = browser::now_ms();
-    let mut lap = |name: &str, stage_ms: &mut Vec<(String, f64)>| {
-        let now = browser::now_ms();
-        stage_ms.push((name.to_string(), now - t));
-        t = now;
-    };
+    let mut clock = StageClock::start();
     let first = buffers
         .first()
         .ok_or("the request carried no image (a bug: please report it)")?;
     stage("decoding".into());
     let (image, notice) = decode(source, first, MIN_SIDE_PX)?;
     let (w, h) = (image.width(), image.height());
-    lap("decode", &mut stage_ms);
+    clock.lap("decode");
     stage("edge fusion (Sobel, LoG, Canny)".into());
     let (gray, edges, planes) = imaging::edges::grain_planes(&image);
-    lap("edges", &mut stage_ms);
+    clock.lap("edges");
     stage("Net1: initial boundary guess".into());
     let input = GrainInput::new(&planes, w, h, model.multiple_px()).map_err(|e| e.to_string())?;
     let mut run = GrainRun::new(model, input, model.header.refine, device);
     let net1_probability = run.net1().await.map_err(|e| e.to_string())?;
-    lap("net1", &mut stage_ms);
+    clock.lap("net1");
     while run.refining() {
         stage(format!("Net2: refinement iteration {}", run.iterations + 1));
         run.refine_step().await.map_err(|e| e.to_string())?;
     }
     let mask = run.mask().await.map_err(|e| e.to_string())?;
-    lap("net2", &mut stage_ms);
+    clock.lap("net2");
     stage("measuring grains".into());
     let labels = label_grains(&mask, w, h, MIN_GRAIN_PX);
-    lap("grains", &mut stage_ms);
+    clock.lap("grains");
     let truth_f1 = has_truth
         .then(|| buffers.get(1).map(protocol::bytes))
         .flatten()
@@ -488,7 +510,7 @@ async fn segment(
         iterations: run.iterations,
         converged: run.converged,
         notice,
-        stage_ms,
+        stage_ms: clock.stages,
         truth_f1,
     };
     let mask_bytes: Vec<u8> = mask.iter().map(|&b| u8::from(b)).collect();
