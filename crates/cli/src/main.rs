@@ -207,12 +207,21 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 };
             }
-            // One line: clap's first line names the argument and what was wrong with it.
+            // One line: clap's first line says what was wrong; a missing argument's names follow
+            // on indented lines, which are joined onto it.
             let text = e.to_string();
-            eprintln!(
-                "{} (see synthscope --help)",
-                text.lines().next().unwrap_or("error: invalid arguments")
-            );
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or("error: invalid arguments");
+            let named: Vec<&str> = lines
+                .take_while(|l| l.starts_with("  "))
+                .map(str::trim)
+                .collect();
+            let named = if named.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", named.join(", "))
+            };
+            eprintln!("{first}{named} (see synthscope --help)");
             return ExitCode::from(2);
         }
     };

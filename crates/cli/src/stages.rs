@@ -17,50 +17,14 @@ use synth::scattering::SaxsConfig;
 use crate::device::DeviceChoice;
 use crate::training::{Checkpoint, learning_rate, progress_bar, say};
 
-/// Where the scattering images of a training run come from.
-#[derive(Debug, clap::Args)]
-pub(crate) struct SourceArgs {
-    /// A directory written by `synthscope generate saxs` (its labels.jsonl lists the images).
-    #[arg(long, required_unless_present = "generate")]
-    pub data: Option<PathBuf>,
-    /// Instead of --data: generate this many scattering images in memory (256 px, default
-    /// engine settings).
-    #[arg(long, conflicts_with = "data")]
-    pub generate: Option<usize>,
-    /// Batch seed for --generate, and the seed of initial weights, batch order and any other
-    /// random choice of the run.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Use at most this many images of --data.
-    #[arg(long)]
-    pub limit: Option<usize>,
-}
-
-impl SourceArgs {
-    /// The run's samples: read from `--data` by `from_dir(dir, limit)`, or made from
-    /// `--generate` engine images (256 px, batch `--seed`) by `generate(config, seed, count)`.
-    pub(crate) fn samples<T>(
-        &self,
-        from_dir: impl FnOnce(&std::path::Path, Option<usize>) -> Result<Vec<T>>,
-        generate: impl FnOnce(&SaxsConfig, u64, usize) -> Result<Vec<T>>,
-    ) -> Result<Vec<T>> {
-        match (&self.data, self.generate) {
-            (Some(dir), _) => from_dir(dir, self.limit),
-            (None, Some(n)) => generate(
-                &SaxsConfig {
-                    size_px: SOURCE_SIDE_PX,
-                    ..SaxsConfig::default()
-                },
-                self.seed,
-                n,
-            ),
-            (None, None) => anyhow::bail!("give --data DIR or --generate N"),
-        }
+/// The scattering images `--generate` makes: the engine's defaults at the taggers' and realism
+/// members' input side (256 px).
+pub(crate) fn generated_saxs() -> SaxsConfig {
+    SaxsConfig {
+        size_px: 256,
+        ..SaxsConfig::default()
     }
 }
-
-/// Side of the images `--generate` makes: the taggers' and realism members' input grid.
-const SOURCE_SIDE_PX: usize = 256;
 
 /// How a staged training run goes.
 #[derive(Debug, clap::Args)]

@@ -27,23 +27,13 @@ use synth::tem::TemConfig;
 use crate::device::{DeviceChoice, block_on, device};
 use crate::grain_data::{self, GrainSample};
 use crate::training::{
-    Checkpoint, learning_rate, progress_bar, say, split_validation, write_weights,
+    Checkpoint, SourceArgs, learning_rate, progress_bar, say, split_validation, write_weights,
 };
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainGrainArgs {
-    /// A directory written by `synthscope generate tem` (its labels.jsonl lists the images).
-    #[arg(long, required_unless_present = "generate")]
-    data: Option<PathBuf>,
-    /// Instead of --data: generate this many TEM images in memory (default TEM settings).
-    #[arg(long, conflicts_with = "data")]
-    generate: Option<usize>,
-    /// Batch seed for --generate.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Use at most this many images of --data.
-    #[arg(long)]
-    limit: Option<usize>,
+    #[command(flatten)]
+    source: SourceArgs,
     /// Where to write the trained weights (checkpoints go to <out>.ckpt/).
     #[arg(long)]
     out: PathBuf,
@@ -277,13 +267,13 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
     }
     let device = device(a.device)?.autodiff();
     // Seeded initial weights: the same command trains the same networks.
-    device.seed(a.seed);
+    device.seed(a.source.seed);
     let started = Instant::now();
-    let samples = match (&a.data, a.generate) {
-        (Some(dir), _) => grain_data::load_dir(dir, a.limit)?,
-        (None, Some(n)) => grain_data::generate(&TemConfig::default(), a.seed, n)?,
-        (None, None) => bail!("give --data DIR or --generate N"),
-    };
+    let samples = a.source.samples(
+        &TemConfig::default(),
+        grain_data::load_dir,
+        grain_data::generate,
+    )?;
     let (train, val) = split_validation(samples, a.val)?;
     eprintln!(
         "grain training: {} training and {} validation images ({:.1} s to prepare edge maps)",
@@ -385,7 +375,7 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
             for _ in 0..steps_per_epoch {
                 // The batch depends only on (phase, step): a resumed run sees the same patches.
                 let mut rng = ChaCha8Rng::seed_from_u64(
-                    (u64::from(phase) << 40) ^ progress.step as u64 ^ a.seed,
+                    (u64::from(phase) << 40) ^ progress.step as u64 ^ a.source.seed,
                 );
                 let batch = sample_batch(&train, a.batch, a.patch, &mut rng);
                 let lr = learning_rate(a.lr, progress.step, total);

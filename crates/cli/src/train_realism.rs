@@ -22,8 +22,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::device::device;
 use crate::realism_data::{self, Mix, RealismSample};
-use crate::stages::{self, Outcome, Progress, RunArgs, SourceArgs, Stages, Validation};
-use crate::training::{Checkpoint, bce_with_logits, split_validation, write_weights};
+use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
+use crate::training::{Checkpoint, SourceArgs, bce_with_logits, split_validation, write_weights};
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainRealismArgs {
@@ -123,6 +123,7 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     device.seed(src.seed);
     let started = Instant::now();
     let samples = src.samples(
+        &stages::generated_saxs(),
         |dir, limit| realism_data::load_dir(dir, limit, src.seed, a.mix),
         |config, seed, n| realism_data::generate(config, seed, n, a.mix),
     )?;

@@ -23,8 +23,8 @@ use synth::scattering::TRAINING_TAGS;
 
 use crate::device::device;
 use crate::saxs_data::{self, SaxsSample};
-use crate::stages::{self, Outcome, Progress, RunArgs, SourceArgs, Stages, Validation};
-use crate::training::{Checkpoint, bce_with_logits, split_validation, write_weights};
+use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
+use crate::training::{Checkpoint, SourceArgs, bce_with_logits, split_validation, write_weights};
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainTaggerArgs {
@@ -173,7 +173,11 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     let device = device(run.device)?.autodiff();
     device.seed(src.seed);
     let started = Instant::now();
-    let samples = src.samples(saxs_data::load_dir, saxs_data::generate)?;
+    let samples = src.samples(
+        &stages::generated_saxs(),
+        saxs_data::load_dir,
+        saxs_data::generate,
+    )?;
     let (train, val) = split_validation(samples, run.val)?;
     eprintln!(
         "tagger training: {} training and {} validation images ({:.1} s to prepare both views)",

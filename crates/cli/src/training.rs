@@ -12,6 +12,42 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// Where the images of a training run come from (every `train` command).
+#[derive(Debug, clap::Args)]
+pub(crate) struct SourceArgs {
+    /// A directory written by `synthscope generate` (its labels.jsonl lists the images).
+    #[arg(long, required_unless_present = "generate")]
+    pub data: Option<PathBuf>,
+    /// Instead of --data: generate this many images in memory (default engine settings;
+    /// scattering images at 256 px).
+    #[arg(long, conflicts_with = "data")]
+    pub generate: Option<usize>,
+    /// Batch seed for --generate, and the seed of initial weights, batch order and any other
+    /// random choice of the run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use at most this many images of --data.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+impl SourceArgs {
+    /// The run's samples: read from `--data` by `from_dir(dir, limit)`, or made from
+    /// `--generate` engine images of `config` (batch `--seed`) by `generate(config, seed, count)`.
+    pub(crate) fn samples<T, C>(
+        &self,
+        config: &C,
+        from_dir: impl FnOnce(&Path, Option<usize>) -> Result<Vec<T>>,
+        generate: impl FnOnce(&C, u64, usize) -> Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
+        match (&self.data, self.generate) {
+            (Some(dir), _) => from_dir(dir, self.limit),
+            (None, Some(n)) => generate(config, self.seed, n),
+            (None, None) => anyhow::bail!("give --data DIR or --generate N"),
+        }
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file, so an interrupted write never leaves a
 /// half-written file under the final name.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

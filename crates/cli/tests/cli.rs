@@ -145,6 +145,13 @@ fn bad_arguments_give_one_line_and_a_non_zero_exit() {
         "generate", "saxs", "--count", "2", "--size", "100", "--out", out,
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("128 to 2048"));
+    // A missing argument is named on that one line.
+    for train in ["grain", "tagger", "realism"] {
+        let o = synthscope(&["train", train, "--out", out]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{train}: {err}");
+        assert!(err.contains("--data <DATA>"), "{train}: {err}");
+    }
 }
 
 #[test]
