@@ -181,6 +181,8 @@ pub struct Vote {
     pub probability: f32,
     /// Its soft-voting weight.
     pub weight: f64,
+    /// Its decision threshold: above it, the member calls the image realistic.
+    pub threshold: f64,
 }
 
 /// The scalar part of a finished classification.
@@ -200,10 +202,16 @@ pub struct ClassifiedHeader {
     pub beam_source: String,
     /// For an estimated centre: the fraction of variance its rings explain.
     pub beam_explained: Option<f64>,
+    /// The centre should be checked by eye ([`imaging::scattering::BeamSource::doubtful`]).
+    pub beam_doubtful: bool,
     /// Tag names and probabilities, most probable first.
     pub tags: Vec<(String, f32)>,
     /// The ensemble's weighted soft vote that the image is realistic.
     pub realism_score: f64,
+    /// The vote is above the ensemble's decision threshold.
+    pub realistic: bool,
+    /// That threshold.
+    pub vote_threshold: f64,
     /// Each member's vote.
     pub votes: Vec<Vote>,
     /// Azimuthally averaged I(q), q in Å⁻¹, log-spaced bins.

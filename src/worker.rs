@@ -404,10 +404,12 @@ async fn classify(
         .iter()
         .zip(&c.member_probabilities)
         .zip(classifier.vote_weights())
-        .map(|((name, &probability), &weight)| Vote {
+        .zip(classifier.member_thresholds())
+        .map(|(((name, &probability), &weight), threshold)| Vote {
             name: name.to_string(),
             probability,
             weight,
+            threshold,
         })
         .collect();
     let (beam_source, beam_explained) = match p.beam_source {
@@ -423,6 +425,7 @@ async fn classify(
         beam_px: p.beam_px,
         beam_source: beam_source.into(),
         beam_explained: beam_explained.filter(|e| e.is_finite()),
+        beam_doubtful: p.beam_source.doubtful(),
         tags,
         // JSON has no NaN: a NaN score (a broken weights file) reads as "not realistic".
         realism_score: if c.realism_score.is_finite() {
@@ -430,6 +433,8 @@ async fn classify(
         } else {
             0.0
         },
+        realistic: c.realistic,
+        vote_threshold: classifier.vote_threshold(),
         votes,
         iq: Curve::of(&iq),
         ichi: Curve::of(&ichi),

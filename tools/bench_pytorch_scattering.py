@@ -5,8 +5,9 @@ The same architectures as crates/models/src/tagger.rs (joint view: image CNN wit
 channels, coefficient branch on 880 Fourier-Bessel features, their 440 moduli and 576 ring
 statistics: 1896 -> 256 -> 256 -> 128, fusion, 15 logits) and
 crates/models/src/realism.rs (ResNet-, VGG-, ViT- and ConvNeXt-style members at width 8, each
-standardising its input and pooling by mean and max), with random weights: only speed matters.
-Times one batch of 32 images of 256 x 256 through the tagger and all four members, as
+standardising its input and pooling by mean and max, and the perceptron on the 576 ring
+statistics: 576 -> 128 -> 64 -> 1), with random weights: only speed matters.
+Times one batch of 32 images of 256 x 256 through the tagger and all five members, as
 `synthscope bench tagger` does in its "networks" column (which it reports per image).
 
     pip install torch
@@ -187,6 +188,18 @@ class Convnext(nn.Module):
         return self.head(mean_max(x))
 
 
+class Rings(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(RINGS, 16 * c), nn.ReLU(), nn.Linear(16 * c, 8 * c), nn.ReLU(),
+            nn.Linear(8 * c, 1),
+        )
+
+    def forward(self, stats):
+        return self.net(stats)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -202,6 +215,7 @@ def main():
         "resnet": Resnet(args.width), "vgg": Vgg(args.width), "vit": Vit(args.width),
         "convnext": Convnext(args.width),
     }
+    stats = coeff[:, FB:]
     print(
         f"PyTorch {torch.__version__} CPU, {torch.get_num_threads()} threads, batch {BATCH} of "
         f"{SIDE}x{SIDE}, median of {args.runs} runs (ms per image)"
@@ -214,6 +228,7 @@ def main():
     rows = {"joint tagger": time_ms(Both(), image, args.runs) / BATCH}
     for name, net in members.items():
         rows[name] = time_ms(net.eval(), image, args.runs) / BATCH
+    rows["rings"] = time_ms(Rings(args.width).eval(), stats, args.runs) / BATCH
     for name, ms in rows.items():
         print(f"{name:<14} {ms:>8.2f}")
     print(f"{'all networks':<14} {sum(rows.values()):>8.2f}")

@@ -70,7 +70,7 @@ fn record(name: &str, c: &Classified) -> serde_json::Value {
         "top_tags": h.tags.iter().filter(|(_, p)| *p >= 0.5).map(|(t, _)| t.clone()).collect::<Vec<_>>(),
         "realism": {
             "score": r4(h.realism_score),
-            "realistic": h.realism_score > 0.5,
+            "realistic": h.realistic,
             "members": h.votes.iter().map(|v| (v.name.clone(), serde_json::json!({"probability": r4(f64::from(v.probability)), "weight": r4(v.weight)}))).collect::<serde_json::Map<_, _>>(),
         },
         "setup": {"pixel_size_um": h.setup.pixel_size_um, "distance_m": h.setup.distance_m, "energy_kev": h.setup.energy_kev},
@@ -100,7 +100,7 @@ fn csv(rows: &[(String, Rc<Classified>)]) -> String {
             h.beam_px.1,
             h.beam_source,
             h.realism_score,
-            h.realism_score > 0.5
+            h.realistic
         ));
         for t in &tags {
             let p = h
@@ -637,11 +637,7 @@ fn ClassifierStatus(model: ReadSignal<ModelState>) -> impl IntoView {
 #[component]
 fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
     let h = &c.header;
-    let verdict = if h.realism_score > 0.5 {
-        "realistic"
-    } else {
-        "fake"
-    };
+    let verdict = if h.realistic { "realistic" } else { "fake" };
     let beam = format!(
         "Beam centre ({:.1}, {:.1}) px, {}{}",
         h.beam_px.0,
@@ -670,6 +666,12 @@ fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
     view! {
         <div class="results" id="classify-results" data-masked=format!("{masked:.4}") data-beam=h.beam_source.clone()>
             <p class="muted" id="beam-info">{beam}</p>
+            {h.beam_doubtful.then(|| view! {
+                <p class="notice" id="beam-warning" role="status">
+                    "This beam centre may be wrong: the rings around it explain little of the image. "
+                    "The tags depend on it: if it is off, click the true centre on the image (or type it) and press Classify again."
+                </p>
+            })}
             {h.notice.clone().map(|n| view! { <p class="notice">{n}</p> })}
             <h3>"Tags"{truth.is_some().then_some(" (✓ = true tag of the generated image)")}</h3>
             <ul class="bars" id="tag-list">
@@ -687,12 +689,12 @@ fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
             </ul>
             <h3>"Realism"</h3>
             <p id="realism" data-score=format!("{:.4}", h.realism_score) data-verdict=verdict>
-                {format!("{verdict}: weighted soft vote {:.2}", h.realism_score)}
+                {format!("{verdict}: weighted soft vote {:.2} (threshold {:.2})", h.realism_score, h.vote_threshold)}
             </p>
             <ul class="bars" id="votes">
                 {h.votes.iter().map(|v| view! {
-                    <li class={if v.probability > 0.5 { "bar on" } else { "bar" }} data-member=v.name.clone()>
-                        <span class="label">{format!("{} (weight {:.2})", v.name, v.weight)}</span>
+                    <li class={if f64::from(v.probability) > v.threshold { "bar on" } else { "bar" }} data-member=v.name.clone()>
+                        <span class="label" title=format!("calls the image realistic above {:.2}", v.threshold)>{format!("{} (weight {:.2})", v.name, v.weight)}</span>
                         <span class="track"><span class="fill" style=format!("width:{:.1}%", 100.0 * v.probability)></span></span>
                         <span class="value">{format!("{:.2}", v.probability)}</span>
                     </li>

@@ -94,7 +94,7 @@ test('16-bit TIFFs are tagged, judged and profiled on the CPU; edits, Pilatus, b
       cpuTags[i] = tags;
       const score = Number(await page.getAttribute('#realism', 'data-score'));
       assert.ok(score >= 0 && score <= 1, `realism score ${score}`);
-      assert.equal(await page.locator('#votes li').count(), 4);
+      assert.equal(await page.locator('#votes li').count(), 5);
       assert.ok(Number(await page.getAttribute('#plot-iq', 'data-points')) > 20, 'I(q) has points');
       assert.ok(Number(await page.getAttribute('#plot-ichi', 'data-points')) > 20, 'I(χ) has points');
     }

@@ -152,11 +152,12 @@ fn line(path: &Path, p: &Prepared, c: &Classification, classifier: &Classifier) 
         "beam_y_px": r4(p.beam_px.1),
         "beam": source,
         "beam_explained": explained,
+        "beam_doubtful": p.beam_source.doubtful(),
         "tags": tags,
         "top_tags": ranked.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
         "realism": {
             "score": r4(c.realism_score),
-            "realistic": c.realism_score > 0.5,
+            "realistic": c.realistic,
             "members": members,
         },
     })

@@ -2,6 +2,10 @@
 //! (weighted soft vote), of majority voting, and of every member, on the realistic/fake set
 //! built from a `generate saxs` directory exactly as training builds it.
 //!
+//! The rings member reads ring statistics around the beam centre; by default the centre is
+//! estimated from each image, as `synthscope classify` and the browser do (`--true-beam` takes
+//! the engine's instead).
+//!
 //! The positive class is *realistic*: precision is the fraction of images called realistic
 //! that are, which is what matters when the classifier filters generated images.
 
@@ -9,14 +13,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use imaging::metrics::{binary_scores, roc_auc};
-use models::realism::{hard_vote, soft_vote};
+use models::realism::{MemberConfig, hard_vote, soft_vote};
 use serde_json::{Value, json};
 
 use crate::device::{DeviceChoice, device};
-use crate::realism_data::{self, Mix};
+use crate::realism_data::{self, Beam, Mix, RealismSample};
 use crate::shipped;
 use crate::train_realism::member_probabilities;
 
@@ -37,6 +41,15 @@ pub(crate) struct EvalRealismArgs {
     /// Generated (fake) : experimental (realistic) images.
     #[arg(long, default_value_t = Mix::default())]
     mix: Mix,
+    /// Take the ring statistics around the true beam centres of labels.jsonl instead of
+    /// estimating the centres as `synthscope classify` does.
+    #[arg(long)]
+    true_beam: bool,
+    /// Also write every image's scores to this file, one JSON line each (`index` of the
+    /// engine image, `realistic`, `fake` kind, each member's probability, the soft vote), for
+    /// ROC curves or a look at the misses.
+    #[arg(long)]
+    scores: Option<PathBuf>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -62,29 +75,69 @@ fn scores_json(decisions: &[bool], scores: &[f64], truth: &[bool]) -> Value {
     })
 }
 
+/// One JSON line per image: what it is and what each member and the vote say.
+fn write_scores(
+    path: &std::path::Path,
+    samples: &[RealismSample],
+    probs: &[Vec<f32>],
+    soft: &[f64],
+    configs: &[MemberConfig],
+) -> Result<()> {
+    let mut out = String::new();
+    for ((s, p), &score) in samples.iter().zip(probs).zip(soft) {
+        let members: serde_json::Map<String, Value> = configs
+            .iter()
+            .zip(p)
+            .map(|(c, &v)| (c.family.name().to_string(), r4(f64::from(v))))
+            .collect();
+        let line = json!({
+            "index": s.index,
+            "realistic": s.realistic,
+            "fake": s.fake.map(|k| k.name()),
+            "members": members,
+            "score": r4(score),
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out).with_context(|| format!("writing --scores {}", path.display()))
+}
+
 pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
     let (ensemble, name, digest) = shipped::load_realism(a.model.as_deref(), &device, "--model")?;
-    let samples = realism_data::load_dir(&a.data, a.limit, a.seed, a.mix)?;
+    let beam = if a.true_beam {
+        Beam::True
+    } else {
+        Beam::Estimated
+    };
+    let samples = realism_data::load_dir(&a.data, a.limit, a.seed, a.mix, beam)?;
     let truth: Vec<bool> = samples.iter().map(|s| s.realistic).collect();
     let probs = member_probabilities(&ensemble.members, &samples, &device)?;
     let weights = &ensemble.header.vote_weights;
 
     let soft: Vec<f64> = probs.iter().map(|p| soft_vote(p, weights)).collect();
-    let soft_decisions: Vec<bool> = soft.iter().map(|&p| p > 0.5).collect();
-    let votes: Vec<(f64, bool)> = probs.iter().map(|p| hard_vote(p)).collect();
+    let header = &ensemble.header;
+    let soft_decisions: Vec<bool> = soft.iter().map(|&p| header.realistic(p)).collect();
+    let thresholds = header.member_thresholds();
+    let votes: Vec<(f64, bool)> = probs.iter().map(|p| hard_vote(p, &thresholds)).collect();
     let hard_scores: Vec<f64> = votes.iter().map(|v| v.0).collect();
     let hard_decisions: Vec<bool> = votes.iter().map(|v| v.1).collect();
 
     let mut members = serde_json::Map::new();
     let mut member_weights = serde_json::Map::new();
+    let mut member_thresholds = serde_json::Map::new();
     for (k, config) in ensemble.header.configs.iter().enumerate() {
         let scores: Vec<f64> = probs.iter().map(|p| f64::from(p[k])).collect();
-        let decisions: Vec<bool> = scores.iter().map(|&p| p > 0.5).collect();
+        let decisions: Vec<bool> = scores.iter().map(|&p| p > thresholds[k]).collect();
         let name = config.family.name().to_string();
         members.insert(name.clone(), scores_json(&decisions, &scores, &truth));
-        member_weights.insert(name, r4(weights[k]));
+        member_weights.insert(name.clone(), r4(weights[k]));
+        member_thresholds.insert(name, r4(thresholds[k]));
+    }
+    if let Some(path) = &a.scores {
+        write_scores(path, &samples, &probs, &soft, &ensemble.header.configs)?;
     }
     // Of each kind of fake, the fraction the ensemble rejects.
     let mut per_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
@@ -104,10 +157,12 @@ pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
         "hard_vote": scores_json(&hard_decisions, &hard_scores, &truth),
         "members": members,
         "vote_weights": member_weights,
+        "thresholds": {"members": member_thresholds, "vote": r4(header.vote_threshold)},
         "fakes_rejected": caught,
         "images": samples.len(),
         "realistic": truth.iter().filter(|&&t| t).count(),
         "mix": a.mix.to_string(),
+        "beam": if a.true_beam { "true" } else { "estimated" },
         "model": name,
         "sha256": digest,
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,

@@ -17,7 +17,7 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use imaging::Image;
-use imaging::scattering::log_grid;
+use imaging::scattering::{FourierBessel, prepare};
 use models::realism::INPUT_SIDE_PX;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -25,14 +25,23 @@ use rayon::prelude::*;
 use synth::scattering::fakes::{FakeKind, make_fake};
 use synth::scattering::{SaxsConfig, SaxsParams, Truth};
 
+// The members read the taggers' prepared grid (`saxs_data::prepare`).
+const _: () = assert!(INPUT_SIDE_PX == models::tagger::IMAGE_SIDE_PX);
+
 /// One image as the realism members see it.
 pub(crate) struct RealismSample {
     /// `[256 × 256]` log-scaled grid (the taggers' image view).
     pub image: Vec<f32>,
+    /// The taggers' coefficient view of the same grid around the beam centre
+    /// ([`imaging::scattering::TaggerInput::coefficients`]: Fourier–Bessel features and ring
+    /// statistics), for the statistics member.
+    pub coefficients: Vec<f32>,
     /// A clean engine image.
     pub realistic: bool,
     /// How a fake was made (`None` for realistic images).
     pub fake: Option<FakeKind>,
+    /// The engine image it was made from (its `index` in labels.jsonl).
+    pub index: u64,
 }
 
 /// Generated : experimental images, as in "4:6".
@@ -89,8 +98,27 @@ impl FromStr for Mix {
 }
 
 /// The realism input of detector counts: the log-scaled 256 × 256 grid.
-pub(crate) fn input(counts: &Image<f32>) -> Result<Vec<f32>> {
-    Ok(log_grid(counts, None, INPUT_SIDE_PX)?.image)
+/// Where the ring statistics are taken around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Beam {
+    /// The centre the engine drew (from the parameters).
+    True,
+    /// Estimated from the image as `synthscope classify` and the browser do: the rings member
+    /// then learns, and is judged on, what it will see in use, including wrong centres.
+    Estimated,
+}
+
+/// The image grid and coefficient view of `counts`, prepared as for classification.
+fn input(
+    counts: &Image<f32>,
+    params: &SaxsParams,
+    beam: Beam,
+    basis: &FourierBessel,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let g = &params.geometry;
+    let given = (beam == Beam::True).then_some((g.beam_x_px, g.beam_y_px));
+    let p = prepare(counts, None, given, basis)?;
+    Ok((p.tagger.image, p.tagger.coefficients))
 }
 
 /// Image `index` as a realistic sample or, as `mix` and `seed` decide, a fake of a kind that
@@ -103,15 +131,20 @@ fn build(
     seed: u64,
     index: u64,
     mix: Mix,
+    beam: Beam,
+    basis: &FourierBessel,
 ) -> Result<Option<RealismSample>> {
     let mut rng = ChaCha8Rng::seed_from_u64(synth::rng::splitmix64(
         seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index,
     ));
     if rng.random::<f64>() >= mix.fake_fraction() {
+        let (image, coefficients) = input(counts, params, beam, basis)?;
         return Ok(Some(RealismSample {
-            image: input(counts)?,
+            image,
+            coefficients,
             realistic: true,
             fake: None,
+            index,
         }));
     }
     // A random kind first, then the others in turn, until one shows on this image.
@@ -119,10 +152,13 @@ fn build(
     for k in 0..FakeKind::ALL.len() {
         let kind = FakeKind::ALL[(first + k) % FakeKind::ALL.len()];
         if let Some(fake) = make_fake(counts, params, truth, kind, &mut rng) {
+            let (image, coefficients) = input(&fake, params, beam, basis)?;
             return Ok(Some(RealismSample {
-                image: input(&fake)?,
+                image,
+                coefficients,
                 realistic: false,
                 fake: Some(kind),
+                index,
             }));
         }
     }
@@ -136,8 +172,10 @@ pub(crate) fn load_dir(
     limit: Option<usize>,
     seed: u64,
     mix: Mix,
+    beam: Beam,
 ) -> Result<Vec<RealismSample>> {
     let lines = crate::labels::read(dir, "saxs", limit)?;
+    let basis = crate::saxs_data::basis();
     let built: Vec<Option<RealismSample>> = lines
         .par_iter()
         .map(|(n, v)| {
@@ -147,7 +185,7 @@ pub(crate) fn load_dir(
             let truth: Truth = serde_json::from_value(v.clone())
                 .with_context(|| format!("labels.jsonl line {n}: unreadable ground truth"))?;
             let index = v.get("index").and_then(|i| i.as_u64()).unwrap_or(*n as u64);
-            build(&counts, &params, &truth, seed, index, mix)
+            build(&counts, &params, &truth, seed, index, mix, beam, &basis)
         })
         .collect::<Result<_>>()?;
     finish(built)
@@ -159,17 +197,19 @@ pub(crate) fn generate(
     seed: u64,
     count: usize,
     mix: Mix,
+    beam: Beam,
 ) -> Result<Vec<RealismSample>> {
     config.validate()?;
     if count == 0 {
         bail!("--generate needs at least one image");
     }
+    let basis = crate::saxs_data::basis();
     let built: Vec<Option<RealismSample>> = (0..count as u64)
         .into_par_iter()
         .map(|i| {
             let s = synth::dataset::generate_saxs(config, seed, i)?;
             let counts = synth::scattering::fakes::counts_f32(&s.image);
-            build(&counts, &s.params, &s.truth, seed, i, mix)
+            build(&counts, &s.params, &s.truth, seed, i, mix, beam, &basis)
         })
         .collect::<Result<_>>()?;
     finish(built)
@@ -205,7 +245,7 @@ mod tests {
     #[test]
     fn a_generated_set_follows_the_mix_and_is_reproducible() {
         let config = SaxsConfig::default();
-        let a = generate(&config, 3, 60, Mix::default()).expect("set");
+        let a = generate(&config, 3, 60, Mix::default(), Beam::Estimated).expect("set");
         let fakes = a.iter().filter(|s| !s.realistic).count();
         // 40 % of 60 expected; binomial sd ≈ 3.8.
         assert!((14..=34).contains(&fakes), "{fakes} fakes of {}", a.len());
@@ -214,11 +254,19 @@ mod tests {
             a.iter()
                 .all(|s| s.image.len() == INPUT_SIDE_PX * INPUT_SIDE_PX)
         );
-        let b = generate(&config, 3, 60, Mix::default()).expect("set");
+        let b = generate(&config, 3, 60, Mix::default(), Beam::Estimated).expect("set");
         assert!(
             a.iter()
                 .zip(&b)
                 .all(|(x, y)| x.image == y.image && x.fake == y.fake)
+        );
+        // The beam centre changes the ring statistics, not the image.
+        let truth = generate(&config, 3, 60, Mix::default(), Beam::True).expect("set");
+        assert!(a.iter().zip(&truth).all(|(x, y)| x.image == y.image));
+        assert!(
+            a.iter()
+                .zip(&truth)
+                .any(|(x, y)| x.coefficients != y.coefficients)
         );
         let more = generate(
             &config,
@@ -228,6 +276,7 @@ mod tests {
                 generated: 8,
                 experimental: 2,
             },
+            Beam::True,
         )
         .expect("set");
         assert!(more.iter().filter(|s| !s.realistic).count() > fakes);

@@ -1,5 +1,5 @@
 //! The training loop of commands that train several networks one after the other (the three
-//! tagger views, the four realism members): each network is a *stage* with its own optimizer,
+//! tagger views, the realism members): each network is a *stage* with its own optimizer,
 //! epochs of steps, validation after every epoch, and a checkpoint of all networks after every
 //! epoch so that `--resume` continues exactly where a run stopped.
 

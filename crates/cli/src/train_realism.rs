@@ -1,27 +1,30 @@
-//! `synthscope train realism`: trains the four realism members (seed 000) one after the other
+//! `synthscope train realism`: trains the realism members (seed 000) one after the other
 //! on realistic and fake scattering images (`realism_data`), then fits their soft-voting weights
-//! on the validation images.
+//! on the validation images. `--keep` takes members from an earlier file instead of training
+//! them (to add a member, or to refit the weights only).
 //!
 //! Every epoch ends with validation (ROC AUC and accuracy of the member) and a checkpoint in
 //! `<out>.ckpt/`; `--resume` continues.
 
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
+use imaging::metrics::best_f1_threshold;
 use imaging::scattering::Dihedral;
 use models::realism::{
     Ensemble, EnsembleHeader, Family, INPUT_SIDE_PX, Member, MemberConfig, fit_vote_weights,
     soft_vote,
 };
+use models::tagger::{FB_FEATURES, RING_FEATURES};
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::device::device;
-use crate::realism_data::{self, Mix, RealismSample};
+use crate::realism_data::{self, Beam, Mix, RealismSample};
 use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
 use crate::training::{Checkpoint, SourceArgs, bce_with_logits, split_validation, write_weights};
 
@@ -32,7 +35,11 @@ pub(crate) struct TrainRealismArgs {
     #[command(flatten)]
     run: RunArgs,
     /// Members to train, in order.
-    #[arg(long, value_delimiter = ',', default_value = "resnet,vgg,vit,convnext")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "resnet,vgg,vit,convnext,rings"
+    )]
     members: Vec<FamilyArg>,
     /// Width of each member (channels of its first stage; the ViT's tokens are 4× this).
     #[arg(long, default_value_t = 16)]
@@ -40,6 +47,15 @@ pub(crate) struct TrainRealismArgs {
     /// Generated (fake) : experimental (realistic) images, as in seed 000.
     #[arg(long, default_value_t = Mix::default())]
     mix: Mix,
+    /// Take these members from a realism file instead of training them (they must have this
+    /// run's width); the voting weights are fitted anew. Written as FILE:MEMBER[,MEMBER…], for
+    /// example realism-v1.bin:resnet,vgg,vit,convnext.
+    #[arg(long)]
+    keep: Option<String>,
+    /// Take the ring statistics around the true beam centres of labels.jsonl instead of
+    /// estimating the centres as `synthscope classify` does.
+    #[arg(long)]
+    true_beam: bool,
 }
 
 /// `--members` values.
@@ -49,6 +65,7 @@ pub(crate) enum FamilyArg {
     Vgg,
     Vit,
     Convnext,
+    Rings,
 }
 
 impl From<FamilyArg> for Family {
@@ -58,19 +75,29 @@ impl From<FamilyArg> for Family {
             FamilyArg::Vgg => Family::Vgg,
             FamilyArg::Vit => Family::Vit,
             FamilyArg::Convnext => Family::Convnext,
+            FamilyArg::Rings => Family::Rings,
         }
     }
 }
 
-/// Images `[b, 1, 256, 256]` and targets `[b, 1]` (1 = realistic) of samples `idx`, each
-/// turned or mirrored as given.
+/// One batch: images `[b, 1, 256, 256]`, ring statistics `[b, 576]` and targets `[b, 1]`
+/// (1 = realistic).
+pub(crate) struct Batch {
+    pub image: Tensor<4>,
+    pub stats: Tensor<2>,
+    pub target: Tensor<2>,
+}
+
+/// The batch of samples `idx`, each image turned or mirrored as given (the ring statistics do
+/// not change under the square's symmetries).
 pub(crate) fn batch(
     samples: &[RealismSample],
     idx: &[(usize, Dihedral)],
     device: &Device,
-) -> (Tensor<4>, Tensor<2>) {
+) -> Batch {
     let side = INPUT_SIDE_PX;
     let mut image = Vec::with_capacity(idx.len() * side * side);
+    let mut stats = Vec::with_capacity(idx.len() * RING_FEATURES);
     let mut target = Vec::with_capacity(idx.len());
     for &(i, d) in idx {
         let s = &samples[i];
@@ -79,13 +106,15 @@ pub(crate) fn batch(
         } else {
             image.extend(d.apply_grid(&s.image, side));
         }
+        stats.extend_from_slice(&s.coefficients[FB_FEATURES..]);
         target.push(if s.realistic { 1.0f32 } else { 0.0 });
     }
     let b = idx.len();
-    (
-        Tensor::from_data(TensorData::new(image, [b, 1, side, side]), device),
-        Tensor::from_data(TensorData::new(target, [b, 1]), device),
-    )
+    Batch {
+        image: Tensor::from_data(TensorData::new(image, [b, 1, side, side]), device),
+        stats: Tensor::from_data(TensorData::new(stats, [b, RING_FEATURES]), device),
+        target: Tensor::from_data(TensorData::new(target, [b, 1]), device),
+    }
 }
 
 /// Every member's probability that each sample is realistic: `[n][members]`.
@@ -100,9 +129,9 @@ pub(crate) fn member_probabilities(
         .map(|i| (i, Dihedral::IDENTITY))
         .collect();
     for chunk in idx.chunks(32) {
-        let (x, _) = batch(samples, chunk, device);
+        let x = batch(samples, chunk, device);
         for m in members {
-            let p = burn::tensor::activation::sigmoid(m.forward(x.clone()))
+            let p = burn::tensor::activation::sigmoid(m.forward(x.image.clone(), x.stats.clone()))
                 .into_data()
                 .try_into_vec::<f32>()
                 .map_err(|e| anyhow::anyhow!("reading probabilities failed: {e:?}"))?;
@@ -116,16 +145,21 @@ pub(crate) fn member_probabilities(
 
 pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     if a.members.is_empty() {
-        bail!("--members needs at least one of resnet, vgg, vit, convnext");
+        bail!("--members needs at least one of resnet, vgg, vit, convnext, rings");
     }
     let (src, run) = (&a.source, &a.run);
     let device = device(run.device)?.autodiff();
     device.seed(src.seed);
     let started = Instant::now();
+    let beam = if a.true_beam {
+        Beam::True
+    } else {
+        Beam::Estimated
+    };
     let samples = src.samples(
         &stages::generated_saxs(),
-        |dir, limit| realism_data::load_dir(dir, limit, src.seed, a.mix),
-        |config, seed, n| realism_data::generate(config, seed, n, a.mix),
+        |dir, limit| realism_data::load_dir(dir, limit, src.seed, a.mix, beam),
+        |config, seed, n| realism_data::generate(config, seed, n, a.mix, beam),
     )?;
     let (train, val) = split_validation(samples, run.val)?;
     let fakes = |s: &[RealismSample]| s.iter().filter(|x| !x.realistic).count();
@@ -162,6 +196,11 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     } else {
         (Ensemble::init(configs, &device), Progress::default())
     };
+    let mut ensemble = ensemble;
+    let kept = match &a.keep {
+        Some(spec) => keep_members(spec, &mut ensemble, &device)?,
+        None => Vec::new(),
+    };
     let schedule = run.schedule(train.len());
     let Ensemble {
         mut members,
@@ -175,6 +214,7 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
         augment: !run.no_augment,
         device: &device,
         header: &header,
+        kept,
     };
     let summary = match stages::train(
         &mut members,
@@ -196,6 +236,14 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
         .iter()
         .map(|p| soft_vote(p, &ensemble.header.vote_weights))
         .collect();
+    // Decision thresholds on the same images: each member's and the vote's best F1.
+    ensemble.header.member_thresholds = (0..ensemble.members.len())
+        .map(|k| {
+            let member: Vec<f64> = probs.iter().map(|p| f64::from(p[k])).collect();
+            best_f1_threshold(&member, &truth)
+        })
+        .collect();
+    ensemble.header.vote_threshold = best_f1_threshold(&scores, &truth);
     let auc = imaging::metrics::roc_auc(&scores, &truth).unwrap_or(f64::NAN);
     ensemble.header.trained = format!(
         "synthscope {} train realism: {} images (mix {}), {} epochs per member, batch {}",
@@ -210,13 +258,15 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
         .configs
         .iter()
         .zip(&ensemble.header.vote_weights)
-        .map(|(c, w)| format!("{} {w:.2}", c.family.name()))
+        .zip(&ensemble.header.member_thresholds)
+        .map(|((c, w), t)| format!("{} {w:.2} (threshold {t:.2})", c.family.name()))
         .collect();
     let bytes = ensemble.to_bytes()?;
     let digest = write_weights(&run.out, &bytes)?;
     eprintln!(
-        "voting weights: {}; ensemble validation AUC {auc:.3}",
-        weights.join(", ")
+        "voting weights: {}; vote threshold {:.2}; ensemble validation AUC {auc:.3}",
+        weights.join(", "),
+        ensemble.header.vote_threshold
     );
     eprintln!(
         "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; {}",
@@ -228,6 +278,43 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     Ok(())
 }
 
+/// Puts the members named in `--keep FILE:MEMBER[,MEMBER…]` into `ensemble`; returns their
+/// families.
+fn keep_members(spec: &str, ensemble: &mut Ensemble, device: &Device) -> Result<Vec<Family>> {
+    let (file, names) = spec
+        .rsplit_once(':')
+        .context("--keep wants FILE:MEMBER[,MEMBER…], for example realism-v1.bin:resnet,vgg")?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading --keep file {file}"))?;
+    let from = Ensemble::from_bytes(&bytes, device)
+        .with_context(|| format!("--keep: {file} is not a realism weights file"))?;
+    let mut kept = Vec::new();
+    for name in names.split(',').map(str::trim) {
+        let family = Family::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .with_context(|| {
+                format!("--keep: unknown member \"{name}\" (resnet, vgg, vit, convnext, rings)")
+            })?;
+        let Some(to) = ensemble
+            .header
+            .configs
+            .iter()
+            .position(|c| c.family == family)
+        else {
+            bail!("--keep {name}: this run does not train {name} (see --members)");
+        };
+        let Some(at) = from.header.configs.iter().position(|c| c.family == family) else {
+            bail!("--keep: {file} has no {name} member");
+        };
+        if from.header.configs[at] != ensemble.header.configs[to] {
+            bail!("--keep: the {name} member of {file} has another width than this run's");
+        }
+        ensemble.members[to] = from.members[at].clone();
+        kept.push(family);
+    }
+    Ok(kept)
+}
+
 /// The realism members as stages of [`stages::train`].
 struct RealismStages<'a> {
     train: &'a [RealismSample],
@@ -237,6 +324,8 @@ struct RealismStages<'a> {
     augment: bool,
     device: &'a Device,
     header: &'a EnsembleHeader,
+    /// Members taken from `--keep`.
+    kept: Vec<Family>,
 }
 
 impl RealismStages<'_> {
@@ -254,6 +343,10 @@ impl Stages<Member> for RealismStages<'_> {
         self.header.configs[s].family.name().to_string()
     }
 
+    fn kept(&self, s: usize) -> bool {
+        self.kept.contains(&self.header.configs[s].family)
+    }
+
     fn loss(&mut self, net: &Member, s: usize, step: usize) -> Result<Tensor<1>> {
         // The batch depends only on (member, step): a resumed run sees the same batches.
         let mut rng = ChaCha8Rng::seed_from_u64(((s as u64) << 40) ^ step as u64 ^ self.seed);
@@ -268,8 +361,8 @@ impl Stages<Member> for RealismStages<'_> {
                 (i, d)
             })
             .collect();
-        let (x, target) = batch(self.train, &idx, self.device);
-        Ok(bce_with_logits(net.forward(x), target))
+        let x = batch(self.train, &idx, self.device);
+        Ok(bce_with_logits(net.forward(x.image, x.stats), x.target))
     }
 
     fn validate(&mut self, net: &Member, _s: usize) -> Result<Validation> {

@@ -485,14 +485,14 @@ fn train_realism_smoke_run_resumes_fits_vote_weights_and_evaluates() {
     let work = tempfile::tempdir().expect("dir");
     let model = work.path().join("realism.bin");
     let model_path = model.to_str().expect("utf-8");
-    let train = |extra: &[&str]| {
+    let train = |out: &str, extra: &[&str]| {
         let mut args = vec![
             "train",
             "realism",
             "--data",
             data_dir,
             "--out",
-            model_path,
+            out,
             "--val",
             "8",
             "--batch",
@@ -507,24 +507,48 @@ fn train_realism_smoke_run_resumes_fits_vote_weights_and_evaluates() {
         args.extend_from_slice(extra);
         run_ok(&args)
     };
-    let o = train(&["--stop-after-epochs", "2"]);
+    let o = train(model_path, &["--stop-after-epochs", "2"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("continue with --resume"));
-    let o = train(&["--resume"]);
+    let o = train(model_path, &["--resume"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("resuming member 3"), "{err}");
     assert!(err.contains("voting weights: resnet"), "{err}");
     let bytes = std::fs::read(&model).expect("weights");
     assert_eq!(&bytes[..8], b"SSREALM1");
 
-    let o = run_ok(&["eval", "realism", "--data", data_dir, "--model", model_path]);
+    let scores = work.path().join("scores.jsonl");
+    let o = run_ok(&[
+        "eval",
+        "realism",
+        "--data",
+        data_dir,
+        "--model",
+        model_path,
+        "--scores",
+        scores.to_str().expect("utf-8"),
+    ]);
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    // One line per image with every member's probability; the fitted thresholds are reported.
+    let lines = std::fs::read_to_string(&scores).expect("scores written");
+    assert_eq!(
+        lines.lines().count() as u64,
+        r["images"].as_u64().expect("images")
+    );
+    for line in lines.lines() {
+        let l: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        assert_eq!(l["members"].as_object().expect("members").len(), 5, "{l}");
+        assert_eq!(l["realistic"].as_bool(), Some(l["fake"].is_null()), "{l}");
+    }
+    let vote_threshold = r["thresholds"]["vote"].as_f64().expect("vote threshold");
+    assert!((0.0..=1.0).contains(&vote_threshold), "{r}");
+    assert_eq!(r["beam"], "estimated");
     for part in ["ensemble", "hard_vote"] {
         for key in ["precision", "recall", "f1", "auc"] {
             assert!(r[part][key].is_number(), "{part}.{key}: {r}");
         }
     }
     let members = r["members"].as_object().expect("members");
-    assert_eq!(members.len(), 4, "{r}");
+    assert_eq!(members.len(), 5, "{r}");
     let weights: f64 = r["vote_weights"]
         .as_object()
         .expect("weights")
@@ -541,6 +565,37 @@ fn train_realism_smoke_run_resumes_fits_vote_weights_and_evaluates() {
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("at least 1"));
+
+    // --keep: the CNNs come from the first file unchanged, only the rings member trains.
+    let kept = work.path().join("kept.bin");
+    let kept_path = kept.to_str().expect("utf-8");
+    let keep = format!("{model_path}:resnet,vgg,vit,convnext");
+    let o = train(kept_path, &["--keep", &keep]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("vit: kept as given"), "{err}");
+    assert!(!err.contains("rings: kept"), "{err}");
+    let o = run_ok(&["eval", "realism", "--data", data_dir, "--model", kept_path]);
+    let r2: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    for member in ["resnet", "vgg", "vit", "convnext"] {
+        assert_eq!(r2["members"][member], r["members"][member], "{member}");
+    }
+    for (spec, says) in [
+        (format!("{model_path}:rings,mlp"), "unknown member \"mlp\""),
+        (format!("{model_path}:vgg"), "another width"),
+        (
+            "missing.bin:vgg".to_string(),
+            "reading --keep file missing.bin",
+        ),
+    ] {
+        let width = if says == "another width" { "8" } else { "4" };
+        let o = synthscope(&[
+            "train", "realism", "--data", data_dir, "--out", kept_path, "--epochs", "1", "--width",
+            width, "--keep", &spec,
+        ]);
+        assert!(!o.status.success(), "{spec}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{spec}: {err}");
+    }
 }
 
 #[test]
@@ -614,7 +669,7 @@ fn classify_streams_a_directory_to_json_lines_and_reports_bad_files() {
         assert_eq!(l["tags"].as_object().expect("tags").len(), 15, "{l}");
         let score = l["realism"]["score"].as_f64().expect("score");
         assert!((0.0..=1.0).contains(&score), "{l}");
-        assert_eq!(l["realism"]["members"].as_object().expect("votes").len(), 4);
+        assert_eq!(l["realism"]["members"].as_object().expect("votes").len(), 5);
         assert!(l["beam_x_px"].is_number() && l["beam"].is_string(), "{l}");
     }
     // A weights file of the wrong kind is refused by name before any image is read.

@@ -226,9 +226,61 @@ pub fn binary_scores(predicted: &[bool], truth: &[bool]) -> BinaryScores {
     }
 }
 
+/// The decision threshold t that maximises F1 of `score > t` against `truth`: the midpoint
+/// between two consecutive distinct scores (or just below the lowest, calling everything
+/// positive). Of equally good thresholds the highest, which favours precision. `0.5` without
+/// positives.
+pub fn best_f1_threshold(scores: &[f64], truth: &[bool]) -> f64 {
+    let positives = truth.iter().filter(|&&t| t).count();
+    if positives == 0 {
+        return 0.5;
+    }
+    let mut order: Vec<(f64, bool)> = scores.iter().copied().zip(truth.iter().copied()).collect();
+    // Highest score first; lowering the threshold past each group of equal scores adds them.
+    order.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut best = (0.0f64, 0.5f64);
+    let mut i = 0;
+    while i < order.len() {
+        let score = order[i].0;
+        while i < order.len() && order[i].0 == score {
+            if order[i].1 {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            i += 1;
+        }
+        // Called positive: everything scoring ≥ `score`; the threshold sits below it.
+        let f1 = 2.0 * tp as f64 / (2 * tp + fp + (positives - tp)) as f64;
+        if f1 > best.0 + 1e-12 {
+            let below = order.get(i).map_or(score - 1e-6, |next| next.0);
+            best = (f1, 0.5 * (score + below));
+        }
+    }
+    best.1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_f1_threshold_separates_where_f1_peaks() {
+        // Scores 0.9 (T), 0.8 (T), 0.7 (F), 0.6 (T), 0.2 (F).
+        let scores = [0.9, 0.8, 0.7, 0.6, 0.2];
+        let truth = [true, true, false, true, false];
+        // Cut below 0.8: F1 = 2·2/(4 + 0 + 1) = 0.8; below 0.6: 2·3/(6 + 1) = 0.857 (best);
+        // below 0.2: 2·3/(6 + 2) = 0.75.
+        let t = best_f1_threshold(&scores, &truth);
+        assert!((t - 0.4).abs() < 1e-12, "{t}");
+        let f1 = binary_scores(&scores.map(|s| s > t), &truth).f1;
+        assert!((f1 - 6.0 / 7.0).abs() < 1e-12);
+        // Perfectly separated: the midpoint of the gap.
+        let t = best_f1_threshold(&[0.1, 0.3, 0.7, 0.9], &[false, false, true, true]);
+        assert!((t - 0.5).abs() < 1e-12, "{t}");
+        assert_eq!(best_f1_threshold(&[0.3, 0.6], &[false, false]), 0.5);
+    }
 
     #[test]
     fn roc_auc_counts_ordered_pairs_and_half_ties() {

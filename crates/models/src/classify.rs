@@ -8,7 +8,9 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::realism::{self, Ensemble, INPUT_SIDE_PX};
-use crate::tagger::{COEFF_FEATURES, IMAGE_SIDE_PX, TAG_COUNT, Tagger, TaggerSet, View};
+use crate::tagger::{
+    COEFF_FEATURES, FB_FEATURES, IMAGE_SIDE_PX, RING_FEATURES, TAG_COUNT, Tagger, TaggerSet, View,
+};
 use crate::weights::WeightsError;
 
 /// The inputs of one image (`imaging::scattering::Prepared` holds them).
@@ -16,7 +18,8 @@ use crate::weights::WeightsError;
 pub struct Inputs<'a> {
     /// The taggers' image view, `256 × 256`.
     pub image: &'a [f32],
-    /// The 880 Fourier–Bessel features.
+    /// The coefficient view: 880 Fourier–Bessel features, then the 576 ring statistics (which
+    /// the realism ensemble's rings member reads too).
     pub coeff: &'a [f32],
     /// The realism input, `256 × 256` (the taggers' image view).
     pub realism: &'a [f32],
@@ -32,6 +35,8 @@ pub struct Classification {
     pub member_probabilities: Vec<f32>,
     /// The weighted soft vote.
     pub realism_score: f64,
+    /// The vote is above the ensemble's decision threshold.
+    pub realistic: bool,
 }
 
 /// Why classification failed.
@@ -107,6 +112,16 @@ impl Classifier {
         &self.realism.header.vote_weights
     }
 
+    /// The soft vote's decision threshold.
+    pub fn vote_threshold(&self) -> f64 {
+        self.realism.header.vote_threshold
+    }
+
+    /// Each member's decision threshold (its probability above it calls an image realistic).
+    pub fn member_thresholds(&self) -> Vec<f64> {
+        self.realism.header.member_thresholds()
+    }
+
     /// Classifies a batch.
     pub async fn classify(
         &self,
@@ -133,17 +148,23 @@ impl Classifier {
         let image = Tensor::<4>::from_data(TensorData::new(image, [b, 1, side, side]), device);
         let coeff = Tensor::<2>::from_data(TensorData::new(coeff, [b, COEFF_FEATURES]), device);
         let real = Tensor::<4>::from_data(TensorData::new(real, [b, 1, rside, rside]), device);
+        // [b, 576]: the ring statistics at the end of the coefficient view.
+        let stats = coeff.clone().narrow(1, FB_FEATURES, RING_FEATURES);
         // [b, 15] and [b, members]
         let tags = read(sigmoid(self.tagger.forward(Some(image), Some(coeff)))).await?;
-        let members = read(self.realism.member_probabilities(real)).await?;
+        let members = read(self.realism.member_probabilities(real, stats)).await?;
         let k = self.realism.members.len();
         Ok(tags
             .chunks_exact(TAG_COUNT)
             .zip(members.chunks_exact(k.max(1)))
-            .map(|(t, m)| Classification {
-                tag_probabilities: t.to_vec(),
-                member_probabilities: m.to_vec(),
-                realism_score: realism::soft_vote(m, &self.realism.header.vote_weights),
+            .map(|(t, m)| {
+                let score = realism::soft_vote(m, &self.realism.header.vote_weights);
+                Classification {
+                    tag_probabilities: t.to_vec(),
+                    member_probabilities: m.to_vec(),
+                    realism_score: score,
+                    realistic: self.realism.header.realistic(score),
+                }
             })
             .collect())
     }
@@ -176,7 +197,7 @@ mod tests {
     use crate::tagger::TaggerConfig;
 
     #[test]
-    fn a_batch_gets_fifteen_tags_and_four_votes_each() {
+    fn a_batch_gets_fifteen_tags_and_five_votes_each() {
         let device = Device::flex();
         let tags: Vec<String> = (0..TAG_COUNT).map(|i| format!("t{i}")).collect();
         let set = TaggerSet::init(
@@ -196,7 +217,7 @@ mod tests {
         );
         let c = Classifier::new(set, ensemble).expect("classifier");
         assert_eq!(c.view, View::Joint);
-        assert_eq!(c.members(), ["resnet", "vgg", "vit", "convnext"]);
+        assert_eq!(c.members(), ["resnet", "vgg", "vit", "convnext", "rings"]);
         let image = vec![0.3; IMAGE_SIDE_PX * IMAGE_SIDE_PX];
         let coeff = vec![0.1; COEFF_FEATURES];
         let real = vec![0.2; INPUT_SIDE_PX * INPUT_SIDE_PX];
@@ -209,14 +230,14 @@ mod tests {
         assert_eq!(out.len(), 3);
         for r in &out {
             assert_eq!(r.tag_probabilities.len(), TAG_COUNT);
-            assert_eq!(r.member_probabilities.len(), 4);
+            assert_eq!(r.member_probabilities.len(), 5);
             // Equal weights: the score is the members' mean.
             let mean = r
                 .member_probabilities
                 .iter()
                 .map(|&p| f64::from(p))
                 .sum::<f64>()
-                / 4.0;
+                / 5.0;
             assert!((r.realism_score - mean).abs() < 1e-6);
         }
         let short = Inputs {

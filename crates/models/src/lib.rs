@@ -9,8 +9,8 @@
 //!   weights file and the diffusion schedule.
 //! - [`tagger`]: the scattering-image taggers (image CNN, Fourier–Bessel coefficient network,
 //!   joint double-view network).
-//! - [`realism`]: the four realism classifiers (ResNet-, VGG-, ViT- and ConvNeXt-style) of the
-//!   soft-voting ensemble.
+//! - [`realism`]: the five realism classifiers (ResNet-, VGG-, ViT- and ConvNeXt-style, and a
+//!   perceptron on ring statistics) of the soft-voting ensemble.
 //! - [`classify`]: tag probabilities and the realism vote for a batch of prepared scattering
 //!   images, as the browser and `synthscope classify` run them.
 //! - [`weights`]: the weights-file layout all models share (magic, JSON header, burnpack

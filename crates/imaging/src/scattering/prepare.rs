@@ -26,6 +26,27 @@ pub enum BeamSource {
     ImageCentre,
 }
 
+/// Below this fraction of the variance explained, an estimated beam centre deserves a look. On
+/// 500 engine images (`generate saxs --count 500 --seed 2`) 62 % of the estimates below it were
+/// more than 5 px off the true centre, against 11 % of those above it; 42 % of the images fall
+/// below it (weak patterns beside beamstop arms, beams off the detector).
+pub const DOUBTFUL_EXPLAINED: f64 = 0.1;
+
+impl BeamSource {
+    /// Whether the centre should be checked by eye before the tags are trusted: an estimate
+    /// that explains less than [`DOUBTFUL_EXPLAINED`], or the image centre for want of one.
+    pub fn doubtful(&self) -> bool {
+        match *self {
+            BeamSource::Given => false,
+            // NaN (nothing to score) is doubtful too.
+            BeamSource::Estimated { explained } => {
+                explained.is_nan() || explained < DOUBTFUL_EXPLAINED
+            }
+            BeamSource::ImageCentre => true,
+        }
+    }
+}
+
 /// A detector image ready for the classifiers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
@@ -120,6 +141,17 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_estimates_and_the_image_centre_are_doubtful() {
+        let estimated = |explained| BeamSource::Estimated { explained };
+        assert!(!BeamSource::Given.doubtful());
+        assert!(BeamSource::ImageCentre.doubtful());
+        assert!(!estimated(0.63).doubtful());
+        assert!(!estimated(DOUBTFUL_EXPLAINED).doubtful());
+        assert!(estimated(0.09).doubtful());
+        assert!(estimated(f64::NAN).doubtful());
+    }
 
     /// A ring of radius 40 px around (70, 60) on a 10-count floor, 160 × 128 px.
     fn ring_image() -> Image<f32> {
