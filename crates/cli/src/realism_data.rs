@@ -97,7 +97,6 @@ impl FromStr for Mix {
     }
 }
 
-/// The realism input of detector counts: the log-scaled 256 × 256 grid.
 /// Where the ring statistics are taken around.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Beam {
@@ -108,61 +107,74 @@ pub(crate) enum Beam {
     Estimated,
 }
 
-/// The image grid and coefficient view of `counts`, prepared as for classification.
-fn input(
-    counts: &Image<f32>,
-    params: &SaxsParams,
-    beam: Beam,
-    basis: &FourierBessel,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    let g = &params.geometry;
-    let given = (beam == Beam::True).then_some((g.beam_x_px, g.beam_y_px));
-    let p = prepare(counts, None, given, basis)?;
-    Ok((p.tagger.image, p.tagger.coefficients))
-}
-
-/// Image `index` as a realistic sample or, as `mix` and `seed` decide, a fake of a kind that
-/// shows on it; `None` when it was to become a fake but no kind shows (it is left out rather
-/// than counted as realistic).
-fn build(
-    counts: &Image<f32>,
-    params: &SaxsParams,
-    truth: &Truth,
+/// How a run turns engine images into realism samples.
+struct Recipe {
+    /// With the image's index, decides which images become fakes and how.
     seed: u64,
-    index: u64,
+    /// Generated : experimental images.
     mix: Mix,
     beam: Beam,
-    basis: &FourierBessel,
-) -> Result<Option<RealismSample>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(synth::rng::splitmix64(
-        seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index,
-    ));
-    if rng.random::<f64>() >= mix.fake_fraction() {
-        let (image, coefficients) = input(counts, params, beam, basis)?;
-        return Ok(Some(RealismSample {
-            image,
-            coefficients,
-            realistic: true,
-            fake: None,
-            index,
-        }));
+    basis: FourierBessel,
+}
+
+impl Recipe {
+    fn new(seed: u64, mix: Mix, beam: Beam) -> Self {
+        Self {
+            seed,
+            mix,
+            beam,
+            basis: crate::saxs_data::basis(),
+        }
     }
-    // A random kind first, then the others in turn, until one shows on this image.
-    let first = rng.random_range(0..FakeKind::ALL.len());
-    for k in 0..FakeKind::ALL.len() {
-        let kind = FakeKind::ALL[(first + k) % FakeKind::ALL.len()];
-        if let Some(fake) = make_fake(counts, params, truth, kind, &mut rng) {
-            let (image, coefficients) = input(&fake, params, beam, basis)?;
+
+    /// The image grid and coefficient view of `counts`, prepared as for classification.
+    fn input(&self, counts: &Image<f32>, params: &SaxsParams) -> Result<(Vec<f32>, Vec<f32>)> {
+        let g = &params.geometry;
+        let given = (self.beam == Beam::True).then_some((g.beam_x_px, g.beam_y_px));
+        let p = prepare(counts, None, given, &self.basis)?;
+        Ok((p.tagger.image, p.tagger.coefficients))
+    }
+
+    /// Image `index` as a realistic sample or, as the mix and seed decide, a fake of a kind
+    /// that shows on it; `None` when it was to become a fake but no kind shows (it is left out
+    /// rather than counted as realistic).
+    fn build(
+        &self,
+        counts: &Image<f32>,
+        params: &SaxsParams,
+        truth: &Truth,
+        index: u64,
+    ) -> Result<Option<RealismSample>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(synth::rng::splitmix64(
+            self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index,
+        ));
+        if rng.random::<f64>() >= self.mix.fake_fraction() {
+            let (image, coefficients) = self.input(counts, params)?;
             return Ok(Some(RealismSample {
                 image,
                 coefficients,
-                realistic: false,
-                fake: Some(kind),
+                realistic: true,
+                fake: None,
                 index,
             }));
         }
+        // A random kind first, then the others in turn, until one shows on this image.
+        let first = rng.random_range(0..FakeKind::ALL.len());
+        for k in 0..FakeKind::ALL.len() {
+            let kind = FakeKind::ALL[(first + k) % FakeKind::ALL.len()];
+            if let Some(fake) = make_fake(counts, params, truth, kind, &mut rng) {
+                let (image, coefficients) = self.input(&fake, params)?;
+                return Ok(Some(RealismSample {
+                    image,
+                    coefficients,
+                    realistic: false,
+                    fake: Some(kind),
+                    index,
+                }));
+            }
+        }
+        Ok(None)
     }
-    Ok(None)
 }
 
 /// The realism set of a `generate saxs` directory (parameters and ground truth come from its
@@ -175,7 +187,7 @@ pub(crate) fn load_dir(
     beam: Beam,
 ) -> Result<Vec<RealismSample>> {
     let lines = crate::labels::read(dir, "saxs", limit)?;
-    let basis = crate::saxs_data::basis();
+    let recipe = Recipe::new(seed, mix, beam);
     let built: Vec<Option<RealismSample>> = lines
         .par_iter()
         .map(|(n, v)| {
@@ -185,7 +197,7 @@ pub(crate) fn load_dir(
             let truth: Truth = serde_json::from_value(v.clone())
                 .with_context(|| format!("labels.jsonl line {n}: unreadable ground truth"))?;
             let index = v.get("index").and_then(|i| i.as_u64()).unwrap_or(*n as u64);
-            build(&counts, &params, &truth, seed, index, mix, beam, &basis)
+            recipe.build(&counts, &params, &truth, index)
         })
         .collect::<Result<_>>()?;
     finish(built)
@@ -203,13 +215,13 @@ pub(crate) fn generate(
     if count == 0 {
         bail!("--generate needs at least one image");
     }
-    let basis = crate::saxs_data::basis();
+    let recipe = Recipe::new(seed, mix, beam);
     let built: Vec<Option<RealismSample>> = (0..count as u64)
         .into_par_iter()
         .map(|i| {
             let s = synth::dataset::generate_saxs(config, seed, i)?;
             let counts = synth::scattering::fakes::counts_f32(&s.image);
-            build(&counts, &s.params, &s.truth, seed, i, mix, beam, &basis)
+            recipe.build(&counts, &s.params, &s.truth, i)
         })
         .collect::<Result<_>>()?;
     finish(built)
