@@ -2,8 +2,8 @@
 """Reference timing of Synthscope's scattering networks (joint tagger, realism ensemble) in PyTorch.
 
 The same architectures as crates/models/src/tagger.rs (joint view: image CNN with 16 stem
-channels, coefficient branch on 880 Fourier-Bessel features, their 440 moduli and 576 ring
-statistics: 1896 -> 256 -> 256 -> 128, fusion, 15 logits) and
+channels, coefficient branch on the 440 moduli of the 880 Fourier-Bessel features and 576 ring
+statistics: 1016 -> 256 -> 256 -> 128, fusion, 15 logits) and
 crates/models/src/realism.rs (ResNet-, VGG-, ViT- and ConvNeXt-style members at width 8, each
 standardising its input and pooling by mean and max, and the perceptron on the 576 ring
 statistics: 576 -> 128 -> 64 -> 1), with random weights: only speed matters.
@@ -69,7 +69,7 @@ class CoeffNet(nn.Module):
     def __init__(self, hidden=256, e=128):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(FB * 3 // 2 + RINGS, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(FB // 2 + RINGS, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
             nn.Linear(hidden, e), nn.ReLU(),
         )
 
@@ -77,7 +77,7 @@ class CoeffNet(nn.Module):
         fb, rings = x[:, :FB], x[:, FB:]
         linear = torch.sign(fb) * torch.expm1(fb.abs())
         modulus = linear.reshape(x.shape[0], -1, 2).square().sum(2).sqrt()
-        return self.net(torch.cat([fb, torch.log1p(modulus), rings], 1))
+        return self.net(torch.cat([torch.log1p(modulus), rings], 1))
 
 
 class JointTagger(nn.Module):

@@ -44,6 +44,10 @@ pub(crate) struct TrainTaggerArgs {
     /// joint view still starts from them. Written as FILE:VIEW[,VIEW…]; may be repeated.
     #[arg(long)]
     keep: Vec<String>,
+    /// Let the coefficient network read the raw Fourier–Bessel features too, not only their
+    /// moduli and the ring statistics (the layout of weights trained before November 2026).
+    #[arg(long)]
+    coeff_raw_fb: bool,
 }
 
 /// `--views` values.
@@ -188,7 +192,16 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     let views: Vec<View> = a.views.iter().map(|&v| v.into()).collect();
     let configs: Vec<TaggerConfig> = views
         .iter()
-        .map(|&v| TaggerConfig::new(v).with_image_channels(a.image_channels))
+        .map(|&v| {
+            let config = TaggerConfig::new(v).with_image_channels(a.image_channels);
+            // The image view has no coefficient branch: its config keeps the default, so that
+            // image views of every file can be kept.
+            if v == View::Image {
+                config
+            } else {
+                config.with_coeff_raw_fb(a.coeff_raw_fb)
+            }
+        })
         .collect();
     let tags = TRAINING_TAGS.iter().map(|t| t.to_string()).collect();
     let mut ckpt = Checkpoint::open(&run.out)?;
