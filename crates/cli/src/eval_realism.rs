@@ -107,11 +107,7 @@ pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
     let (ensemble, name, digest) = shipped::load_realism(a.model.as_deref(), &device, "--model")?;
-    let beam = if a.true_beam {
-        Beam::True
-    } else {
-        Beam::Estimated
-    };
+    let beam = Beam::estimated_if(!a.true_beam);
     let samples = realism_data::load_dir(&a.data, a.limit, a.seed, a.mix, beam)?;
     let truth: Vec<bool> = samples.iter().map(|s| s.realistic).collect();
     let probs = member_probabilities(&ensemble.members, &samples, &device)?;

@@ -9,7 +9,7 @@ use clap::Args;
 use synth::scattering::TRAINING_TAGS;
 
 use crate::device::{DeviceChoice, device};
-use crate::saxs_data;
+use crate::saxs_data::{self, Beam};
 use crate::shipped;
 use crate::train_tagger::{average_precisions, probabilities, top_k_precision};
 
@@ -24,6 +24,11 @@ pub(crate) struct EvalTaggerArgs {
     /// Evaluate at most this many images.
     #[arg(long)]
     limit: Option<usize>,
+    /// Take the coefficient view around beam centres estimated from the images, as
+    /// `synthscope classify` and the browser do (the figure a user sees), instead of the true
+    /// centres of labels.jsonl.
+    #[arg(long)]
+    estimated_beam: bool,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -55,7 +60,7 @@ pub(crate) fn run(a: &EvalTaggerArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
     let (set, name, digest) = shipped::load_tagger(a.model.as_deref(), &device, "--model")?;
-    let samples = saxs_data::load_dir(&a.data, a.limit)?;
+    let samples = saxs_data::load_dir(&a.data, a.limit, Beam::estimated_if(a.estimated_beam))?;
     let mut out = serde_json::Map::new();
     let mut headline = None;
     for (config, net) in set.header.configs.iter().zip(&set.nets) {
@@ -75,6 +80,14 @@ pub(crate) fn run(a: &EvalTaggerArgs) -> Result<()> {
     }
     out.insert("images".into(), serde_json::json!(samples.len()));
     out.insert("model".into(), serde_json::json!(name));
+    out.insert(
+        "beam".into(),
+        serde_json::json!(if a.estimated_beam {
+            "estimated"
+        } else {
+            "true"
+        }),
+    );
     out.insert("sha256".into(), serde_json::json!(digest));
     out.insert(
         "seconds".into(),

@@ -17,12 +17,15 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use imaging::Image;
-use imaging::scattering::{FourierBessel, prepare};
+use imaging::scattering::FourierBessel;
 use models::realism::INPUT_SIDE_PX;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use synth::scattering::fakes::{FakeKind, make_fake};
+
+pub(crate) use crate::saxs_data::Beam;
+use crate::saxs_data::prepare;
 use synth::scattering::{SaxsConfig, SaxsParams, Truth};
 
 // The members read the taggers' prepared grid (`saxs_data::prepare`).
@@ -97,16 +100,6 @@ impl FromStr for Mix {
     }
 }
 
-/// Where the ring statistics are taken around.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Beam {
-    /// The centre the engine drew (from the parameters).
-    True,
-    /// Estimated from the image as `synthscope classify` and the browser do: the rings member
-    /// then learns, and is judged on, what it will see in use, including wrong centres.
-    Estimated,
-}
-
 /// How a run turns engine images into realism samples.
 struct Recipe {
     /// With the image's index, decides which images become fakes and how.
@@ -130,9 +123,7 @@ impl Recipe {
     /// The image grid and coefficient view of `counts`, prepared as for classification.
     fn input(&self, counts: &Image<f32>, params: &SaxsParams) -> Result<(Vec<f32>, Vec<f32>)> {
         let g = &params.geometry;
-        let given = (self.beam == Beam::True).then_some((g.beam_x_px, g.beam_y_px));
-        let p = prepare(counts, None, given, &self.basis)?;
-        Ok((p.tagger.image, p.tagger.coefficients))
+        prepare(counts, (g.beam_x_px, g.beam_y_px), self.beam, &self.basis)
     }
 
     /// Image `index` as a realistic sample or, as the mix and seed decide, a fake of a kind

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use imaging::Image;
-use imaging::scattering::{FourierBessel, tagger_input};
+use imaging::scattering::FourierBessel;
 use models::tagger::{FB_FEATURES, IMAGE_SIDE_PX, RING_FEATURES, TAG_COUNT};
 use rayon::prelude::*;
 use synth::scattering::{SaxsConfig, TRAINING_TAGS};
@@ -45,20 +45,43 @@ pub(crate) fn tag_vector(names: &[&str]) -> Result<[f32; TAG_COUNT]> {
     Ok(out)
 }
 
-/// Both views of detector counts around a beam centre. Negative counts (detector flags) are
-/// masked.
+/// Which beam centre the coefficient view is taken around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Beam {
+    /// The centre the engine drew (labels.jsonl).
+    True,
+    /// Estimated from the image as `synthscope classify` and the browser do: a network then
+    /// learns, and is judged on, what it will see in use, wrong centres included.
+    Estimated,
+}
+
+impl Beam {
+    /// `Estimated` when `estimated` is set.
+    pub(crate) fn estimated_if(estimated: bool) -> Self {
+        if estimated {
+            Beam::Estimated
+        } else {
+            Beam::True
+        }
+    }
+}
+
+/// Both views of detector counts, prepared as for classification (invalid pixels masked)
+/// around the true beam centre `true_beam_px` or, with [`Beam::Estimated`], around one
+/// estimated from the image.
 pub(crate) fn prepare(
     counts: &Image<f32>,
-    beam_x_px: f64,
-    beam_y_px: f64,
+    true_beam_px: (f64, f64),
+    beam: Beam,
     basis: &FourierBessel,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    let t = tagger_input(counts, None, beam_x_px, beam_y_px, IMAGE_SIDE_PX, basis)?;
-    Ok((t.image, t.coefficients))
+    let given = (beam == Beam::True).then_some(true_beam_px);
+    let p = imaging::scattering::prepare(counts, None, given, basis)?;
+    Ok((p.tagger.image, p.tagger.coefficients))
 }
 
 /// Reads every image of a `generate saxs` directory (its `labels.jsonl`), in parallel.
-pub(crate) fn load_dir(dir: &Path, limit: Option<usize>) -> Result<Vec<SaxsSample>> {
+pub(crate) fn load_dir(dir: &Path, limit: Option<usize>, beam: Beam) -> Result<Vec<SaxsSample>> {
     let lines = crate::labels::read(dir, "saxs", limit)?;
     let basis = basis();
     lines
@@ -77,8 +100,12 @@ pub(crate) fn load_dir(dir: &Path, limit: Option<usize>) -> Result<Vec<SaxsSampl
                 .iter()
                 .filter_map(|t| t.as_str())
                 .collect();
-            let (image, coeff) =
-                prepare(&counts, number("beam_x_px")?, number("beam_y_px")?, &basis)?;
+            let (image, coeff) = prepare(
+                &counts,
+                (number("beam_x_px")?, number("beam_y_px")?),
+                beam,
+                &basis,
+            )?;
             Ok(SaxsSample {
                 image,
                 coeff,
@@ -89,7 +116,12 @@ pub(crate) fn load_dir(dir: &Path, limit: Option<usize>) -> Result<Vec<SaxsSampl
 }
 
 /// Generates `count` detector images of batch `seed` in memory.
-pub(crate) fn generate(config: &SaxsConfig, seed: u64, count: usize) -> Result<Vec<SaxsSample>> {
+pub(crate) fn generate(
+    config: &SaxsConfig,
+    seed: u64,
+    count: usize,
+    beam: Beam,
+) -> Result<Vec<SaxsSample>> {
     config.validate()?;
     if count == 0 {
         bail!("--generate needs at least one image");
@@ -101,7 +133,7 @@ pub(crate) fn generate(config: &SaxsConfig, seed: u64, count: usize) -> Result<V
             let s = synth::dataset::generate_saxs(config, seed, i)?;
             let counts = s.image.counts.map(|c| c as f32);
             let g = s.params.geometry;
-            let (image, coeff) = prepare(&counts, g.beam_x_px, g.beam_y_px, &basis)?;
+            let (image, coeff) = prepare(&counts, (g.beam_x_px, g.beam_y_px), beam, &basis)?;
             let names: Vec<&str> = s.truth.tags.iter().map(String::as_str).collect();
             Ok(SaxsSample {
                 image,

@@ -151,11 +151,7 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     let device = device(run.device)?.autodiff();
     device.seed(src.seed);
     let started = Instant::now();
-    let beam = if a.true_beam {
-        Beam::True
-    } else {
-        Beam::Estimated
-    };
+    let beam = Beam::estimated_if(!a.true_beam);
     let samples = src.samples(
         &stages::generated_saxs(),
         |dir, limit| realism_data::load_dir(dir, limit, src.seed, a.mix, beam),

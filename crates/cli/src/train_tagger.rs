@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use synth::scattering::TRAINING_TAGS;
 
 use crate::device::device;
-use crate::saxs_data::{self, SaxsSample};
+use crate::saxs_data::{self, Beam, SaxsSample};
 use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
 use crate::training::{Checkpoint, SourceArgs, bce_with_logits, split_validation, write_weights};
 
@@ -48,6 +48,10 @@ pub(crate) struct TrainTaggerArgs {
     /// moduli and the ring statistics (the layout of weights trained before November 2026).
     #[arg(long)]
     coeff_raw_fb: bool,
+    /// Take the coefficient view around beam centres estimated from the images, as
+    /// `synthscope classify` does, instead of the true centres of labels.jsonl.
+    #[arg(long)]
+    estimated_beam: bool,
 }
 
 /// `--views` values.
@@ -177,10 +181,11 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     let device = device(run.device)?.autodiff();
     device.seed(src.seed);
     let started = Instant::now();
+    let beam = Beam::estimated_if(a.estimated_beam);
     let samples = src.samples(
         &stages::generated_saxs(),
-        saxs_data::load_dir,
-        saxs_data::generate,
+        |dir, limit| saxs_data::load_dir(dir, limit, beam),
+        |config, seed, n| saxs_data::generate(config, seed, n, beam),
     )?;
     let (train, val) = split_validation(samples, run.val)?;
     eprintln!(

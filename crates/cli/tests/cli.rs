@@ -473,6 +473,20 @@ fn train_tagger_smoke_run_stops_resumes_and_writes_checksummed_weights() {
     let o = synthscope(&args(&bad).each_ref().map(String::as_str));
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown view"));
+
+    // Evaluated as the app sees it: beam centres estimated from the images.
+    let o = run_ok(&[
+        "eval",
+        "tagger",
+        "--data",
+        data.path().to_str().expect("utf-8"),
+        "--model",
+        second.to_str().expect("utf-8"),
+        "--estimated-beam",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(r["beam"], "estimated", "{r}");
+    assert!(r["joint"]["map"].is_number(), "{r}");
 }
 
 #[test]
