@@ -20,7 +20,8 @@ use models::realism::{MemberConfig, hard_vote, soft_vote};
 use serde_json::{Value, json};
 
 use crate::device::{DeviceChoice, device};
-use crate::realism_data::{self, Beam, Mix, RealismSample};
+use crate::realism_data::{self, Mix, RealismSample};
+use crate::saxs_data::Beam;
 use crate::shipped;
 use crate::train_realism::member_probabilities;
 

@@ -19,14 +19,14 @@ use anyhow::{Context, Result, bail};
 use imaging::Image;
 use imaging::scattering::FourierBessel;
 use models::realism::INPUT_SIDE_PX;
+use models::tagger::FB_FEATURES;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use synth::scattering::fakes::{FakeKind, make_fake};
-
-pub(crate) use crate::saxs_data::Beam;
-use crate::saxs_data::prepare;
 use synth::scattering::{SaxsConfig, SaxsParams, Truth};
+
+use crate::saxs_data::{Beam, prepare};
 
 // The members read the taggers' prepared grid (`saxs_data::prepare`).
 const _: () = assert!(INPUT_SIDE_PX == models::tagger::IMAGE_SIDE_PX);
@@ -35,10 +35,9 @@ const _: () = assert!(INPUT_SIDE_PX == models::tagger::IMAGE_SIDE_PX);
 pub(crate) struct RealismSample {
     /// `[256 × 256]` log-scaled grid (the taggers' image view).
     pub image: Vec<f32>,
-    /// The taggers' coefficient view of the same grid around the beam centre
-    /// ([`imaging::scattering::TaggerInput::coefficients`]: Fourier–Bessel features and ring
-    /// statistics), for the statistics member.
-    pub coefficients: Vec<f32>,
+    /// The 576 ring statistics around the beam centre (the tail of the taggers' coefficient
+    /// view), for the rings member.
+    pub rings: Vec<f32>,
     /// A clean engine image.
     pub realistic: bool,
     /// How a fake was made (`None` for realistic images).
@@ -120,10 +119,12 @@ impl Recipe {
         }
     }
 
-    /// The image grid and coefficient view of `counts`, prepared as for classification.
+    /// The image grid and ring statistics of `counts`, prepared as for classification.
     fn input(&self, counts: &Image<f32>, params: &SaxsParams) -> Result<(Vec<f32>, Vec<f32>)> {
         let g = &params.geometry;
-        prepare(counts, (g.beam_x_px, g.beam_y_px), self.beam, &self.basis)
+        let (image, mut coefficients) =
+            prepare(counts, (g.beam_x_px, g.beam_y_px), self.beam, &self.basis)?;
+        Ok((image, coefficients.split_off(FB_FEATURES)))
     }
 
     /// Image `index` as a realistic sample or, as the mix and seed decide, a fake of a kind
@@ -140,10 +141,10 @@ impl Recipe {
             self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index,
         ));
         if rng.random::<f64>() >= self.mix.fake_fraction() {
-            let (image, coefficients) = self.input(counts, params)?;
+            let (image, rings) = self.input(counts, params)?;
             return Ok(Some(RealismSample {
                 image,
-                coefficients,
+                rings,
                 realistic: true,
                 fake: None,
                 index,
@@ -154,10 +155,10 @@ impl Recipe {
         for k in 0..FakeKind::ALL.len() {
             let kind = FakeKind::ALL[(first + k) % FakeKind::ALL.len()];
             if let Some(fake) = make_fake(counts, params, truth, kind, &mut rng) {
-                let (image, coefficients) = self.input(&fake, params)?;
+                let (image, rings) = self.input(&fake, params)?;
                 return Ok(Some(RealismSample {
                     image,
-                    coefficients,
+                    rings,
                     realistic: false,
                     fake: Some(kind),
                     index,
@@ -266,11 +267,7 @@ mod tests {
         // The beam centre changes the ring statistics, not the image.
         let truth = generate(&config, 3, 60, Mix::default(), Beam::True).expect("set");
         assert!(a.iter().zip(&truth).all(|(x, y)| x.image == y.image));
-        assert!(
-            a.iter()
-                .zip(&truth)
-                .any(|(x, y)| x.coefficients != y.coefficients)
-        );
+        assert!(a.iter().zip(&truth).any(|(x, y)| x.rings != y.rings));
         let more = generate(
             &config,
             3,

@@ -18,13 +18,14 @@ use models::realism::{
     Ensemble, EnsembleHeader, Family, INPUT_SIDE_PX, Member, MemberConfig, fit_vote_weights,
     soft_vote,
 };
-use models::tagger::{FB_FEATURES, RING_FEATURES};
+use models::tagger::RING_FEATURES;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::device::device;
-use crate::realism_data::{self, Beam, Mix, RealismSample};
+use crate::realism_data::{self, Mix, RealismSample};
+use crate::saxs_data::Beam;
 use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
 use crate::training::{Checkpoint, SourceArgs, bce_with_logits, split_validation, write_weights};
 
@@ -106,7 +107,7 @@ pub(crate) fn batch(
         } else {
             image.extend(d.apply_grid(&s.image, side));
         }
-        stats.extend_from_slice(&s.coefficients[FB_FEATURES..]);
+        stats.extend_from_slice(&s.rings);
         target.push(if s.realistic { 1.0f32 } else { 0.0 });
     }
     let b = idx.len();
