@@ -12,6 +12,7 @@ mod device;
 mod eval_grain;
 mod eval_realism;
 mod eval_tagger;
+mod expert_labels;
 mod generate;
 mod grain_data;
 mod labels;
@@ -55,6 +56,9 @@ enum Command {
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchKind),
+    /// Experts' labels: agreement between annotators, merging exports, annotation packs.
+    #[command(subcommand)]
+    Labels(expert_labels::LabelsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +243,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchKind::Generate(a)) => bench::generate(&a),
         Command::Bench(BenchKind::Grain(a)) => bench::grain(&a),
         Command::Bench(BenchKind::Tagger(a)) => bench::tagger(&a),
+        Command::Labels(c) => expert_labels::run(&c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

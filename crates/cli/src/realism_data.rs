@@ -219,6 +219,69 @@ pub(crate) fn generate(
     finish(built)
 }
 
+/// The realism set of experts' label exports: each image's consensus (majority of its
+/// annotators) is its class; images whose consensus is "unsure" or tied are left out. Beam
+/// centres are estimated, as `classify` and the browser do (nothing else is known of a user's
+/// image).
+pub(crate) fn from_labels(files: &[std::path::PathBuf]) -> Result<Vec<RealismSample>> {
+    let archives = crate::expert_labels::read_all(files, true)?;
+    let all: Vec<labels::Label> = archives.iter().flat_map(|a| a.labels.clone()).collect();
+    let bytes: std::collections::HashMap<&str, &[u8]> = archives
+        .iter()
+        .flat_map(|a| a.images.iter())
+        .map(|i| (i.item.as_str(), i.bytes.as_slice()))
+        .collect();
+    let stats = labels::agreement(&all);
+    let decided: Vec<(usize, &labels::agreement::Consensus, bool)> = stats
+        .consensus
+        .iter()
+        .enumerate()
+        .filter_map(|(n, c)| c.realistic.map(|r| (n, c, r)))
+        .collect();
+    let left_out = stats.consensus.len() - decided.len();
+    let fakes = decided.iter().filter(|(_, _, r)| !r).count();
+    if fakes == 0 || fakes == decided.len() {
+        bail!(
+            "the experts' consensus calls {} images realistic and {fakes} fake; fine-tuning needs both",
+            decided.len() - fakes
+        );
+    }
+    if let Some((_, c, _)) = decided
+        .iter()
+        .find(|(_, c, _)| !bytes.contains_key(c.item.as_str()))
+    {
+        bail!(
+            "the labels name {} ({}…) but no file given carries that image: export the labels with their images (Annotate → \"with images\", or `synthscope labels merge … --out merged.zip`)",
+            c.file,
+            &c.item[..12]
+        );
+    }
+    let basis = crate::saxs_data::basis();
+    let built: Vec<Option<RealismSample>> = decided
+        .par_iter()
+        .map(|&(n, c, realistic)| {
+            let loaded = imaging::load::load_gray(bytes[c.item.as_str()], 16)
+                .with_context(|| format!("{} ({}…)", c.file, &c.item[..12]))?;
+            let counts = loaded.image.to_f32();
+            let (image, mut coefficients) = prepare(&counts, (0.0, 0.0), Beam::Estimated, &basis)?;
+            Ok(Some(RealismSample {
+                image,
+                rings: coefficients.split_off(FB_FEATURES),
+                realistic,
+                fake: None,
+                index: n as u64,
+            }))
+        })
+        .collect::<Result<_>>()?;
+    eprintln!(
+        "{} labelled images by {} annotators: {} used, {left_out} left out (unsure or tied)",
+        stats.items,
+        stats.annotators.len(),
+        decided.len()
+    );
+    finish(built)
+}
+
 fn finish(built: Vec<Option<RealismSample>>) -> Result<Vec<RealismSample>> {
     let samples: Vec<RealismSample> = built.into_iter().flatten().collect();
     let fakes = samples.iter().filter(|s| !s.realistic).count();

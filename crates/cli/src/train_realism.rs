@@ -57,6 +57,15 @@ pub(crate) struct TrainRealismArgs {
     /// estimating the centres as `synthscope classify` does.
     #[arg(long)]
     true_beam: bool,
+    /// Instead of --data/--generate: experts' label exports (zips with their images, from the
+    /// Annotate page or `synthscope labels merge`); each image's consensus answer is its class,
+    /// images the experts were unsure or split about are left out.
+    #[arg(long, num_args = 1.., conflicts_with_all = ["data", "generate", "true_beam"])]
+    labels: Vec<std::path::PathBuf>,
+    /// Start from this realism weights file (its members and widths; --members and --width are
+    /// ignored) and fine-tune every member: the human-in-the-loop round.
+    #[arg(long, conflicts_with_all = ["keep", "resume"])]
+    init: Option<std::path::PathBuf>,
 }
 
 /// `--members` values.
@@ -153,11 +162,15 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     device.seed(src.seed);
     let started = Instant::now();
     let beam = Beam::estimated_if(!a.true_beam);
-    let samples = src.samples(
-        &stages::generated_saxs(),
-        |dir, limit| realism_data::load_dir(dir, limit, src.seed, a.mix, beam),
-        |config, seed, n| realism_data::generate(config, seed, n, a.mix, beam),
-    )?;
+    let samples = if a.labels.is_empty() {
+        src.samples(
+            &stages::generated_saxs(),
+            |dir, limit| realism_data::load_dir(dir, limit, src.seed, a.mix, beam),
+            |config, seed, n| realism_data::generate(config, seed, n, a.mix, beam),
+        )?
+    } else {
+        realism_data::from_labels(&a.labels)?
+    };
     let (train, val) = split_validation(samples, run.val)?;
     let fakes = |s: &[RealismSample]| s.iter().filter(|x| !x.realistic).count();
     eprintln!(
@@ -169,11 +182,30 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
         fakes(&val),
         started.elapsed().as_secs_f64()
     );
-    let configs: Vec<MemberConfig> = a
-        .members
-        .iter()
-        .map(|&f| MemberConfig::new(f.into()).with_width(a.width))
-        .collect();
+    let init = match &a.init {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read --init {}", path.display()))?;
+            let e = Ensemble::from_bytes(&bytes, &device).with_context(|| {
+                format!("--init: {} is not a realism weights file", path.display())
+            })?;
+            eprintln!(
+                "fine-tuning the {} members of {}",
+                e.members.len(),
+                path.display()
+            );
+            Some(e)
+        }
+        None => None,
+    };
+    let configs: Vec<MemberConfig> = match &init {
+        Some(e) => e.header.configs.clone(),
+        None => a
+            .members
+            .iter()
+            .map(|&f| MemberConfig::new(f.into()).with_width(a.width))
+            .collect(),
+    };
     let mut ckpt = Checkpoint::open(&run.out)?;
     let (ensemble, mut progress) = if run.resume {
         let (bytes, progress): (Vec<u8>, Progress) = ckpt.resume()?;
@@ -190,6 +222,8 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
             progress.step
         );
         (e, progress)
+    } else if let Some(e) = init {
+        (e, Progress::default())
     } else {
         (Ensemble::init(configs, &device), Progress::default())
     };
@@ -242,13 +276,36 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
         .collect();
     ensemble.header.vote_threshold = best_f1_threshold(&scores, &truth);
     let auc = imaging::metrics::roc_auc(&scores, &truth).unwrap_or(f64::NAN);
+    let set = if a.labels.is_empty() {
+        format!("{} images (mix {})", train.len(), a.mix)
+    } else {
+        format!("{} expert-labelled images", train.len())
+    };
+    let start = a
+        .init
+        .as_ref()
+        .map(|p| format!(", fine-tuned from {}", p.display()))
+        .unwrap_or_default();
     ensemble.header.trained = format!(
-        "synthscope {} train realism: {} images (mix {}), {} epochs per member, batch {}",
+        "synthscope {} train realism: {set}{start}, {} epochs per member, batch {}",
         env!("CARGO_PKG_VERSION"),
-        train.len(),
-        a.mix,
         run.epochs,
         run.batch
+    );
+    // The round's figures on the held-out part: what the loop tracks from round to round.
+    let decided: Vec<bool> = scores
+        .iter()
+        .map(|&s| ensemble.header.realistic(s))
+        .collect();
+    let m = imaging::metrics::binary_scores(&decided, &truth);
+    let agreement =
+        decided.iter().zip(&truth).filter(|(d, t)| d == t).count() as f64 / truth.len() as f64;
+    eprintln!(
+        "validation ({} images): precision {:.3}, recall {:.3}, F1 {:.3}, agreement with the labels {agreement:.3}",
+        truth.len(),
+        m.precision,
+        m.recall,
+        m.f1
     );
     let weights: Vec<String> = ensemble
         .header

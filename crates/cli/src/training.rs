@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, clap::Args)]
 pub(crate) struct SourceArgs {
     /// A directory written by `synthscope generate` (its labels.jsonl lists the images).
-    #[arg(long, required_unless_present = "generate")]
+    #[arg(long)]
     pub data: Option<PathBuf>,
     /// Instead of --data: generate this many images in memory (default engine settings;
     /// scattering images at 256 px).
