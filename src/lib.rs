@@ -11,6 +11,9 @@
 //!   Net2 refinement) and grain statistics out.
 //! - [`pages::classify`]: the Classify page: scattering images in; tag probabilities, realism
 //!   votes, mask and beam centre (editable), I(q) and I(χ) out.
+//! - [`pages::annotate`]: the Annotate page: experts label stored images with the keyboard;
+//!   annotation packs and label exports in and out. [`store`] keeps images, labels, predictions
+//!   and packs in IndexedDB, every label in its own committed transaction.
 //! - [`weights`]: model weights fetched once with progress, SHA-256 checked, cached offline.
 //! - [`browser`]: small wrappers over browser APIs (canvas, downloads, yielding to the event loop).
 //!
@@ -24,12 +27,13 @@ pub mod compute;
 pub mod pages;
 pub mod protocol;
 pub mod runtime;
+pub mod store;
 pub mod weights;
 pub mod worker;
 
 use leptos::prelude::*;
 
-/// The page named by the URL fragment (`#generate`, `#segment`, `#classify`).
+/// The page named by the URL fragment (`#generate`, `#segment`, `#classify`, `#annotate`).
 fn page_from_hash() -> String {
     let hash = web_sys::window()
         .and_then(|w| w.location().hash().ok())
@@ -37,6 +41,7 @@ fn page_from_hash() -> String {
     match hash.trim_start_matches('#') {
         "segment" => "segment".into(),
         "classify" => "classify".into(),
+        "annotate" => "annotate".into(),
         _ => "generate".into(),
     }
 }
@@ -67,6 +72,7 @@ pub fn App() -> impl IntoView {
                 {link("generate", "Generate")}
                 {link("segment", "Segment")}
                 {link("classify", "Classify")}
+                {link("annotate", "Annotate")}
             </nav>
             <runtime::StatusBadge status=status />
         </header>
@@ -74,6 +80,7 @@ pub fn App() -> impl IntoView {
             <div style=shown("generate")><pages::generate::GeneratePage /></div>
             <div style=shown("segment")><pages::segment::SegmentPage /></div>
             <div style=shown("classify")><pages::classify::ClassifyPage /></div>
+            <div style=shown("annotate")><pages::annotate::AnnotatePage /></div>
         </main>
         <footer>
             "Everything runs in this browser tab; nothing you generate or upload is sent anywhere."

@@ -1,5 +1,6 @@
 //! The app's pages.
 
+pub mod annotate;
 pub mod classify;
 pub mod generate;
 pub mod segment;
