@@ -14,6 +14,8 @@
 //! - [`pages::annotate`]: the Annotate page: experts label stored images with the keyboard;
 //!   annotation packs and label exports in and out. [`store`] keeps images, labels, predictions
 //!   and packs in IndexedDB, every label in its own committed transaction.
+//! - [`pages::dataset`]: the Dataset page: inter-annotator agreement, consensus, images to
+//!   review, and the training-set export for `synthscope train realism --labels`.
 //! - [`weights`]: model weights fetched once with progress, SHA-256 checked, cached offline.
 //! - [`browser`]: small wrappers over browser APIs (canvas, downloads, yielding to the event loop).
 //!
@@ -33,7 +35,7 @@ pub mod worker;
 
 use leptos::prelude::*;
 
-/// The page named by the URL fragment (`#generate`, `#segment`, `#classify`, `#annotate`).
+/// The page named by the URL fragment (`#generate`, `#segment`, `#classify`, `#annotate`, `#dataset`).
 fn page_from_hash() -> String {
     let hash = web_sys::window()
         .and_then(|w| w.location().hash().ok())
@@ -42,6 +44,7 @@ fn page_from_hash() -> String {
         "segment" => "segment".into(),
         "classify" => "classify".into(),
         "annotate" => "annotate".into(),
+        "dataset" => "dataset".into(),
         _ => "generate".into(),
     }
 }
@@ -61,6 +64,13 @@ pub fn App() -> impl IntoView {
     provide_context(inbox);
     let classify_inbox: pages::classify::Inbox = RwSignal::new_local(Vec::new());
     provide_context(classify_inbox);
+    // The Dataset page re-reads the label store each time it is shown.
+    let dataset_visits = RwSignal::new(0usize);
+    Effect::new(move |_| {
+        if page.get() == "dataset" {
+            dataset_visits.update(|n| *n += 1);
+        }
+    });
     let link = move |id: &'static str, label: &'static str| {
         view! { <a href=format!("#{id}") id=format!("nav-{id}") class=move || if page.get() == id { "active" } else { "" }>{label}</a> }
     };
@@ -73,6 +83,7 @@ pub fn App() -> impl IntoView {
                 {link("segment", "Segment")}
                 {link("classify", "Classify")}
                 {link("annotate", "Annotate")}
+                {link("dataset", "Dataset")}
             </nav>
             <runtime::StatusBadge status=status />
         </header>
@@ -81,6 +92,7 @@ pub fn App() -> impl IntoView {
             <div style=shown("segment")><pages::segment::SegmentPage /></div>
             <div style=shown("classify")><pages::classify::ClassifyPage /></div>
             <div style=shown("annotate")><pages::annotate::AnnotatePage /></div>
+            <div style=shown("dataset")><pages::dataset::DatasetPage visits=dataset_visits.read_only() /></div>
         </main>
         <footer>
             "Everything runs in this browser tab; nothing you generate or upload is sent anywhere."

@@ -136,16 +136,24 @@ fn explain(what: &str, e: impl std::fmt::Display) -> String {
     }
 }
 
+/// A record as stored: its JSON text. (Plain JSON keeps records readable in the browser's
+/// developer tools and is fast to convert; the image bytes are stored as blobs.)
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, String> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    serde_json::to_string(value)
+        .map(|text| JsValue::from_str(&text))
         .map_err(|e| format!("cannot store a value: {e}"))
 }
 
 fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue) -> Result<T, String> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| {
-        format!("the label store holds a record this version cannot read ({e}); export what you can and clear the store")
-    })
+    let unreadable = |why: String| {
+        format!(
+            "the label store holds a record this version cannot read ({why}); export what you can and clear the store"
+        )
+    };
+    let text = value
+        .as_string()
+        .ok_or_else(|| unreadable("not JSON text".into()))?;
+    serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))
 }
 
 /// The key of a (item, second part) record.
@@ -393,6 +401,10 @@ impl Store {
         }
         let stored_labels = self.labels().await?;
         let existing: Vec<Label> = stored_labels.iter().map(|s| s.label.clone()).collect();
+        let before: std::collections::HashMap<(&str, &str), &Label> = existing
+            .iter()
+            .map(|l| ((l.item.as_str(), l.annotator.as_str()), l))
+            .collect();
         let merged = labels::merge(&existing, &archive.labels);
         let mut report = ImportReport {
             labels_added: merged.added,
@@ -409,9 +421,9 @@ impl Store {
         let mut label_rows = Vec::new();
         for label in &merged.labels {
             let key = (label.item.clone(), label.annotator.clone());
-            let unchanged = existing
-                .iter()
-                .any(|e| e.item == label.item && e.annotator == label.annotator && e == label);
+            let unchanged = before
+                .get(&(label.item.as_str(), label.annotator.as_str()))
+                .is_some_and(|e| *e == label);
             if unchanged {
                 continue;
             }

@@ -138,6 +138,8 @@ pub fn AnnotatePage() -> impl IntoView {
         StoredValue::new_local(HashMap::new());
     let key_at = StoredValue::new(None::<f64>);
     let latency_ms = RwSignal::new(None::<f64>);
+    // Images painted so far (the latency benchmark waits on it).
+    let paints = RwSignal::new(0usize);
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let note_ref = NodeRef::<leptos::html::Textarea>::new();
 
@@ -247,6 +249,7 @@ pub fn AnnotatePage() -> impl IntoView {
                             latency_ms.set(Some(browser::now_ms() - t0));
                             key_at.set_value(None);
                         }
+                        paints.update(|n| *n += 1);
                     }
                 }
                 Err(e) => error.set(Some(format!("{}: {e}", image.file))),
@@ -768,6 +771,20 @@ pub fn AnnotatePage() -> impl IntoView {
         });
     };
 
+    // The current image's answer by this annotator: (data attribute, Some(answer) if given).
+    let answer_now = move || -> (&'static str, Option<Option<bool>>) {
+        let item = current().map(|c| c.item).unwrap_or_default();
+        let who = annotator.get();
+        let given = data.with(|d| d.labels.get(&(item, who)).map(|l| l.label.realistic));
+        let attr = match given {
+            Some(Some(true)) => "true",
+            Some(Some(false)) => "false",
+            Some(None) => "null",
+            None => "",
+        };
+        (attr, given)
+    };
+
     let tag_rows = move || {
         let image = current();
         let item = image.as_ref().map(|i| i.item.clone()).unwrap_or_default();
@@ -865,22 +882,22 @@ pub fn AnnotatePage() -> impl IntoView {
                     <div class="zoom-box">
                         <canvas id="annotate-canvas" node_ref=canvas_ref
                             data-latency-ms=move || latency_ms.get().map(|l| format!("{l:.1}")).unwrap_or_default()
-                            style=move || format!("width:{:.0}%", 100.0 * zoom.get())></canvas>
+                            data-paints=move || paints.get()
+                            style=move || format!("height:{:.0}vh", 70.0 * zoom.get())></canvas>
                     </div>
                     <p class="muted">"r realistic · f fake · u unsure · ←/→ previous/next · z undo · ? help"</p>
                 </div>
                 <div class="annotate-side">
                     <h3>"Your answer"</h3>
-                    <p id="annotate-answer" data-realistic=move || {
-                        let item = current().map(|c| c.item).unwrap_or_default();
-                        let who = annotator.get();
-                        data.with(|d| match d.labels.get(&(item, who)).map(|l| l.label.realistic) {
-                            Some(Some(true)) => "true", Some(Some(false)) => "false", Some(None) => "null", None => "",
-                        })
-                    }>
-                        <button type="button" id="answer-realistic" on:click=move |_| answer(Some(true))><kbd>"r"</kbd>" realistic"</button>
-                        <button type="button" id="answer-fake" on:click=move |_| answer(Some(false))><kbd>"f"</kbd>" fake"</button>
-                        <button type="button" id="answer-unsure" on:click=move |_| answer(None)><kbd>"u"</kbd>" unsure"</button>
+                    <p id="annotate-answer" data-realistic=move || answer_now().0>
+                        {[("answer-realistic", "r", " realistic", Some(true)), ("answer-fake", "f", " fake", Some(false)), ("answer-unsure", "u", " unsure", None)]
+                            .into_iter()
+                            .map(|(id, key, text, value)| view! {
+                                <button type="button" id=id
+                                    class=move || { let (_, given) = answer_now(); if given == Some(value) { "chosen" } else { "" } }
+                                    on:click=move |_| answer(value)><kbd>{key}</kbd>{text}</button>
+                            })
+                            .collect_view()}
                     </p>
                     {move || {
                         let item = current().map(|c| c.item).unwrap_or_default();

@@ -2,5 +2,6 @@
 
 pub mod annotate;
 pub mod classify;
+pub mod dataset;
 pub mod generate;
 pub mod segment;

@@ -118,6 +118,9 @@ test('annotate 20 images with the keyboard; reload; export, clear, import; bad f
     await page.waitForSelector('.badge:not([data-backend="pending"])', { timeout: 120_000 });
     await settled(page, COUNT);
     assert.equal(await page.textContent('#annotator-current'), 'ann');
+    // Back at the first image: its answer (r) shows.
+    assert.equal(await page.getAttribute('#annotate-answer', 'data-realistic'), 'true');
+    assert.equal(await page.getAttribute('#answer-realistic', 'class'), 'chosen');
     const first = await exportLabels(page, '#export-mine', 'ann-1.zip');
     assert.equal(first.lines.length, COUNT);
     const want = expected.sort((a, b) => a.item.localeCompare(b.item));
@@ -161,6 +164,63 @@ test('annotate 20 images with the keyboard; reload; export, clear, import; bad f
       await settled(page, COUNT);
       assert.deepEqual((await exportLabels(page, '#export-all', 'after-bad.zip')).lines, first.lines);
     }
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('two experts: their exports give the kappa computed by hand on the Dataset page', async () => {
+  const { createHash } = await import('node:crypto');
+  const pngs = fs.readdirSync(dir).filter((f) => /^saxs_\d+\.png$/.test(f)).sort();
+  const items = pngs.map((f) => createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex'));
+  // ann: realistic for images 0–9, fake for 10–19. bob differs on 0 and 1 (fake), 10 (realistic)
+  // and 19 (unsure). Agreement 16/20 = 0.8. Shares (realistic, fake, unsure): ann (10, 10, 0)/20,
+  // bob (9, 10, 1)/20 → p_e = (90 + 100 + 0)/400 = 0.475 → Cohen's κ = 0.325/0.525 = 0.619.
+  // Fleiss pools both: (19, 20, 1)/40 → p_e = 0.47625 → κ = 0.32375/0.52375 = 0.618.
+  const answer = (who, i) => {
+    if (who === 'bob' && (i === 0 || i === 1)) return false;
+    if (who === 'bob' && i === 10) return true;
+    if (who === 'bob' && i === 19) return null;
+    return i < 10;
+  };
+  for (const who of ['ann', 'bob']) {
+    const lines = items.map((item, i) => JSON.stringify({
+      item, file: pngs[i], annotator: who, realistic: answer(who, i), tags: [], note: '', updated_at: '2026-11-23T10:00:00Z',
+    }));
+    fs.writeFileSync(path.join(dir, `${who}.jsonl`), `${lines.join('\n')}\n`);
+  }
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openApp(browser, `${server.url}#annotate`);
+    await settled(page, null);
+    page.on('dialog', (d) => d.accept());
+    await page.click('#clear-store');
+    await page.waitForFunction(() => +document.querySelector('#annotate-progress').dataset.total === 0);
+    await importFile(page, pack);
+    // Labels before their images would be refused; after the pack they import.
+    for (const who of ['ann', 'bob']) {
+      await importFile(page, path.join(dir, `${who}.jsonl`));
+      assert.match(await page.textContent('#annotate-message'), /20 new labels/);
+    }
+    await page.click('#nav-dataset');
+    await page.waitForSelector('#agreement');
+    const a = await page.evaluate(() => ({ ...document.querySelector('#agreement').dataset, ...document.querySelector('#dataset-summary').dataset }));
+    assert.equal(a.cohen, '0.619');
+    assert.equal(a.fleiss, '0.618');
+    assert.equal(a.percent, '0.800');
+    assert.equal(a.labels, '40');
+    assert.equal(await page.locator('#conflicts li').count(), 4);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dataset.png') });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-training')]);
+    const saved = path.join(dir, 'training-set.zip');
+    await download.saveAs(saved);
+    const zip = unzipSync(new Uint8Array(fs.readFileSync(saved)));
+    assert.equal(strFromU8(zip['labels.jsonl']).trim().split('\n').length, 40);
+    assert.equal(Object.keys(zip).filter((k) => k.startsWith('images/')).length, 20);
+    // The companion reads it: the same kappa natively.
+    const report = JSON.parse(execFileSync(BIN, ['labels', 'agreement', saved], { encoding: 'utf8' }));
+    assert.ok(Math.abs(report.cohen_kappa - 0.325 / 0.525) < 1e-12, String(report.cohen_kappa));
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
