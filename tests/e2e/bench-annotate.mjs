@@ -26,6 +26,8 @@ const files = fs.readdirSync(dir).filter((f) => /^saxs_\d+\.png$/.test(f)).sort(
 const pack = path.join(dir, 'pack.zip');
 execFileSync(BIN, ['labels', 'pack', '--id', 'bench', '--out', pack, ...files.map((f) => path.join(dir, f))], { stdio: 'ignore' });
 const items = files.map((f) => createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex'));
+// Identical files (an empty detector, say) are one image in the store.
+const DISTINCT = new Set(items).size;
 const annotators = Math.max(1, Math.round(LABELS / IMAGES));
 const labelsFile = path.join(dir, 'labels.jsonl');
 const lines = [];
@@ -39,7 +41,7 @@ fs.writeFileSync(labelsFile, `${lines.join('\n')}\n`);
 
 const server = await serve(DIST);
 const browser = await launch({ webgpu: false });
-const result = { images: IMAGES, image_size_px: SIZE, pack_mb: +(fs.statSync(pack).size / 1e6).toFixed(1), labels: lines.length };
+const result = { images: IMAGES, distinct_images: DISTINCT, image_size_px: SIZE, pack_mb: +(fs.statSync(pack).size / 1e6).toFixed(1), labels: lines.length };
 try {
   const { page } = await openApp(browser, `${server.url}#annotate`);
   page.on('dialog', (d) => d.accept());
@@ -72,7 +74,7 @@ try {
     await page.waitForFunction((n) => {
       const p = document.querySelector('#annotate-progress');
       return p && p.dataset.loaded === 'true' && +p.dataset.total === n && document.querySelector('#annotate-current')?.dataset.item;
-    }, IMAGES, { timeout: 300_000 }).catch(async (e) => {
+    }, DISTINCT, { timeout: 300_000 }).catch(async (e) => {
       await page.screenshot({ path: path.join(ARTIFACTS, 'bench-annotate-failed.png') });
       const state = await page.evaluate(() => ({ ...document.querySelector('#annotate-progress')?.dataset, error: document.querySelector('#annotate-error')?.textContent }));
       throw new Error(`${e.message}: ${JSON.stringify(state)}`);
