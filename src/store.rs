@@ -249,6 +249,20 @@ impl Store {
         values.into_iter().map(from_js).collect()
     }
 
+    /// The record of `store` under `key`, if any.
+    async fn get(&self, what: &str, store: &str, key: &str) -> Result<Option<JsValue>, String> {
+        let tx = self
+            .db
+            .transaction(&[store], TransactionMode::ReadOnly)
+            .map_err(|e| explain(what, e))?;
+        tx.object_store(store)
+            .map_err(|e| explain(what, e))?
+            .get(JsValue::from_str(key))
+            .map_err(|e| explain(what, e))?
+            .await
+            .map_err(|e| explain(what, e))
+    }
+
     /// Every stored label.
     pub async fn labels(&self) -> Result<Vec<StoredLabel>, String> {
         self.get_all(LABELS).await
@@ -272,17 +286,7 @@ impl Store {
     /// The bytes of an image, if stored.
     pub async fn image_bytes(&self, item: &str) -> Result<Option<Vec<u8>>, String> {
         let what = "cannot read an image from the label store";
-        let tx = self
-            .db
-            .transaction(&[BLOBS], TransactionMode::ReadOnly)
-            .map_err(|e| explain(what, e))?;
-        let value = tx
-            .object_store(BLOBS)
-            .map_err(|e| explain(what, e))?
-            .get(JsValue::from_str(item))
-            .map_err(|e| explain(what, e))?
-            .await
-            .map_err(|e| explain(what, e))?;
+        let value = self.get(what, BLOBS, item).await?;
         let Some(value) = value else { return Ok(None) };
         let blob: web_sys::Blob = value
             .dyn_into()
@@ -327,18 +331,7 @@ impl Store {
 
     /// A setting (such as the annotator's name).
     pub async fn setting(&self, name: &str) -> Result<Option<String>, String> {
-        let what = "cannot read the settings";
-        let tx = self
-            .db
-            .transaction(&[SETTINGS], TransactionMode::ReadOnly)
-            .map_err(|e| explain(what, e))?;
-        let value = tx
-            .object_store(SETTINGS)
-            .map_err(|e| explain(what, e))?
-            .get(JsValue::from_str(name))
-            .map_err(|e| explain(what, e))?
-            .await
-            .map_err(|e| explain(what, e))?;
+        let value = self.get("cannot read the settings", SETTINGS, name).await?;
         Ok(value.and_then(|v| v.as_string()))
     }
 
