@@ -297,15 +297,17 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
         .iter()
         .map(|&s| ensemble.header.realistic(s))
         .collect();
-    let m = imaging::metrics::binary_scores(&decided, &truth);
-    let agreement =
-        decided.iter().zip(&truth).filter(|(d, t)| d == t).count() as f64 / truth.len() as f64;
+    let r = labels::rounds::RoundScores::of(&scores, &decided, &truth);
+    let shown = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |x| format!("{x:.3}"));
     eprintln!(
-        "validation ({} images): precision {:.3}, recall {:.3}, F1 {:.3}, agreement with the labels {agreement:.3}",
-        truth.len(),
-        m.precision,
-        m.recall,
-        m.f1
+        "validation ({} images): precision {:.3}, recall {:.3}, F1 {:.3}, AUC {}, agreement with the labels {:.3} (Cohen's κ {})",
+        r.images,
+        r.precision,
+        r.recall,
+        r.f1,
+        shown(r.auc),
+        r.agreement,
+        shown(r.kappa)
     );
     let weights: Vec<String> = ensemble
         .header

@@ -10,6 +10,9 @@
 //! - [`annotate`]: the Annotate page's keyboard map and queue order (active learning).
 //! - [`agreement`]: percent agreement, Cohen's and Fleiss' kappa, per-tag agreement, consensus
 //!   labels and the items to review.
+//! - [`rounds`]: a realism model's decisions against the experts' consensus, per round of the
+//!   human-in-the-loop loop.
+//! - [`umap`]: the classifiers' embeddings projected to 2-D for the latent-space view.
 //!
 //! No I/O: the browser (IndexedDB) and the CLI (files) hand bytes in and take bytes out.
 
@@ -18,7 +21,9 @@ pub mod annotate;
 pub mod exchange;
 mod merge;
 mod record;
+pub mod rounds;
 mod time;
+pub mod umap;
 
 pub use agreement::{Agreement, agreement};
 pub use merge::{Merged, merge};

@@ -340,20 +340,38 @@ impl Member {
     /// - `stats`: `[b, 576]` ring statistics
     /// - output: `[b, 1]`
     pub fn forward(&self, x: Tensor<4>, stats: Tensor<2>) -> Tensor<2> {
+        let features = self.features(x, stats);
+        match &self.net {
+            Net::Resnet(n) => n.head.forward(features),
+            Net::Vgg(n) => n.head.forward(features),
+            Net::Vit(n) => n.head.forward(features),
+            Net::Convnext(n) => n.head.forward(features),
+            Net::Rings(n) => n.head.forward(features),
+        }
+    }
+
+    /// The features the head reads: the member's view of the image, used for the latent-space
+    /// view of the Dataset page.
+    ///
+    /// # Shapes
+    /// - `x`: `[b, 1, 256, 256]`
+    /// - `stats`: `[b, 576]` ring statistics
+    /// - output: `[b, f]` with `f` = [`Member::feature_width`]
+    pub fn features(&self, x: Tensor<4>, stats: Tensor<2>) -> Tensor<2> {
         match &self.net {
             Net::Resnet(n) => {
                 let mut x = relu(n.stem.forward(standardise(x)));
                 for b in &n.blocks {
                     x = b.forward(x);
                 }
-                n.head.forward(global_mean_max(x))
+                global_mean_max(x)
             }
             Net::Vgg(n) => {
                 let mut x = n.pool.forward(relu(n.stem.forward(standardise(x))));
                 for b in &n.blocks {
                     x = n.pool.forward(b.forward(x));
                 }
-                n.head.forward(global_mean_max(x))
+                global_mean_max(x)
             }
             Net::Vit(n) => {
                 // [b, d, 16, 16] → [b, 256, d] tokens.
@@ -365,7 +383,7 @@ impl Member {
                 let encoded = n.norm.forward(encoded);
                 let mean = encoded.clone().mean_dim(1).reshape([b, d]);
                 let max = encoded.max_dim(1).reshape([b, d]);
-                n.head.forward(Tensor::cat(vec![mean, max], 1))
+                Tensor::cat(vec![mean, max], 1)
             }
             Net::Convnext(n) => {
                 let mut x = n.stem.forward(standardise(x));
@@ -376,14 +394,25 @@ impl Member {
                 for s in &n.stages2 {
                     x = s.forward(x);
                 }
-                n.head.forward(global_mean_max(x))
+                global_mean_max(x)
             }
             Net::Rings(n) => {
                 let h = n.dropout.forward(relu(n.hidden.forward(stats)));
-                let h = n.dropout.forward(relu(n.hidden2.forward(h)));
-                n.head.forward(h)
+                n.dropout.forward(relu(n.hidden2.forward(h)))
             }
         }
+    }
+
+    /// Width of [`Member::features`] (the head's input).
+    pub fn feature_width(&self) -> usize {
+        let head = match &self.net {
+            Net::Resnet(n) => &n.head,
+            Net::Vgg(n) => &n.head,
+            Net::Vit(n) => &n.head,
+            Net::Convnext(n) => &n.head,
+            Net::Rings(n) => &n.head,
+        };
+        head.weight.dims()[0]
     }
 }
 
@@ -486,6 +515,46 @@ impl Ensemble {
             .map(|m| m.forward(x.clone(), stats.clone()))
             .collect();
         burn::tensor::activation::sigmoid(Tensor::cat(logits, 1))
+    }
+
+    /// The ensemble's embedding of each image: every member with a non-zero vote weight
+    /// contributes its [`Member::features`], scaled to unit length and then by √wₖ, so that a
+    /// squared distance between two embeddings is the vote-weighted sum of the members' squared
+    /// (cosine) distances: images the vote treats alike lie close.
+    ///
+    /// # Shapes
+    /// - `x`: `[b, 1, 256, 256]`
+    /// - `stats`: `[b, 576]` ring statistics
+    /// - output: `[b, Σ f_k]` over the members with a weight
+    pub fn embedding(&self, x: Tensor<4>, stats: Tensor<2>) -> Tensor<2> {
+        let parts: Vec<Tensor<2>> = self
+            .members
+            .iter()
+            .zip(&self.header.vote_weights)
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(m, &w)| {
+                let f = m.features(x.clone(), stats.clone());
+                // [b, 1]: the length of each image's features.
+                let norm = f
+                    .clone()
+                    .powf_scalar(2.0)
+                    .sum_dim(1)
+                    .add_scalar(1e-12)
+                    .sqrt();
+                f / norm * (w.sqrt() as f32)
+            })
+            .collect();
+        Tensor::cat(parts, 1)
+    }
+
+    /// Width of [`Ensemble::embedding`].
+    pub fn embedding_width(&self) -> usize {
+        self.members
+            .iter()
+            .zip(&self.header.vote_weights)
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(m, _)| m.feature_width())
+            .sum()
     }
 
     /// Serialises the ensemble (layout of [`crate::weights`], magic `SSREALM1`).
@@ -692,5 +761,37 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), 5, "{sizes:?}");
+    }
+
+    #[test]
+    fn the_embedding_weighs_each_voting_member_by_the_root_of_its_weight() {
+        let device = Device::flex();
+        let configs = Family::ALL
+            .iter()
+            .map(|&f| MemberConfig::new(f).with_width(4))
+            .collect();
+        let mut e = Ensemble::init(configs, &device);
+        // The rings member does not vote: it is left out of the embedding.
+        e.header.vote_weights = vec![0.4, 0.3, 0.2, 0.1, 0.0];
+        let uniform = || Distribution::Uniform(0.0, 1.0);
+        let x = Tensor::<4>::random([3, 1, INPUT_SIDE_PX, INPUT_SIDE_PX], uniform(), &device);
+        let stats = Tensor::<2>::random([3, RING_FEATURES], uniform(), &device);
+        // Width 4: 2 × 4 × 4 pooled channels for each CNN and the ViT.
+        assert_eq!(e.embedding_width(), 4 * 32);
+        assert_eq!(e.members[4].feature_width(), 32);
+        let emb = e.embedding(x, stats);
+        assert_eq!(emb.dims(), [3, 4 * 32]);
+        let values = emb.into_data().try_to_vec::<f32>().expect("f32");
+        for row in values.chunks_exact(4 * 32) {
+            // Each member's block has squared length wₖ; the whole row Σwₖ = 1.
+            let block = |k: usize| -> f32 { row[k * 32..(k + 1) * 32].iter().map(|v| v * v).sum() };
+            for (k, w) in [0.4f32, 0.3, 0.2, 0.1].iter().enumerate() {
+                assert!(
+                    (block(k) - w).abs() < 1e-4,
+                    "member {k}: {} vs {w}",
+                    block(k)
+                );
+            }
+        }
     }
 }
