@@ -16,7 +16,7 @@ cargo clippy --workspace --all-targets --locked --features synthscope-cli/wgpu -
 
 log "clippy (wasm32: the web app and the core crates)"
 cargo clippy --target wasm32-unknown-unknown --locked \
-  -p synthscope-web -p synthscope-synth -p synthscope-imaging -p synthscope-models -- -D warnings
+  -p synthscope-web -p synthscope-synth -p synthscope-imaging -p synthscope-models -p synthscope-labels -- -D warnings
 
 # Tests build in the release profile: it shares every dependency with the release CLI below (one
 # build of burn instead of two on a cold machine), and training smoke tests run faster.

@@ -71,6 +71,11 @@ pub fn now_ms() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
+/// The current time, RFC 3339 (UTC, milliseconds).
+pub fn now_rfc3339() -> String {
+    String::from(js_sys::Date::new_0().to_iso_string())
+}
+
 /// Resolves after `ms` milliseconds (`setTimeout`), letting the browser paint and handle input.
 pub async fn sleep_ms(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
@@ -161,4 +166,32 @@ pub async fn read_files(files: web_sys::FileList) -> Vec<(String, Vec<u8>)> {
         out.push((file.name(), bytes));
     }
     out
+}
+
+/// The file input an `on:change` event came from.
+pub fn input_of(ev: &web_sys::Event) -> Option<web_sys::HtmlInputElement> {
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+}
+
+/// The first file chosen in `input`, read whole: `None` when nothing was chosen; an error for
+/// a file over `max_bytes` (refused before it is read) or one that cannot be read.
+pub async fn read_one(
+    input: &web_sys::HtmlInputElement,
+    max_bytes: u64,
+) -> Option<Result<(String, Vec<u8>), String>> {
+    let file = input.files()?.get(0)?;
+    if file.size() > max_bytes as f64 {
+        return Some(Err(format!(
+            "{}: {:.1} MiB is more than the {} MiB this app reads at once. Nothing was imported.",
+            file.name(),
+            file.size() / f64::from(1u32 << 20),
+            max_bytes >> 20
+        )));
+    }
+    let bytes = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+        .await
+        .map(|b| js_sys::Uint8Array::new(&b).to_vec())
+        .map_err(|e| format!("{}: cannot read the file ({})", file.name(), js_error(&e)));
+    Some(bytes.map(|b| (file.name(), b)))
 }

@@ -15,7 +15,8 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
 use crate::protocol::{
-    self, ClassifiedHeader, FromWorker, ModelState, SegmentedHeader, Setup, Source, ToWorker,
+    self, ClassifiedHeader, FromWorker, ModelState, RealismInfo, SegmentedHeader, Setup, Source,
+    ToWorker,
 };
 use crate::runtime::Status;
 
@@ -103,6 +104,28 @@ impl Classified {
 enum Reply {
     Segmented(Segmented),
     Classified(Classified),
+    Realism(RealismInfo),
+    Projected(Vec<[f32; 2]>),
+}
+
+impl Reply {
+    /// What kind of reply it is, for the message when a request got the wrong one.
+    fn kind(&self) -> &'static str {
+        match self {
+            Reply::Segmented(_) => "a segmentation",
+            Reply::Classified(_) => "a classification",
+            Reply::Realism(_) => "a model change",
+            Reply::Projected(_) => "a projection",
+        }
+    }
+}
+
+/// The error for a reply of the wrong kind.
+fn unexpected(reply: &Reply) -> String {
+    format!(
+        "the worker answered with {} (a bug: please report it)",
+        reply.kind()
+    )
 }
 
 /// How pages find the worker: `use_context::<ComputeContext>()`.
@@ -127,6 +150,9 @@ pub struct Compute {
     pub model: ReadSignal<ModelState>,
     /// The classifiers' (tagger and realism ensemble) state.
     pub classifiers: ReadSignal<ModelState>,
+    /// The model version the worker classifies with ([`protocol::SHIPPED_MODEL`] until a
+    /// fine-tuned realism ensemble is handed over with [`Compute::use_realism`]).
+    pub model_version: RwSignal<String>,
 }
 
 impl Compute {
@@ -187,6 +213,23 @@ impl Compute {
                             );
                         }
                     }
+                    FromWorker::Realism(info) => {
+                        if let Some(p) = pending.borrow_mut().remove(&info.id) {
+                            let _ = p.done.send(Ok(Reply::Realism(info)));
+                        }
+                    }
+                    FromWorker::Projected { id, points } => {
+                        if let Some(p) = pending.borrow_mut().remove(&id) {
+                            let xy = buffers.first().map(protocol::f32s).unwrap_or_default();
+                            let _ = p.done.send(if xy.len() == 2 * points {
+                                Ok(Reply::Projected(
+                                    xy.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
+                                ))
+                            } else {
+                                Err("the worker's projection has the wrong size (a bug: please report it)".into())
+                            });
+                        }
+                    }
                     FromWorker::Failed { id, error } => {
                         if let Some(p) = pending.borrow_mut().remove(&id) {
                             let _ = p.done.send(Err(error));
@@ -226,6 +269,7 @@ impl Compute {
             status,
             model,
             classifiers,
+            model_version: RwSignal::new(protocol::SHIPPED_MODEL.to_string()),
         }
     }
 
@@ -241,6 +285,7 @@ impl Compute {
             status,
             model,
             classifiers,
+            model_version: RwSignal::new(protocol::SHIPPED_MODEL.to_string()),
         }
     }
 
@@ -313,7 +358,7 @@ impl Compute {
         };
         match self.request(id, &request, buffers, stage).await? {
             Reply::Classified(c) => Ok(c),
-            Reply::Segmented(_) => Err("the worker answered with a segmentation (a bug)".into()),
+            other => Err(unexpected(&other)),
         }
     }
 
@@ -339,7 +384,42 @@ impl Compute {
         };
         match self.request(id, &request, buffers, stage).await? {
             Reply::Segmented(s) => Ok(s),
-            Reply::Classified(_) => Err("the worker answered with a classification (a bug)".into()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Classifies with the realism ensemble in `weights` under the name `version` from now on,
+    /// or with the shipped one again when `None`. The worker checks the file; on failure the
+    /// ensemble in use stays.
+    pub async fn use_realism(&self, change: Option<(&str, &[u8])>) -> Result<RealismInfo, String> {
+        let id = self.next_request_id();
+        let (version, buffers) = match change {
+            Some((v, bytes)) => (Some(v.to_string()), vec![protocol::u8_buffer(bytes)]),
+            None => (None, Vec::new()),
+        };
+        let request = ToWorker::UseRealism { id, version };
+        match self.request(id, &request, buffers, |_| {}).await? {
+            Reply::Realism(info) => {
+                self.model_version.set(info.version.clone());
+                Ok(info)
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// UMAP of `points` embeddings of `dim` features (row-major `values`) in the worker.
+    pub async fn project(
+        &self,
+        values: &[f32],
+        points: usize,
+        dim: usize,
+    ) -> Result<Vec<[f32; 2]>, String> {
+        let id = self.next_request_id();
+        let request = ToWorker::Project { id, points, dim };
+        let buffers = vec![protocol::f32_buffer(values)];
+        match self.request(id, &request, buffers, |_| {}).await? {
+            Reply::Projected(xy) => Ok(xy),
+            other => Err(unexpected(&other)),
         }
     }
 }

@@ -16,6 +16,8 @@
 //!   and packs in IndexedDB, every label in its own committed transaction.
 //! - [`pages::dataset`]: the Dataset page: inter-annotator agreement, consensus, images to
 //!   review, and the training-set export for `synthscope train realism --labels`.
+//! - [`rounds`]: the human-in-the-loop rounds: which realism model the app uses (shipped or an
+//!   imported fine-tuned file), predictions with embeddings, the store-changed signal.
 //! - [`weights`]: model weights fetched once with progress, SHA-256 checked, cached offline.
 //! - [`browser`]: small wrappers over browser APIs (canvas, downloads, yielding to the event loop).
 //!
@@ -28,6 +30,7 @@ pub mod browser;
 pub mod compute;
 pub mod pages;
 pub mod protocol;
+pub mod rounds;
 pub mod runtime;
 pub mod store;
 pub mod weights;
@@ -55,8 +58,21 @@ fn page_from_hash() -> String {
 pub fn App() -> impl IntoView {
     let compute = compute::Compute::start();
     let status = compute.status;
+    // A fine-tuned realism model imported earlier is handed to the worker again.
+    {
+        let compute = compute.clone();
+        leptos::task::spawn_local(async move {
+            if let Err(e) = rounds::restore(&compute).await {
+                web_sys::console::error_1(&e.into());
+            }
+        });
+    }
     let context: compute::ComputeContext = StoredValue::new_local(compute);
     provide_context(context);
+    let epoch: rounds::StoreEpoch = RwSignal::new(0);
+    provide_context(epoch);
+    let focus: rounds::Focus = RwSignal::new(None);
+    provide_context(focus);
     let page = RwSignal::new(page_from_hash());
     let handle = window_event_listener(leptos::ev::hashchange, move |_| page.set(page_from_hash()));
     on_cleanup(move || handle.remove());

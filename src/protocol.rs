@@ -37,6 +37,43 @@ pub enum ToWorker {
         /// Detector set-up for the q axis; `None` uses the reference set-up.
         setup: Option<Setup>,
     },
+    /// Classify with another realism ensemble from now on (a fine-tuned round of the
+    /// human-in-the-loop loop). Buffer: the weights file, when `version` is given; `None` goes
+    /// back to the shipped ensemble. Replied to by [`FromWorker::Realism`].
+    UseRealism {
+        /// Request id.
+        id: u64,
+        /// The version name predictions are stored under; `None`: the shipped weights.
+        version: Option<String>,
+    },
+    /// Projects embeddings to 2-D with UMAP. Buffer: `points × dim` `f32`s, row-major.
+    /// Replied to by [`FromWorker::Projected`].
+    Project {
+        /// Request id.
+        id: u64,
+        /// Number of points.
+        points: usize,
+        /// Features per point.
+        dim: usize,
+    },
+}
+
+/// The model version of the shipped classifiers, as predictions are stored under it.
+pub const SHIPPED_MODEL: &str = "tagger-v1+realism-v1";
+
+/// The realism ensemble the worker now classifies with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RealismInfo {
+    /// Request id.
+    pub id: u64,
+    /// Version name (tagger and realism file).
+    pub version: String,
+    /// Each member's name and voting weight.
+    pub members: Vec<(String, f64)>,
+    /// The vote's decision threshold.
+    pub vote_threshold: f64,
+    /// How the ensemble was trained (the file's note).
+    pub trained: String,
 }
 
 /// The detector set-up that turns pixels into q.
@@ -113,6 +150,15 @@ pub enum FromWorker {
     /// Request `id` (a `Classify`) finished. Buffers: the image as log10(1 + counts) (`f32`,
     /// NaN where invalid), the mask used (`u8` 0/1).
     Classified(ClassifiedHeader),
+    /// Request `id` (a `UseRealism`) finished: the ensemble now in use.
+    Realism(RealismInfo),
+    /// Request `id` (a `Project`) finished. Buffer: `points × 2` `f32`s (x, y).
+    Projected {
+        /// Request id.
+        id: u64,
+        /// Number of points.
+        points: usize,
+    },
     /// Request `id` failed; the message is for the user.
     Failed {
         /// Request id.
@@ -222,6 +268,10 @@ pub struct ClassifiedHeader {
     pub setup: Setup,
     /// Wall time per stage in ms, in order.
     pub stage_ms: Vec<(String, f64)>,
+    /// The model version that classified it ([`SHIPPED_MODEL`] or an imported round).
+    pub model: String,
+    /// The realism ensemble's embedding of the image, for the latent-space view.
+    pub embedding: Vec<f32>,
 }
 
 /// Packs a header and its buffers into `(message, transfer list)`.

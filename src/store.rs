@@ -9,7 +9,9 @@
 //! | `labels` | `item/annotator` | [`StoredLabel`]: a [`labels::Label`] plus when it was first given |
 //! | `predictions` | `item/model` | [`Prediction`] |
 //! | `packs` | pack id | [`labels::exchange::PackInfo`] |
-//! | `settings` | name | a string (the annotator's name) |
+//! | `settings` | name | a string (the annotator's name, the realism model in use) |
+//! | `models` | version | [`StoredModel`]: an imported realism weights file's description (v2) |
+//! | `model_blobs` | version | the weights file as a `Blob` (v2) |
 //!
 //! Every write is one transaction that the caller awaits to completion (`complete`, not just the
 //! request's success), so a label reported saved survives closing the tab at once. Imports write
@@ -26,7 +28,7 @@ use wasm_bindgen::{JsCast, JsValue};
 /// IndexedDB database name.
 pub const DB_NAME: &str = "synthscope";
 /// The schema this build writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const IMAGES: &str = "images";
 const BLOBS: &str = "blobs";
@@ -34,6 +36,28 @@ const LABELS: &str = "labels";
 const PREDICTIONS: &str = "predictions";
 const PACKS: &str = "packs";
 const SETTINGS: &str = "settings";
+const MODELS: &str = "models";
+const MODEL_BLOBS: &str = "model_blobs";
+
+/// The setting that names the realism model in use (absent: the shipped one).
+pub const ACTIVE_MODEL: &str = "realism_model";
+
+/// An imported realism weights file (a fine-tuned round of the human-in-the-loop loop).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredModel {
+    /// Version name predictions are stored under.
+    pub version: String,
+    /// The file's name.
+    pub file: String,
+    /// Hex SHA-256 of the file.
+    pub sha256: String,
+    /// When it was imported, RFC 3339.
+    pub added_at: String,
+    /// How it was trained (the file's note).
+    pub trained: String,
+    /// Each member's name and voting weight.
+    pub members: Vec<(String, f64)>,
+}
 
 /// An image's metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,7 +96,7 @@ pub struct Prediction {
     pub model: String,
     /// Realism score (soft vote, 0–1).
     pub realism: f64,
-    /// The vote threshold: `realism` at or above it is "realistic".
+    /// The vote threshold: `realism` above it is "realistic".
     pub threshold: f64,
     /// Tag probabilities in [`labels::TAGS`] order.
     pub tags: Vec<f64>,
@@ -168,7 +192,13 @@ fn migrate(db: &Database, old: u32) -> Result<(), idb::Error> {
             db.create_object_store(name, ObjectStoreParams::new())?;
         }
     }
-    // Version 2 and later add their steps here, each guarded by `old < N`.
+    if old < 2 {
+        // Imported realism weights (the human-in-the-loop rounds).
+        for name in [MODELS, MODEL_BLOBS] {
+            db.create_object_store(name, ObjectStoreParams::new())?;
+        }
+    }
+    // Version 3 and later add their steps here, each guarded by `old < N`.
     Ok(())
 }
 
@@ -283,14 +313,54 @@ impl Store {
         self.get_all(PACKS).await
     }
 
+    /// Every imported realism model.
+    pub async fn models(&self) -> Result<Vec<StoredModel>, String> {
+        self.get_all(MODELS).await
+    }
+
+    /// Stores an imported realism weights file and its description in one transaction.
+    pub async fn put_model(&self, model: &StoredModel, bytes: &[u8]) -> Result<(), String> {
+        let key = JsValue::from_str(&model.version);
+        let (meta, file) = (to_js(model)?, blob(bytes)?);
+        self.write(
+            "the weights file was not stored",
+            &[MODELS, MODEL_BLOBS],
+            |tx| {
+                put(tx, MODELS, &meta, &key)?;
+                put(tx, MODEL_BLOBS, &file, &key)
+            },
+        )
+        .await
+    }
+
+    /// The bytes of an imported weights file, if stored.
+    pub async fn model_bytes(&self, version: &str) -> Result<Option<Vec<u8>>, String> {
+        self.blob_bytes(
+            "cannot read a weights file from the label store",
+            MODEL_BLOBS,
+            version,
+        )
+        .await
+    }
+
     /// The bytes of an image, if stored.
     pub async fn image_bytes(&self, item: &str) -> Result<Option<Vec<u8>>, String> {
-        let what = "cannot read an image from the label store";
-        let value = self.get(what, BLOBS, item).await?;
+        self.blob_bytes("cannot read an image from the label store", BLOBS, item)
+            .await
+    }
+
+    /// The bytes of the blob under `key` in `store`, if any.
+    async fn blob_bytes(
+        &self,
+        what: &str,
+        store: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let value = self.get(what, store, key).await?;
         let Some(value) = value else { return Ok(None) };
         let blob: web_sys::Blob = value
             .dyn_into()
-            .map_err(|_| format!("{what}: the stored image is not a file"))?;
+            .map_err(|_| format!("{what}: the stored record is not a file"))?;
         let buffer = wasm_bindgen_futures::JsFuture::from(blob.array_buffer())
             .await
             .map_err(|e| format!("{what}: {}", crate::browser::js_error(&e)))?;
@@ -482,7 +552,8 @@ impl Store {
         Ok(report)
     }
 
-    /// Deletes everything: images, labels, predictions, packs (settings stay).
+    /// Deletes everything: images, labels, predictions, packs (settings and imported weights
+    /// stay).
     pub async fn clear(&self) -> Result<(), String> {
         let stores = [IMAGES, BLOBS, LABELS, PREDICTIONS, PACKS];
         self.write("the store was not cleared", &stores, |tx| {

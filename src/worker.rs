@@ -88,6 +88,9 @@ async fn serve(mut requests: mpsc::UnboundedReceiver<(ToWorker, Vec<js_sys::Arra
     post(&FromWorker::Runtime(status.clone()), Vec::new());
     let model: Rc<RefCell<Option<Rc<GrainModel>>>> = Rc::default();
     let classifier: RefCell<Option<Rc<Classifier>>> = RefCell::default();
+    // The version predictions are made with: the shipped weights until the page hands over a
+    // fine-tuned ensemble.
+    let version = RefCell::new(protocol::SHIPPED_MODEL.to_string());
     let basis = FourierBessel::reference(imaging::scattering::prepare::TAGGER_SIDE_PX as f64 / 2.0);
     let no_runtime = || match &status {
         Status::Failed(e) => format!("no ML runtime: {e}"),
@@ -112,13 +115,30 @@ async fn serve(mut requests: mpsc::UnboundedReceiver<(ToWorker, Vec<js_sys::Arra
                                 beam_px,
                                 setup,
                             };
-                            classify(request, &buffers, &c, &basis, device).await
+                            let v = version.borrow().clone();
+                            classify(request, &buffers, &c, &v, &basis, device).await
                         }
                         Err(e) => Err(format!("the classifiers could not be loaded: {e}")),
                     },
                     None => Err(no_runtime()),
                 };
                 if let Err(error) = result {
+                    post(&FromWorker::Failed { id, error }, Vec::new());
+                }
+            }
+            ToWorker::UseRealism { id, version: name } => {
+                let result = match &device {
+                    Some(device) => {
+                        use_realism(id, name, &buffers, device, &classifier, &version).await
+                    }
+                    None => Err(no_runtime()),
+                };
+                if let Err(error) = result {
+                    post(&FromWorker::Failed { id, error }, Vec::new());
+                }
+            }
+            ToWorker::Project { id, points, dim } => {
+                if let Err(error) = project(id, points, dim, &buffers) {
                     post(&FromWorker::Failed { id, error }, Vec::new());
                 }
             }
@@ -257,6 +277,83 @@ async fn load_classifier(
     .await
 }
 
+/// Switches the realism ensemble: to the one in `buffers[0]` under the name `name`, or back to
+/// the shipped one when `name` is `None`. The tagger stays. A file that is not a realism
+/// ensemble is refused and the ensemble in use stays.
+async fn use_realism(
+    id: u64,
+    name: Option<String>,
+    buffers: &[js_sys::ArrayBuffer],
+    device: &Device,
+    cache: &RefCell<Option<Rc<Classifier>>>,
+    version: &RefCell<String>,
+) -> Result<(), String> {
+    let current = load_classifier(device, cache).await?;
+    let (classifier, name) = match name {
+        Some(name) => {
+            let bytes = buffers
+                .first()
+                .map(protocol::bytes)
+                .ok_or("no weights file came with the request (a bug: please report it)")?;
+            let ensemble = Ensemble::from_bytes(&bytes, device).map_err(|e| {
+                format!("this is not a realism weights file written by `synthscope train realism` ({e}); the current model stays")
+            })?;
+            (current.with_realism(ensemble), name)
+        }
+        None => {
+            let (bytes, _) = fetch_weights(&weights::REALISM, &|_| {}).await?;
+            let ensemble = Ensemble::from_bytes(&bytes, device).map_err(|e| e.to_string())?;
+            (
+                current.with_realism(ensemble),
+                protocol::SHIPPED_MODEL.to_string(),
+            )
+        }
+    };
+    let info = protocol::RealismInfo {
+        id,
+        version: name.clone(),
+        members: classifier
+            .members()
+            .iter()
+            .map(|m| m.to_string())
+            .zip(classifier.vote_weights().iter().copied())
+            .collect(),
+        vote_threshold: classifier.vote_threshold(),
+        trained: classifier.realism_trained().to_string(),
+    };
+    *cache.borrow_mut() = Some(Rc::new(classifier));
+    *version.borrow_mut() = name;
+    post(&FromWorker::Realism(info), Vec::new());
+    Ok(())
+}
+
+/// UMAP of `points × dim` embeddings (seed 000's settings: n_neighbors 5, min_dist 0.5).
+fn project(
+    id: u64,
+    points: usize,
+    dim: usize,
+    buffers: &[js_sys::ArrayBuffer],
+) -> Result<(), String> {
+    let values = buffers
+        .first()
+        .map(protocol::f32s)
+        .ok_or("no embeddings came with the request (a bug: please report it)")?;
+    if values.len() != points * dim {
+        return Err(format!(
+            "{} embedding values for {points} points of {dim} (a bug: please report it)",
+            values.len()
+        ));
+    }
+    let xy = labels::umap::umap(&values, dim, &labels::umap::UmapConfig::default())
+        .map_err(|e| format!("the latent-space projection failed: {e}"))?;
+    let flat: Vec<f32> = xy.iter().flatten().copied().collect();
+    post(
+        &FromWorker::Projected { id, points },
+        vec![protocol::f32_buffer(&flat)],
+    );
+    Ok(())
+}
+
 /// Wall-clock milliseconds of each stage of one request, in order (shown on the page and read
 /// by the browser benchmarks).
 struct StageClock {
@@ -314,6 +411,7 @@ async fn classify(
     r: ClassifyRequest,
     buffers: &[js_sys::ArrayBuffer],
     classifier: &Classifier,
+    version: &str,
     basis: &FourierBessel,
     device: &Device,
 ) -> Result<(), String> {
@@ -440,6 +538,13 @@ async fn classify(
         ichi: Curve::of(&ichi),
         setup,
         stage_ms: clock.stages,
+        model: version.to_string(),
+        // JSON has no NaN either: a non-finite feature (never seen) reads as 0.
+        embedding: c
+            .embedding
+            .iter()
+            .map(|v| if v.is_finite() { *v } else { 0.0 })
+            .collect(),
     };
     // log10(1 + counts) for display; NaN marks invalid pixels.
     let display: Vec<f32> = image

@@ -13,16 +13,11 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::browser;
-use crate::compute::{ComputeContext, SegmentSource};
+use crate::compute::ComputeContext;
+use crate::rounds::{self, Focus, StoreEpoch};
 use crate::store::{Prediction, Store, StoredImage, StoredLabel};
 
-/// The model version predictions are stored under (the shipped weights' names).
-const MODEL_VERSION: &str = "tagger-v1+realism-v1";
-
-/// The current time, RFC 3339 (UTC, milliseconds).
-fn now() -> String {
-    String::from(js_sys::Date::new_0().to_iso_string())
-}
+use crate::browser::now_rfc3339 as now;
 
 /// A decoded image ready to paint.
 struct Painted {
@@ -51,7 +46,8 @@ struct Data {
     predictions: HashMap<String, Prediction>,
 }
 
-async fn load(store: &Store) -> Result<Data, String> {
+/// Reads the store; predictions are those of `model`, the version the app classifies with.
+async fn load(store: &Store, model: &str) -> Result<Data, String> {
     let images = store.images().await?;
     let labels = store
         .labels()
@@ -63,7 +59,7 @@ async fn load(store: &Store) -> Result<Data, String> {
         .predictions()
         .await?
         .into_iter()
-        .filter(|p| p.model == MODEL_VERSION)
+        .filter(|p| p.model == model)
         .map(|p| (p.item.clone(), p))
         .collect();
     Ok(Data {
@@ -78,30 +74,6 @@ fn seed_of(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
-}
-
-/// Reads one chosen file, refusing what is too large before reading it.
-async fn read_one(input: &web_sys::HtmlInputElement) -> Option<Result<(String, Vec<u8>), String>> {
-    let file = input.files()?.get(0)?;
-    if file.size() > exchange::MAX_BYTES as f64 {
-        return Some(Err(format!(
-            "{}: {:.1} GiB is more than the {} GiB this app reads at once; split it into smaller packs or exports. Nothing was imported.",
-            file.name(),
-            file.size() / f64::from(1u32 << 30),
-            exchange::MAX_BYTES >> 30
-        )));
-    }
-    let bytes = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
-        .await
-        .map(|b| js_sys::Uint8Array::new(&b).to_vec())
-        .map_err(|e| {
-            format!(
-                "{}: cannot read the file ({})",
-                file.name(),
-                browser::js_error(&e)
-            )
-        });
-    Some(bytes.map(|b| (file.name(), b)))
 }
 
 /// The Annotate page.
@@ -143,12 +115,19 @@ pub fn AnnotatePage() -> impl IntoView {
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let note_ref = NodeRef::<leptos::html::Textarea>::new();
 
+    let model_version = compute.map(|c| c.get_value().model_version);
+    let epoch = use_context::<StoreEpoch>();
+    let focus = use_context::<Focus>();
     let refresh = move || {
+        let model = model_version.map_or_else(
+            || crate::protocol::SHIPPED_MODEL.to_string(),
+            |m| m.get_untracked(),
+        );
         leptos::task::spawn_local(async move {
             let Some(s) = store.get_untracked() else {
                 return;
             };
-            match load(&s).await {
+            match load(&s, &model).await {
                 Ok(d) => {
                     data.set(d);
                     loaded.set(true);
@@ -172,6 +151,16 @@ pub fn AnnotatePage() -> impl IntoView {
         }
     });
 
+    // Another page changed the store (labels from the latent-space view, new predictions) or
+    // the model changed: read it again.
+    Effect::new(move |first: Option<()>| {
+        epoch.map(|e| e.get());
+        model_version.map(|m| m.get());
+        if first.is_some() {
+            refresh();
+        }
+    });
+
     // The queue: indices into `data.images`, in the chosen order.
     let queue_idx = Memo::new(move |_| {
         let seed = seed_of(&annotator.get());
@@ -188,6 +177,22 @@ pub fn AnnotatePage() -> impl IntoView {
         })
     });
     let total = move || queue_idx.with(Vec::len);
+
+    // An image picked in the latent-space view: show it once it is loaded.
+    Effect::new(move |_| {
+        let Some(item) = focus.and_then(|f| f.get()) else {
+            return;
+        };
+        let at = data.with(|d| d.images.iter().position(|i| i.item == item));
+        if let Some(at) = at
+            && let Some(p) = queue_idx.with(|q| q.iter().position(|&i| i == at))
+        {
+            pos.set(p);
+            if let Some(f) = focus {
+                f.set(None);
+            }
+        }
+    });
     let current = move || -> Option<StoredImage> {
         let idx = queue_idx.with(|q| q.get(pos.get()).copied())?;
         data.with(|d| d.images.get(idx).cloned())
@@ -477,14 +482,11 @@ pub fn AnnotatePage() -> impl IntoView {
     };
 
     let on_import = move |ev: leptos::ev::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        else {
+        let Some(input) = browser::input_of(&ev) else {
             return;
         };
         leptos::task::spawn_local(async move {
-            let chosen = read_one(&input).await;
+            let chosen = browser::read_one(&input, exchange::MAX_BYTES).await;
             input.set_value("");
             let Some(chosen) = chosen else { return };
             let Some(s) = store.get_untracked() else {
@@ -514,10 +516,7 @@ pub fn AnnotatePage() -> impl IntoView {
     };
 
     let on_add_images = move |ev: leptos::ev::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        else {
+        let Some(input) = browser::input_of(&ev) else {
             return;
         };
         let Some(files) = input.files() else { return };
@@ -702,7 +701,7 @@ pub fn AnnotatePage() -> impl IntoView {
         });
     };
 
-    // Pre-labels: the shipped classifiers on every image without a prediction.
+    // Pre-labels: the app's current classifiers on every image without a prediction by them.
     let predict_all = move || {
         if predicting.get_untracked().is_some() {
             return;
@@ -722,50 +721,22 @@ pub fn AnnotatePage() -> impl IntoView {
             let Some(s) = store.get_untracked() else {
                 return;
             };
-            let n = todo.len();
-            for (k, image) in todo.into_iter().enumerate() {
-                predicting.set(Some((k, n)));
-                let Ok(Some(bytes)) = s.image_bytes(&image.item).await else {
-                    continue;
-                };
-                match compute
-                    .classify(
-                        SegmentSource::File(Rc::new(bytes)),
-                        None,
-                        None,
-                        None,
-                        |_| {},
-                    )
-                    .await
-                {
-                    Ok(c) => {
-                        let h = &c.header;
-                        let p = Prediction {
-                            item: image.item.clone(),
-                            model: MODEL_VERSION.into(),
-                            realism: h.realism_score,
-                            threshold: h.vote_threshold,
-                            tags: TAGS
-                                .iter()
-                                .map(|t| {
-                                    h.tags
-                                        .iter()
-                                        .find(|(n, _)| n == t)
-                                        .map_or(0.0, |x| f64::from(x.1))
-                                })
-                                .collect(),
-                            embedding: Vec::new(),
-                        };
-                        if let Err(e) = s.put_prediction(&p).await {
-                            error.set(Some(e));
-                            break;
-                        }
-                        data.update(|d| {
-                            d.predictions.insert(p.item.clone(), p);
-                        });
-                    }
-                    Err(e) => error.set(Some(format!("{}: {e}", image.file))),
-                }
+            let result = rounds::predict_missing(
+                &compute,
+                &s,
+                todo,
+                |k, n| predicting.set((k < n).then_some((k, n))),
+                |p| {
+                    data.update(|d| {
+                        d.predictions.insert(p.item.clone(), p);
+                    })
+                },
+            )
+            .await;
+            match result {
+                Ok(problems) if !problems.is_empty() => error.set(Some(problems.join("; "))),
+                Ok(_) => {}
+                Err(e) => error.set(Some(e)),
             }
             predicting.set(None);
         });
@@ -902,7 +873,7 @@ pub fn AnnotatePage() -> impl IntoView {
                     {move || {
                         let item = current().map(|c| c.item).unwrap_or_default();
                         data.with(|d| d.predictions.get(&item).map(|p| {
-                            let verdict = if p.realism >= p.threshold { "realistic" } else { "fake" };
+                            let verdict = if rounds::decided(p) { "realistic" } else { "fake" };
                             view! { <p class="muted" id="annotate-model" data-score=format!("{:.4}", p.realism)>{format!("Model: {verdict} ({:.2}, threshold {:.2}; uncertainty {:.2})", p.realism, p.threshold, labels::annotate::uncertainty(p.realism, p.threshold))}</p> }
                         }))
                     }}

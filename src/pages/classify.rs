@@ -285,10 +285,7 @@ pub fn ClassifyPage() -> impl IntoView {
     }
 
     let on_files = move |ev: leptos::ev::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        else {
+        let Some(input) = browser::input_of(&ev) else {
             return;
         };
         if let Some(files) = input.files() {

@@ -11,7 +11,6 @@ use imaging::Image;
 use imaging::display::{Colormap, Scale, overlay_mask, render_rgba};
 use imaging::grains::{GrainStats, grain_stats};
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
 use crate::browser;
 use crate::compute::{ComputeContext, Segmented};
@@ -192,10 +191,7 @@ pub fn SegmentPage() -> impl IntoView {
     }
 
     let on_files = move |ev: leptos::ev::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        else {
+        let Some(input) = browser::input_of(&ev) else {
             return;
         };
         if let Some(files) = input.files() {

@@ -78,7 +78,7 @@ pub enum UmapError {
 /// - `points`: `[n, dim]`
 /// - output: `[n]` of `[x, y]`
 pub fn umap(points: &[f32], dim: usize, cfg: &UmapConfig) -> Result<Vec<[f32; 2]>, UmapError> {
-    if dim == 0 || points.len() % dim != 0 {
+    if dim == 0 || !points.len().is_multiple_of(dim) {
         return Err(UmapError::Shape {
             len: points.len(),
             dim,
@@ -416,8 +416,9 @@ fn optimise(
             } else {
                 0.0
             };
-            for d in 0..2 {
-                let g = clip(coeff * (y[j][d] - y[k][d]));
+            let (here, there) = (y[j], y[k]);
+            for (d, (a, b)) in here.iter().zip(there).enumerate() {
+                let g = clip(coeff * (a - b));
                 y[j][d] += g * alpha;
                 y[k][d] -= g * alpha;
             }
@@ -436,13 +437,14 @@ fn optimise(
                 } else {
                     0.0
                 };
-                for d in 0..2 {
+                let there = y[other];
+                for (v, b) in y[j].iter_mut().zip(there) {
                     let g = if coeff > 0.0 {
-                        clip(coeff * (y[j][d] - y[other][d]))
+                        clip(coeff * (*v - b))
                     } else {
                         4.0
                     };
-                    y[j][d] += g * alpha;
+                    *v += g * alpha;
                 }
             }
             next_negative[s] += negatives as f64 * per_negative[s];

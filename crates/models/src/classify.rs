@@ -37,6 +37,9 @@ pub struct Classification {
     pub realism_score: f64,
     /// The vote is above the ensemble's decision threshold.
     pub realistic: bool,
+    /// The ensemble's embedding of the image ([`Ensemble::embedding`]), for the latent-space
+    /// view.
+    pub embedding: Vec<f32>,
 }
 
 /// Why classification failed.
@@ -97,6 +100,22 @@ impl Classifier {
         })
     }
 
+    /// The same tagger with another realism ensemble (a fine-tuned round of the
+    /// human-in-the-loop loop).
+    pub fn with_realism(&self, realism: Ensemble) -> Self {
+        Self {
+            tagger: self.tagger.clone(),
+            view: self.view,
+            tags: self.tags.clone(),
+            realism,
+        }
+    }
+
+    /// How the realism ensemble was trained (its file's note).
+    pub fn realism_trained(&self) -> &str {
+        &self.realism.header.trained
+    }
+
     /// Names of the realism members, in vote order.
     pub fn members(&self) -> Vec<&'static str> {
         self.realism
@@ -152,18 +171,23 @@ impl Classifier {
         let stats = coeff.clone().narrow(1, FB_FEATURES, RING_FEATURES);
         // [b, 15] and [b, members]
         let tags = read(sigmoid(self.tagger.forward(Some(image), Some(coeff)))).await?;
-        let members = read(self.realism.member_probabilities(real, stats)).await?;
+        let (members, embedding) = self.realism.probabilities_and_embedding(real, stats);
+        let members = read(members).await?;
+        let embedding = read(embedding).await?;
         let k = self.realism.members.len();
+        let e = self.realism.embedding_width();
         Ok(tags
             .chunks_exact(TAG_COUNT)
             .zip(members.chunks_exact(k.max(1)))
-            .map(|(t, m)| {
+            .zip(embedding.chunks_exact(e.max(1)))
+            .map(|((t, m), emb)| {
                 let score = realism::soft_vote(m, &self.realism.header.vote_weights);
                 Classification {
                     tag_probabilities: t.to_vec(),
                     member_probabilities: m.to_vec(),
                     realism_score: score,
                     realistic: self.realism.header.realistic(score),
+                    embedding: emb.to_vec(),
                 }
             })
             .collect())
@@ -239,7 +263,23 @@ mod tests {
                 .sum::<f64>()
                 / 5.0;
             assert!((r.realism_score - mean).abs() < 1e-6);
+            // Five voting members of 32 features each, every block of squared length 1/5.
+            assert_eq!(r.embedding.len(), 5 * 32);
+            let length: f32 = r.embedding.iter().map(|v| v * v).sum();
+            assert!((length - 1.0).abs() < 1e-4, "{length}");
         }
+        // Another ensemble: same tags, other votes.
+        let other = Ensemble::init(
+            Family::ALL
+                .iter()
+                .map(|&f| MemberConfig::new(f).with_width(4))
+                .collect(),
+            &device,
+        );
+        let swapped = c.with_realism(other);
+        let again = crate::block_on(swapped.classify(&[x], &device)).expect("classifies");
+        assert_eq!(again[0].tag_probabilities, out[0].tag_probabilities);
+        assert_ne!(again[0].member_probabilities, out[0].member_probabilities);
         let short = Inputs {
             image: &image[..10],
             ..x

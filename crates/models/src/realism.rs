@@ -340,14 +340,12 @@ impl Member {
     /// - `stats`: `[b, 576]` ring statistics
     /// - output: `[b, 1]`
     pub fn forward(&self, x: Tensor<4>, stats: Tensor<2>) -> Tensor<2> {
-        let features = self.features(x, stats);
-        match &self.net {
-            Net::Resnet(n) => n.head.forward(features),
-            Net::Vgg(n) => n.head.forward(features),
-            Net::Vit(n) => n.head.forward(features),
-            Net::Convnext(n) => n.head.forward(features),
-            Net::Rings(n) => n.head.forward(features),
-        }
+        self.head(self.features(x, stats))
+    }
+
+    /// The head: [`Member::features`] `[b, f]` → logits `[b, 1]`.
+    pub fn head(&self, features: Tensor<2>) -> Tensor<2> {
+        self.head_layer().forward(features)
     }
 
     /// The features the head reads: the member's view of the image, used for the latent-space
@@ -405,14 +403,18 @@ impl Member {
 
     /// Width of [`Member::features`] (the head's input).
     pub fn feature_width(&self) -> usize {
-        let head = match &self.net {
+        // burn's Linear weight is [d_input, d_output].
+        self.head_layer().weight.dims()[0]
+    }
+
+    fn head_layer(&self) -> &Linear {
+        match &self.net {
             Net::Resnet(n) => &n.head,
             Net::Vgg(n) => &n.head,
             Net::Vit(n) => &n.head,
             Net::Convnext(n) => &n.head,
             Net::Rings(n) => &n.head,
-        };
-        head.weight.dims()[0]
+        }
     }
 }
 
@@ -527,13 +529,25 @@ impl Ensemble {
     /// - `stats`: `[b, 576]` ring statistics
     /// - output: `[b, Σ f_k]` over the members with a weight
     pub fn embedding(&self, x: Tensor<4>, stats: Tensor<2>) -> Tensor<2> {
-        let parts: Vec<Tensor<2>> = self
-            .members
-            .iter()
-            .zip(&self.header.vote_weights)
-            .filter(|(_, w)| **w > 0.0)
-            .map(|(m, &w)| {
-                let f = m.features(x.clone(), stats.clone());
+        self.probabilities_and_embedding(x, stats).1
+    }
+
+    /// [`Ensemble::member_probabilities`] and [`Ensemble::embedding`] from one pass of each
+    /// member (what classification needs).
+    ///
+    /// # Shapes
+    /// - `x`: `[b, 1, 256, 256]`, `stats`: `[b, 576]`
+    /// - output: `[b, members]` and `[b, Σ f_k]`
+    pub fn probabilities_and_embedding(
+        &self,
+        x: Tensor<4>,
+        stats: Tensor<2>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let mut logits = Vec::with_capacity(self.members.len());
+        let mut parts = Vec::new();
+        for (m, &w) in self.members.iter().zip(&self.header.vote_weights) {
+            let f = m.features(x.clone(), stats.clone());
+            if w > 0.0 {
                 // [b, 1]: the length of each image's features.
                 let norm = f
                     .clone()
@@ -541,10 +555,14 @@ impl Ensemble {
                     .sum_dim(1)
                     .add_scalar(1e-12)
                     .sqrt();
-                f / norm * (w.sqrt() as f32)
-            })
-            .collect();
-        Tensor::cat(parts, 1)
+                parts.push(f.clone() / norm * (w.sqrt() as f32));
+            }
+            logits.push(m.head(f));
+        }
+        (
+            burn::tensor::activation::sigmoid(Tensor::cat(logits, 1)),
+            Tensor::cat(parts, 1),
+        )
     }
 
     /// Width of [`Ensemble::embedding`].
