@@ -195,3 +195,36 @@ pub async fn read_one(
         .map_err(|e| format!("{}: cannot read the file ({})", file.name(), js_error(&e)));
     Some(bytes.map(|b| (file.name(), b)))
 }
+
+/// An HTTP request from the page (`fetch`): `method` on `url` with an optional body. Resolves
+/// to the status and the response's bytes; a network failure (nothing listening, CORS refused)
+/// is an error naming the URL.
+pub async fn http(
+    method: &str,
+    url: &str,
+    body: Option<(&[u8], &str)>,
+) -> Result<(u16, Vec<u8>), String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    if let Some((bytes, content_type)) = body {
+        let array = js_sys::Uint8Array::from(bytes);
+        init.set_body(&array);
+        let headers = web_sys::Headers::new().map_err(|e| js_error(&e))?;
+        headers
+            .set("content-type", content_type)
+            .map_err(|e| js_error(&e))?;
+        init.set_headers(&headers);
+    }
+    let response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(|e| format!("{url} did not answer ({})", js_error(&e)))?;
+    let response: web_sys::Response = response
+        .dyn_into()
+        .map_err(|_| format!("{url}: not an HTTP response"))?;
+    let buffer = response.array_buffer().map_err(|e| js_error(&e))?;
+    let buffer = wasm_bindgen_futures::JsFuture::from(buffer)
+        .await
+        .map_err(|e| format!("{url}: the answer was cut off ({})", js_error(&e)))?;
+    Ok((response.status(), js_sys::Uint8Array::new(&buffer).to_vec()))
+}

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use labels::Label;
 use labels::agreement::{Agreement, Consensus};
 use labels::exchange::{self, Image as PackImage};
-use labels::rounds::RoundScores;
+use labels::rounds::{Mix, RoundScores};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -152,6 +152,58 @@ fn to_plot(xy: &[[f32; 2]]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// A training set ready to hand over.
+struct TrainingSet {
+    zip: Vec<u8>,
+    summary: String,
+}
+
+/// The labels of the images drawn from the store in `mix_text` (fake : realistic by the
+/// experts' consensus; empty: every label), with the images, as a label-export zip.
+async fn training_set(
+    mix_text: &str,
+    file_of: &HashMap<String, String>,
+) -> Result<TrainingSet, String> {
+    let store = Store::open().await?;
+    let all: Vec<Label> = store.labels().await?.into_iter().map(|s| s.label).collect();
+    if all.is_empty() {
+        return Err("there are no labels yet".to_string());
+    }
+    let (chosen, what): (BTreeSet<String>, String) = if mix_text.trim().is_empty() {
+        let items = all.iter().map(|l| l.item.clone()).collect();
+        (items, "every labelled image".to_string())
+    } else {
+        let mix: Mix = mix_text.trim().parse()?;
+        let consensus = labels::agreement(&all).consensus;
+        let (items, fake, real) = labels::rounds::mixed_selection(&consensus, mix, 0);
+        if fake == 0 || real == 0 {
+            return Err(format!(
+                "the experts' consensus has {fake} fake and {real} realistic images to draw from: a training set needs both"
+            ));
+        }
+        (
+            items.into_iter().collect(),
+            format!("{fake} fake and {real} realistic images (mix {mix})"),
+        )
+    };
+    let picked: Vec<Label> = all
+        .into_iter()
+        .filter(|l| chosen.contains(&l.item))
+        .collect();
+    let mut images = Vec::new();
+    for item in &chosen {
+        let file = file_of.get(item).cloned().unwrap_or_default();
+        if let Some(bytes) = store.image_bytes(item).await? {
+            images.push(PackImage::new(&file, bytes));
+        }
+    }
+    let zip = exchange::write_export(&picked, &images).map_err(|e| e.to_string())?;
+    Ok(TrainingSet {
+        summary: format!("{what}, {} labels, {} images", picked.len(), images.len()),
+        zip,
+    })
+}
+
 /// The Dataset page. `visits` changes whenever the page is shown, so it re-reads the store.
 #[component]
 pub fn DatasetPage(
@@ -174,6 +226,11 @@ pub fn DatasetPage(
     let selected: RwSignal<BTreeSet<String>> = RwSignal::new(BTreeSet::new());
     // The box being dragged: start and current corner in plot px.
     let dragging = RwSignal::new(None::<((f64, f64), (f64, f64))>);
+    // Fake : realistic images in the exported training set (seed 000's 4:6); empty: all.
+    let training_mix = RwSignal::new(labels::rounds::Mix::default().to_string());
+    // The companion (`synthscope serve`): its address, and the state of a run on it.
+    let companion_url = RwSignal::new(String::from("http://127.0.0.1:8765"));
+    let companion = RwSignal::new(None::<String>);
     // Loads finished (tests wait on it).
     let reads = RwSignal::new(0usize);
 
@@ -478,36 +535,109 @@ pub fn DatasetPage(
     });
     on_cleanup(move || handle.remove());
 
-    // Every label with its image: what `train realism --labels` reads.
+    // The labels of the images drawn in the chosen mix, with the images, as a download.
     let export_training = move || {
+        let mix_text = training_mix.get_untracked();
         leptos::task::spawn_local(async move {
             let result = async {
-                let store = Store::open().await?;
-                let stored = store.labels().await?;
-                let all: Vec<Label> = stored.into_iter().map(|s| s.label).collect();
-                if all.is_empty() {
-                    return Err("there are no labels yet".to_string());
-                }
-                let items: BTreeSet<&str> = all.iter().map(|l| l.item.as_str()).collect();
-                let file_of = files.get_untracked();
-                let mut images = Vec::new();
-                for item in items {
-                    let file = file_of.get(item).cloned().unwrap_or_default();
-                    if let Some(bytes) = store.image_bytes(item).await? {
-                        images.push(PackImage::new(&file, bytes));
-                    }
-                }
-                let zip = exchange::write_export(&all, &images).map_err(|e| e.to_string())?;
-                browser::download(&zip, "training-set.zip", "application/zip")?;
-                Ok(format!(
-                    "training-set.zip: {} labels, {} images. Fine-tune with: synthscope train realism --labels training-set.zip --init realism-v1.bin --out realism-r2.bin, then import realism-r2.bin above.",
-                    all.len(),
-                    images.len()
+                let set = training_set(&mix_text, &files.get_untracked()).await?;
+                browser::download(&set.zip, "training-set.zip", "application/zip")?;
+                Ok::<_, String>(format!(
+                    "training-set.zip: {}. Fine-tune with: synthscope train realism --labels training-set.zip --init realism-v1.bin --out realism-r2.bin, then import realism-r2.bin above.",
+                    set.summary
                 ))
             }
             .await;
             match result {
                 Ok(m) => message.set(Some(m)),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+
+    // The same training set handed to `synthscope serve`; its progress is polled, and the new
+    // weights are imported and every image predicted with them when it is done.
+    let train_on_companion = move || {
+        if companion.get_untracked().is_some() {
+            return;
+        }
+        let Some(compute) = compute.map(|c| c.get_value()) else {
+            return;
+        };
+        let mix_text = training_mix.get_untracked();
+        let base = companion_url
+            .get_untracked()
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        companion.set(Some("sending the training set…".into()));
+        leptos::task::spawn_local(async move {
+            let result = async {
+                let set = training_set(&mix_text, &files.get_untracked()).await?;
+                let (status, body) = browser::http(
+                    "POST",
+                    &format!("{base}/train/realism"),
+                    Some((&set.zip, "application/zip")),
+                )
+                .await
+                .map_err(|e| format!("{e}: is `synthscope serve` running there?"))?;
+                let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                if status != 202 {
+                    return Err(format!(
+                        "the companion refused the training set: {}",
+                        answer["error"].as_str().unwrap_or("no reason given")
+                    ));
+                }
+                let job = answer["job"]
+                    .as_u64()
+                    .ok_or("the companion sent no job number")?;
+                loop {
+                    browser::sleep_ms(1000).await;
+                    let (_, body) =
+                        browser::http("GET", &format!("{base}/jobs/{job}"), None).await?;
+                    let state: serde_json::Value = serde_json::from_slice(&body)
+                        .map_err(|e| format!("the companion's answer is not JSON: {e}"))?;
+                    let progress = state["progress"].as_str().unwrap_or_default().to_string();
+                    match state["state"].as_str() {
+                        Some("running") => companion.set(Some(format!("job {job}: {progress}"))),
+                        Some("done") => break,
+                        _ => {
+                            return Err(format!(
+                                "the companion's training failed: {}",
+                                state["error"].as_str().unwrap_or(&progress)
+                            ));
+                        }
+                    }
+                }
+                companion.set(Some(format!("job {job}: done; fetching the weights…")));
+                let (status, weights) =
+                    browser::http("GET", &format!("{base}/jobs/{job}/weights"), None).await?;
+                if status != 200 {
+                    return Err(format!(
+                        "the companion has no weights for job {job} (HTTP {status})"
+                    ));
+                }
+                let store = Store::open().await?;
+                let name = format!("realism-r{}.bin", job + 1);
+                rounds::import_model(&compute, &store, &name, &weights, &browser::now_rfc3339())
+                    .await
+            }
+            .await;
+            companion.set(None);
+            match result {
+                Ok(m) => {
+                    error.set(None);
+                    message.set(Some(format!(
+                        "the companion fine-tuned {}; predicting every image with it…",
+                        m.version
+                    )));
+                    if let Ok(s) = Store::open().await
+                        && let Ok(fresh) = read(&s).await
+                    {
+                        snap.set(fresh);
+                    }
+                    predict_missing();
+                }
                 Err(e) => error.set(Some(e)),
             }
         });
@@ -713,11 +843,12 @@ pub fn DatasetPage(
             <p class="muted">"Each realism model the app has used, scored against the experts' consensus (realistic = positive; unsure and tied images left out)."</p>
             <div class="row toolbar">
                 <label>"Classify with "
-                    <select id="model-select" on:change=on_select_model prop:value=active_model>
-                        <option value=SHIPPED_MODEL>{format!("{SHIPPED_MODEL} (shipped)")}</option>
+                    <select id="model-select" on:change=on_select_model>
+                        <option value=SHIPPED_MODEL selected=move || active_model() == SHIPPED_MODEL>{format!("{SHIPPED_MODEL} (shipped)")}</option>
                         {move || snap.with(|s| s.models.iter().map(|m| {
                             let v = m.version.clone();
-                            view! { <option value=v.clone()>{v.clone()}</option> }
+                            let is = v.clone();
+                            view! { <option value=v.clone() selected=move || active_model() == is>{v.clone()}</option> }
                         }).collect_view())}
                     </select>
                 </label>
@@ -805,8 +936,22 @@ pub fn DatasetPage(
             </div>
 
             <h3>"Human in the loop"</h3>
-            <p class="muted">"Export every label with its image, fine-tune the ensemble with the companion binary, import the new weights above: every image is predicted again and the new round appears in the table."</p>
-            <button type="button" id="export-training" on:click=move |_| export_training()>"Export training set"</button>
+            <p class="muted">"Export the labelled images, fine-tune the ensemble with the companion binary, import the new weights above: every image is predicted again and the new round appears in the table. "
+                "The mix draws images by the experts' consensus, generated (fake) : experimental (realistic), as seed 000 trains on 4:6; leave it empty to export every label."</p>
+            <div class="row toolbar">
+                <label>"Mix fake : realistic "
+                    <input id="training-mix" type="text" size="5" prop:value=move || training_mix.get() on:input=move |ev| training_mix.set(event_target_value(&ev)) />
+                </label>
+                <button type="button" id="export-training" on:click=move |_| export_training()>"Export training set"</button>
+            </div>
+            <p class="muted">"Or let the companion do it: run "<code>"synthscope serve"</code>" beside the browser (on the machine with the GPU) and press the button; the new weights come back by themselves."</p>
+            <div class="row toolbar">
+                <label>"Companion "
+                    <input id="companion-url" type="url" size="26" prop:value=move || companion_url.get() on:input=move |ev| companion_url.set(event_target_value(&ev)) />
+                </label>
+                <button type="button" id="companion-train" disabled=move || companion.get().is_some() on:click=move |_| train_on_companion()>"Fine-tune on the companion"</button>
+                {move || companion.get().map(|c| view! { <span class="running" id="companion-progress"><span class="spinner"></span>{c}</span> })}
+            </div>
         </section>
     }
 }

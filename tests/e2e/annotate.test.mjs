@@ -212,6 +212,8 @@ test('two experts: their exports give the kappa computed by hand on the Dataset 
     assert.equal(a.labels, '40');
     assert.equal(await page.locator('#conflicts li').count(), 4);
     await page.screenshot({ path: path.join(ARTIFACTS, 'dataset.png') });
+    // Every label (no mix): the agreement must be the same natively.
+    await page.fill('#training-mix', '');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-training')]);
     const saved = path.join(dir, 'training-set.zip');
     await download.saveAs(saved);

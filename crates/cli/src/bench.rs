@@ -262,3 +262,111 @@ pub(crate) fn tagger(a: &BenchTaggerArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchLatentArgs {
+    /// Images to embed and project (engine images and fakes made from them, mix 4:6).
+    #[arg(long, default_value_t = 1000)]
+    images: usize,
+    /// Realism weights (default: the shipped ones).
+    #[arg(long)]
+    realism: Option<std::path::PathBuf>,
+    /// Also write the embeddings, one CSV row per image (`realistic`, then the features), for
+    /// a comparison with umap-learn (`tools/compare_umap.py`).
+    #[arg(long)]
+    dump: Option<std::path::PathBuf>,
+}
+
+/// The Dataset page's latent-space view natively: the realism ensemble's embeddings of
+/// `--images` engine images (256², estimated beam centres, fakes at 4:6), then UMAP
+/// (n_neighbors 5, min_dist 0.5). Prints the time of each step, the trustworthiness of the
+/// projection (k = 5) and how often a point's nearest neighbour has its realistic/fake class,
+/// in the embedding and in the projection.
+pub(crate) fn latent(a: &BenchLatentArgs) -> Result<()> {
+    use burn::tensor::{Tensor, TensorData};
+    let device = burn::tensor::Device::flex();
+    let (ensemble, name, _) =
+        crate::shipped::load_realism(a.realism.as_deref(), &device, "--realism")?;
+    let config = SaxsConfig {
+        size_px: 256,
+        ..SaxsConfig::default()
+    };
+    let t = Instant::now();
+    let samples = crate::realism_data::generate(
+        &config,
+        11,
+        a.images.max(3),
+        crate::realism_data::Mix::default(),
+        crate::saxs_data::Beam::Estimated,
+    )?;
+    let generate_s = t.elapsed().as_secs_f64();
+    let side = models::realism::INPUT_SIDE_PX;
+    let rings = models::tagger::RING_FEATURES;
+    let t = Instant::now();
+    let mut values = Vec::new();
+    for chunk in samples.chunks(32) {
+        let b = chunk.len();
+        let x: Vec<f32> = chunk.iter().flat_map(|s| s.image.iter().copied()).collect();
+        let r: Vec<f32> = chunk.iter().flat_map(|s| s.rings.iter().copied()).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(x, [b, 1, side, side]), &device);
+        let r = Tensor::<2>::from_data(TensorData::new(r, [b, rings]), &device);
+        let e = ensemble.embedding(x, r).into_data();
+        values.extend(
+            e.to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading the embedding: {e:?}"))?,
+        );
+    }
+    let embed_s = t.elapsed().as_secs_f64();
+    let n = samples.len();
+    let dim = values.len() / n;
+    let t = Instant::now();
+    let xy = labels::umap::umap(&values, dim, &labels::umap::UmapConfig::default())?;
+    let umap_s = t.elapsed().as_secs_f64();
+    let truth: Vec<bool> = samples.iter().map(|s| s.realistic).collect();
+    let trust = labels::umap::trustworthiness(&values, dim, &xy, 5);
+    let flat: Vec<f32> = xy.iter().flatten().copied().collect();
+    println!("latent-space view of {n} images ({name}, {dim} features)");
+    println!("generate + prepare {generate_s:.1} s, embed {embed_s:.1} s, UMAP {umap_s:.2} s");
+    println!(
+        "trustworthiness (k = 5) {trust:.3}; nearest neighbour of the same class: embedding {:.3}, projection {:.3}",
+        same_class_neighbour(&values, dim, &truth),
+        same_class_neighbour(&flat, 2, &truth)
+    );
+    if let Some(path) = &a.dump {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        for (row, &real) in values.chunks_exact(dim).zip(&truth) {
+            let _ = write!(text, "{}", u8::from(real));
+            for v in row {
+                let _ = write!(text, ",{v}");
+            }
+            text.push('\n');
+        }
+        std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        println!("embeddings written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// The fraction of points whose nearest other point has the same class.
+fn same_class_neighbour(points: &[f32], dim: usize, class: &[bool]) -> f64 {
+    let rows: Vec<&[f32]> = points.chunks_exact(dim).collect();
+    let same = (0..rows.len())
+        .into_par_iter()
+        .filter(|&i| {
+            let nearest = (0..rows.len()).filter(|&j| j != i).min_by(|&j, &k| {
+                let d = |m: usize| -> f32 {
+                    rows[i]
+                        .iter()
+                        .zip(rows[m])
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum()
+                };
+                d(j).total_cmp(&d(k))
+            });
+            nearest.is_some_and(|j| class[j] == class[i])
+        })
+        .count();
+    same as f64 / rows.len().max(1) as f64
+}

@@ -19,6 +19,7 @@ mod labels;
 mod realism_data;
 mod saxs_data;
 mod segment;
+mod serve;
 mod shipped;
 mod stages;
 mod train_grain;
@@ -59,6 +60,9 @@ enum Command {
     /// Experts' labels: agreement between annotators, merging exports, annotation packs.
     #[command(subcommand)]
     Labels(expert_labels::LabelsCommand),
+    /// The companion on 127.0.0.1 for the app: takes a training set, fine-tunes the realism
+    /// ensemble, hands back the new weights.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +101,8 @@ enum BenchKind {
     Grain(bench::BenchGrainArgs),
     /// Classification throughput (beam centre, both views, joint tagger, realism) at 256² and 1000².
     Tagger(bench::BenchTaggerArgs),
+    /// The latent-space view natively: embedding, UMAP time and quality.
+    Latent(bench::BenchLatentArgs),
 }
 
 /// Options shared by every generator.
@@ -243,7 +249,9 @@ fn main() -> ExitCode {
         Command::Bench(BenchKind::Generate(a)) => bench::generate(&a),
         Command::Bench(BenchKind::Grain(a)) => bench::grain(&a),
         Command::Bench(BenchKind::Tagger(a)) => bench::tagger(&a),
+        Command::Bench(BenchKind::Latent(a)) => bench::latent(&a),
         Command::Labels(c) => expert_labels::run(&c),
+        Command::Serve(a) => serve::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,9 +11,7 @@
 //! fraction of images that become fakes (generated) against those kept clean (standing in for
 //! experimental ones).
 
-use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use imaging::Image;
@@ -25,6 +23,8 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use synth::scattering::fakes::{FakeKind, make_fake};
 use synth::scattering::{SaxsConfig, SaxsParams, Truth};
+
+pub(crate) use labels::rounds::Mix;
 
 use crate::saxs_data::{Beam, prepare};
 
@@ -44,59 +44,6 @@ pub(crate) struct RealismSample {
     pub fake: Option<FakeKind>,
     /// The engine image it was made from (its `index` in labels.jsonl).
     pub index: u64,
-}
-
-/// Generated : experimental images, as in "4:6".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Mix {
-    /// Parts of generated (fake) images.
-    pub generated: u32,
-    /// Parts of experimental (realistic) images.
-    pub experimental: u32,
-}
-
-impl Mix {
-    /// The fraction of images made into fakes.
-    pub(crate) fn fake_fraction(self) -> f64 {
-        f64::from(self.generated) / f64::from(self.generated + self.experimental)
-    }
-}
-
-impl Default for Mix {
-    fn default() -> Self {
-        Self {
-            generated: 4,
-            experimental: 6,
-        }
-    }
-}
-
-impl fmt::Display for Mix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.generated, self.experimental)
-    }
-}
-
-impl FromStr for Mix {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("\"{s}\" is not a ratio like 4:6 (generated:experimental)");
-        let (g, e) = s.split_once(':').ok_or_else(bad)?;
-        let (generated, experimental) = (
-            g.trim().parse::<u32>().map_err(|_| bad())?,
-            e.trim().parse::<u32>().map_err(|_| bad())?,
-        );
-        if generated == 0 || experimental == 0 {
-            return Err(format!(
-                "{s}: both parts must be at least 1 (a set of one class cannot train a classifier)"
-            ));
-        }
-        Ok(Self {
-            generated,
-            experimental,
-        })
-    }
 }
 
 /// How a run turns engine images into realism samples.
@@ -297,17 +244,6 @@ fn finish(built: Vec<Option<RealismSample>>) -> Result<Vec<RealismSample>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mixes_parse_and_refuse_nonsense() {
-        let m: Mix = "4:6".parse().expect("ratio");
-        assert_eq!(m, Mix::default());
-        assert!((m.fake_fraction() - 0.4).abs() < 1e-12);
-        assert_eq!(m.to_string(), "4:6");
-        for bad in ["4", "4:x", "0:6", "4:0", ":"] {
-            assert!(bad.parse::<Mix>().is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn a_generated_set_follows_the_mix_and_is_reproducible() {

@@ -964,4 +964,92 @@ fn train_realism_fine_tunes_on_expert_labels() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("with their images"), "{err}");
     assert!(!Path::new(&never).exists());
+
+    // The same round through `synthscope serve`: POST the set, poll the job, fetch the weights.
+    let mut server = Command::new(env!("CARGO_BIN_EXE_synthscope"))
+        .args(["serve", "--port", "0", "--init", &init, "--work"])
+        .arg(d.join("serve"))
+        .arg("--")
+        .args(small)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
+        &mut first,
+    )
+    .expect("address line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("address")
+        .to_string();
+    let result = std::panic::catch_unwind(|| {
+        let (status, body) = http(&addr, "GET", "/status", b"");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let (status, body) = http(&addr, "POST", "/train/realism", b"not a zip");
+        assert_eq!(status, 400);
+        let e: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert!(
+            e["error"].as_str().expect("error").contains("training set"),
+            "{e}"
+        );
+        let set = std::fs::read(&merged).expect("merged");
+        let (status, body) = http(&addr, "POST", "/train/realism", &set);
+        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+        let job = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["job"]
+            .as_u64()
+            .expect("job");
+        let state = loop {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let (_, body) = http(&addr, "GET", &format!("/jobs/{job}"), b"");
+            let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            if v["state"] != "running" {
+                break v;
+            }
+        };
+        assert_eq!(state["state"], "done", "{state}");
+        assert!(
+            state["log"].to_string().contains("9 used, 3 left out"),
+            "{state}"
+        );
+        let (status, weights) = http(&addr, "GET", &format!("/jobs/{job}/weights"), b"");
+        assert_eq!(status, 200);
+        assert_eq!(&weights[..8], b"SSREALM1");
+        let (status, _) = http(&addr, "GET", "/jobs/99/weights", b"");
+        assert_eq!(status, 404);
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// A one-shot HTTP/1.1 request: (status, body).
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connects");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/zip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("writes");
+    s.write_all(body).expect("writes");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("reads");
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&out[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    (status, out[split + 4..].to_vec())
 }

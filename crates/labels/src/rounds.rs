@@ -78,6 +78,119 @@ impl RoundScores {
     }
 }
 
+/// Generated : experimental images, as in "4:6" (seed 000's mix). Generated images stand for
+/// the fake class and experimental ones for the realistic class: in engine sets the fakes are
+/// made from engine images in this proportion; in expert-labelled sets ([`mixed_selection`])
+/// the consensus-fake and consensus-realistic images are drawn in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mix {
+    /// Parts of generated (fake) images.
+    pub generated: u32,
+    /// Parts of experimental (realistic) images.
+    pub experimental: u32,
+}
+
+impl Mix {
+    /// The fraction of images made into fakes.
+    pub fn fake_fraction(self) -> f64 {
+        f64::from(self.generated) / f64::from(self.generated + self.experimental)
+    }
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Self {
+            generated: 4,
+            experimental: 6,
+        }
+    }
+}
+
+impl std::fmt::Display for Mix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.generated, self.experimental)
+    }
+}
+
+impl std::str::FromStr for Mix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("\"{s}\" is not a ratio like 4:6 (generated:experimental)");
+        let (g, e) = s.split_once(':').ok_or_else(bad)?;
+        let (generated, experimental) = (
+            g.trim().parse::<u32>().map_err(|_| bad())?,
+            e.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if generated == 0 || experimental == 0 {
+            return Err(format!(
+                "{s}: both parts must be at least 1 (a set of one class cannot train a classifier)"
+            ));
+        }
+        Ok(Self {
+            generated,
+            experimental,
+        })
+    }
+}
+
+/// The images of a training set drawn from the experts' consensus in the proportion `mix`
+/// (consensus fake : consensus realistic): every image of the scarcer class and as many of
+/// the other as the ratio allows, chosen by a seeded shuffle; images without a majority answer
+/// are left out. Returns the items, sorted, with the fake and realistic counts.
+pub fn mixed_selection(
+    consensus: &[Consensus],
+    mix: Mix,
+    seed: u64,
+) -> (Vec<String>, usize, usize) {
+    let mut fake: Vec<&str> = Vec::new();
+    let mut real: Vec<&str> = Vec::new();
+    for c in consensus {
+        match c.realistic {
+            Some(false) => fake.push(&c.item),
+            Some(true) => real.push(&c.item),
+            None => {}
+        }
+    }
+    fake.sort_unstable();
+    real.sort_unstable();
+    let (g, e) = (f64::from(mix.generated), f64::from(mix.experimental));
+    // The scarcer class (relative to the mix) is taken whole; the other in proportion, rounded.
+    let (n_fake, n_real) = if fake.len() as f64 * e > real.len() as f64 * g {
+        let n_real = real.len();
+        (
+            fake.len().min((n_real as f64 * g / e).round() as usize),
+            n_real,
+        )
+    } else {
+        let n_fake = fake.len();
+        (
+            n_fake,
+            real.len().min((n_fake as f64 * e / g).round() as usize),
+        )
+    };
+    let pick = |mut v: Vec<&str>, n: usize, salt: u64| -> Vec<String> {
+        // Fisher–Yates with a SplitMix64 stream: the same seed picks the same images.
+        let mut state = seed ^ salt;
+        let mut next = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        for i in (1..v.len()).rev() {
+            let j = ((u128::from(next()) * (i as u128 + 1)) >> 64) as usize;
+            v.swap(i, j);
+        }
+        v.into_iter().take(n).map(str::to_string).collect()
+    };
+    let mut items = pick(fake, n_fake, 1);
+    items.extend(pick(real, n_real, 2));
+    items.sort_unstable();
+    (items, n_fake, n_real)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +242,42 @@ mod tests {
         assert!((r.kappa.expect("defined") - 1.0 / 6.0).abs() < 1e-12);
         // Scores: realistic {0.9, 0.8, 0.3} vs fake {0.7, 0.1}: 5 of 6 pairs ordered.
         assert!((r.auc.expect("defined") - 5.0 / 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mixes_parse_and_refuse_nonsense() {
+        let m: Mix = "4:6".parse().expect("ratio");
+        assert_eq!(m, Mix::default());
+        assert!((m.fake_fraction() - 0.4).abs() < 1e-12);
+        assert_eq!(m.to_string(), "4:6");
+        for bad in ["4", "4:x", "0:6", "4:0", ":"] {
+            assert!(bad.parse::<Mix>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_training_set_is_drawn_in_the_mix() {
+        // 30 fake, 20 realistic, 5 undecided.
+        let mut consensus: Vec<Consensus> = (0..30)
+            .map(|i| answer(&format!("f{i:02}"), Some(false)))
+            .collect();
+        consensus.extend((0..20).map(|i| answer(&format!("r{i:02}"), Some(true))));
+        consensus.extend((0..5).map(|i| answer(&format!("u{i}"), None)));
+        // 4:6 → all 20 realistic and 20·4/6 = 13.3 → 13 fake.
+        let (items, fake, real) = mixed_selection(&consensus, Mix::default(), 7);
+        assert_eq!((fake, real), (13, 20));
+        assert_eq!(items.len(), 33);
+        assert_eq!(items.iter().filter(|i| i.starts_with('f')).count(), 13);
+        assert!(items.iter().all(|i| !i.starts_with('u')));
+        // The same seed draws the same images; another seed others.
+        assert_eq!(mixed_selection(&consensus, Mix::default(), 7).0, items);
+        assert_ne!(mixed_selection(&consensus, Mix::default(), 8).0, items);
+        // 1:1 → 20 and 20; 6:4 → all 30 fake, 20 realistic.
+        let one: Mix = "1:1".parse().expect("ratio");
+        assert_eq!(mixed_selection(&consensus, one, 7).1, 20);
+        let six: Mix = "6:4".parse().expect("ratio");
+        let (_, f, r) = mixed_selection(&consensus, six, 7);
+        assert_eq!((f, r), (30, 20));
     }
 
     #[test]

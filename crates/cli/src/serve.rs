@@ -1,0 +1,350 @@
+//! `synthscope serve`: the companion on 127.0.0.1, so that the app can hand it a training set
+//! and fetch the fine-tuned realism weights without anyone moving files by hand (a lead with a
+//! GPU runs it beside the browser).
+//!
+//! | method and path | what it does |
+//! |---|---|
+//! | `GET /status` | `{"synthscope": version, "init": file, "jobs": n}` |
+//! | `POST /train/realism` | body: a training set (the Dataset page's export, or any label export with images); validated, then `train realism --labels … --init …` runs as a child process. `202 {"job": id}`, or `400 {"error": …}` |
+//! | `GET /jobs/{id}` | `{"job", "state": "running"/"done"/"failed", "progress": last line, "log": last lines, "error"?, "weights"?: path}` |
+//! | `GET /jobs/{id}/weights` | the new weights file once the job is done |
+//!
+//! Every answer allows any origin (CORS, including Chrome's private-network preflight): the
+//! server listens on the loopback interface only, and what it receives is what the page sends.
+//! Training runs in a child process of this binary, so the server keeps answering while it runs.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+/// `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Port on 127.0.0.1 (0: any free port; the address is printed on the first line).
+    #[arg(long, default_value_t = 8765)]
+    port: u16,
+    /// The realism weights every round starts from.
+    #[arg(long, default_value = "public/models/realism-v1.bin")]
+    init: PathBuf,
+    /// Where job files go (a new temporary directory by default).
+    #[arg(long)]
+    work: Option<PathBuf>,
+    /// Arguments added to every `train realism` run, after `--`, for example
+    /// `-- --epochs 3 --device wgpu`.
+    #[arg(last = true)]
+    train_args: Vec<String>,
+}
+
+/// Largest training set accepted (as the app's imports).
+const MAX_BODY_BYTES: u64 = labels::exchange::MAX_BYTES;
+/// Lines of a job's log kept for `GET /jobs/{id}`.
+const LOG_LINES: usize = 40;
+
+/// One fine-tuning run.
+#[derive(Debug, Default)]
+struct Job {
+    state: &'static str,
+    log: Vec<String>,
+    error: Option<String>,
+    weights: Option<PathBuf>,
+}
+
+type Jobs = Arc<Mutex<BTreeMap<u64, Job>>>;
+
+/// Runs the server until the process is stopped.
+pub fn run(args: &ServeArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.init.is_file(),
+        "--init {}: no such weights file (give the realism file every round starts from)",
+        args.init.display()
+    );
+    let work = match &args.work {
+        Some(w) => {
+            std::fs::create_dir_all(w).with_context(|| format!("cannot create {}", w.display()))?;
+            w.clone()
+        }
+        None => {
+            let w = std::env::temp_dir().join(format!("synthscope-serve-{}", std::process::id()));
+            std::fs::create_dir_all(&w)
+                .with_context(|| format!("cannot create {}", w.display()))?;
+            w
+        }
+    };
+    let server = tiny_http::Server::http(("127.0.0.1", args.port))
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .context("the server has no IP address")?;
+    // The first line is the address (tests and scripts read it).
+    println!("listening on http://{addr}");
+    eprintln!(
+        "training sets go to {}; rounds start from {}",
+        work.display(),
+        args.init.display()
+    );
+    let jobs: Jobs = Arc::default();
+    for mut request in server.incoming_requests() {
+        let response = answer(&mut request, args, &work, &jobs);
+        if let Err(e) = request.respond(response) {
+            eprintln!("a reply was not delivered: {e}");
+        }
+    }
+    Ok(())
+}
+
+type Reply = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
+
+fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
+    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+}
+
+/// A reply with the CORS headers every answer carries.
+fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
+    // A Content-Length always (tiny_http would switch big bodies to chunked encoding).
+    let mut r = tiny_http::Response::from_data(body)
+        .with_status_code(status)
+        .with_chunked_threshold(usize::MAX);
+    for h in [
+        header("Content-Type", content_type),
+        header("Access-Control-Allow-Origin", "*"),
+        header("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+        header("Access-Control-Allow-Headers", "content-type"),
+        header("Access-Control-Allow-Private-Network", "true"),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        r.add_header(h);
+    }
+    r
+}
+
+fn json_reply(status: u16, value: &serde_json::Value) -> Reply {
+    reply(status, "application/json", value.to_string().into_bytes())
+}
+
+fn error_reply(status: u16, message: &str) -> Reply {
+    json_reply(status, &json!({ "error": message }))
+}
+
+fn answer(request: &mut tiny_http::Request, args: &ServeArgs, work: &Path, jobs: &Jobs) -> Reply {
+    let method = request.method().clone();
+    let path = request
+        .url()
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (&method, parts.as_slice()) {
+        (tiny_http::Method::Options, _) => reply(204, "text/plain", Vec::new()),
+        (tiny_http::Method::Get, ["status"]) => {
+            let n = jobs.lock().map(|j| j.len()).unwrap_or(0);
+            json_reply(
+                200,
+                &json!({ "synthscope": env!("CARGO_PKG_VERSION"), "init": args.init.display().to_string(), "jobs": n }),
+            )
+        }
+        (tiny_http::Method::Post, ["train", "realism"]) => {
+            let mut body = Vec::new();
+            let read = request
+                .as_reader()
+                .take(MAX_BODY_BYTES + 1)
+                .read_to_end(&mut body);
+            if let Err(e) = read {
+                return error_reply(400, &format!("the training set could not be read: {e}"));
+            }
+            if body.len() as u64 > MAX_BODY_BYTES {
+                return error_reply(
+                    413,
+                    &format!("the training set is over {} GiB", MAX_BODY_BYTES >> 30),
+                );
+            }
+            match start_job(&body, args, work, jobs) {
+                Ok(id) => json_reply(202, &json!({ "job": id })),
+                Err(e) => error_reply(400, &format!("{e:#}")),
+            }
+        }
+        (tiny_http::Method::Get, ["jobs", id]) => match id.parse::<u64>() {
+            Ok(id) => match jobs.lock() {
+                Ok(all) => match all.get(&id) {
+                    Some(job) => json_reply(200, &job_json(id, job)),
+                    None => error_reply(404, &format!("there is no job {id}")),
+                },
+                Err(_) => error_reply(500, "the job list is unavailable"),
+            },
+            Err(_) => error_reply(404, &format!("{id} is not a job number")),
+        },
+        (tiny_http::Method::Get, ["jobs", id, "weights"]) => {
+            let file = id
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| jobs.lock().ok()?.get(&id)?.weights.clone());
+            match file.map(std::fs::read) {
+                Some(Ok(bytes)) => reply(200, "application/octet-stream", bytes),
+                Some(Err(e)) => error_reply(500, &format!("the weights file cannot be read: {e}")),
+                None => error_reply(404, "no weights for that job (yet)"),
+            }
+        }
+        _ => error_reply(
+            404,
+            "unknown request: use GET /status, POST /train/realism, GET /jobs/{id}, GET /jobs/{id}/weights",
+        ),
+    }
+}
+
+fn job_json(id: u64, job: &Job) -> serde_json::Value {
+    let mut v = json!({
+        "job": id,
+        "state": job.state,
+        "progress": job.log.last().cloned().unwrap_or_default(),
+        "log": job.log,
+    });
+    if let Some(e) = &job.error {
+        v["error"] = json!(e);
+    }
+    if job.weights.is_some() {
+        v["weights"] = json!(format!("/jobs/{id}/weights"));
+    }
+    v
+}
+
+/// Checks the training set, writes it to the job's directory and starts the fine-tuning run.
+fn start_job(body: &[u8], args: &ServeArgs, work: &Path, jobs: &Jobs) -> Result<u64> {
+    let archive = labels::exchange::read("training set", body)?;
+    anyhow::ensure!(
+        !archive.labels.is_empty() && !archive.images.is_empty(),
+        "the training set needs labels and their images (export it from the Dataset page)"
+    );
+    let id = {
+        let all = jobs
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the job list is unavailable"))?;
+        all.keys().next_back().map_or(1, |k| k + 1)
+    };
+    let dir = work.join(format!("job-{id}"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let set = dir.join("training-set.zip");
+    std::fs::write(&set, body).with_context(|| format!("cannot write {}", set.display()))?;
+    let out = dir.join(format!("realism-r{}.bin", id + 1));
+    let exe = std::env::current_exe().context("cannot find this program to run the training")?;
+    let mut child = Command::new(exe)
+        .args(["train", "realism", "--labels"])
+        .arg(&set)
+        .arg("--init")
+        .arg(&args.init)
+        .arg("--out")
+        .arg(&out)
+        .args(&args.train_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start the training run")?;
+    let stderr = child
+        .stderr
+        .take()
+        .context("no output from the training run")?;
+    jobs.lock()
+        .map_err(|_| anyhow::anyhow!("the job list is unavailable"))?
+        .insert(
+            id,
+            Job {
+                state: "running",
+                log: vec![format!(
+                    "job {id}: {} labels, {} images",
+                    archive.labels.len(),
+                    archive.images.len()
+                )],
+                ..Job::default()
+            },
+        );
+    eprintln!(
+        "job {id}: fine-tuning on {} ({} labels)",
+        set.display(),
+        archive.labels.len()
+    );
+    let jobs = jobs.clone();
+    std::thread::spawn(move || {
+        // Progress bars redraw with carriage returns: every redraw is a line here.
+        let mut reader = BufReader::new(stderr);
+        let mut chunk = Vec::new();
+        while let Ok(n) = reader.read_until(b'\n', &mut chunk) {
+            if n == 0 {
+                break;
+            }
+            for piece in String::from_utf8_lossy(&chunk).split('\r') {
+                let line = strip_ansi(piece.trim());
+                if !line.is_empty()
+                    && let Ok(mut all) = jobs.lock()
+                    && let Some(job) = all.get_mut(&id)
+                {
+                    job.log.push(line);
+                    let extra = job.log.len().saturating_sub(LOG_LINES);
+                    job.log.drain(..extra);
+                }
+            }
+            chunk.clear();
+        }
+        let status = child.wait();
+        if let Ok(mut all) = jobs.lock()
+            && let Some(job) = all.get_mut(&id)
+        {
+            match status {
+                Ok(s) if s.success() && out.is_file() => {
+                    job.state = "done";
+                    job.weights = Some(out.clone());
+                    eprintln!("job {id}: done, {}", out.display());
+                }
+                Ok(s) => {
+                    job.state = "failed";
+                    job.error = Some(format!(
+                        "training stopped ({s}): {}",
+                        job.log.last().cloned().unwrap_or_default()
+                    ));
+                    eprintln!("job {id}: failed");
+                }
+                Err(e) => {
+                    job.state = "failed";
+                    job.error = Some(format!("the training run was lost: {e}"));
+                }
+            }
+        }
+    });
+    Ok(id)
+}
+
+/// `text` without terminal colour codes (ESC [ … letter).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_codes_are_removed() {
+        assert_eq!(strip_ansi("\u{1b}[1;34mepoch\u{1b}[0m 1/3"), "epoch 1/3");
+        assert_eq!(strip_ansi("plain"), "plain");
+    }
+}
