@@ -645,7 +645,13 @@ pub fn DatasetPage(
 
     // Plot coordinates of a mouse event on the SVG.
     let plot_xy = |ev: &web_sys::MouseEvent| -> Option<(f64, f64)> {
-        let svg = ev.current_target()?.dyn_into::<web_sys::Element>().ok()?;
+        // Leptos delegates events to the document: find the plot from the event's target.
+        let svg = ev
+            .target()?
+            .dyn_into::<web_sys::Element>()
+            .ok()?
+            .closest("#latent-plot")
+            .ok()??;
         let r = svg.get_bounding_client_rect();
         Some((
             f64::from(ev.client_x()) - r.left(),

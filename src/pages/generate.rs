@@ -543,6 +543,61 @@ pub fn GeneratePage() -> impl IntoView {
             }
         }
     };
+    // Stores the shown scattering image (16-bit PNG, as in the batch zip) in the label store
+    // as a generated image, and opens it on the Annotate page.
+    let epoch = use_context::<crate::rounds::StoreEpoch>();
+    let focus = use_context::<crate::rounds::Focus>();
+    let to_annotate_error = RwSignal::new(None::<String>);
+    let send_to_annotate = move |_| {
+        let Some(s) = shown.get_untracked() else {
+            return;
+        };
+        let Preview::Saxs(x) = &s.preview else {
+            return;
+        };
+        let name = format!("saxs_seed{}_{:06}.png", c.seed(), c.index());
+        let counts = x.image.counts.map(|v| v.min(u32::from(u16::MAX)) as u16);
+        leptos::task::spawn_local(async move {
+            let result = async {
+                let bytes = imaging::codec::encode_png_u16(&counts).map_err(|e| e.to_string())?;
+                let store = crate::store::Store::open().await?;
+                let order = store
+                    .images()
+                    .await?
+                    .iter()
+                    .map(|i| i.order + 1)
+                    .max()
+                    .unwrap_or(0);
+                let item = labels::item_id(&bytes);
+                let meta = crate::store::StoredImage {
+                    item: item.clone(),
+                    file: name,
+                    source: "generated".into(),
+                    pack: None,
+                    order,
+                    added_at: crate::browser::now_rfc3339(),
+                };
+                store.add_images(&[(meta, bytes.as_slice())]).await?;
+                Ok::<_, String>(item)
+            }
+            .await;
+            match result {
+                Ok(item) => {
+                    to_annotate_error.set(None);
+                    if let Some(e) = epoch {
+                        e.update(|n| *n += 1);
+                    }
+                    if let Some(f) = focus {
+                        f.set(Some(item));
+                    }
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().set_hash("annotate");
+                    }
+                }
+                Err(e) => to_annotate_error.set(Some(e)),
+            }
+        });
+    };
     let is_custom = move || c.sample.get() == "custom";
 
     view! {
@@ -628,6 +683,8 @@ pub fn GeneratePage() -> impl IntoView {
                 </Show>
                 <Show when=is_saxs>
                     <button id="to-classify" class="secondary" on:click=send_to_classify>"Classify this image →"</button>
+                    <button id="to-annotate" class="secondary" on:click=send_to_annotate>"Annotate this image →"</button>
+                    {move || to_annotate_error.get().map(|e| view! { <p class="error" role="alert" id="to-annotate-error">{e}</p> })}
                 </Show>
                 <Truth shown=shown />
                 <p class="muted hint">"Keys: ← → previous/next image, s new seed."</p>

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { unzipSync } from 'fflate';
 import { serve, launch, openApp, DIST, ARTIFACTS } from './harness.mjs';
 
@@ -199,7 +199,58 @@ test('a human-in-the-loop round: predict, latent view, box labelling, fine-tune,
     await page.click('#nav-dataset');
     await page.waitForFunction((v) => document.querySelector('#active-model')?.dataset.version === v, version, { timeout: 60_000 });
     assert.equal(await page.inputValue('#model-select'), version);
+
+    // A third round through the companion: no file handled by hand.
+    const companion = spawn(BIN, ['serve', '--port', '0', '--init', path.join(ROOT, 'public/models/realism-v1.bin'), '--work', path.join(dir, 'serve'),
+      '--', '--epochs', '1', '--max-steps-per-epoch', '2', '--batch', '4', '--val', '6'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const url = await new Promise((resolve, reject) => {
+        companion.stdout.once('data', (d) => resolve(String(d).trim().replace('listening on ', '')));
+        companion.once('exit', (c) => reject(new Error(`synthscope serve exited with ${c}`)));
+      });
+      await page.fill('#companion-url', url);
+      await page.click('#companion-train');
+      await page.waitForFunction(() => (document.querySelector('#active-model')?.dataset.version ?? '').startsWith('tagger-v1+realism-r2-'), null, { timeout: 300_000 });
+      const third = await page.getAttribute('#active-model', 'data-version');
+      await predicted(page, third);
+      assert.deepEqual((await rounds(page)).map((r) => r.model), [shipped, version, third]);
+      await check(third);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dataset-rounds.png'), fullPage: true });
+    } finally {
+      companion.kill();
+    }
     assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a full storage quota is reported as such and the import changes nothing; Generate hands an image to Annotate', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openApp(browser, `${server.url}#annotate`);
+    await page.waitForFunction(() => document.querySelector('#annotate-progress')?.dataset.loaded === 'true');
+    page.on('dialog', (d) => d.accept());
+    await page.click('#clear-store');
+    await page.waitForFunction(() => +document.querySelector('#annotate-progress').dataset.total === 0);
+    // Chrome's DevTools protocol shrinks this origin's quota below the pack's size.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: 64 * 1024 });
+    await importFile(page, pack);
+    assert.match(await page.textContent('#annotate-error'), /storage for this site is full/);
+    assert.equal(await page.getAttribute('#annotate-progress', 'data-total'), '0');
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin });
+    await importFile(page, pack);
+    assert.equal(await page.getAttribute('#annotate-progress', 'data-total'), String(COUNT));
+
+    // The Generate page hands its image to the Annotate page, which shows it.
+    await page.click('#nav-generate');
+    await page.waitForSelector('#to-annotate');
+    await page.click('#to-annotate');
+    await page.waitForFunction((n) => +document.querySelector('#annotate-progress').dataset.total === n, COUNT + 1, { timeout: 30_000 });
+    assert.equal(await page.evaluate(() => location.hash), '#annotate');
+    await page.waitForFunction(() => /^saxs_seed\d+_\d{6}\.png · image \d+ of 17$/.test(document.querySelector('#annotate-current')?.textContent ?? ''), null, { timeout: 30_000 });
+    assert.deepEqual(errors.filter((e) => !/Quota/i.test(e)), []);
   } finally {
     await browser.close();
   }
