@@ -297,6 +297,11 @@ impl Compute {
         buffers: Vec<js_sys::ArrayBuffer>,
         stage: impl Fn(String) + 'static,
     ) -> Result<Reply, String> {
+        // A message posted while the worker is still instantiating its wasm finds no handler
+        // and is lost: wait for its first message (the runtime status) before sending.
+        while matches!(self.status.get_untracked(), Status::Starting) && self.worker.is_some() {
+            crate::browser::sleep_ms(20).await;
+        }
         if let Status::Failed(e) = self.status.get_untracked() {
             return Err(e);
         }

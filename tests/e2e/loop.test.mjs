@@ -91,7 +91,7 @@ function scores(predictions, truth) {
     if (d && t) tp++; else if (d && !t) fp++; else if (!d && t) fn++;
   }
   const ratio = (a, b) => (b === 0 ? 1 : a / b);
-  return { n, precision: ratio(tp, tp + fp).toFixed(3), recall: ratio(tp, tp + fn).toFixed(3), agreement: (same / n).toFixed(3) };
+  return { n, precision: ratio(tp, tp + fp), recall: ratio(tp, tp + fn), agreement: same / n };
 }
 
 test('a human-in-the-loop round: predict, latent view, box labelling, fine-tune, import, re-predict, scores', async () => {
@@ -134,6 +134,7 @@ test('a human-in-the-loop round: predict, latent view, box labelling, fine-tune,
     // A box over the whole plot selects every point; f labels them fake as "lead".
     await page.click('#nav-dataset');
     await page.waitForSelector('#latent-plot');
+    await page.locator('#latent-plot').scrollIntoViewIfNeeded();
     const box = await page.locator('#latent-plot').boundingBox();
     await page.mouse.move(box.x + 3, box.y + 3);
     await page.mouse.down();
@@ -155,9 +156,11 @@ test('a human-in-the-loop round: predict, latent view, box labelling, fine-tune,
       const s = scores(await storedPredictions(page, model), truth);
       assert.equal(+row.compared, COUNT, JSON.stringify(row));
       assert.equal(s.n, COUNT);
-      assert.equal(row.precision, s.precision, `${model}: ${JSON.stringify(row)}`);
-      assert.equal(row.recall, s.recall, `${model}: ${JSON.stringify(row)}`);
-      assert.equal(row.agreement, s.agreement, `${model}: ${JSON.stringify(row)}`);
+      // The table shows three decimals.
+      for (const k of ['precision', 'recall', 'agreement']) {
+        assert.ok(Math.abs(+row[k] - s[k]) <= 0.0005 + 1e-9, `${model} ${k}: table ${row[k]}, stored predictions ${s[k]}`);
+      }
+      console.log(`# round ${model}: ${JSON.stringify(row)}`);
       return s;
     };
     await check(shipped);
@@ -197,7 +200,21 @@ test('a human-in-the-loop round: predict, latent view, box labelling, fine-tune,
     await page.reload();
     await page.waitForSelector('.badge:not([data-backend="pending"])', { timeout: 120_000 });
     await page.click('#nav-dataset');
-    await page.waitForFunction((v) => document.querySelector('#active-model')?.dataset.version === v, version, { timeout: 60_000 });
+    await page.waitForFunction((v) => document.querySelector('#active-model')?.dataset.version === v, version, { timeout: 60_000 })
+      .catch(async (e) => {
+        const db = await page.evaluate(() => new Promise((resolve) => {
+          const open = indexedDB.open('synthscope');
+          open.onsuccess = () => {
+            const tx = open.result.transaction(['settings', 'models']);
+            const a = tx.objectStore('settings').getAll();
+            const k = tx.objectStore('settings').getAllKeys();
+            const m = tx.objectStore('models').getAllKeys();
+            tx.oncomplete = () => resolve({ settings: a.result, keys: k.result, models: m.result, version: open.result.version });
+          };
+        }));
+        const shown = await page.evaluate(() => [document.querySelector('#active-model')?.dataset.version, document.querySelector('#dataset-error')?.textContent]);
+        throw new Error(`${e.message}; console: ${JSON.stringify(errors)}; db ${JSON.stringify(db)}; shown ${JSON.stringify(shown)}`);
+      });
     assert.equal(await page.inputValue('#model-select'), version);
 
     // A third round through the companion: no file handled by hand.
@@ -238,10 +255,14 @@ test('a full storage quota is reported as such and the import changes nothing; G
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: 64 * 1024 });
     await importFile(page, pack);
     assert.match(await page.textContent('#annotate-error'), /storage for this site is full/);
+    // Nothing landed: a fresh read of the store still finds no image.
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('#annotate-progress')?.dataset.loaded === 'true', null, { timeout: 60_000 });
     assert.equal(await page.getAttribute('#annotate-progress', 'data-total'), '0');
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin });
     await importFile(page, pack);
-    assert.equal(await page.getAttribute('#annotate-progress', 'data-total'), String(COUNT));
+    assert.match(await page.textContent('#annotate-message'), /16 new images/);
+    await page.waitForFunction((n) => +document.querySelector('#annotate-progress').dataset.total === n, COUNT, { timeout: 30_000 });
 
     // The Generate page hands its image to the Annotate page, which shows it.
     await page.click('#nav-generate');
