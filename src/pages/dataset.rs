@@ -126,7 +126,8 @@ fn projection_key(model: &str, items: &[&str]) -> String {
     format!("{model}:{}:{}", items.len(), items.join(","))
 }
 
-/// Scales UMAP coordinates into the plot, keeping the aspect ratio.
+/// Scales UMAP coordinates into the plot, each axis to the full width (UMAP's axes carry no
+/// units, and filling the plot keeps tight clusters clickable).
 fn to_plot(xy: &[[f32; 2]]) -> Vec<(f64, f64)> {
     let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
     for p in xy {
@@ -135,18 +136,17 @@ fn to_plot(xy: &[[f32; 2]]) -> Vec<(f64, f64)> {
             hi[d] = hi[d].max(f64::from(p[d]));
         }
     }
-    let span = (hi[0] - lo[0]).max(hi[1] - lo[1]).max(1e-9);
-    let scale = (PLOT_PX - 2.0 * PLOT_MARGIN_PX) / span;
-    let offset = [
-        (PLOT_PX - (hi[0] - lo[0]) * scale) / 2.0,
-        (PLOT_PX - (hi[1] - lo[1]) * scale) / 2.0,
+    let inner = PLOT_PX - 2.0 * PLOT_MARGIN_PX;
+    let scale = [
+        inner / (hi[0] - lo[0]).max(1e-9),
+        inner / (hi[1] - lo[1]).max(1e-9),
     ];
     xy.iter()
         .map(|p| {
             (
-                offset[0] + (f64::from(p[0]) - lo[0]) * scale,
+                PLOT_MARGIN_PX + (f64::from(p[0]) - lo[0]) * scale[0],
                 // Screen y grows downwards.
-                PLOT_PX - offset[1] - (f64::from(p[1]) - lo[1]) * scale,
+                PLOT_PX - PLOT_MARGIN_PX - (f64::from(p[1]) - lo[1]) * scale[1],
             )
         })
         .collect()
