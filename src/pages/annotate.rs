@@ -69,13 +69,6 @@ async fn load(store: &Store, model: &str) -> Result<Data, String> {
     })
 }
 
-/// A stable seed for the random order: the annotator's name, hashed (FNV-1a).
-fn seed_of(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// The Annotate page.
 #[component]
 pub fn AnnotatePage() -> impl IntoView {
@@ -163,7 +156,8 @@ pub fn AnnotatePage() -> impl IntoView {
 
     // The queue: indices into `data.images`, in the chosen order.
     let queue_idx = Memo::new(move |_| {
-        let seed = seed_of(&annotator.get());
+        // A stable seed for the random order: the annotator's name, hashed.
+        let seed = labels::annotate::fnv1a(annotator.get().bytes());
         data.with(|d| {
             let entries: Vec<QueueEntry> = d
                 .images

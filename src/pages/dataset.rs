@@ -121,9 +121,11 @@ enum Colouring {
     Model,
 }
 
-/// The key of a projection of `model`'s embeddings of `items`.
+/// The key of a projection of `model`'s embeddings of `items`: the model, the count and an
+/// FNV-1a hash of the items (a new image or a new model projects again).
 fn projection_key(model: &str, items: &[&str]) -> String {
-    format!("{model}:{}:{}", items.len(), items.join(","))
+    let hash = labels::annotate::fnv1a(items.iter().flat_map(|i| i.bytes().chain([b','])));
+    format!("{model}:{}:{hash:016x}", items.len())
 }
 
 /// Scales UMAP coordinates into the plot, each axis to the full width (UMAP's axes carry no

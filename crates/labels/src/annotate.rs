@@ -158,6 +158,13 @@ pub fn queue(entries: &[QueueEntry], order: Order, seed: u64) -> Vec<usize> {
     idx
 }
 
+/// FNV-1a, 64 bits: a stable hash for seeds and keys (the same in every browser and build).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +182,13 @@ mod tests {
             assert!(!["r", "f", "u", "n", "p", "j", "k", "z", "h", "m"].contains(&key));
         }
         assert_eq!(help().len(), 9 + TAGS.len());
+    }
+
+    #[test]
+    fn fnv1a_matches_the_reference_values() {
+        // The FNV test vectors: "" and "a".
+        assert_eq!(fnv1a(*b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(*b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     #[test]
