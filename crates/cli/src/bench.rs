@@ -312,7 +312,7 @@ pub(crate) fn latent(a: &BenchLatentArgs) -> Result<()> {
         let r = Tensor::<2>::from_data(TensorData::new(r, [b, rings]), &device);
         let e = ensemble.embedding(x, r).into_data();
         values.extend(
-            e.to_vec::<f32>()
+            e.try_to_vec::<f32>()
                 .map_err(|e| anyhow::anyhow!("reading the embedding: {e:?}"))?,
         );
     }
