@@ -278,7 +278,14 @@ mod tests {
         );
         let swapped = c.with_realism(other);
         let again = crate::block_on(swapped.classify(&[x], &device)).expect("classifies");
-        assert_eq!(again[0].tag_probabilities, out[0].tag_probabilities);
+        // Same tagger (a batch of one and of three may round the last bit differently).
+        for (a, b) in again[0]
+            .tag_probabilities
+            .iter()
+            .zip(&out[0].tag_probabilities)
+        {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
         assert_ne!(again[0].member_probabilities, out[0].member_probabilities);
         let short = Inputs {
             image: &image[..10],
