@@ -139,21 +139,7 @@ pub fn queue(entries: &[QueueEntry], order: Order, seed: u64) -> Vec<usize> {
                 }
             });
         }
-        Order::Random => {
-            // Fisher–Yates with SplitMix64: the same shuffle on every machine.
-            let mut state = seed;
-            let mut next = || {
-                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                z ^ (z >> 31)
-            };
-            for i in (1..idx.len()).rev() {
-                let j = (next() % (i as u64 + 1)) as usize;
-                idx.swap(i, j);
-            }
-        }
+        Order::Random => crate::rng::shuffle(&mut idx, seed),
     }
     idx
 }

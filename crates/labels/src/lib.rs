@@ -21,6 +21,7 @@ pub mod annotate;
 pub mod exchange;
 mod merge;
 mod record;
+pub mod rng;
 pub mod rounds;
 mod time;
 pub mod umap;

@@ -170,19 +170,8 @@ pub fn mixed_selection(
         )
     };
     let pick = |mut v: Vec<&str>, n: usize, salt: u64| -> Vec<String> {
-        // Fisher–Yates with a SplitMix64 stream: the same seed picks the same images.
-        let mut state = seed ^ salt;
-        let mut next = || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        };
-        for i in (1..v.len()).rev() {
-            let j = ((u128::from(next()) * (i as u128 + 1)) >> 64) as usize;
-            v.swap(i, j);
-        }
+        // A seeded shuffle: the same seed picks the same images.
+        crate::rng::shuffle(&mut v, seed ^ salt);
         v.into_iter().take(n).map(str::to_string).collect()
     };
     let mut items = pick(fake, n_fake, 1);

@@ -19,6 +19,8 @@
 //! Exact neighbours cost O(n²·d): about a second for 2 000 images of 640 features in the
 //! browser. Deterministic for a given seed. No I/O.
 
+use crate::rng::SplitMix64;
+
 /// UMAP's parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UmapConfig {
@@ -456,30 +458,6 @@ fn dist2(p: [f64; 2], q: [f64; 2]) -> f64 {
     (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)
 }
 
-/// A small, fast, seedable generator (SplitMix64): the projection must not depend on a crate's
-/// generator changing between versions.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in 0..n (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
-}
-
 /// Trustworthiness (Venna & Kaski 2001) of a projection with `k` neighbours: 1 when every
 /// point's k nearest neighbours in the projection are among its k nearest in the original
 /// space, lower when the projection brings in strangers. The measure `sklearn.manifold.
@@ -534,6 +512,7 @@ pub fn trustworthiness(points: &[f32], dim: usize, projected: &[[f32; 2]], k: us
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::SplitMix64;
 
     /// `clusters` Gaussian blobs of `per` points in `dim` dimensions, centres 10 apart along
     /// their own axes, unit spread.
