@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use synth::scattering::TRAINING_TAGS;
 
@@ -29,6 +29,11 @@ pub(crate) struct EvalTaggerArgs {
     /// centres of labels.jsonl.
     #[arg(long)]
     estimated_beam: bool,
+    /// Also write every image's tag probabilities to this file, one JSON line per image and
+    /// view (`{"line": n, "view": …, "tags": {tag: p}}`, n counting labels.jsonl lines from 1):
+    /// to look at the images a view gets wrong.
+    #[arg(long)]
+    predictions: Option<PathBuf>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -63,8 +68,22 @@ pub(crate) fn run(a: &EvalTaggerArgs) -> Result<()> {
     let samples = saxs_data::load_dir(&a.data, a.limit, Beam::estimated_if(a.estimated_beam))?;
     let mut out = serde_json::Map::new();
     let mut headline = None;
+    let mut lines = String::new();
     for (config, net) in set.header.configs.iter().zip(&set.nets) {
         let probs = probabilities(net, &samples, &device)?;
+        if a.predictions.is_some() {
+            for (s, p) in samples.iter().zip(&probs) {
+                let tags: serde_json::Map<String, serde_json::Value> = TRAINING_TAGS
+                    .iter()
+                    .zip(p)
+                    .map(|(t, &v)| (t.to_string(), serde_json::json!(v)))
+                    .collect();
+                let line =
+                    serde_json::json!({"line": s.line, "view": config.view.name(), "tags": tags});
+                lines.push_str(&line.to_string());
+                lines.push('\n');
+            }
+        }
         let (map, per_tag) = average_precisions(&probs, &samples);
         let v = view_json(map, &per_tag, top_k_precision(&probs, &samples));
         // The headline figures are the joint view's (else the last view's).
@@ -77,6 +96,10 @@ pub(crate) fn run(a: &EvalTaggerArgs) -> Result<()> {
         for (k, v) in h {
             out.insert(k, v);
         }
+    }
+    if let Some(path) = &a.predictions {
+        std::fs::write(path, lines)
+            .with_context(|| format!("cannot write the predictions to {}", path.display()))?;
     }
     out.insert("images".into(), serde_json::json!(samples.len()));
     out.insert("model".into(), serde_json::json!(name));

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use imaging::Image;
 use imaging::scattering::FourierBessel;
 use models::realism::INPUT_SIDE_PX;
-use models::tagger::FB_FEATURES;
+use models::tagger::{FB_FEATURES, RING_FEATURES};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -69,9 +69,9 @@ impl Recipe {
     /// The image grid and ring statistics of `counts`, prepared as for classification.
     fn input(&self, counts: &Image<f32>, params: &SaxsParams) -> Result<(Vec<f32>, Vec<f32>)> {
         let g = &params.geometry;
-        let (image, mut coefficients) =
+        let (image, coefficients) =
             prepare(counts, (g.beam_x_px, g.beam_y_px), self.beam, &self.basis)?;
-        Ok((image, coefficients.split_off(FB_FEATURES)))
+        Ok((image, ring_statistics(coefficients)))
     }
 
     /// Image `index` as a realistic sample or, as the mix and seed decide, a fake of a kind
@@ -210,10 +210,10 @@ pub(crate) fn from_labels(files: &[std::path::PathBuf]) -> Result<Vec<RealismSam
             let loaded = imaging::load::load_gray(bytes[c.item.as_str()], 16)
                 .with_context(|| format!("{} ({}…)", c.file, &c.item[..12]))?;
             let counts = loaded.image.to_f32();
-            let (image, mut coefficients) = prepare(&counts, (0.0, 0.0), Beam::Estimated, &basis)?;
+            let (image, coefficients) = prepare(&counts, (0.0, 0.0), Beam::Estimated, &basis)?;
             Ok(Some(RealismSample {
                 image,
-                rings: coefficients.split_off(FB_FEATURES),
+                rings: ring_statistics(coefficients),
                 realistic,
                 fake: None,
                 index: n as u64,
@@ -227,6 +227,12 @@ pub(crate) fn from_labels(files: &[std::path::PathBuf]) -> Result<Vec<RealismSam
         decided.len()
     );
     finish(built)
+}
+
+/// The realism rings member's input: the ring statistics of a coefficient view (after its
+/// Fourier–Bessel features, before the taggers' ring features).
+fn ring_statistics(coefficients: Vec<f32>) -> Vec<f32> {
+    coefficients[FB_FEATURES..FB_FEATURES + RING_FEATURES].to_vec()
 }
 
 fn finish(built: Vec<Option<RealismSample>>) -> Result<Vec<RealismSample>> {

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use imaging::Image;
 use imaging::scattering::FourierBessel;
-use models::tagger::{FB_FEATURES, IMAGE_SIDE_PX, RING_FEATURES, TAG_COUNT};
+use models::tagger::{FB_FEATURES, IMAGE_SIDE_PX, PEAK_FEATURES, RING_FEATURES, TAG_COUNT};
 use rayon::prelude::*;
 use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 
@@ -15,16 +15,19 @@ use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 pub(crate) struct SaxsSample {
     /// `[256 × 256]` log-scaled grid.
     pub image: Vec<f32>,
-    /// The coefficient view: 880 Fourier–Bessel features, then 576 ring statistics.
+    /// The coefficient view: 880 Fourier–Bessel features, 576 ring statistics, 302 ring features.
     pub coeff: Vec<f32>,
     /// 1 for each tag of `TRAINING_TAGS` present, else 0.
     pub tags: [f32; TAG_COUNT],
+    /// Line of `labels.jsonl` it was read from (from 1), or its index in a generated batch.
+    pub line: usize,
 }
 
 // The model's input widths are those the imaging crate computes.
 const _: () = assert!(
     FB_FEATURES == imaging::scattering::fourier_bessel::FEATURES
         && RING_FEATURES == imaging::scattering::RING_FEATURES
+        && PEAK_FEATURES == imaging::scattering::PEAK_FEATURES
 );
 
 /// The basis of the coefficient view: reference orders on a disc of half the grid.
@@ -110,6 +113,7 @@ pub(crate) fn load_dir(dir: &Path, limit: Option<usize>, beam: Beam) -> Result<V
                 image,
                 coeff,
                 tags: tag_vector(&names).with_context(|| format!("labels.jsonl line {n}"))?,
+                line: *n,
             })
         })
         .collect()
@@ -139,6 +143,7 @@ pub(crate) fn generate(
                 image,
                 coeff,
                 tags: tag_vector(&names)?,
+                line: i as usize,
             })
         })
         .collect()

@@ -18,8 +18,8 @@ use crate::weights::WeightsError;
 pub struct Inputs<'a> {
     /// The taggers' image view, `256 × 256`.
     pub image: &'a [f32],
-    /// The coefficient view: 880 Fourier–Bessel features, then the 576 ring statistics (which
-    /// the realism ensemble's rings member reads too).
+    /// The coefficient view: 880 Fourier–Bessel features, the 576 ring statistics (which the
+    /// realism ensemble's rings member reads too), then the 302 ring features.
     pub coeff: &'a [f32],
     /// The realism input, `256 × 256` (the taggers' image view).
     pub realism: &'a [f32],
@@ -167,7 +167,7 @@ impl Classifier {
         let image = Tensor::<4>::from_data(TensorData::new(image, [b, 1, side, side]), device);
         let coeff = Tensor::<2>::from_data(TensorData::new(coeff, [b, COEFF_FEATURES]), device);
         let real = Tensor::<4>::from_data(TensorData::new(real, [b, 1, rside, rside]), device);
-        // [b, 576]: the ring statistics at the end of the coefficient view.
+        // [b, 576]: the ring statistics after the Fourier–Bessel features.
         let stats = coeff.clone().narrow(1, FB_FEATURES, RING_FEATURES);
         // [b, 15] and [b, members]
         let tags = read(sigmoid(self.tagger.forward(Some(image), Some(coeff)))).await?;

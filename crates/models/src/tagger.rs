@@ -5,12 +5,15 @@
 //! - image view: `[batch, 1, 256, 256]`, the detector image resampled to 256 × 256 and scaled as
 //!   in the reference work, ln(1 + I) / ln(65 536) clipped to [0, 1], masked pixels 0
 //!   (`imaging::scattering::tagger_input`);
-//! - coefficient view: `[batch, 1456]`, the 880 Fourier–Bessel features of that 256 × 256 input
+//! - coefficient view: `[batch, 1758]`, the 880 Fourier–Bessel features of that 256 × 256 input
 //!   around the beam centre (`imaging::scattering::fourier_bessel`) followed by 576 ring
 //!   statistics around it (`imaging::scattering::rings`: radial profile, contrast, coverage,
-//!   angular harmonics). The network reads the 440 moduli |cₙₘ| (invariant to the pattern's
-//!   orientation) and the ring statistics; networks trained before November 2026 also read the
-//!   raw (re, im) pairs ([`TaggerConfig::coeff_raw_fb`]).
+//!   angular harmonics) and 302 ring features (`imaging::scattering::peaks`: the strongest
+//!   rings' own harmonics, ratios of ring radii, the far profile). The network reads the 440
+//!   moduli |cₙₘ| (invariant to the pattern's orientation), the ring statistics and the ring
+//!   features; networks trained before November 2026 also read the raw (re, im) pairs
+//!   ([`TaggerConfig::coeff_raw_fb`]), those before December 2026 not the ring features
+//!   ([`TaggerConfig::coeff_peaks`]).
 //!
 //! # Outputs
 //! Logits `[batch, 15]` over the tags of `synth::scattering::TRAINING_TAGS`, in that order
@@ -41,8 +44,11 @@ pub const FB_FEATURES: usize = 880;
 /// Ring statistics after them (`imaging::scattering::rings`: radial profile, its contrast and
 /// coverage, angular harmonics per band).
 pub const RING_FEATURES: usize = 576;
+/// Ring features after those (`imaging::scattering::peaks`: each strong ring's own angular
+/// harmonics, ratio histograms of ring radii, the far profile).
+pub const PEAK_FEATURES: usize = 302;
 /// Length of the coefficient view.
-pub const COEFF_FEATURES: usize = FB_FEATURES + RING_FEATURES;
+pub const COEFF_FEATURES: usize = FB_FEATURES + RING_FEATURES + PEAK_FEATURES;
 
 /// Which inputs a tagger reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +105,10 @@ pub struct TaggerConfig {
     /// before this option have it on.
     #[config(default = true)]
     pub coeff_raw_fb: bool,
+    /// Whether the coefficient network reads the ring features (`imaging::scattering::peaks`)
+    /// after the ring statistics. Files from before this option do not.
+    #[config(default = true)]
+    pub coeff_peaks: bool,
 }
 
 impl TaggerConfig {
@@ -127,7 +137,7 @@ impl TaggerConfig {
         let coeff = self.view.has_coeff().then(|| CoeffNet {
             // [The 880 Fourier–Bessel features,] their 440 moduli and the ring statistics.
             hidden: LinearConfig::new(
-                usize::from(self.coeff_raw_fb) * FB_FEATURES + FB_FEATURES / 2 + RING_FEATURES,
+                coeff_input_width(self.coeff_raw_fb, self.coeff_peaks),
                 self.coeff_hidden,
             )
             .init(device),
@@ -224,14 +234,31 @@ pub struct CoeffNet {
     embed: Linear,
 }
 
+/// Width of the coefficient network's input: [(880 +) 440 + 576 (+ 302)] (the four widths differ,
+/// so a network's first layer says which inputs it reads).
+fn coeff_input_width(raw_fb: bool, peaks: bool) -> usize {
+    usize::from(raw_fb) * FB_FEATURES
+        + FB_FEATURES / 2
+        + RING_FEATURES
+        + usize::from(peaks) * PEAK_FEATURES
+}
+
 impl CoeffNet {
-    /// `[b, 1456]` (880 Fourier–Bessel features, 576 ring statistics) → `[b, embedding]`.
+    /// `[b, 1758]` (880 Fourier–Bessel features, 576 ring statistics, 302 ring features) →
+    /// `[b, embedding]`.
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let fb = x.clone().narrow(1, 0, FB_FEATURES);
-        let rings = x.narrow(1, FB_FEATURES, RING_FEATURES);
-        // The first layer's width says whether the raw features are read
-        // ([`TaggerConfig::coeff_raw_fb`]): [b, (880 +) 440 + 576].
-        let raw = self.hidden.weight.dims()[0] == FB_FEATURES * 3 / 2 + RING_FEATURES;
+        let width = self.hidden.weight.dims()[0];
+        let raw = [true, false]
+            .into_iter()
+            .find(|&r| coeff_input_width(r, false) == width || coeff_input_width(r, true) == width)
+            .unwrap_or(false);
+        let peaks = coeff_input_width(raw, true) == width;
+        let rings = x.narrow(
+            1,
+            FB_FEATURES,
+            RING_FEATURES + usize::from(peaks) * PEAK_FEATURES,
+        );
         let moduli = compressed_moduli(fb.clone());
         let input = if raw {
             Tensor::cat(vec![fb, moduli, rings], 1)
@@ -285,15 +312,41 @@ impl Tagger {
     ///
     /// # Shapes
     /// - `image`: `[b, 1, 256, 256]` (ignored by the coefficient view)
-    /// - `coeff`: `[b, 1456]` (ignored by the image view)
+    /// - `coeff`: `[b, 1758]` (ignored by the image view)
     /// - output: `[b, 15]`
     ///
     /// # Panics
     /// If the input a branch needs is `None` (a bug in the caller).
     pub fn forward(&self, image: Option<Tensor<4>>, coeff: Option<Tensor<2>>) -> Tensor<2> {
+        let embedding = self.image_embedding(image);
+        self.forward_embedded(embedding, coeff)
+    }
+
+    /// The image branch's embedding `[b, embedding]` of `image` `[b, 1, 256, 256]`; `None`
+    /// for the coefficient view.
+    ///
+    /// # Panics
+    /// If this tagger has an image branch and `image` is `None` (a bug in the caller).
+    pub fn image_embedding(&self, image: Option<Tensor<4>>) -> Option<Tensor<2>> {
+        self.image
+            .as_ref()
+            .map(|cnn| cnn.forward(image.expect("the image view needs the image input")))
+    }
+
+    /// Tag logits `[b, 15]` from the image branch's embedding (computed earlier by
+    /// [`Tagger::image_embedding`], for example once for a frozen branch) and the coefficient
+    /// view `[b, 1758]`.
+    ///
+    /// # Panics
+    /// If an input a branch needs is `None` (a bug in the caller).
+    pub fn forward_embedded(
+        &self,
+        image_embedding: Option<Tensor<2>>,
+        coeff: Option<Tensor<2>>,
+    ) -> Tensor<2> {
         let mut parts = Vec::with_capacity(2);
-        if let Some(cnn) = &self.image {
-            parts.push(cnn.forward(image.expect("the image view needs the image input")));
+        if self.image.is_some() {
+            parts.push(image_embedding.expect("the image view needs the image embedding"));
         }
         if let Some(net) = &self.coeff {
             parts.push(net.forward(coeff.expect("the coefficient view needs the coefficients")));
@@ -335,6 +388,12 @@ where
             fields
                 .entry("coeff_raw_fb")
                 .or_insert(serde_json::Value::Bool(true));
+            // An image view has no coefficient branch: it keeps the default, so that the image
+            // view of an older file can be kept next to a newer coefficient view.
+            let image_only = fields.get("view").and_then(|v| v.as_str()) == Some("image");
+            fields
+                .entry("coeff_peaks")
+                .or_insert(serde_json::Value::Bool(image_only));
         }
     }
     values
@@ -497,11 +556,51 @@ mod tests {
             .as_object_mut()
             .expect("object")
             .remove("coeff_raw_fb");
+        old["configs"][0]
+            .as_object_mut()
+            .expect("object")
+            .remove("coeff_peaks");
         let old: TaggerHeader = serde_json::from_value(old).expect("old header");
-        assert!(old.configs[0].coeff_raw_fb);
+        assert!(old.configs[0].coeff_raw_fb && !old.configs[0].coeff_peaks);
         let new: TaggerHeader =
             serde_json::from_value(serde_json::to_value(&header).expect("json")).expect("header");
-        assert!(!new.configs[0].coeff_raw_fb);
+        assert!(!new.configs[0].coeff_raw_fb && new.configs[0].coeff_peaks);
+    }
+
+    #[test]
+    fn only_networks_with_ring_features_read_them() {
+        let device = Device::flex();
+        let x = Tensor::<2>::random([2, COEFF_FEATURES], Distribution::Normal(0.0, 1.0), &device);
+        // The same inputs with the last 302 (the ring features) changed.
+        let mut changed = x.clone().into_data().try_to_vec::<f32>().expect("f32");
+        for row in changed.chunks_exact_mut(COEFF_FEATURES) {
+            for v in &mut row[FB_FEATURES + RING_FEATURES..] {
+                *v += 1.0;
+            }
+        }
+        let changed =
+            Tensor::<2>::from_data(TensorData::new(changed, [2, COEFF_FEATURES]), &device);
+        for (raw, peaks) in [(false, false), (false, true), (true, false), (true, true)] {
+            let net = TaggerConfig::new(View::Coeff)
+                .with_coeff_raw_fb(raw)
+                .with_coeff_peaks(peaks)
+                .init(&device);
+            let a = net
+                .forward(None, Some(x.clone()))
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            let b = net
+                .forward(None, Some(changed.clone()))
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            let largest = a
+                .iter()
+                .zip(&b)
+                .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert_eq!(largest > 1e-5, peaks, "raw {raw} peaks {peaks}: {largest}");
+        }
     }
 
     #[test]

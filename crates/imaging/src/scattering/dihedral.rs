@@ -162,17 +162,22 @@ mod tests {
     }
 
     #[test]
-    fn ring_statistics_are_the_same_for_all_eight_symmetries() {
+    fn ring_statistics_and_features_are_the_same_for_all_eight_symmetries() {
         // Why training copies them unchanged when it turns or mirrors a sample.
         let side = 96;
         let beam = (41.3, 52.6);
         let grid = pattern(side, beam);
         let open = vec![false; side * side];
-        let original = crate::scattering::ring_features(&grid, &open, side, beam);
+        let both = |g: &[f32], b: (f64, f64)| {
+            let mut f = crate::scattering::ring_features(g, &open, side, b);
+            f.extend(crate::scattering::peak_features(g, &open, side, b));
+            f
+        };
+        let original = both(&grid, beam);
         for d in Dihedral::all() {
             let (bx, by) = d.apply_point(beam.0, beam.1, side);
             let moved = d.apply_grid(&grid, side);
-            let turned = crate::scattering::ring_features(&moved, &open, side, (bx, by));
+            let turned = both(&moved, (bx, by));
             let worst = turned
                 .iter()
                 .zip(&original)

@@ -5,6 +5,7 @@
 use crate::{Image, ImageError};
 
 use super::fourier_bessel::FourierBessel;
+use super::peaks::peak_features;
 use super::rings::ring_features;
 
 /// Counts at which the log scale reaches 1: the 16-bit counter of the reference detector.
@@ -29,7 +30,8 @@ pub struct TaggerInput {
     pub beam_px: (f64, f64),
     /// The coefficient view around `beam_px`: the Fourier–Bessel features of `image` (880 for
     /// the reference basis) compressed as sign(c)·ln(1 + 100·|c|), then its ring statistics
-    /// ([`super::rings::RING_FEATURES`] values); 1456 in all.
+    /// ([`super::rings::RING_FEATURES`] values), then its ring features
+    /// ([`super::peaks::PEAK_FEATURES`] values); 1758 in all.
     pub coefficients: Vec<f32>,
 }
 
@@ -129,6 +131,7 @@ pub fn tagger_input(
         .map(|c| c.signum() * (c.abs() * COEFF_GAIN).ln_1p())
         .collect();
     coefficients.extend(ring_features(grid.pixels(), &masked, side, beam_px));
+    coefficients.extend(peak_features(grid.pixels(), &masked, side, beam_px));
     Ok(TaggerInput {
         side_px: side,
         image: grid.pixels().to_vec(),
@@ -168,7 +171,7 @@ mod tests {
         assert!((t.beam_px.0 - 122.88).abs() < 1e-9 && (t.beam_px.1 - 133.12).abs() < 1e-9);
         assert_eq!(
             t.coefficients.len(),
-            2 * 4 * 3 + crate::scattering::RING_FEATURES
+            2 * 4 * 3 + crate::scattering::RING_FEATURES + crate::scattering::PEAK_FEATURES
         );
     }
 

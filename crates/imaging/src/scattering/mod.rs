@@ -10,8 +10,10 @@
 //!   centre, masked pixels handled by least squares.
 //! - [`rings`]: orientation-free ring statistics around the beam centre (radial profile and its
 //!   coverage, angular harmonics per radial band).
+//! - [`peaks`]: the rings one by one: each strong ring's own angular harmonics, histograms of
+//!   the ratios of ring radii (which lattice), the profile out to the grid's corners.
 //! - [`input`]: the taggers' two views: the image on a 256 × 256 log-scaled grid, and its
-//!   Fourier–Bessel features with its ring statistics.
+//!   Fourier–Bessel features with its ring statistics and ring features.
 //!
 //! Conventions as in [`crate::profile`]: pixel centres at `x + 0.5`, χ from +x towards up on
 //! screen. Everything builds natively and for wasm32.
@@ -23,6 +25,7 @@ pub mod input;
 pub mod integrate;
 mod linalg;
 pub mod mask;
+pub mod peaks;
 pub mod prepare;
 pub mod rings;
 
@@ -32,5 +35,6 @@ pub use fourier_bessel::{Coefficients, FourierBessel};
 pub use input::{LogGrid, TaggerInput, log_grid, tagger_input};
 pub use integrate::{Profile, Spacing, integrate_chi, integrate_q};
 pub use mask::Mask;
+pub use peaks::{PEAK_FEATURES, peak_features};
 pub use prepare::{BeamSource, PrepareError, Prepared, prepare};
 pub use rings::{RING_FEATURES, ring_features};

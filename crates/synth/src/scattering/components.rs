@@ -340,6 +340,16 @@ fn lattice_peak_heights(
 }
 
 impl Component {
+    /// The same term with its arcs spread evenly around the ring (η = 0, the same intensity on
+    /// average: the angular factor averages to 1 over χ); other terms unchanged.
+    pub(crate) fn isotropic(&self) -> Component {
+        let mut c = self.clone();
+        if let Component::Ring { eta, .. } | Component::Lattice { eta, .. } = &mut c {
+            *eta = 0.0;
+        }
+        c
+    }
+
     /// A lattice's reflections as separate rings (same absolute width, angular factor and
     /// heights as the lattice renders them), in the order of [`reflections`]; any other term
     /// as itself.

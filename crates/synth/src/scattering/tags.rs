@@ -61,6 +61,27 @@ pub struct Truth {
     pub saturated_pixels: usize,
 }
 
+/// Closest spacing (image pixels along the ring) of a ring's arcs at which its n-fold symmetry
+/// can be counted: arcs closer than this merge into a ring that only looks uneven.
+pub const ARC_SPACING_MIN_PX: f64 = 4.0;
+/// Two lattice peaks are told apart when their radii differ by their FWHM and by at least this
+/// many image pixels (a radial profile needs a bin between them).
+pub const PEAK_SEPARATION_MIN_PX: f64 = 2.0;
+
+/// Whether the n-fold symmetry of arcs on a ring of `radius_px` can be counted.
+fn arcs_resolved(radius_px: f64, symmetry: u32) -> bool {
+    std::f64::consts::TAU * radius_px / f64::from(symmetry.max(1)) >= ARC_SPACING_MIN_PX
+}
+
+/// Whether two of `peaks` (radius, FWHM in pixels) are resolved: a neighbouring pair is farther
+/// apart than the wider one's FWHM and [`PEAK_SEPARATION_MIN_PX`].
+fn two_peaks_resolved(peaks: &mut [(f64, f64)]) -> bool {
+    peaks.sort_by(|a, b| a.0.total_cmp(&b.0));
+    peaks
+        .windows(2)
+        .any(|w| w[1].0 - w[0].0 >= w[0].1.max(w[1].1).max(PEAK_SEPARATION_MIN_PX))
+}
+
 /// Width class by the reference thresholds: sharp below 0.025, broad above 0.1.
 fn width_class(width_rel: f64) -> &'static str {
     if width_rel < 0.025 {
@@ -94,7 +115,10 @@ impl Truth {
     /// A term is tagged only if it can be seen: a ring must cross the image (a radius beyond
     /// the far corner, or inside the nearest edge when the beam is off the image, does not) and
     /// stand out of the counts around it ([`super::visibility`]). A lattice is named only when
-    /// two or more of its peaks show: one peak is just a ring.
+    /// two of its peaks show and are resolved from each other ([`PEAK_SEPARATION_MIN_PX`]): one
+    /// peak, or two merged into one, is just a ring. A symmetry ring or halo needs its arcs to
+    /// show, not only the ring: the ring must be visibly different from the same ring made
+    /// isotropic, and its arcs [`ARC_SPACING_MIN_PX`] apart.
     pub fn of(params: &SaxsParams, image: &SaxsImage) -> Self {
         let g = &params.geometry;
         let judge = Judge::new(params);
@@ -143,7 +167,14 @@ impl Truth {
                         )
                     {
                         tags.push(kind);
-                        if eta >= 0.3 && symmetry >= 4 {
+                        let radius_px = rings.last().map_or(0.0, |r: &RingTruth| r.radius_px);
+                        if eta >= 0.3
+                            && symmetry >= 4
+                            && arcs_resolved(radius_px, symmetry)
+                            && judge
+                                .judge_difference(std::slice::from_ref(c), &[c.isotropic()])
+                                .visible()
+                        {
                             tags.push(if halo {
                                 "symmetry halo"
                             } else {
@@ -182,33 +213,45 @@ impl Truth {
                     peak_count,
                     ..
                 } => {
-                    let visible = super::lattice::reflections(lattice, peak_count)
+                    // The visible peaks, and each one's radius and FWHM in pixels.
+                    let mut shown = Vec::new();
+                    let mut resolution = Vec::new();
+                    let fwhm_q = width_rel * q1_inv_angstrom;
+                    for (r, peak) in super::lattice::reflections(lattice, peak_count)
                         .iter()
                         .zip(c.split_peaks())
-                        .filter(|(r, peak)| {
-                            shows(peak)
-                                && push_ring(
-                                    &mut rings,
-                                    "peak",
-                                    q1_inv_angstrom * r.ratio,
-                                    width_rel,
-                                    eta,
-                                    symmetry,
-                                    chi0_deg,
-                                )
-                        })
-                        .count();
-                    if visible > 0 {
+                    {
+                        let q = q1_inv_angstrom * r.ratio;
+                        if shows(&peak)
+                            && push_ring(&mut rings, "peak", q, width_rel, eta, symmetry, chi0_deg)
+                        {
+                            let radius = |q| g.radius_at_q(q).unwrap_or(f64::INFINITY);
+                            let fwhm_px =
+                                radius(q + fwhm_q / 2.0) - radius((q - fwhm_q / 2.0).max(0.0));
+                            resolution.push((rings.last().map_or(0.0, |t| t.radius_px), fwhm_px));
+                            shown.push(peak);
+                        }
+                    }
+                    if !shown.is_empty() {
                         tags.push("ring");
                         attrs.push(format!("ring width {}", width_class(width_rel)));
                     }
-                    if visible >= 2 {
+                    if shown.len() >= 2 && two_peaks_resolved(&mut resolution) {
                         tags.push(lattice.tag());
                         tags.push("higher orders");
                         attrs.push("structure factor".into());
                     }
-                    if visible > 0 && eta >= 0.3 && symmetry >= 4 {
-                        tags.push("symmetry ring");
+                    let outermost_px = resolution.iter().map(|p| p.0).fold(0.0, f64::max);
+                    if !shown.is_empty()
+                        && eta >= 0.3
+                        && symmetry >= 4
+                        && arcs_resolved(outermost_px, symmetry)
+                    {
+                        let isotropic: Vec<Component> =
+                            shown.iter().map(Component::isotropic).collect();
+                        if judge.judge_difference(&shown, &isotropic).visible() {
+                            tags.push("symmetry ring");
+                        }
                     }
                 }
                 Component::SpeckledRing {

@@ -308,6 +308,44 @@ fn tags_follow_the_parameters() {
 }
 
 #[test]
+fn a_lattice_is_named_only_when_two_peaks_are_resolved_and_arcs_only_when_they_show() {
+    let fcc = |width_rel: f64, peak_count: usize| Component::Lattice {
+        lattice: LatticeKind::Fcc,
+        q1_inv_angstrom: 0.05,
+        width_rel,
+        eta: 0.0,
+        symmetry: 2,
+        chi0_deg: 0.0,
+        amplitude: 2e4,
+        debye_waller_sigma_angstrom: 0.0,
+        peak_count,
+    };
+    let tags = |components: Vec<Component>| {
+        let mut p = bare(256, components);
+        p.background = Some(Background::Constant { level: 20.0 });
+        let img = render(&p).expect("renders");
+        Truth::of(&p, &img).tags
+    };
+    // FCC's first two peaks (q/q₁ = 1, 2/√3) at a 2 % FWHM are 3 px apart: named.
+    let sharp = tags(vec![fcc(0.02, 2)]);
+    assert!(sharp.contains(&"FCC".to_string()), "{sharp:?}");
+    assert!(sharp.contains(&"higher orders".to_string()), "{sharp:?}");
+    // At a 20 % FWHM they merge into one broad ring: a ring, not a lattice.
+    let merged = tags(vec![fcc(0.2, 2)]);
+    assert!(merged.contains(&"ring".to_string()), "{merged:?}");
+    assert!(!merged.contains(&"FCC".to_string()), "{merged:?}");
+    assert!(!merged.contains(&"higher orders".to_string()), "{merged:?}");
+
+    // A clearly 6-fold ring is a symmetry ring…
+    let six = tags(vec![ring(0.05, 0.02, 0.9, 6)]);
+    assert!(six.contains(&"symmetry ring".to_string()), "{six:?}");
+    // …but 20 arcs on a ring of 12 px (3.8 px apart) cannot be counted.
+    let small = tags(vec![ring(0.026, 0.05, 0.9, 20)]);
+    assert!(small.contains(&"ring".to_string()), "{small:?}");
+    assert!(!small.contains(&"symmetry ring".to_string()), "{small:?}");
+}
+
+#[test]
 fn random_batches_cover_the_training_tags() {
     let cfg = SaxsConfig {
         size_px: 128,

@@ -91,10 +91,28 @@ impl<'a> Judge<'a> {
     /// How visible the sum of `parts` is.
     pub(crate) fn judge(&self, parts: &[Component]) -> Visibility {
         let scene = Scene::new(self.params, parts, false);
+        self.judge_counts(|x, y| scene.expected(x, y))
+    }
+
+    /// How visible the difference between `parts` and `instead` is: whether an image with
+    /// `parts` can be told from one with `instead` in their place (a ring's arcs from the same
+    /// ring made isotropic, say).
+    pub(crate) fn judge_difference(
+        &self,
+        parts: &[Component],
+        instead: &[Component],
+    ) -> Visibility {
+        let with = Scene::new(self.params, parts, false);
+        let without = Scene::new(self.params, instead, false);
+        self.judge_counts(|x, y| (with.expected(x, y) - without.expected(x, y)).abs())
+    }
+
+    /// The criteria for expected counts `c(x, y)` (non-negative) of a feature.
+    fn judge_counts(&self, c_at: impl Fn(usize, usize) -> f64) -> Visibility {
         let mut chi2 = 0.0;
         let mut contrast_points = 0usize;
         for (&(x, y), &t) in self.points.iter().zip(&self.total) {
-            let c = scene.expected(x, y);
+            let c = c_at(x, y);
             chi2 += c * c / t.max(1.0);
             if c >= CONTRAST_MIN * t && t > 0.0 {
                 contrast_points += 1;

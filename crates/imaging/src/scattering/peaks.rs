@@ -1,0 +1,572 @@
+//! Features of the rings themselves, the third part of the coefficient view.
+//!
+//! The ring statistics ([`super::rings`]) describe the radial profile bin by bin and the angular
+//! modulation of wide bands. Two things a scientist reads off a pattern are hard to get from
+//! them for a small perceptron:
+//!
+//! - **which lattice** a peak series is: that is in the *ratios* of the peak positions
+//!   (q/q₁ = √2 for BCC's second peak, 2/√3 for FCC's, √3 for hexagonal, 2 for lamellar), not in
+//!   where the peaks sit;
+//! - **the symmetry of one ring**: a band's I(χ) mixes the ring with the beamstop's arm, an
+//!   anisotropic fall-off and other rings, so a 4-fold ring and a 2-fold fall-off look alike.
+//!
+//! So the rings are found (the strongest local maxima of the radial contrast) and described one
+//! by one:
+//! - for the [`DESCRIBED_PEAKS`] strongest: radius, contrast, the fraction of its circumference
+//!   on the grid, and the angular harmonics of the ring's *own* contrast, I(χ) on the ring minus
+//!   I(χ) just inside and outside it, relative to its mean. Subtracting the neighbours cancels
+//!   what is smooth in radius (a beamstop arm, a wedge's shadow, an anisotropic fall-off), which
+//!   leaves the ring's n-fold arcs;
+//! - for the [`RATIO_PEAKS`] strongest: soft histograms of ln(rⱼ/rᵢ) over the pairs, once against
+//!   the innermost peak (the first order of a lattice) and once over all pairs, weighted by the
+//!   weaker contrast of the two;
+//! - and the radial profile beyond the ring statistics' 160 px, in coarse bins, out to the grid's
+//!   far corner (high-q scattering of off-centre beams).
+//!
+//! Like the ring statistics, all of this is unchanged when the pattern turns about the beam or is
+//! mirrored.
+
+use super::rings::{CONTRAST_HALF_WIDTH, PROFILE_BINS};
+
+/// Rings described one by one, strongest first.
+pub const DESCRIBED_PEAKS: usize = 4;
+/// Azimuthal bins of a ring's own I(χ): 32 keeps about one grid pixel per bin down to a 5 px
+/// radius, and resolves up to 16-fold patterns.
+pub const RING_CHI_BINS: usize = 32;
+/// Angular harmonics 1…RING_HARMONICS per described ring.
+pub const RING_HARMONICS: usize = 12;
+/// Values per described ring: radius, contrast, coverage, angular coverage, harmonics.
+pub const PER_PEAK: usize = 4 + RING_HARMONICS;
+/// Rings whose position ratios are histogrammed.
+pub const RATIO_PEAKS: usize = 6;
+/// Bins of each ratio histogram, log-spaced over [`RATIO_MIN`, `RATIO_MAX`].
+pub const RATIO_BINS: usize = 32;
+/// Smallest ratio histogrammed: closer peaks are one ring at this resolution.
+pub const RATIO_MIN: f64 = 1.08;
+/// Largest ratio histogrammed (the fourth order of a lamellar series is 4).
+pub const RATIO_MAX: f64 = 4.2;
+/// Width of the far-profile bins in grid pixels.
+pub const FAR_BIN_PX: usize = 4;
+/// Far-profile bins from [`PROFILE_BINS`] to the corner of a 256 px grid (362 px).
+pub const FAR_BINS: usize = 51;
+/// Bins of the broad contrast, [`BROAD_BIN_PX`] wide, out to [`PROFILE_BINS`].
+pub const BROAD_BINS: usize = PROFILE_BINS / BROAD_BIN_PX;
+/// Width of a broad-contrast bin in grid pixels: a halo is tens of pixels wide, and the ring
+/// statistics' contrast (±4 px) sees only its edges.
+pub const BROAD_BIN_PX: usize = 4;
+/// Log-spaced radial bands of the shadow profile, from [`INNER_PX`] to [`PROFILE_BINS`].
+pub const SHADOW_BANDS: usize = 16;
+/// Where the far profile starts in [`peak_features`].
+pub const FAR_START: usize = DESCRIBED_PEAKS * PER_PEAK + 2 * RATIO_BINS;
+/// Length of [`peak_features`].
+pub const PEAK_FEATURES: usize = FAR_START + 2 * FAR_BINS + BROAD_BINS + 2 * SHADOW_BANDS;
+
+/// Contrast values are multiplied by this, as in the ring statistics.
+const CONTRAST_GAIN: f64 = 10.0;
+/// Relative harmonic amplitudes are capped here: a ring barely above its neighbours has a
+/// meaningless, huge ratio.
+const RELATIVE_CAP: f64 = 3.0;
+/// A ring's mean contrast (log units) below this is treated as this when dividing.
+const CONTRAST_FLOOR: f64 = 0.01;
+/// A maximum counts as a ring when its contrast is at least this (log units, before the gain)…
+const PEAK_CONTRAST_MIN: f64 = 0.002;
+/// …and this fraction of the strongest ring's: the rest is noise beside a bright pattern.
+const PEAK_RELATIVE_MIN: f64 = 0.2;
+/// Rings closer to the beam than this (grid px) are not described: too few pixels.
+const INNER_PX: usize = 3;
+/// Half-width (bins) of a ring, at most: wider rings are described over this.
+const MAX_HALF_WIDTH: usize = 8;
+/// An azimuth whose neighbouring rings lie this far (log units, ≈ a factor 1.7 in counts) below
+/// their median over χ is in a shadow (a beamstop's arm or wedge) and is left out of the ring's
+/// own I(χ): what is left there is noise.
+const SHADOW_DROP: f64 = 0.05;
+
+/// One ring found in the radial contrast.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Peak {
+    /// Profile bin of the maximum.
+    bin: usize,
+    /// Radius in grid pixels, refined between bins.
+    radius_px: f64,
+    /// Contrast (log units, before the gain).
+    contrast: f64,
+}
+
+/// Ring features of a `side × side` log-scaled grid (`image`, `masked` pixels left out) around
+/// `beam_px` (grid pixels): [`DESCRIBED_PEAKS`] × [`PER_PEAK`] ring descriptions (zeros where
+/// fewer rings were found), the two [`RATIO_BINS`]-bin ratio histograms, [`FAR_BINS`] far
+/// profile means and [`FAR_BINS`] coverages (from [`FAR_START`]), the [`BROAD_BINS`] broad
+/// contrasts, then per shadow band the fraction of azimuths in shadow and the shadow's depth.
+/// Length [`PEAK_FEATURES`].
+///
+/// # Panics
+/// If `image` or `masked` is not `side × side` (a bug in the caller).
+pub fn peak_features(image: &[f32], masked: &[bool], side: usize, beam_px: (f64, f64)) -> Vec<f32> {
+    assert!(
+        image.len() == side * side && masked.len() == side * side,
+        "grid is not {side} × {side}"
+    );
+    let far_end = PROFILE_BINS + FAR_BINS * FAR_BIN_PX;
+    // Polar sums: [PROFILE_BINS][RING_CHI_BINS], and the far profile.
+    let mut polar_sum = vec![0.0f64; PROFILE_BINS * RING_CHI_BINS];
+    let mut polar_n = vec![0u32; PROFILE_BINS * RING_CHI_BINS];
+    let mut far_sum = [0.0f64; FAR_BINS];
+    let mut far_n = [0u32; FAR_BINS];
+    let chi_per_rad = RING_CHI_BINS as f64 / std::f64::consts::TAU;
+    for y in 0..side {
+        let dy = y as f64 + 0.5 - beam_px.1;
+        for x in 0..side {
+            let i = y * side + x;
+            if masked[i] {
+                continue;
+            }
+            let dx = x as f64 + 0.5 - beam_px.0;
+            let r = dx.hypot(dy);
+            let v = f64::from(image[i]);
+            if r < PROFILE_BINS as f64 {
+                let chi = dy.atan2(dx) + std::f64::consts::PI;
+                let c = ((chi * chi_per_rad) as usize) % RING_CHI_BINS;
+                let cell = r as usize * RING_CHI_BINS + c;
+                polar_sum[cell] += v;
+                polar_n[cell] += 1;
+            } else if r < far_end as f64 {
+                let k = (r as usize - PROFILE_BINS) / FAR_BIN_PX;
+                far_sum[k] += v;
+                far_n[k] += 1;
+            }
+        }
+    }
+    let profile: Vec<Option<f64>> = (0..PROFILE_BINS)
+        .map(|k| {
+            let row = k * RING_CHI_BINS..(k + 1) * RING_CHI_BINS;
+            let n: u32 = polar_n[row.clone()].iter().sum();
+            (n > 0).then(|| polar_sum[row].iter().sum::<f64>() / f64::from(n))
+        })
+        .collect();
+    let coverage: Vec<f64> = (0..PROFILE_BINS)
+        .map(|k| {
+            let n: u32 = polar_n[k * RING_CHI_BINS..(k + 1) * RING_CHI_BINS]
+                .iter()
+                .sum();
+            (f64::from(n) / (std::f64::consts::TAU * (k as f64 + 0.5))).min(1.0)
+        })
+        .collect();
+    let contrast = radial_contrast(&profile);
+    let peaks = find_peaks(&contrast, &coverage);
+
+    let mut out = Vec::with_capacity(PEAK_FEATURES);
+    for p in peaks.iter().take(DESCRIBED_PEAKS) {
+        out.push((p.radius_px / PROFILE_BINS as f64) as f32);
+        out.push((p.contrast * CONTRAST_GAIN) as f32);
+        out.push(coverage[p.bin] as f32);
+        let half_width = half_width(&contrast, p.bin);
+        let (filled, harmonics) = ring_harmonics(&polar_sum, &polar_n, p.bin, half_width);
+        out.push(filled as f32);
+        out.extend(harmonics);
+    }
+    out.resize(DESCRIBED_PEAKS * PER_PEAK, 0.0);
+
+    let strongest = &peaks[..peaks.len().min(RATIO_PEAKS)];
+    out.extend(ratio_histograms(strongest));
+
+    out.extend(far_sum.iter().zip(&far_n).map(|(&s, &n)| {
+        if n > 0 {
+            (s / f64::from(n)) as f32
+        } else {
+            0.0
+        }
+    }));
+    out.extend((0..FAR_BINS).map(|k| {
+        // Area of the annulus [r0, r0 + FAR_BIN_PX).
+        let r0 = (PROFILE_BINS + k * FAR_BIN_PX) as f64;
+        let area = std::f64::consts::PI * ((r0 + FAR_BIN_PX as f64).powi(2) - r0 * r0);
+        (f64::from(far_n[k]) / area).min(1.0) as f32
+    }));
+    out.extend(broad_contrast(&profile));
+    out.extend(shadow_profile(&polar_sum, &polar_n));
+    debug_assert_eq!(out.len(), PEAK_FEATURES);
+    out
+}
+
+/// The profile averaged over [`BROAD_BIN_PX`]-px bins, minus its running mean over ±4 of them
+/// (× gain; 0 where empty): halos and other broad bumps.
+fn broad_contrast(profile: &[Option<f64>]) -> Vec<f32> {
+    let broad: Vec<Option<f64>> = profile
+        .chunks(BROAD_BIN_PX)
+        .map(|bins| {
+            let filled = bins.iter().flatten().count();
+            (filled > 0).then(|| bins.iter().flatten().sum::<f64>() / filled as f64)
+        })
+        .collect();
+    radial_contrast(&broad)
+        .into_iter()
+        .map(|c| (c * CONTRAST_GAIN) as f32)
+        .collect()
+}
+
+/// Per log-spaced band: the fraction of its azimuths whose mean lies [`SHADOW_DROP`] below the
+/// band's median over χ, and the depth of the darkest one below the median (× gain). A
+/// beamstop's arm darkens a share of the azimuths that falls as 1/r, a wedge a constant share;
+/// zeros where fewer than half the azimuths have pixels.
+fn shadow_profile(sum: &[f64], count: &[u32]) -> Vec<f32> {
+    let per_ln = SHADOW_BANDS as f64 / (PROFILE_BINS as f64 / INNER_PX as f64).ln();
+    let mut band_sum = vec![0.0f64; SHADOW_BANDS * RING_CHI_BINS];
+    let mut band_n = vec![0u32; SHADOW_BANDS * RING_CHI_BINS];
+    for k in INNER_PX..PROFILE_BINS {
+        let band = (((k as f64 + 0.5) / INNER_PX as f64).ln() * per_ln) as usize;
+        let band = band.min(SHADOW_BANDS - 1);
+        for c in 0..RING_CHI_BINS {
+            band_sum[band * RING_CHI_BINS + c] += sum[k * RING_CHI_BINS + c];
+            band_n[band * RING_CHI_BINS + c] += count[k * RING_CHI_BINS + c];
+        }
+    }
+    let mut fractions = Vec::with_capacity(SHADOW_BANDS);
+    let mut depths = Vec::with_capacity(SHADOW_BANDS);
+    for band in 0..SHADOW_BANDS {
+        let cells = band * RING_CHI_BINS..(band + 1) * RING_CHI_BINS;
+        let mut levels: Vec<f64> = band_sum[cells.clone()]
+            .iter()
+            .zip(&band_n[cells])
+            .filter(|&(_, &n)| n > 0)
+            .map(|(&s, &n)| s / f64::from(n))
+            .collect();
+        if levels.len() * 2 < RING_CHI_BINS {
+            fractions.push(0.0);
+            depths.push(0.0);
+            continue;
+        }
+        levels.sort_by(f64::total_cmp);
+        let median = levels[levels.len() / 2];
+        let dark = levels.iter().filter(|&&l| l < median - SHADOW_DROP).count();
+        fractions.push(dark as f32 / levels.len() as f32);
+        depths.push(((median - levels[0]) * CONTRAST_GAIN) as f32);
+    }
+    fractions.extend(depths);
+    fractions
+}
+
+/// The profile minus its running mean over ±[`CONTRAST_HALF_WIDTH`] bins (0 where empty), as in
+/// the ring statistics but without the gain.
+fn radial_contrast(profile: &[Option<f64>]) -> Vec<f64> {
+    (0..profile.len())
+        .map(|k| {
+            let Some(p) = profile[k] else { return 0.0 };
+            let near = &profile[k.saturating_sub(CONTRAST_HALF_WIDTH)
+                ..(k + CONTRAST_HALF_WIDTH + 1).min(profile.len())];
+            let filled = near.iter().flatten().count();
+            p - near.iter().flatten().sum::<f64>() / filled as f64
+        })
+        .collect()
+}
+
+/// Local maxima of the contrast (above both neighbours, not below the next ones), at least
+/// [`PEAK_CONTRAST_MIN`] and [`PEAK_RELATIVE_MIN`] of the strongest, at least [`INNER_PX`] from
+/// the beam and with a quarter of the ring on the grid: strongest first.
+fn find_peaks(contrast: &[f64], coverage: &[f64]) -> Vec<Peak> {
+    let n = contrast.len();
+    let mut peaks: Vec<Peak> = (INNER_PX.max(2)..n - 2)
+        .filter(|&k| {
+            let c = contrast[k];
+            c >= PEAK_CONTRAST_MIN
+                && coverage[k] >= 0.25
+                && c > contrast[k - 1]
+                && c > contrast[k + 1]
+                && c >= contrast[k - 2]
+                && c >= contrast[k + 2]
+        })
+        .map(|k| {
+            // Vertex of the parabola through the three bins around the maximum.
+            let (a, b, c) = (contrast[k - 1], contrast[k], contrast[k + 1]);
+            let curvature = a - 2.0 * b + c;
+            let shift = if curvature < 0.0 {
+                (0.5 * (a - c) / curvature).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            };
+            Peak {
+                bin: k,
+                radius_px: k as f64 + 0.5 + shift,
+                contrast: b,
+            }
+        })
+        .collect();
+    peaks.sort_by(|a, b| b.contrast.total_cmp(&a.contrast));
+    let strongest = peaks.first().map_or(0.0, |p| p.contrast);
+    peaks.retain(|p| p.contrast >= PEAK_RELATIVE_MIN * strongest);
+    peaks
+}
+
+/// Bins from the maximum at `k` to where the contrast falls below half of it (the nearer side),
+/// between 1 and [`MAX_HALF_WIDTH`].
+fn half_width(contrast: &[f64], k: usize) -> usize {
+    let half = contrast[k] / 2.0;
+    let reach = |step: &dyn Fn(usize) -> Option<usize>| {
+        (1..=MAX_HALF_WIDTH)
+            .find(|&j| step(j).is_none_or(|i| contrast[i] < half))
+            .unwrap_or(MAX_HALF_WIDTH)
+    };
+    let inward = reach(&|j| k.checked_sub(j));
+    let outward = reach(&|j| (k + j < contrast.len()).then_some(k + j));
+    inward.min(outward).max(1)
+}
+
+/// The ring's own I(χ) at profile bin `k` of half-width `hw` bins: the mean of bins k−hw…k+hw
+/// minus the mean of the two bins beyond each side, per azimuthal bin with pixels in both and
+/// not in a shadow ([`SHADOW_DROP`]). Returns the fraction of azimuthal bins used, and
+/// harmonics 1…[`RING_HARMONICS`] of that I(χ) relative to its mean (capped; all zero when
+/// fewer than half the azimuths are used).
+fn ring_harmonics(sum: &[f64], count: &[u32], k: usize, hw: usize) -> (f64, [f32; RING_HARMONICS]) {
+    let mean_over = |bins: &[usize], c: usize| {
+        let (mut s, mut n) = (0.0, 0u32);
+        for &b in bins {
+            if b < PROFILE_BINS {
+                s += sum[b * RING_CHI_BINS + c];
+                n += count[b * RING_CHI_BINS + c];
+            }
+        }
+        (n > 0).then(|| s / f64::from(n))
+    };
+    let on: Vec<usize> = (k.saturating_sub(hw)..=k + hw).collect();
+    let off: Vec<usize> = [
+        k.checked_sub(hw + 2),
+        k.checked_sub(hw + 1),
+        Some(k + hw + 1),
+        Some(k + hw + 2),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let around: Vec<Option<f64>> = (0..RING_CHI_BINS).map(|c| mean_over(&off, c)).collect();
+    let mut levels: Vec<f64> = around.iter().flatten().copied().collect();
+    levels.sort_by(f64::total_cmp);
+    let median = levels.get(levels.len() / 2).copied().unwrap_or(0.0);
+    let own: Vec<Option<f64>> = (0..RING_CHI_BINS)
+        .map(|c| {
+            let a = around[c].filter(|&a| a >= median - SHADOW_DROP)?;
+            Some(mean_over(&on, c)? - a)
+        })
+        .collect();
+    let filled = own.iter().flatten().count();
+    let mut out = [0.0f32; RING_HARMONICS];
+    if filled * 2 < RING_CHI_BINS {
+        return (filled as f64 / RING_CHI_BINS as f64, out);
+    }
+    let mean = own.iter().flatten().sum::<f64>() / filled as f64;
+    let centred: Vec<f64> = own.iter().map(|v| v.map_or(0.0, |v| v - mean)).collect();
+    for (h, amplitude) in out.iter_mut().enumerate() {
+        let w = std::f64::consts::TAU * (h + 1) as f64 / RING_CHI_BINS as f64;
+        let (re, im) = centred
+            .iter()
+            .enumerate()
+            .fold((0.0, 0.0), |(re, im), (c, &v)| {
+                (re + v * (w * c as f64).cos(), im - v * (w * c as f64).sin())
+            });
+        // Amplitude of the cosine of that order, relative to the ring's mean contrast.
+        let a = 2.0 * re.hypot(im) / filled as f64;
+        *amplitude = (a / mean.max(CONTRAST_FLOOR)).min(RELATIVE_CAP) as f32;
+    }
+    (filled as f64 / RING_CHI_BINS as f64, out)
+}
+
+/// Soft histograms of ln(rⱼ/rᵢ) over [`RATIO_BINS`] log-spaced bins in
+/// [[`RATIO_MIN`], [`RATIO_MAX`]]: first of every peak against the innermost, then of every pair.
+/// Each pair adds the weaker of the two contrasts (× gain), spread by a Gaussian whose width is
+/// the ratio's uncertainty for half a pixel on each radius (at least a third of a bin).
+fn ratio_histograms(peaks: &[Peak]) -> Vec<f32> {
+    let mut out = vec![0.0f32; 2 * RATIO_BINS];
+    let (lo, hi) = (RATIO_MIN.ln(), RATIO_MAX.ln());
+    let bin_width = (hi - lo) / RATIO_BINS as f64;
+    let mut add = |hist: usize, inner: &Peak, outer: &Peak| {
+        let x = (outer.radius_px / inner.radius_px).ln();
+        let sigma = ((0.5 / inner.radius_px).powi(2) + (0.5 / outer.radius_px).powi(2))
+            .sqrt()
+            .max(bin_width / 3.0);
+        let weight = inner.contrast.min(outer.contrast) * CONTRAST_GAIN;
+        for b in 0..RATIO_BINS {
+            let centre = lo + (b as f64 + 0.5) * bin_width;
+            let z = (centre - x) / sigma;
+            if z.abs() < 4.0 {
+                // The Gaussian's mass in the bin, approximated by its density × bin width.
+                let density = (-0.5 * z * z).exp() / (sigma * (std::f64::consts::TAU).sqrt());
+                out[hist * RATIO_BINS + b] += (weight * density * bin_width) as f32;
+            }
+        }
+    };
+    let mut by_radius: Vec<Peak> = peaks.to_vec();
+    by_radius.sort_by(|a, b| a.radius_px.total_cmp(&b.radius_px));
+    if let Some((first, rest)) = by_radius.split_first() {
+        for p in rest {
+            add(0, first, p);
+        }
+    }
+    for (i, inner) in by_radius.iter().enumerate() {
+        for outer in &by_radius[i + 1..] {
+            add(1, inner, outer);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `side²` grid of `f(dx, dy)` around (cx, cy), nothing masked.
+    fn grid(side: usize, cx: f64, cy: f64, f: impl Fn(f64, f64) -> f32) -> Vec<f32> {
+        (0..side * side)
+            .map(|i| f((i % side) as f64 + 0.5 - cx, (i / side) as f64 + 0.5 - cy))
+            .collect()
+    }
+
+    /// Gaussian rings of 1 px σ at `radii_px` on a falling background.
+    fn rings(radii_px: &[f64], angular: impl Fn(f64) -> f64) -> Vec<f32> {
+        grid(256, 128.0, 128.0, |dx, dy| {
+            let r = dx.hypot(dy);
+            let chi = dy.atan2(dx);
+            let background = 0.5 - 0.001 * r;
+            let ring: f64 = radii_px
+                .iter()
+                .map(|r0| 0.1 * (-0.5 * ((r - r0) / 1.0).powi(2)).exp())
+                .sum();
+            (background + ring * angular(chi)) as f32
+        })
+    }
+
+    fn bin_of(ratio: f64) -> usize {
+        let (lo, hi) = (RATIO_MIN.ln(), RATIO_MAX.ln());
+        ((ratio.ln() - lo) / (hi - lo) * RATIO_BINS as f64) as usize
+    }
+
+    #[test]
+    fn a_bcc_series_peaks_at_root_two_and_an_fcc_one_at_two_over_root_three() {
+        let open = vec![false; 256 * 256];
+        let hist_start = DESCRIBED_PEAKS * PER_PEAK;
+        for (first_ratio, radii) in [
+            (2f64.sqrt(), [20.0, 20.0 * 2f64.sqrt(), 20.0 * 3f64.sqrt()]),
+            (
+                2.0 / 3f64.sqrt(),
+                [
+                    30.0,
+                    30.0 * 2.0 / 3f64.sqrt(),
+                    30.0 * 8f64.sqrt() / 3f64.sqrt(),
+                ],
+            ),
+        ] {
+            let f = peak_features(&rings(&radii, |_| 1.0), &open, 256, (128.0, 128.0));
+            assert_eq!(f.len(), PEAK_FEATURES);
+            // The three rings are found, at their radii within a third of a pixel.
+            let mut found: Vec<f64> = (0..3)
+                .map(|i| f64::from(f[i * PER_PEAK]) * PROFILE_BINS as f64)
+                .collect();
+            found.sort_by(f64::total_cmp);
+            for (got, want) in found.iter().zip(&radii) {
+                assert!((got - want).abs() < 0.35, "{found:?} vs {radii:?}");
+            }
+            // The innermost-peak histogram is largest at the second peak's ratio.
+            let hist = &f[hist_start..hist_start + RATIO_BINS];
+            let argmax = (0..RATIO_BINS)
+                .max_by(|&a, &b| hist[a].total_cmp(&hist[b]))
+                .expect("bins");
+            assert!(
+                argmax.abs_diff(bin_of(first_ratio)) <= 1,
+                "{argmax} vs {} ({hist:?})",
+                bin_of(first_ratio)
+            );
+        }
+    }
+
+    #[test]
+    fn a_fourfold_ring_shows_its_fourth_harmonic_through_a_beamstop_arm() {
+        let open = vec![false; 256 * 256];
+        // A 4-fold ring at 40 px; a dark arm (a linear beamstop's shadow) along χ ≈ 0 that is
+        // smooth in radius, which the band harmonics of the ring statistics would pick up.
+        let mut img = rings(&[40.0], |chi| 1.0 + 0.8 * (4.0 * chi).cos());
+        for (i, v) in img.iter_mut().enumerate() {
+            let (dx, dy) = (
+                (i % 256) as f64 + 0.5 - 128.0,
+                (i / 256) as f64 + 0.5 - 128.0,
+            );
+            if dx > 0.0 && dy.abs() < 4.0 {
+                *v -= 0.3;
+            }
+        }
+        let f = peak_features(&img, &open, 256, (128.0, 128.0));
+        let harmonics = &f[4..PER_PEAK];
+        assert!((f[0] * PROFILE_BINS as f32 - 40.0).abs() < 0.5, "{}", f[0]);
+        // cos(4χ) with amplitude 0.8 of the ring: the 4th harmonic reads 0.8; the lower ones,
+        // which the arm would bring, stay small (the shadowed azimuths are left out, which
+        // leaks a little of the 4th harmonic into the others).
+        assert!((harmonics[3] - 0.8).abs() < 0.12, "{harmonics:?}");
+        assert!(harmonics[..3].iter().all(|&a| a < 0.15), "{harmonics:?}");
+        // An isotropic ring has no harmonics.
+        let iso = peak_features(&rings(&[40.0], |_| 1.0), &open, 256, (128.0, 128.0));
+        assert!(
+            iso[4..PER_PEAK].iter().all(|&a| a < 0.05),
+            "{:?}",
+            &iso[4..PER_PEAK]
+        );
+    }
+
+    #[test]
+    fn an_arm_darkens_a_falling_share_of_azimuths_and_a_wedge_a_constant_one() {
+        let open = vec![false; 256 * 256];
+        let flat = |dark: &dyn Fn(f64, f64) -> bool| {
+            grid(
+                256,
+                128.0,
+                128.0,
+                |dx, dy| if dark(dx, dy) { 0.1 } else { 0.5 },
+            )
+        };
+        let shadows = |img: &[f32]| {
+            let f = peak_features(img, &open, 256, (128.0, 128.0));
+            f[PEAK_FEATURES - 2 * SHADOW_BANDS..PEAK_FEATURES - SHADOW_BANDS].to_vec()
+        };
+        // A 6 px wide arm along +x, and a 30° wedge along −y.
+        let arm = shadows(&flat(&|dx, dy| dx > 0.0 && dy.abs() < 3.0));
+        let wedge = shadows(&flat(&|dx, dy| (dx.atan2(-dy)).abs() < 15f64.to_radians()));
+        // The last band reaches past the grid's edges, where the arm ends.
+        let (inner, outer) = (2, SHADOW_BANDS - 2);
+        assert!(arm[inner] > 2.0 * arm[outer] && arm[outer] > 0.0, "{arm:?}");
+        // A wedge's share is the same in every band wider than an azimuthal bin.
+        assert!((wedge[4] - wedge[outer]).abs() < 0.02, "{wedge:?}");
+        assert!((wedge[outer] - 30.0 / 360.0).abs() < 0.06, "{wedge:?}");
+        assert!(shadows(&flat(&|_, _| false)).iter().all(|&s| s == 0.0));
+    }
+
+    #[test]
+    fn a_halo_shows_in_the_broad_contrast() {
+        let open = vec![false; 256 * 256];
+        let halo = grid(256, 128.0, 128.0, |dx, dy| {
+            (0.4 + 0.1 * (-0.5 * ((dx.hypot(dy) - 82.0) / 8.0).powi(2)).exp()) as f32
+        });
+        let f = peak_features(&halo, &open, 256, (128.0, 128.0));
+        let broad = &f[FAR_START + 2 * FAR_BINS..FAR_START + 2 * FAR_BINS + BROAD_BINS];
+        let argmax = (0..BROAD_BINS)
+            .max_by(|&a, &b| broad[a].total_cmp(&broad[b]))
+            .expect("bins");
+        assert_eq!(argmax, 82 / BROAD_BIN_PX, "{broad:?}");
+        assert!(broad[argmax] > 0.3, "{broad:?}");
+    }
+
+    #[test]
+    fn turning_the_pattern_leaves_the_features_alone_and_masks_are_respected() {
+        let open = vec![false; 256 * 256];
+        let pattern =
+            |turn: f64| rings(&[25.0, 50.0], |chi| 1.0 + 0.5 * (6.0 * (chi + turn)).cos());
+        let at = |turn: f64| peak_features(&pattern(turn), &open, 256, (128.0, 128.0));
+        let (a, b) = (at(0.0), at(0.4));
+        let largest = a
+            .iter()
+            .zip(&b)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(largest < 0.05, "{largest}");
+        // Everything masked: no rings, empty far profile.
+        let none = peak_features(&pattern(0.0), &vec![true; 256 * 256], 256, (128.0, 128.0));
+        assert!(none.iter().all(|&v| v == 0.0));
+        // The far profile reaches the corners when the beam is in one.
+        let corner = peak_features(&vec![0.5; 256 * 256], &open, 256, (0.0, 0.0));
+        let far = &corner[FAR_START..FAR_START + FAR_BINS];
+        assert!((far[0] - 0.5).abs() < 1e-6 && (far[FAR_BINS - 2] - 0.5).abs() < 1e-6);
+    }
+}
