@@ -59,7 +59,7 @@ pub enum ToWorker {
 }
 
 /// The model version of the shipped classifiers, as predictions are stored under it.
-pub const SHIPPED_MODEL: &str = "tagger-v1+realism-v1";
+pub const SHIPPED_MODEL: &str = "tagger-v2+realism-v1";
 
 /// The realism ensemble the worker now classifies with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -92,7 +92,7 @@ pub async fn predict_missing(
 /// hex digits of its SHA-256 (two files of one name stay apart).
 pub fn version_of(file: &str, sha256: &str) -> String {
     let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
-    format!("tagger-v1+{stem}-{}", &sha256[..8.min(sha256.len())])
+    format!("tagger-v2+{stem}-{}", &sha256[..8.min(sha256.len())])
 }
 
 /// Imports a realism weights file: the worker checks it and classifies with it from now on;

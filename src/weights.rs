@@ -34,8 +34,8 @@ pub const GRAIN: Shipped = Shipped {
 
 /// The scattering taggers (image, coefficient and joint views).
 pub const TAGGER: Shipped = Shipped {
-    url: "public/models/tagger-v1.bin",
-    sha256_line: include_str!("../public/models/tagger-v1.bin.sha256"),
+    url: "public/models/tagger-v2.bin",
+    sha256_line: include_str!("../public/models/tagger-v2.bin.sha256"),
 };
 
 /// The realism ensemble.
