@@ -2,6 +2,30 @@
 
 use wasm_bindgen::{JsCast, JsValue};
 
+// The one unsafe item in the project: a linker-provided function has no safe declaration.
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    /// Synthesised by the wasm linker: runs every static constructor (cubecl registers its IR
+    /// dialects through `inventory`, which uses them).
+    fn __wasm_call_ctors();
+}
+
+/// Runs the static constructors once. Call it first thing in `main`.
+///
+/// Why: a module whose code never calls `__wasm_call_ctors` gets "command-style" linkage, and
+/// the linker then wraps *every* export in a call to it. wasm-bindgen calls exports for each
+/// JS object handed to Rust, so every DOM operation re-ran all of cubecl's registrations:
+/// building the Segment page's results took ≈ 0.4 s of main-thread time that way. One
+/// explicit call switches the linker to running them only here.
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+pub fn run_static_constructors() {
+    // SAFETY: the linker-made function only runs the constructors; `main` calls this once,
+    // before any code reads a registry the constructors fill.
+    unsafe { __wasm_call_ctors() }
+}
+
 /// The global scope this code runs in: the page's window or the compute worker's scope. The
 /// APIs both share (timers, `fetch`, Cache Storage, `performance`) go through it.
 pub enum Scope {

@@ -3,6 +3,7 @@
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
+    synthscope_web::browser::run_static_constructors();
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(synthscope_web::App);
 }

@@ -3,6 +3,7 @@
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
+    synthscope_web::browser::run_static_constructors();
     synthscope_web::worker::run();
 }
 
