@@ -7,7 +7,9 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use imaging::Image;
 use imaging::scattering::FourierBessel;
-use models::tagger::{FB_FEATURES, IMAGE_SIDE_PX, PEAK_FEATURES, RING_FEATURES, TAG_COUNT};
+use models::tagger::{
+    FB_FEATURES, FOLD_FEATURES, IMAGE_SIDE_PX, PEAK_FEATURES, RING_FEATURES, TAG_COUNT,
+};
 use rayon::prelude::*;
 use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 
@@ -15,7 +17,8 @@ use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 pub(crate) struct SaxsSample {
     /// `[256 × 256]` log-scaled grid.
     pub image: Vec<f32>,
-    /// The coefficient view: 880 Fourier–Bessel features, 576 ring statistics, 302 ring features.
+    /// The coefficient view: 880 Fourier–Bessel features, 576 ring statistics, 302 ring features,
+    /// 28 fold scores.
     pub coeff: Vec<f32>,
     /// 1 for each tag of `TRAINING_TAGS` present, else 0.
     pub tags: [f32; TAG_COUNT],
@@ -28,6 +31,7 @@ const _: () = assert!(
     FB_FEATURES == imaging::scattering::fourier_bessel::FEATURES
         && RING_FEATURES == imaging::scattering::RING_FEATURES
         && PEAK_FEATURES == imaging::scattering::PEAK_FEATURES
+        && FOLD_FEATURES == imaging::scattering::FOLD_FEATURES
 );
 
 /// The basis of the coefficient view: reference orders on a disc of half the grid.

@@ -78,7 +78,7 @@ impl From<ViewArg> for View {
     }
 }
 
-/// A batch as tensors: images `[b, 1, 256, 256]`, coefficient views `[b, 1758]`, targets `[b, 15]`.
+/// A batch as tensors: images `[b, 1, 256, 256]`, coefficient views `[b, 1786]`, targets `[b, 15]`.
 pub(crate) struct Batch {
     pub image: Tensor<4>,
     pub coeff: Tensor<2>,

@@ -19,7 +19,8 @@ pub struct Inputs<'a> {
     /// The taggers' image view, `256 × 256`.
     pub image: &'a [f32],
     /// The coefficient view: 880 Fourier–Bessel features, the 576 ring statistics (which the
-    /// realism ensemble's rings member reads too), then the 302 ring features.
+    /// realism ensemble's rings member reads too), then the 302 ring features and the 28 fold
+    /// scores.
     pub coeff: &'a [f32],
     /// The realism input, `256 × 256` (the taggers' image view).
     pub realism: &'a [f32],

@@ -5,15 +5,17 @@
 //! - image view: `[batch, 1, 256, 256]`, the detector image resampled to 256 × 256 and scaled as
 //!   in the reference work, ln(1 + I) / ln(65 536) clipped to [0, 1], masked pixels 0
 //!   (`imaging::scattering::tagger_input`);
-//! - coefficient view: `[batch, 1758]`, the 880 Fourier–Bessel features of that 256 × 256 input
+//! - coefficient view: `[batch, 1786]`, the 880 Fourier–Bessel features of that 256 × 256 input
 //!   around the beam centre (`imaging::scattering::fourier_bessel`) followed by 576 ring
 //!   statistics around it (`imaging::scattering::rings`: radial profile, contrast, coverage,
-//!   angular harmonics) and 302 ring features (`imaging::scattering::peaks`: the strongest
-//!   rings' own harmonics, ratios of ring radii, the far profile). The network reads the 440
-//!   moduli |cₙₘ| (invariant to the pattern's orientation), the ring statistics and the ring
-//!   features; networks trained before November 2026 also read the raw (re, im) pairs
-//!   ([`TaggerConfig::coeff_raw_fb`]), those before December 2026 not the ring features
-//!   ([`TaggerConfig::coeff_peaks`]).
+//!   angular harmonics), 302 ring features (`imaging::scattering::peaks`: the strongest
+//!   rings' own harmonics, ratios of ring radii, the far profile) and 28 fold scores of the
+//!   strongest rings (how alike a ring is to itself turned by 360°/n). The network reads the 440
+//!   moduli |cₙₘ| (invariant to the pattern's orientation), the ring statistics, the ring
+//!   features and the fold scores; networks trained before November 2026 also read the raw
+//!   (re, im) pairs ([`TaggerConfig::coeff_raw_fb`]), those before December 2026 not the ring
+//!   features ([`TaggerConfig::coeff_peaks`]), tagger-v2 and older not the fold scores
+//!   ([`TaggerConfig::coeff_folds`]).
 //!
 //! # Outputs
 //! Logits `[batch, 15]` over the tags of `synth::scattering::TRAINING_TAGS`, in that order
@@ -47,8 +49,11 @@ pub const RING_FEATURES: usize = 576;
 /// Ring features after those (`imaging::scattering::peaks`: each strong ring's own angular
 /// harmonics, ratio histograms of ring radii, the far profile).
 pub const PEAK_FEATURES: usize = 302;
+/// Fold scores after those (`imaging::scattering::peaks::FOLD_FEATURES`: per strong ring its
+/// modulation depth and its self-similarity turned by 360°/n for n = 2, 4, …, 12).
+pub const FOLD_FEATURES: usize = 28;
 /// Length of the coefficient view.
-pub const COEFF_FEATURES: usize = FB_FEATURES + RING_FEATURES + PEAK_FEATURES;
+pub const COEFF_FEATURES: usize = FB_FEATURES + RING_FEATURES + PEAK_FEATURES + FOLD_FEATURES;
 
 /// Which inputs a tagger reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +114,10 @@ pub struct TaggerConfig {
     /// after the ring statistics. Files from before this option do not.
     #[config(default = true)]
     pub coeff_peaks: bool,
+    /// Whether the coefficient network reads the fold scores after the ring features (only
+    /// with `coeff_peaks`). Files from before this option (tagger-v2 and older) do not.
+    #[config(default = true)]
+    pub coeff_folds: bool,
 }
 
 impl TaggerConfig {
@@ -137,7 +146,7 @@ impl TaggerConfig {
         let coeff = self.view.has_coeff().then(|| CoeffNet {
             // [The 880 Fourier–Bessel features,] their 440 moduli and the ring statistics.
             hidden: LinearConfig::new(
-                coeff_input_width(self.coeff_raw_fb, self.coeff_peaks),
+                coeff_input_width(self.coeff_raw_fb, self.coeff_peaks, self.coeff_folds),
                 self.coeff_hidden,
             )
             .init(device),
@@ -234,30 +243,40 @@ pub struct CoeffNet {
     embed: Linear,
 }
 
-/// Width of the coefficient network's input: [(880 +) 440 + 576 (+ 302)] (the four widths differ,
-/// so a network's first layer says which inputs it reads).
-fn coeff_input_width(raw_fb: bool, peaks: bool) -> usize {
+/// Width of the coefficient network's input: [(880 +) 440 + 576 (+ 302 (+ 28))] (the widths
+/// differ, so a network's first layer says which inputs it reads). The fold scores come only
+/// with the ring features.
+fn coeff_input_width(raw_fb: bool, peaks: bool, folds: bool) -> usize {
     usize::from(raw_fb) * FB_FEATURES
         + FB_FEATURES / 2
         + RING_FEATURES
-        + usize::from(peaks) * PEAK_FEATURES
+        + usize::from(peaks) * (PEAK_FEATURES + usize::from(folds) * FOLD_FEATURES)
+}
+
+/// The inputs (raw Fourier–Bessel features, ring features, fold scores) a first layer of
+/// `width` inputs reads; `None` for a width no layout has.
+fn coeff_layout(width: usize) -> Option<(bool, bool, bool)> {
+    [false, true].into_iter().find_map(|raw| {
+        [(false, false), (true, false), (true, true)]
+            .into_iter()
+            .find(|&(peaks, folds)| coeff_input_width(raw, peaks, folds) == width)
+            .map(|(peaks, folds)| (raw, peaks, folds))
+    })
 }
 
 impl CoeffNet {
-    /// `[b, 1758]` (880 Fourier–Bessel features, 576 ring statistics, 302 ring features) →
-    /// `[b, embedding]`.
+    /// `[b, 1786]` (880 Fourier–Bessel features, 576 ring statistics, 302 ring features, 28
+    /// fold scores) → `[b, embedding]`.
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let fb = x.clone().narrow(1, 0, FB_FEATURES);
-        let width = self.hidden.weight.dims()[0];
-        let raw = [true, false]
-            .into_iter()
-            .find(|&r| coeff_input_width(r, false) == width || coeff_input_width(r, true) == width)
-            .unwrap_or(false);
-        let peaks = coeff_input_width(raw, true) == width;
+        // A loaded file's first layer has one of the layouts' widths (checked when it loads).
+        let (raw, peaks, folds) =
+            coeff_layout(self.hidden.weight.dims()[0]).unwrap_or((false, true, true));
         let rings = x.narrow(
             1,
             FB_FEATURES,
-            RING_FEATURES + usize::from(peaks) * PEAK_FEATURES,
+            RING_FEATURES
+                + usize::from(peaks) * (PEAK_FEATURES + usize::from(folds) * FOLD_FEATURES),
         );
         let moduli = compressed_moduli(fb.clone());
         let input = if raw {
@@ -394,6 +413,9 @@ where
             fields
                 .entry("coeff_peaks")
                 .or_insert(serde_json::Value::Bool(image_only));
+            fields
+                .entry("coeff_folds")
+                .or_insert(serde_json::Value::Bool(image_only));
         }
     }
     values
@@ -506,6 +528,14 @@ mod tests {
         }
     }
 
+    /// The coefficient view's logits for `x`, flattened.
+    fn coeff_logits(net: &Tagger, x: &Tensor<2>) -> Vec<f32> {
+        net.forward(None, Some(x.clone()))
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32")
+    }
+
     #[test]
     fn without_raw_features_the_coefficient_view_ignores_the_phase() {
         let device = Device::flex();
@@ -526,12 +556,7 @@ mod tests {
             let net = TaggerConfig::new(View::Coeff)
                 .with_coeff_raw_fb(raw)
                 .init(&device);
-            let out = |x: &Tensor<2>| {
-                net.forward(None, Some(x.clone()))
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32")
-            };
+            let out = |x: &Tensor<2>| coeff_logits(&net, x);
             let largest = out(&x)
                 .iter()
                 .zip(out(&turned))
@@ -560,46 +585,70 @@ mod tests {
             .as_object_mut()
             .expect("object")
             .remove("coeff_peaks");
+        // tagger-v2 wrote `coeff_peaks` but not `coeff_folds`.
+        let mut v2 = serde_json::to_value(&header).expect("json");
+        v2["configs"][0]
+            .as_object_mut()
+            .expect("object")
+            .remove("coeff_folds");
+        old["configs"][0]
+            .as_object_mut()
+            .expect("object")
+            .remove("coeff_folds");
         let old: TaggerHeader = serde_json::from_value(old).expect("old header");
-        assert!(old.configs[0].coeff_raw_fb && !old.configs[0].coeff_peaks);
+        assert!(
+            old.configs[0].coeff_raw_fb
+                && !old.configs[0].coeff_peaks
+                && !old.configs[0].coeff_folds
+        );
+        let v2: TaggerHeader = serde_json::from_value(v2).expect("v2 header");
+        assert!(v2.configs[0].coeff_peaks && !v2.configs[0].coeff_folds);
         let new: TaggerHeader =
             serde_json::from_value(serde_json::to_value(&header).expect("json")).expect("header");
-        assert!(!new.configs[0].coeff_raw_fb && new.configs[0].coeff_peaks);
+        assert!(
+            !new.configs[0].coeff_raw_fb
+                && new.configs[0].coeff_peaks
+                && new.configs[0].coeff_folds
+        );
     }
 
     #[test]
     fn only_networks_with_ring_features_read_them() {
         let device = Device::flex();
         let x = Tensor::<2>::random([2, COEFF_FEATURES], Distribution::Normal(0.0, 1.0), &device);
-        // The same inputs with the last 302 (the ring features) changed.
-        let mut changed = x.clone().into_data().try_to_vec::<f32>().expect("f32");
-        for row in changed.chunks_exact_mut(COEFF_FEATURES) {
-            for v in &mut row[FB_FEATURES + RING_FEATURES..] {
-                *v += 1.0;
+        // The same inputs with the ring features (302 values) or only the fold scores after
+        // them (the last 28) changed.
+        let changed_from = |start: usize| {
+            let mut changed = x.clone().into_data().try_to_vec::<f32>().expect("f32");
+            for row in changed.chunks_exact_mut(COEFF_FEATURES) {
+                for v in &mut row[start..] {
+                    *v += 1.0;
+                }
             }
-        }
-        let changed =
-            Tensor::<2>::from_data(TensorData::new(changed, [2, COEFF_FEATURES]), &device);
-        for (raw, peaks) in [(false, false), (false, true), (true, false), (true, true)] {
-            let net = TaggerConfig::new(View::Coeff)
-                .with_coeff_raw_fb(raw)
-                .with_coeff_peaks(peaks)
-                .init(&device);
-            let a = net
-                .forward(None, Some(x.clone()))
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("f32");
-            let b = net
-                .forward(None, Some(changed.clone()))
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("f32");
-            let largest = a
-                .iter()
-                .zip(&b)
-                .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
-            assert_eq!(largest > 1e-5, peaks, "raw {raw} peaks {peaks}: {largest}");
+            Tensor::<2>::from_data(TensorData::new(changed, [2, COEFF_FEATURES]), &device)
+        };
+        let peaks_changed = changed_from(FB_FEATURES + RING_FEATURES);
+        let folds_changed = changed_from(COEFF_FEATURES - FOLD_FEATURES);
+        for raw in [false, true] {
+            for (peaks, folds) in [(false, false), (true, false), (true, true)] {
+                let net = TaggerConfig::new(View::Coeff)
+                    .with_coeff_raw_fb(raw)
+                    .with_coeff_peaks(peaks)
+                    .with_coeff_folds(folds)
+                    .init(&device);
+                let out = |x: &Tensor<2>| coeff_logits(&net, x);
+                let a = out(&x);
+                let largest = |changed: &Tensor<2>| {
+                    out(changed)
+                        .iter()
+                        .zip(&a)
+                        .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()))
+                };
+                let (by_peaks, by_folds) = (largest(&peaks_changed), largest(&folds_changed));
+                let case = format!("raw {raw} peaks {peaks} folds {folds}: {by_peaks} {by_folds}");
+                assert_eq!(by_peaks > 1e-5, peaks, "{case}");
+                assert_eq!(by_folds > 1e-5, folds, "{case}");
+            }
         }
     }
 

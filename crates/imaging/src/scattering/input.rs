@@ -5,7 +5,7 @@
 use crate::{Image, ImageError};
 
 use super::fourier_bessel::FourierBessel;
-use super::peaks::peak_features;
+use super::peaks::ring_features_and_folds;
 use super::rings::ring_features;
 
 /// Counts at which the log scale reaches 1: the 16-bit counter of the reference detector.
@@ -31,7 +31,8 @@ pub struct TaggerInput {
     /// The coefficient view around `beam_px`: the Fourier–Bessel features of `image` (880 for
     /// the reference basis) compressed as sign(c)·ln(1 + 100·|c|), then its ring statistics
     /// ([`super::rings::RING_FEATURES`] values), then its ring features
-    /// ([`super::peaks::PEAK_FEATURES`] values); 1758 in all.
+    /// ([`super::peaks::PEAK_FEATURES`] values), then the fold scores of the strongest rings
+    /// ([`super::peaks::FOLD_FEATURES`] values); 1786 in all.
     pub coefficients: Vec<f32>,
 }
 
@@ -131,7 +132,9 @@ pub fn tagger_input(
         .map(|c| c.signum() * (c.abs() * COEFF_GAIN).ln_1p())
         .collect();
     coefficients.extend(ring_features(grid.pixels(), &masked, side, beam_px));
-    coefficients.extend(peak_features(grid.pixels(), &masked, side, beam_px));
+    let (peaks, folds) = ring_features_and_folds(grid.pixels(), &masked, side, beam_px);
+    coefficients.extend(peaks);
+    coefficients.extend(folds);
     Ok(TaggerInput {
         side_px: side,
         image: grid.pixels().to_vec(),
@@ -171,7 +174,10 @@ mod tests {
         assert!((t.beam_px.0 - 122.88).abs() < 1e-9 && (t.beam_px.1 - 133.12).abs() < 1e-9);
         assert_eq!(
             t.coefficients.len(),
-            2 * 4 * 3 + crate::scattering::RING_FEATURES + crate::scattering::PEAK_FEATURES
+            2 * 4 * 3
+                + crate::scattering::RING_FEATURES
+                + crate::scattering::PEAK_FEATURES
+                + crate::scattering::FOLD_FEATURES
         );
     }
 

@@ -35,6 +35,6 @@ pub use fourier_bessel::{Coefficients, FourierBessel};
 pub use input::{LogGrid, TaggerInput, log_grid, tagger_input};
 pub use integrate::{Profile, Spacing, integrate_chi, integrate_q};
 pub use mask::Mask;
-pub use peaks::{PEAK_FEATURES, peak_features};
+pub use peaks::{FOLD_FEATURES, PEAK_FEATURES, peak_features, ring_features_and_folds};
 pub use prepare::{BeamSource, PrepareError, Prepared, prepare};
 pub use rings::{RING_FEATURES, ring_features};

@@ -61,6 +61,16 @@ pub const FAR_START: usize = DESCRIBED_PEAKS * PER_PEAK + 2 * RATIO_BINS;
 /// Length of [`peak_features`].
 pub const PEAK_FEATURES: usize = FAR_START + 2 * FAR_BINS + BROAD_BINS + 2 * SHADOW_BANDS;
 
+/// Symmetry orders scored per described ring ([`ring_features_and_folds`]): the generator's
+/// n-fold rings are even-fold, and 32 azimuthal bins resolve up to about 12.
+pub const FOLDS: [usize; 6] = [2, 4, 6, 8, 10, 12];
+/// Fold values per described ring: modulation depth, then one score per order of [`FOLDS`].
+pub const PER_PEAK_FOLDS: usize = 1 + FOLDS.len();
+/// Length of the fold block.
+pub const FOLD_FEATURES: usize = DESCRIBED_PEAKS * PER_PEAK_FOLDS;
+/// Modulation depth at which fold scores count half.
+const FOLD_DEPTH_HALF: f64 = 0.1;
+
 /// Contrast values are multiplied by this, as in the ring statistics.
 const CONTRAST_GAIN: f64 = 10.0;
 /// Relative harmonic amplitudes are capped here: a ring barely above its neighbours has a
@@ -102,6 +112,21 @@ struct Peak {
 /// # Panics
 /// If `image` or `masked` is not `side × side` (a bug in the caller).
 pub fn peak_features(image: &[f32], masked: &[bool], side: usize, beam_px: (f64, f64)) -> Vec<f32> {
+    ring_features_and_folds(image, masked, side, beam_px).0
+}
+
+/// [`peak_features`] and, from the same pass over the grid, the fold scores of the
+/// [`DESCRIBED_PEAKS`] strongest rings ([`FOLD_FEATURES`] values: per ring its modulation depth
+/// and one score per order of [`FOLDS`]; zeros where fewer rings were found).
+///
+/// # Panics
+/// If `image` or `masked` is not `side × side` (a bug in the caller).
+pub fn ring_features_and_folds(
+    image: &[f32],
+    masked: &[bool],
+    side: usize,
+    beam_px: (f64, f64),
+) -> (Vec<f32>, Vec<f32>) {
     assert!(
         image.len() == side * side && masked.len() == side * side,
         "grid is not {side} × {side}"
@@ -155,16 +180,20 @@ pub fn peak_features(image: &[f32], masked: &[bool], side: usize, beam_px: (f64,
     let peaks = find_peaks(&contrast, &coverage);
 
     let mut out = Vec::with_capacity(PEAK_FEATURES);
+    let mut folds = Vec::with_capacity(FOLD_FEATURES);
     for p in peaks.iter().take(DESCRIBED_PEAKS) {
         out.push((p.radius_px / PROFILE_BINS as f64) as f32);
         out.push((p.contrast * CONTRAST_GAIN) as f32);
         out.push(coverage[p.bin] as f32);
         let half_width = half_width(&contrast, p.bin);
-        let (filled, harmonics) = ring_harmonics(&polar_sum, &polar_n, p.bin, half_width);
+        let own = own_chi(&polar_sum, &polar_n, p.bin, half_width);
+        let (filled, harmonics) = ring_harmonics(&own);
         out.push(filled as f32);
         out.extend(harmonics);
+        folds.extend(fold_scores(&own));
     }
     out.resize(DESCRIBED_PEAKS * PER_PEAK, 0.0);
+    folds.resize(FOLD_FEATURES, 0.0);
 
     let strongest = &peaks[..peaks.len().min(RATIO_PEAKS)];
     out.extend(ratio_histograms(strongest));
@@ -185,7 +214,7 @@ pub fn peak_features(image: &[f32], masked: &[bool], side: usize, beam_px: (f64,
     out.extend(broad_contrast(&profile));
     out.extend(shadow_profile(&polar_sum, &polar_n));
     debug_assert_eq!(out.len(), PEAK_FEATURES);
-    out
+    (out, folds)
 }
 
 /// The profile averaged over [`BROAD_BIN_PX`]-px bins, minus its running mean over ±4 of them
@@ -312,10 +341,8 @@ fn half_width(contrast: &[f64], k: usize) -> usize {
 
 /// The ring's own I(χ) at profile bin `k` of half-width `hw` bins: the mean of bins k−hw…k+hw
 /// minus the mean of the two bins beyond each side, per azimuthal bin with pixels in both and
-/// not in a shadow ([`SHADOW_DROP`]). Returns the fraction of azimuthal bins used, and
-/// harmonics 1…[`RING_HARMONICS`] of that I(χ) relative to its mean (capped; all zero when
-/// fewer than half the azimuths are used).
-fn ring_harmonics(sum: &[f64], count: &[u32], k: usize, hw: usize) -> (f64, [f32; RING_HARMONICS]) {
+/// not in a shadow ([`SHADOW_DROP`]); `None` where an azimuth is not used.
+fn own_chi(sum: &[f64], count: &[u32], k: usize, hw: usize) -> Vec<Option<f64>> {
     let mean_over = |bins: &[usize], c: usize| {
         let (mut s, mut n) = (0.0, 0u32);
         for &b in bins {
@@ -340,12 +367,17 @@ fn ring_harmonics(sum: &[f64], count: &[u32], k: usize, hw: usize) -> (f64, [f32
     let mut levels: Vec<f64> = around.iter().flatten().copied().collect();
     levels.sort_by(f64::total_cmp);
     let median = levels.get(levels.len() / 2).copied().unwrap_or(0.0);
-    let own: Vec<Option<f64>> = (0..RING_CHI_BINS)
+    (0..RING_CHI_BINS)
         .map(|c| {
             let a = around[c].filter(|&a| a >= median - SHADOW_DROP)?;
             Some(mean_over(&on, c)? - a)
         })
-        .collect();
+        .collect()
+}
+
+/// The fraction of azimuthal bins `own` uses, and harmonics 1…[`RING_HARMONICS`] of it relative
+/// to its mean (capped; all zero when fewer than half the azimuths are used).
+fn ring_harmonics(own: &[Option<f64>]) -> (f64, [f32; RING_HARMONICS]) {
     let filled = own.iter().flatten().count();
     let mut out = [0.0f32; RING_HARMONICS];
     if filled * 2 < RING_CHI_BINS {
@@ -366,6 +398,60 @@ fn ring_harmonics(sum: &[f64], count: &[u32], k: usize, hw: usize) -> (f64, [f32
         *amplitude = (a / mean.max(CONTRAST_FLOOR)).min(RELATIVE_CAP) as f32;
     }
     (filled as f64 / RING_CHI_BINS as f64, out)
+}
+
+/// Fold scores of a ring's own I(χ): its modulation depth d (standard deviation over mean,
+/// capped), then for each order n of [`FOLDS`] the correlation of I(χ) with I(χ ± 360°/n)
+/// (linearly interpolated between azimuthal bins) over the pairs of used azimuths, times
+/// d / (d + [`FOLD_DEPTH_HALF`]).
+///
+/// An n-fold ring scores 1 at n and at its divisors, and −1 or so at 2n: a 2-fold ring scores
+/// 1 at 2 but about −1 at 4, which its harmonics 2, 4, 6… alone do not say plainly; grainy
+/// (speckled) rings score near 0 everywhere. Pairs only need both azimuths on the detector, so
+/// a ring with a quarter of its circumference used is still scored. All zero below that.
+fn fold_scores(own: &[Option<f64>]) -> [f32; PER_PEAK_FOLDS] {
+    let mut out = [0.0f32; PER_PEAK_FOLDS];
+    let filled = own.iter().flatten().count();
+    if filled * 4 < RING_CHI_BINS {
+        return out;
+    }
+    let mean = own.iter().flatten().sum::<f64>() / filled as f64;
+    let centred: Vec<Option<f64>> = own.iter().map(|v| v.map(|v| v - mean)).collect();
+    let variance = centred.iter().flatten().map(|v| v * v).sum::<f64>() / filled as f64;
+    let depth = (variance.sqrt() / mean.abs().max(CONTRAST_FLOOR)).min(RELATIVE_CAP);
+    out[0] = depth as f32;
+    if variance <= 0.0 {
+        return out;
+    }
+    let n_bins = RING_CHI_BINS as f64;
+    // The value `lag` bins after bin `c` (either way round the circle), where both neighbours
+    // are used.
+    let at = |c: usize, lag: f64| -> Option<f64> {
+        let x = (c as f64 + lag).rem_euclid(n_bins);
+        let lo = x.floor() as usize % RING_CHI_BINS;
+        let f = x - x.floor();
+        Some((1.0 - f) * centred[lo]? + f * centred[(lo + 1) % RING_CHI_BINS]?)
+    };
+    for (score, &n) in out[1..].iter_mut().zip(FOLDS.iter()) {
+        let lag = n_bins / n as f64;
+        let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
+        for (c, v) in centred.iter().enumerate() {
+            let Some(x) = *v else { continue };
+            // Both directions, so that a mirrored pattern scores the same.
+            for y in [at(c, lag), at(c, -lag)].into_iter().flatten() {
+                xy += x * y;
+                xx += x * x;
+                yy += y * y;
+            }
+        }
+        if xx > 0.0 && yy > 0.0 {
+            // Scaled down for shallow modulations: the pixel grid's own 4-fold pattern makes
+            // an isotropic ring alike to itself turned by 90° too, at a depth of a few %.
+            let gate = depth / (depth + FOLD_DEPTH_HALF);
+            *score = (gate * xy / (xx * yy).sqrt()) as f32;
+        }
+    }
+    out
 }
 
 /// Soft histograms of ln(rⱼ/rᵢ) over [`RATIO_BINS`] log-spaced bins in
@@ -505,6 +591,90 @@ mod tests {
             "{:?}",
             &iso[4..PER_PEAK]
         );
+    }
+
+    #[test]
+    fn fold_scores_tell_two_fold_from_four_and_six_fold_rings_even_on_a_partial_ring() {
+        // Poisson-kernel arcs as the generator draws them: n maxima, sharpness η.
+        let arcs = |n: f64, eta: f64| {
+            move |chi: f64| (1.0 - eta * eta) / (1.0 - 2.0 * eta * (n * chi).cos() + eta * eta)
+        };
+        let score =
+            |f: &[f32], n: usize| f[1 + FOLDS.iter().position(|&k| k == n).expect("scored order")];
+        let open = vec![false; 256 * 256];
+        let folds_of = |img: &[f32], masked: &[bool], beam: (f64, f64)| {
+            let (peaks, folds) = ring_features_and_folds(img, masked, 256, beam);
+            assert_eq!(peaks, peak_features(img, masked, 256, beam));
+            assert_eq!(folds.len(), FOLD_FEATURES);
+            folds[..PER_PEAK_FOLDS].to_vec()
+        };
+        let two = folds_of(&rings(&[40.0], arcs(2.0, 0.7)), &open, (128.0, 128.0));
+        let four = folds_of(&rings(&[40.0], arcs(4.0, 0.7)), &open, (128.0, 128.0));
+        let six = folds_of(&rings(&[40.0], arcs(6.0, 0.7)), &open, (128.0, 128.0));
+        let eight = folds_of(&rings(&[40.0], arcs(8.0, 0.7)), &open, (128.0, 128.0));
+        // Alike turned by 360°/n, unlike turned by half that.
+        // (Depths near 1 scale the scores by about 0.9.)
+        assert!(score(&two, 2) > 0.85 && score(&two, 4) < -0.3, "{two:?}");
+        assert!(
+            score(&four, 4) > 0.85 && score(&four, 2) > 0.85 && score(&four, 8) < -0.3,
+            "{four:?}"
+        );
+        assert!(
+            score(&six, 6) > 0.8 && score(&six, 2) > 0.85 && score(&six, 4) < -0.3,
+            "{six:?}"
+        );
+        assert!(
+            score(&eight, 8) > 0.75 && score(&eight, 4) > 0.85,
+            "{eight:?}"
+        );
+        assert!(
+            two[0] > 0.3 && four[0] > 0.3,
+            "depths {} {}",
+            two[0],
+            four[0]
+        );
+        // An isotropic ring has (almost) no depth, and so no fold stands out.
+        let iso = folds_of(&rings(&[40.0], |_| 1.0), &open, (128.0, 128.0));
+        assert!(
+            iso[0] < 0.05 && iso[1..].iter().all(|&s| s < 0.3),
+            "{iso:?}"
+        );
+        // Grainy arcs at irregular azimuths: no order stands out.
+        let grainy = |chi: f64| {
+            1.0 + 0.8 * ((3.1 * chi).sin() * (7.7 * chi + 1.0).cos() * (5.3 * chi - 0.4).sin())
+        };
+        let speckled = folds_of(&rings(&[40.0], grainy), &open, (128.0, 128.0));
+        assert!(
+            FOLDS.iter().all(|&n| score(&speckled, n) < 0.6),
+            "{speckled:?}"
+        );
+        // The beam 20 px inside the grid's left edge: a third of a 40 px ring is off the grid,
+        // its harmonics are not computed, but its folds still read 4-fold.
+        let beam = (20.0, 128.0);
+        let shifted = grid(256, beam.0, beam.1, |dx, dy| {
+            let r = dx.hypot(dy);
+            let ring = 0.1 * (-0.5 * (r - 40.0).powi(2)).exp();
+            (0.5 - 0.001 * r + ring * arcs(4.0, 0.7)(dy.atan2(dx))) as f32
+        });
+        let mut off = vec![false; 256 * 256];
+        for (i, m) in off.iter_mut().enumerate() {
+            *m = i % 256 < 10;
+        }
+        let partial = folds_of(&shifted, &off, beam);
+        assert!(
+            score(&partial, 4) > 0.8 && score(&partial, 2) > 0.8 && score(&partial, 6) < -0.3,
+            "{partial:?}"
+        );
+        // Mirrored top to bottom (about the beam's row), it scores the same.
+        let flip = |v: &[f32]| -> Vec<f32> {
+            (0..256 * 256)
+                .map(|i| v[(255 - i / 256) * 256 + i % 256])
+                .collect()
+        };
+        let mirrored = folds_of(&flip(&shifted), &off, beam);
+        for (a, b) in partial.iter().zip(&mirrored) {
+            assert!((a - b).abs() < 0.05, "{partial:?} vs {mirrored:?}");
+        }
     }
 
     #[test]

@@ -176,7 +176,9 @@ mod tests {
         assert_eq!(p.tagger.image.len(), TAGGER_SIDE_PX * TAGGER_SIDE_PX);
         assert_eq!(
             p.tagger.coefficients.len(),
-            880 + crate::scattering::RING_FEATURES + crate::scattering::PEAK_FEATURES
+            880 + crate::scattering::RING_FEATURES
+                + crate::scattering::PEAK_FEATURES
+                + crate::scattering::FOLD_FEATURES
         );
         let given = prepare(&img, None, Some((10.0, 20.0)), &basis).expect("prepares");
         assert_eq!(given.beam_source, BeamSource::Given);
