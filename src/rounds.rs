@@ -92,7 +92,11 @@ pub async fn predict_missing(
 /// hex digits of its SHA-256 (two files of one name stay apart).
 pub fn version_of(file: &str, sha256: &str) -> String {
     let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
-    format!("tagger-v2+{stem}-{}", &sha256[..8.min(sha256.len())])
+    format!(
+        "{}+{stem}-{}",
+        crate::weights::TAGGER.name,
+        &sha256[..8.min(sha256.len())]
+    )
 }
 
 /// Imports a realism weights file: the worker checks it and classifies with it from now on;

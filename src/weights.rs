@@ -11,6 +11,8 @@ use crate::protocol::WeightsSource as Source;
 /// Weights shipped with the app: where they are served and the `sha256sum` line recorded when
 /// they were trained.
 pub struct Shipped {
+    /// The model's name and version, as the pages show it.
+    pub name: &'static str,
     /// URL relative to the app.
     pub url: &'static str,
     sha256_line: &'static str,
@@ -28,18 +30,21 @@ impl Shipped {
 
 /// The grain networks (Net1, Net2).
 pub const GRAIN: Shipped = Shipped {
+    name: "grain-v1",
     url: "public/models/grain-v1.bin",
     sha256_line: include_str!("../public/models/grain-v1.bin.sha256"),
 };
 
 /// The scattering taggers (image, coefficient and joint views).
 pub const TAGGER: Shipped = Shipped {
-    url: "public/models/tagger-v2.bin",
-    sha256_line: include_str!("../public/models/tagger-v2.bin.sha256"),
+    name: "tagger-v3",
+    url: "public/models/tagger-v3.bin",
+    sha256_line: include_str!("../public/models/tagger-v3.bin.sha256"),
 };
 
 /// The realism ensemble.
 pub const REALISM: Shipped = Shipped {
+    name: "realism-v1",
     url: "public/models/realism-v1.bin",
     sha256_line: include_str!("../public/models/realism-v1.bin.sha256"),
 };

@@ -17,6 +17,7 @@ use wasm_bindgen::JsCast;
 use crate::browser;
 use crate::compute::{Classified, ComputeContext, SegmentSource};
 use crate::protocol::{Curve, ModelState, Setup, WeightsSource};
+use crate::weights;
 
 /// A scattering image waiting to be classified, from an upload or the Generate page.
 #[derive(Clone)]
@@ -608,7 +609,7 @@ fn StatusLine(
 fn ClassifierStatus(model: ReadSignal<ModelState>) -> impl IntoView {
     move || {
         match model.get() {
-        ModelState::NotLoaded => view! { <p class="muted" id="classifier-status" data-state="idle">"Models: loaded with the first image (tagger-v2, realism-v1)"</p> }.into_any(),
+        ModelState::NotLoaded => view! { <p class="muted" id="classifier-status" data-state="idle">{format!("Models: loaded with the first image ({}, {})", weights::TAGGER.name, weights::REALISM.name)}</p> }.into_any(),
         ModelState::Loading(done, total) => view! {
             <div id="classifier-status" data-state="loading">
                 <p class="muted">{format!("Downloading the models: {:.1} MB{}", done as f64 / 1e6, total.map(|t| format!(" of {:.1} MB", t as f64 / 1e6)).unwrap_or_default())}</p>
@@ -620,8 +621,8 @@ fn ClassifierStatus(model: ReadSignal<ModelState>) -> impl IntoView {
             let total: usize = parts.iter().map(|p| p.1).sum();
             view! {
                 <p class="muted" id="classifier-status" data-state="ready" data-source=if cached { "cache" } else { "network" }>
-                    {format!("Models tagger-v2 and realism-v1 ready ({}; {} k parameters), SHA-256 verified",
-                        if cached { "from this browser's cache" } else { "downloaded" }, total / 1000)}
+                    {format!("Models {} and {} ready ({}; {} k parameters), SHA-256 verified",
+                        weights::TAGGER.name, weights::REALISM.name, if cached { "from this browser's cache" } else { "downloaded" }, total / 1000)}
                 </p>
             }.into_any()
         }

@@ -473,7 +473,7 @@ fn Status(
 fn ModelStatus(model: ReadSignal<ModelState>) -> impl IntoView {
     move || {
         match model.get() {
-        ModelState::NotLoaded => view! { <p class="muted" id="model-status" data-state="idle">"Model: loaded with the first image (grain-v1)"</p> }.into_any(),
+        ModelState::NotLoaded => view! { <p class="muted" id="model-status" data-state="idle">{format!("Model: loaded with the first image ({})", weights::GRAIN.name)}</p> }.into_any(),
         ModelState::Loading(done, total) => view! {
             <div id="model-status" data-state="loading">
                 <p class="muted">{format!("Downloading the model: {:.1} MB{}", done as f64 / 1e6, total.map(|t| format!(" of {:.1} MB", t as f64 / 1e6)).unwrap_or_default())}</p>
@@ -485,7 +485,7 @@ fn ModelStatus(model: ReadSignal<ModelState>) -> impl IntoView {
             let sizes = parts.iter().map(|(n, p)| format!("{n} {} k", p / 1000)).collect::<Vec<_>>().join(", ");
             view! {
                 <p class="muted" id="model-status" data-state="ready" data-source=if cached { "cache" } else { "network" }>
-                    {format!("Model grain-v1 ready ({}; {sizes} parameters), SHA-256 verified",
+                    {format!("Model {} ready ({}; {sizes} parameters), SHA-256 verified", weights::GRAIN.name,
                         if cached { "from this browser's cache" } else { "downloaded" })}
                 </p>
             }.into_any()
