@@ -68,9 +68,33 @@ pub const ARC_SPACING_MIN_PX: f64 = 4.0;
 /// many image pixels (a radial profile needs a bin between them).
 pub const PEAK_SEPARATION_MIN_PX: f64 = 2.0;
 
+/// How much brighter a ring's brightest arc must be than the gap between two arcs for the arcs
+/// to read as arcs: below twice, a ring looks uneven, not symmetric.
+pub const ARC_CONTRAST_MIN: f64 = 2.0;
+
 /// Whether the n-fold symmetry of arcs on a ring of `radius_px` can be counted.
 fn arcs_resolved(radius_px: f64, symmetry: u32) -> bool {
     std::f64::consts::TAU * radius_px / f64::from(symmetry.max(1)) >= ARC_SPACING_MIN_PX
+}
+
+/// Whether a ring of orientation parameter `eta` has arcs [`ARC_CONTRAST_MIN`] times as bright
+/// as its gaps: the angular factor (1 − η²)/(1 + η² − 2η·cos nχ) runs from (1 + η)/(1 − η) on
+/// an arc to (1 − η)/(1 + η) between two, so the ratio is ((1 + η)/(1 − η))², which reaches 2
+/// at η ≈ 0.17.
+pub(crate) fn arcs_contrasted(eta: f64) -> bool {
+    eta < 1.0 && ((1.0 + eta) / (1.0 - eta)).powi(2) >= ARC_CONTRAST_MIN
+}
+
+/// Orientation distribution class by the reference thresholds: sharp above η = 0.75, broad
+/// below 0.3.
+fn orientation_width_class(eta: f64) -> &'static str {
+    if eta > 0.75 {
+        "sharp"
+    } else if eta < 0.3 {
+        "broad"
+    } else {
+        "intermediate"
+    }
 }
 
 /// Whether two of `peaks` (radius, FWHM in pixels) are resolved: a neighbouring pair is farther
@@ -116,9 +140,10 @@ impl Truth {
     /// the far corner, or inside the nearest edge when the beam is off the image, does not) and
     /// stand out of the counts around it ([`super::visibility`]). A lattice is named only when
     /// two of its peaks show and are resolved from each other ([`PEAK_SEPARATION_MIN_PX`]): one
-    /// peak, or two merged into one, is just a ring. A symmetry ring or halo needs its arcs to
-    /// show, not only the ring: the ring must be visibly different from the same ring made
-    /// isotropic, and its arcs [`ARC_SPACING_MIN_PX`] apart.
+    /// peak, or two merged into one, is just a ring. A symmetry ring or halo (of any order,
+    /// 2–20: two arcs are a 2-fold symmetry) needs its arcs to show, not only the ring: the
+    /// ring must be visibly different from the same ring made isotropic, its arcs
+    /// [`ARC_SPACING_MIN_PX`] apart and [`ARC_CONTRAST_MIN`] times as bright as the gaps.
     pub fn of(params: &SaxsParams, image: &SaxsImage) -> Self {
         let g = &params.geometry;
         let judge = Judge::new(params);
@@ -168,37 +193,26 @@ impl Truth {
                     {
                         tags.push(kind);
                         let radius_px = rings.last().map_or(0.0, |r: &RingTruth| r.radius_px);
-                        if eta >= 0.3
-                            && symmetry >= 4
+                        let arcs_show = arcs_contrasted(eta)
                             && arcs_resolved(radius_px, symmetry)
                             && judge
                                 .judge_difference(std::slice::from_ref(c), &[c.isotropic()])
-                                .visible()
-                        {
+                                .visible();
+                        if arcs_show {
                             tags.push(if halo {
                                 "symmetry halo"
                             } else {
                                 "symmetry ring"
                             });
                             attrs.push(format!("symmetry {symmetry}"));
-                        }
-                        attrs.push(format!(
-                            "{kind} {}",
-                            if eta < 0.3 {
-                                "isotropic"
-                            } else {
-                                "anisotropic"
-                            }
-                        ));
-                        if eta >= 0.3 {
+                            attrs.push(format!("{kind} anisotropic"));
                             attrs.push(format!(
                                 "{kind} oriented {}",
                                 orientation_class(chi0_deg, symmetry)
                             ));
-                            attrs.push(format!(
-                                "orientation {}",
-                                if eta > 0.75 { "sharp" } else { "intermediate" }
-                            ));
+                            attrs.push(format!("orientation {}", orientation_width_class(eta)));
+                        } else {
+                            attrs.push(format!("{kind} isotropic"));
                         }
                         attrs.push(format!("ring width {}", width_class(width_rel)));
                     }
@@ -243,8 +257,7 @@ impl Truth {
                     }
                     let outermost_px = resolution.iter().map(|p| p.0).fold(0.0, f64::max);
                     if !shown.is_empty()
-                        && eta >= 0.3
-                        && symmetry >= 4
+                        && arcs_contrasted(eta)
                         && arcs_resolved(outermost_px, symmetry)
                     {
                         let isotropic: Vec<Component> =

@@ -343,6 +343,26 @@ fn a_lattice_is_named_only_when_two_peaks_are_resolved_and_arcs_only_when_they_s
     let small = tags(vec![ring(0.026, 0.05, 0.9, 20)]);
     assert!(small.contains(&"ring".to_string()), "{small:?}");
     assert!(!small.contains(&"symmetry ring".to_string()), "{small:?}");
+    // Two arcs are a 2-fold symmetry ring (orders 2–20, DOMAIN.md).
+    let two = tags(vec![ring(0.05, 0.02, 0.9, 2)]);
+    assert!(two.contains(&"symmetry ring".to_string()), "{two:?}");
+    // Arcs 2.25× as bright as the gaps (η = 0.2) show; 1.49× (η = 0.1) is an uneven ring.
+    let broad = tags(vec![ring(0.05, 0.02, 0.2, 4)]);
+    assert!(broad.contains(&"symmetry ring".to_string()), "{broad:?}");
+    let uneven = tags(vec![ring(0.05, 0.02, 0.1, 4)]);
+    assert!(uneven.contains(&"ring".to_string()), "{uneven:?}");
+    assert!(!uneven.contains(&"symmetry ring".to_string()), "{uneven:?}");
+}
+
+#[test]
+fn arcs_contrast_twice_the_gaps_from_eta_0_17() {
+    // ((1 + η)/(1 − η))² = 2 at η = (√2 − 1)/(√2 + 1) = 0.1716.
+    let eta_min = (2f64.sqrt() - 1.0) / (2f64.sqrt() + 1.0);
+    assert!((eta_min - 0.171_57).abs() < 1e-4);
+    assert!(super::tags::arcs_contrasted(eta_min + 1e-6));
+    assert!(!super::tags::arcs_contrasted(eta_min - 1e-6));
+    assert!(!super::tags::arcs_contrasted(0.0));
+    assert!(super::tags::arcs_contrasted(0.99));
 }
 
 #[test]
