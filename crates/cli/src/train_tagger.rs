@@ -58,6 +58,12 @@ pub(crate) struct TrainTaggerArgs {
     /// mirrored in that stage (the coefficient view does not change when they are).
     #[arg(long)]
     freeze_image: bool,
+    /// Train the joint view with its coefficient branch frozen as it comes (from the
+    /// coefficient view or `--keep`): only the fusion (and the image branch, unless
+    /// `--freeze-image`) learns, which keeps the joint view from memorising through a branch
+    /// that has already learnt what it can.
+    #[arg(long)]
+    freeze_coeff: bool,
 }
 
 /// `--views` values.
@@ -264,6 +270,7 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
         header: &header,
         kept: kept.iter().map(|(v, _)| *v).collect(),
         freeze_image: a.freeze_image,
+        freeze_coeff: a.freeze_coeff,
         frozen: None,
     };
     let summary = match stages::train(&mut nets, &mut stages, &schedule, &mut ckpt, &mut progress)?
@@ -338,6 +345,8 @@ struct TaggerStages<'a> {
     kept: Vec<View>,
     /// `--freeze-image`.
     freeze_image: bool,
+    /// `--freeze-coeff`.
+    freeze_coeff: bool,
     /// The frozen image branch's embeddings of the training and validation images, each
     /// `[n × embedding]` row-major, computed when the joint view first needs them.
     frozen: Option<(Vec<f32>, Vec<f32>)>,
@@ -428,6 +437,15 @@ impl Stages<Tagger> for TaggerStages<'_> {
     }
 
     fn loss(&mut self, net: &Tagger, s: usize, step: usize) -> Result<Tensor<1>> {
+        // A frozen branch is taken out of the graph for this step (its parameters then get no
+        // gradients, so the optimizer leaves them), also in a run resumed mid-stage.
+        let frozen_coeff;
+        let net = if self.freeze_coeff && self.views[s] == View::Joint {
+            frozen_coeff = net.clone().with_coeff_branch_frozen();
+            &frozen_coeff
+        } else {
+            net
+        };
         // The batch depends only on (view, step): a resumed run sees the same batches.
         let mut rng = ChaCha8Rng::seed_from_u64(((s as u64) << 40) ^ step as u64 ^ self.seed);
         if self.frozen_stage(s) {

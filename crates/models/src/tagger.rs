@@ -327,6 +327,14 @@ impl Tagger {
         self
     }
 
+    /// This tagger with its coefficient branch taking no gradients: trained on, only the image
+    /// branch and the fusion learn (the joint view on top of a coefficient network that would
+    /// otherwise go on memorising its training set).
+    pub fn with_coeff_branch_frozen(mut self) -> Self {
+        self.coeff = self.coeff.map(Module::no_grad);
+        self
+    }
+
     /// Tag logits.
     ///
     /// # Shapes
@@ -752,6 +760,37 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 5, "only {checked} of 8 pixels away from kinks");
+    }
+
+    #[test]
+    fn a_frozen_coefficient_branch_takes_no_gradients_and_the_fusion_does() {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let net = TaggerConfig::new(View::Joint)
+            .with_image_channels(4)
+            .init(&device)
+            .with_coeff_branch_frozen();
+        let x = Tensor::<4>::ones([2, 1, IMAGE_SIDE_PX, IMAGE_SIDE_PX], &device);
+        let c = Tensor::<2>::ones([2, COEFF_FEATURES], &device);
+        let grads = net.forward(Some(x), Some(c)).sum().backward();
+        let coeff = net.coeff.as_ref().expect("coeff branch");
+        for (name, w) in [
+            ("hidden", &coeff.hidden.weight),
+            ("hidden2", &coeff.hidden2.weight),
+            ("embed", &coeff.embed.weight),
+        ] {
+            assert!(
+                w.val().grad(&grads).is_none(),
+                "frozen {name} has a gradient"
+            );
+        }
+        let fuse = net.fuse.weight.val().grad(&grads).expect("fusion gradient");
+        assert!(fuse.abs().sum().into_scalar::<f32>() > 0.0);
+        let image = net.image.as_ref().expect("image branch");
+        assert!(
+            image.embed.weight.val().grad(&grads).is_some(),
+            "image branch frozen too"
+        );
     }
 
     #[test]
