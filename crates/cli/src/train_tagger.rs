@@ -64,6 +64,13 @@ pub(crate) struct TrainTaggerArgs {
     /// that has already learnt what it can.
     #[arg(long)]
     freeze_coeff: bool,
+    /// Start the joint view as the coefficient view: its fusion reads the coefficient
+    /// embedding through the coefficient view's fusion and head and the image embedding
+    /// through zeros, so it begins with the coefficient view's predictions and learns what
+    /// the image branch adds. Best trained on images the coefficient view did not learn
+    /// from (on those it has memorised, the image branch seems to add nothing).
+    #[arg(long)]
+    joint_from_coeff: bool,
 }
 
 /// `--views` values.
@@ -271,6 +278,7 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
         kept: kept.iter().map(|(v, _)| *v).collect(),
         freeze_image: a.freeze_image,
         freeze_coeff: a.freeze_coeff,
+        joint_from_coeff: a.joint_from_coeff,
         frozen: None,
     };
     let summary = match stages::train(&mut nets, &mut stages, &schedule, &mut ckpt, &mut progress)?
@@ -347,6 +355,8 @@ struct TaggerStages<'a> {
     freeze_image: bool,
     /// `--freeze-coeff`.
     freeze_coeff: bool,
+    /// `--joint-from-coeff`.
+    joint_from_coeff: bool,
     /// The frozen image branch's embeddings of the training and validation images, each
     /// `[n × embedding]` row-major, computed when the joint view first needs them.
     frozen: Option<(Vec<f32>, Vec<f32>)>,
@@ -433,6 +443,10 @@ impl Stages<Tagger> for TaggerStages<'_> {
         if let (Some(i), Some(c)) = (trained(View::Image), trained(View::Coeff)) {
             eprintln!("joint view starts from the trained image and coefficient branches");
             nets[s] = nets[s].clone().with_branches_of(&nets[i], &nets[c]);
+            if self.joint_from_coeff {
+                eprintln!("joint view starts with the coefficient view's fusion and head");
+                nets[s] = nets[s].clone().with_fusion_of(&nets[c]);
+            }
         }
     }
 

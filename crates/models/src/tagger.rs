@@ -26,7 +26,7 @@
 //! concatenated and fused before the head.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -324,6 +324,47 @@ impl Tagger {
         if self.coeff.is_some() && coeff.coeff.is_some() {
             self.coeff = coeff.coeff.clone();
         }
+        self
+    }
+
+    /// This joint tagger made to predict exactly what the coefficient view `coeff` predicts:
+    /// its fusion reads the coefficient embedding through `coeff`'s fusion weights and the
+    /// image embedding through zeros, and its head is `coeff`'s. Trained on from there (with
+    /// its coefficient branch taken from `coeff` too), the joint view starts at the
+    /// coefficient view's accuracy and learns only what the image branch adds, instead of
+    /// relearning the fusion from random weights. Unchanged when the widths do not fit or
+    /// this is not a joint tagger.
+    pub fn with_fusion_of(mut self, coeff: &Tagger) -> Self {
+        let single_coeff = coeff.image.is_none() && coeff.coeff.is_some();
+        if self.image.is_none() || self.coeff.is_none() || !single_coeff {
+            return self;
+        }
+        // Linear weights are [d_input, d_output]; the joint input is [image ‖ coeff].
+        let coeff_fuse = coeff.fuse.weight.val().detach();
+        let [coeff_in, width] = coeff_fuse.dims();
+        let [joint_in, joint_width] = self.fuse.weight.dims();
+        if joint_width != width
+            || joint_in <= coeff_in
+            || self.head.weight.dims() != coeff.head.weight.dims()
+        {
+            return self;
+        }
+        let image_rows = Tensor::zeros([joint_in - coeff_in, width], &coeff_fuse.device());
+        // Detached again: on an autodiff device the joined tensor is not a leaf, and a
+        // parameter must be one.
+        let joined = Tensor::cat(vec![image_rows, coeff_fuse], 0).detach();
+        self.fuse.weight = Param::from_tensor(joined);
+        self.fuse.bias = coeff
+            .fuse
+            .bias
+            .as_ref()
+            .map(|b| Param::from_tensor(b.val().detach()));
+        self.head.weight = Param::from_tensor(coeff.head.weight.val().detach());
+        self.head.bias = coeff
+            .head
+            .bias
+            .as_ref()
+            .map(|b| Param::from_tensor(b.val().detach()));
         self
     }
 
@@ -791,6 +832,63 @@ mod tests {
             image.embed.weight.val().grad(&grads).is_some(),
             "image branch frozen too"
         );
+    }
+
+    #[test]
+    fn a_joint_tagger_started_from_the_coefficient_view_predicts_what_it_predicts() {
+        // Autodiff, as in training (its parameters must be leaves there).
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        let config = |v| TaggerConfig::new(v).with_image_channels(4);
+        let image = config(View::Image).init(&device);
+        let coeff = config(View::Coeff).init(&device);
+        let fresh = config(View::Joint)
+            .init(&device)
+            .with_branches_of(&image, &coeff);
+        let joint = fresh.clone().with_fusion_of(&coeff);
+        let x = Tensor::<4>::random(
+            [3, 1, IMAGE_SIDE_PX, IMAGE_SIDE_PX],
+            burn::tensor::Distribution::Uniform(0.0, 1.0),
+            &device,
+        );
+        let c = Tensor::<2>::random(
+            [3, COEFF_FEATURES],
+            burn::tensor::Distribution::Uniform(-1.0, 1.0),
+            &device,
+        );
+        let logits = |t: &Tagger| {
+            t.forward(Some(x.clone()), Some(c.clone()))
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("f32")
+        };
+        let (want, got, before) = (logits(&coeff), logits(&joint), logits(&fresh));
+        assert_eq!(got.len(), 3 * TAG_COUNT);
+        let largest_gap = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, f32::max)
+        };
+        assert!(largest_gap(&want, &got) < 1e-5, "{want:?} vs {got:?}");
+        // Without the warm start the fusion is random: the logits differ.
+        assert!(largest_gap(&want, &before) > 1e-3);
+        // The zero image rows of the fusion still learn.
+        let grads = joint
+            .forward(Some(x.clone()), Some(c.clone()))
+            .sum()
+            .backward();
+        let fuse = joint
+            .fuse
+            .weight
+            .val()
+            .grad(&grads)
+            .expect("fusion gradient");
+        let image_rows = fuse.narrow(0, 0, joint.fuse.weight.dims()[0] / 2);
+        assert!(image_rows.abs().sum().into_scalar::<f32>() > 0.0);
+        // A single-view tagger is left as it is.
+        let same = coeff.clone().with_fusion_of(&coeff);
+        assert_eq!(logits(&same), want);
     }
 
     #[test]
