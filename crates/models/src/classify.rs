@@ -142,6 +142,21 @@ impl Classifier {
         self.realism.header.member_thresholds()
     }
 
+    /// Tag probabilities `[b][15]` of a batch, without the realism ensemble (what tagging
+    /// alone costs, e.g. `synthscope bench tagger`).
+    pub async fn tag(
+        &self,
+        batch: &[Inputs<'_>],
+        device: &Device,
+    ) -> Result<Vec<Vec<f32>>, ClassifyError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (image, coeff) = tagger_tensors(batch, device)?;
+        let tags = read(sigmoid(self.tagger.forward(Some(image), Some(coeff)))).await?;
+        Ok(tags.chunks_exact(TAG_COUNT).map(<[f32]>::to_vec).collect())
+    }
+
     /// Classifies a batch.
     pub async fn classify(
         &self,
@@ -152,21 +167,13 @@ impl Classifier {
         if b == 0 {
             return Ok(Vec::new());
         }
-        let side = IMAGE_SIDE_PX;
+        let (image, coeff) = tagger_tensors(batch, device)?;
         let rside = INPUT_SIDE_PX;
-        let mut image = Vec::with_capacity(b * side * side);
-        let mut coeff = Vec::with_capacity(b * COEFF_FEATURES);
         let mut real = Vec::with_capacity(b * rside * rside);
         for x in batch {
-            check("image", x.image.len(), side * side)?;
-            check("coeff", x.coeff.len(), COEFF_FEATURES)?;
             check("realism", x.realism.len(), rside * rside)?;
-            image.extend_from_slice(x.image);
-            coeff.extend_from_slice(x.coeff);
             real.extend_from_slice(x.realism);
         }
-        let image = Tensor::<4>::from_data(TensorData::new(image, [b, 1, side, side]), device);
-        let coeff = Tensor::<2>::from_data(TensorData::new(coeff, [b, COEFF_FEATURES]), device);
         let real = Tensor::<4>::from_data(TensorData::new(real, [b, 1, rside, rside]), device);
         // [b, 576]: the ring statistics after the Fourier–Bessel features.
         let stats = coeff.clone().narrow(1, FB_FEATURES, RING_FEATURES);
@@ -193,6 +200,27 @@ impl Classifier {
             })
             .collect())
     }
+}
+
+/// The tagger's inputs of a batch: images `[b, 1, 256, 256]` and coefficient views
+/// `[b, 1786]`.
+fn tagger_tensors(
+    batch: &[Inputs<'_>],
+    device: &Device,
+) -> Result<(Tensor<4>, Tensor<2>), ClassifyError> {
+    let (b, side) = (batch.len(), IMAGE_SIDE_PX);
+    let mut image = Vec::with_capacity(b * side * side);
+    let mut coeff = Vec::with_capacity(b * COEFF_FEATURES);
+    for x in batch {
+        check("image", x.image.len(), side * side)?;
+        check("coeff", x.coeff.len(), COEFF_FEATURES)?;
+        image.extend_from_slice(x.image);
+        coeff.extend_from_slice(x.coeff);
+    }
+    Ok((
+        Tensor::<4>::from_data(TensorData::new(image, [b, 1, side, side]), device),
+        Tensor::<2>::from_data(TensorData::new(coeff, [b, COEFF_FEATURES]), device),
+    ))
 }
 
 fn check(what: &'static str, got: usize, expected: usize) -> Result<(), ClassifyError> {
@@ -253,6 +281,12 @@ mod tests {
         };
         let out = crate::block_on(c.classify(&[x, x, x], &device)).expect("classifies");
         assert_eq!(out.len(), 3);
+        // Tagging alone gives the same tag probabilities.
+        let tags = crate::block_on(c.tag(&[x, x, x], &device)).expect("tags");
+        assert_eq!(tags.len(), 3);
+        for (t, r) in tags.iter().zip(&out) {
+            assert_eq!(t, &r.tag_probabilities);
+        }
         for r in &out {
             assert_eq!(r.tag_probabilities.len(), TAG_COUNT);
             assert_eq!(r.member_probabilities.len(), 5);
