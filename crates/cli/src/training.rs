@@ -79,6 +79,53 @@ pub(crate) fn bce_with_logits<const D: usize>(
     (relu - logits.clone() * target + logits.abs().neg().exp().log1p()).mean()
 }
 
+/// Sigmoid cross-entropy of logits `[b, k]` against 0/1 targets `[b, k]` with the positives of
+/// column j weighted by `pos_weight[j]` (rare tags count as much as common ones):
+/// mean of (1 − t + w·t)·softplus(x) − w·t·x, which is [`bce_with_logits`] for w = 1.
+pub(crate) fn bce_with_logits_weighted(
+    logits: burn::tensor::Tensor<2>,
+    target: burn::tensor::Tensor<2>,
+    pos_weight: &[f32],
+) -> burn::tensor::Tensor<1> {
+    let [b, k] = logits.dims();
+    let w = burn::tensor::Tensor::<1>::from_floats(pos_weight, &logits.device())
+        .reshape([1, k])
+        .repeat_dim(0, b);
+    let wt = w * target.clone();
+    // softplus(x) = max(x, 0) + ln(1 + e^−|x|), stable for any logit.
+    let softplus =
+        burn::tensor::activation::relu(logits.clone()) + logits.clone().abs().neg().exp().log1p();
+    (softplus * (wt.clone() - target).add_scalar(1.0) - wt * logits).mean()
+}
+
+/// Weights of positives per tag from 0/1 targets (`rows` of k columns): √(negatives /
+/// positives), at least 1 and at most `max` (a tag on 1.6 % of the images gets 7.8, one on
+/// half of them 1).
+pub(crate) fn positive_weights<'a>(
+    rows: impl Iterator<Item = &'a [f32]>,
+    k: usize,
+    max: f32,
+) -> Vec<f32> {
+    let (mut pos, mut n) = (vec![0usize; k], 0usize);
+    for r in rows {
+        n += 1;
+        for (p, &t) in pos.iter_mut().zip(r) {
+            if t > 0.5 {
+                *p += 1;
+            }
+        }
+    }
+    pos.iter()
+        .map(|&p| {
+            if p == 0 {
+                1.0
+            } else {
+                (((n - p) as f32 / p as f32).sqrt()).clamp(1.0, max)
+            }
+        })
+        .collect()
+}
+
 /// Cosine decay from `peak` to `peak / 20` over `total` steps.
 pub(crate) fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
     let floor = peak / 20.0;
@@ -199,4 +246,56 @@ pub(crate) fn write_weights(out: &Path, bytes: &[u8]) -> Result<String> {
         format!("{digest}  {name}\n").as_bytes(),
     )?;
     Ok(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    fn scalar(t: Tensor<1>) -> f32 {
+        t.into_data().try_into_vec::<f32>().expect("f32")[0]
+    }
+
+    #[test]
+    fn weighted_cross_entropy_weights_only_the_positives() {
+        let device = Device::flex();
+        let logits = Tensor::<2>::from_data(
+            TensorData::new(vec![0.0f32, 0.0, 2.0, -1.0], [2, 2]),
+            &device,
+        );
+        let target = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 1.0, 0.0], [2, 2]),
+            &device,
+        );
+        let ln2 = std::f32::consts::LN_2;
+        // Weights 1: the plain loss.
+        let plain = scalar(bce_with_logits(logits.clone(), target.clone()));
+        let ones = scalar(bce_with_logits_weighted(
+            logits.clone(),
+            target.clone(),
+            &[1.0, 1.0],
+        ));
+        assert!((plain - ones).abs() < 1e-6, "{plain} {ones}");
+        // Column 0 weighted 3: (3·ln 2 + 3·softplus(−2)) for its positives; column 1 has none.
+        let w = scalar(bce_with_logits_weighted(logits, target, &[3.0, 5.0]));
+        let softplus = |x: f32| (1.0 + x.exp()).ln();
+        let want = (3.0 * ln2 + ln2 + 3.0 * softplus(-2.0) + softplus(-1.0)) / 4.0;
+        assert!((w - want).abs() < 1e-6, "{w} {want}");
+    }
+
+    #[test]
+    fn rare_tags_get_the_larger_positive_weights() {
+        // Tag 0 on 1 of 5 rows, tag 1 on all, tag 2 on none, tag 3 on 1 of 5 (capped at 1.5).
+        let rows: Vec<[f32; 4]> = (0..5)
+            .map(|i| {
+                let on = if i == 0 { 1.0 } else { 0.0 };
+                [on, 1.0, 0.0, on]
+            })
+            .collect();
+        let w = positive_weights(rows.iter().map(|r| &r[..3]), 3, 10.0);
+        assert_eq!(w, vec![2.0, 1.0, 1.0]);
+        let w = positive_weights(rows.iter().map(|r| &r[..]), 4, 1.5);
+        assert_eq!(w, vec![1.5, 1.0, 1.0, 1.5]);
+    }
 }
