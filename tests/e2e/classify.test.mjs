@@ -145,10 +145,10 @@ test('16-bit TIFFs are tagged, judged and profiled on the CPU; edits, Pilatus, b
   }
 });
 
-// The issue's target. tagger-v5 reaches held-out joint mAP 0.86 with true beam centres; here the
-// centre is estimated from each of six 512 px images, so the check runs and reports but stays
-// todo until the tagger meets the 0.85 target.
-test('the top tags match the truth (top-k precision >= 0.75)', { todo: 'tagger-v5 meets 0.85 on true centres (0.86); with estimated centres at 512 px it does not' }, () => {
+// tagger-v6 reaches held-out joint mAP 0.88 with true beam centres (0.73 with estimated ones);
+// here the centre is estimated from each of six weak 512 px patterns (it misses four of them by
+// tens of pixels), so the check runs and reports but stays todo.
+test('the top tags match the truth (top-k precision >= 0.75)', { todo: 'tagger-v6: 0.88 on true centres; with the centres estimated on these six images top-k is 0.60 (9 of 15)' }, () => {
   assert.ok(topPrecision !== null, 'the CPU test ran first');
   assert.ok(topPrecision >= 0.75, `top-k precision ${topPrecision}`);
 });
