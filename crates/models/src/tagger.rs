@@ -834,17 +834,23 @@ mod tests {
         );
     }
 
+    /// Small image and coefficient views and a joint view holding their branches.
+    fn small_views_and_joint(device: &Device) -> (Tagger, Tagger, Tagger) {
+        let config = |v| TaggerConfig::new(v).with_image_channels(4);
+        let image = config(View::Image).init(device);
+        let coeff = config(View::Coeff).init(device);
+        let joint = config(View::Joint)
+            .init(device)
+            .with_branches_of(&image, &coeff);
+        (image, coeff, joint)
+    }
+
     #[test]
     fn a_joint_tagger_started_from_the_coefficient_view_predicts_what_it_predicts() {
         // Autodiff, as in training (its parameters must be leaves there).
         let device = Device::flex().autodiff();
         device.seed(11);
-        let config = |v| TaggerConfig::new(v).with_image_channels(4);
-        let image = config(View::Image).init(&device);
-        let coeff = config(View::Coeff).init(&device);
-        let fresh = config(View::Joint)
-            .init(&device)
-            .with_branches_of(&image, &coeff);
+        let (_, coeff, fresh) = small_views_and_joint(&device);
         let joint = fresh.clone().with_fusion_of(&coeff);
         let x = Tensor::<4>::random(
             [3, 1, IMAGE_SIDE_PX, IMAGE_SIDE_PX],
@@ -894,12 +900,7 @@ mod tests {
     #[test]
     fn a_joint_tagger_takes_over_trained_branches() {
         let device = Device::flex();
-        let config = |v| TaggerConfig::new(v).with_image_channels(4);
-        let image = config(View::Image).init(&device);
-        let coeff = config(View::Coeff).init(&device);
-        let joint = config(View::Joint)
-            .init(&device)
-            .with_branches_of(&image, &coeff);
+        let (image, coeff, joint) = small_views_and_joint(&device);
         let x = Tensor::<4>::ones([1, 1, IMAGE_SIDE_PX, IMAGE_SIDE_PX], &device);
         let c = Tensor::<2>::ones([1, COEFF_FEATURES], &device);
         let same = |a: &ImageCnn, b: &ImageCnn| {
