@@ -508,12 +508,15 @@ fn net2_batch(
         x0.extend(source[b * n..(b + 1) * n].iter().map(|&v| 2.0 * v - 1.0));
         let t: f32 = rng.random_range(0.05..0.6);
         times.push(t);
-        alpha.push(grain::alpha_bar(t));
+        alpha.push(models::diffusion::alpha_bar(t));
     }
     let shape = [batch.size, 1, batch.patch_h, batch.patch_w];
     let x0 = Tensor::<4>::from_data(TensorData::new(x0, shape), device);
     let noise = Tensor::<4>::from_data(
-        TensorData::new(grain::noise_field(batch.size * n, rng.random()), shape),
+        TensorData::new(
+            models::diffusion::noise_field(batch.size * n, rng.random()),
+            shape,
+        ),
         device,
     );
     let ab = Tensor::<4>::from_data(TensorData::new(alpha, [batch.size, 1, 1, 1]), device);

@@ -16,6 +16,7 @@
 //! The same `async` code runs natively (futures resolve at once on the CPU device) and in the
 //! browser on WebGPU, where tensor reads must be asynchronous.
 
+use crate::diffusion::schedule::{alpha_bar, noise_field};
 use crate::unet::{UNet, UNetConfig};
 use crate::weights::{self, WeightsError, load_record, record_bytes};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -76,42 +77,6 @@ impl Default for RefineConfig {
             noise_seed: 2504_14782,
         }
     }
-}
-
-/// ᾱ(t) of the cosine schedule (Nichol & Dhariwal 2021), t in [0, 1].
-pub fn alpha_bar(t: f32) -> f32 {
-    const S: f32 = 0.008;
-    let f = |t: f32| {
-        ((t + S) / (1.0 + S) * std::f32::consts::FRAC_PI_2)
-            .cos()
-            .powi(2)
-    };
-    (f(t.clamp(0.0, 1.0)) / f(0.0)).clamp(1e-5, 1.0)
-}
-
-/// A standard-normal noise field, the same on every platform for the same seed.
-pub fn noise_field(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
-    let mut next = move || {
-        // splitmix64: a well-mixed 64-bit stream from a counter.
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut out = Vec::with_capacity(len + 1);
-    while out.len() < len {
-        // Box–Muller in f64 on 53-bit uniforms; libm makes it bit-identical everywhere.
-        let u1 = ((next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-        let u2 = ((next() >> 11) as f64) / (1u64 << 53) as f64;
-        let r = libm::sqrt(-2.0 * libm::log(u1));
-        let a = std::f64::consts::TAU * u2;
-        out.push((r * libm::cos(a)) as f32);
-        out.push((r * libm::sin(a)) as f32);
-    }
-    out.truncate(len);
-    out
 }
 
 /// What the weights file records besides the weights.
@@ -484,31 +449,6 @@ mod tests {
     use super::*;
 
     use crate::block_on;
-
-    #[test]
-    fn cosine_schedule_falls_from_one_to_zero() {
-        assert!((alpha_bar(0.0) - 1.0).abs() < 1e-6);
-        assert!(alpha_bar(1.0) < 1e-3);
-        assert!((alpha_bar(0.5) - 0.49).abs() < 0.03);
-        let mut last = 1.0;
-        for i in 1..=100 {
-            let a = alpha_bar(i as f32 / 100.0);
-            assert!(a < last);
-            last = a;
-        }
-    }
-
-    #[test]
-    fn noise_field_is_standard_normal_and_reproducible() {
-        let n = noise_field(100_001, 7);
-        assert_eq!(n.len(), 100_001);
-        assert_eq!(n, noise_field(100_001, 7));
-        assert_ne!(n[..10], noise_field(10, 8)[..]);
-        let mean = n.iter().map(|&v| v as f64).sum::<f64>() / n.len() as f64;
-        let var = n.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n.len() as f64;
-        assert!(mean.abs() < 0.01, "mean {mean}");
-        assert!((var - 1.0).abs() < 0.02, "variance {var}");
-    }
 
     #[test]
     fn padding_repeats_edges_and_crop_inverts_it() {

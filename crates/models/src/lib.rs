@@ -4,6 +4,9 @@
 //! 0.22, and only the web app and the CLI choose a device (WebGPU, Vulkan, CUDA or the pure-Rust
 //! `flex` CPU device). This crate does no I/O and builds natively and for `wasm32-unknown-unknown`.
 //!
+//! - [`diffusion`]: the diffusion core shared by the generators: cosine schedule, DDPM / DDIM /
+//!   DPM-Solver++ samplers, the time- and tag-conditioned denoising U-Net with classifier-free
+//!   guidance, and the KL autoencoder of latent diffusion.
 //! - [`unet`]: the encoder-decoder with skips and a bridge behind Net1 and Net2.
 //! - [`grain`]: the grain-boundary pipeline (Net1 guess, SDEdit-style Net2 refinement), its
 //!   weights file and the diffusion schedule.
@@ -18,6 +21,7 @@
 //! - [`probe`]: a fixed convolution that checks a device computes correctly.
 
 pub mod classify;
+pub mod diffusion;
 pub mod grain;
 pub mod probe;
 pub mod realism;
