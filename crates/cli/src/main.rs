@@ -9,6 +9,8 @@ mod bench;
 mod checksum;
 mod classify;
 mod device;
+mod diffusion_data;
+mod ema;
 mod eval_grain;
 mod eval_realism;
 mod eval_tagger;
@@ -22,6 +24,7 @@ mod segment;
 mod serve;
 mod shipped;
 mod stages;
+mod train_diffusion;
 mod train_grain;
 mod train_realism;
 mod train_tagger;
@@ -83,6 +86,8 @@ enum TrainKind {
     Tagger(train_tagger::TrainTaggerArgs),
     /// Realism ensemble: ResNet-, VGG-, ViT- and ConvNeXt-style members, soft-voting weights.
     Realism(train_realism::TrainRealismArgs),
+    /// Scattering generator: tag-conditioned diffusion on polar images of the sample.
+    Diffusion(train_diffusion::TrainDiffusionArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,6 +246,7 @@ fn main() -> ExitCode {
         Command::Train(TrainKind::Grain(a)) => train_grain::run(&a),
         Command::Train(TrainKind::Tagger(a)) => train_tagger::run(&a),
         Command::Train(TrainKind::Realism(a)) => train_realism::run(&a),
+        Command::Train(TrainKind::Diffusion(a)) => train_diffusion::run(&a),
         Command::Eval(EvalKind::Grain(a)) => eval_grain::run(&a),
         Command::Eval(EvalKind::Tagger(a)) => eval_tagger::run(&a),
         Command::Eval(EvalKind::Realism(a)) => eval_realism::run(&a),

@@ -141,6 +141,9 @@ pub(crate) trait Stages<M: Module> {
     }
     /// The training loss of `net` (stage `s`) on the batch of `step`.
     fn loss(&mut self, net: &M, s: usize, step: usize) -> Result<Tensor<1>>;
+    /// Called after every optimizer step of stage `s` with the updated network (for example
+    /// to update an exponential moving average of its weights).
+    fn stepped(&mut self, _net: &M, _s: usize) {}
     /// Validates `net` after an epoch of stage `s`.
     fn validate(&mut self, net: &M, s: usize) -> Result<Validation>;
     /// The checkpoint's model bytes: all networks, without autodiff.
@@ -188,6 +191,7 @@ pub(crate) fn train<M: Module>(
                 let grads = GradientsParams::from_grads(loss.backward(), &nets[s]);
                 let lr = learning_rate(schedule.lr, progress.step, total);
                 nets[s] = optim.step(lr, nets[s].clone(), grads);
+                stages.stepped(&nets[s], s);
                 let loss_value = f64::from(
                     loss.into_data()
                         .try_into_vec::<f32>()

@@ -12,6 +12,7 @@
 //!   coverage, angular harmonics per radial band).
 //! - [`peaks`]: the rings one by one: each strong ring's own angular harmonics, histograms of
 //!   the ratios of ring radii (which lattice), the profile out to the grid's corners.
+//! - [`polar`]: the log-q × χ grid the scattering generator draws on, decoded onto any detector.
 //! - [`input`]: the taggers' two views: the image on a 256 × 256 log-scaled grid, and its
 //!   Fourier–Bessel features with its ring statistics and ring features.
 //!
@@ -26,6 +27,7 @@ pub mod integrate;
 mod linalg;
 pub mod mask;
 pub mod peaks;
+pub mod polar;
 pub mod prepare;
 pub mod rings;
 

@@ -54,10 +54,15 @@ pub struct DenoiserConfig {
     /// Groups of every GroupNorm (must divide every width).
     #[config(default = 8)]
     pub groups: usize,
+    /// Convolve, pool and upsample along the height only (kernels 3 × 1): the input is a
+    /// `[batch, channels, length, 1]` sequence whose channels carry the second axis (the
+    /// scattering generator's polar image: rows of q, the χ bins as channels).
+    #[config(default = false)]
+    pub one_dimensional: bool,
 }
 
 impl DenoiserConfig {
-    /// Height and width of the input must be a multiple of this.
+    /// Height (and, unless one-dimensional, width) of the input must be a multiple of this.
     pub fn multiple_px(&self) -> usize {
         1 << self.multipliers.len().saturating_sub(1)
     }
@@ -107,9 +112,11 @@ impl DenoiserConfig {
         }
         let emb = self.embedding_width();
         let levels = self.multipliers.len();
+        let d1 = self.one_dimensional;
         let input = conv3(
             self.channels + self.condition_channels,
             self.width(0),
+            d1,
             device,
         );
         let mut down = Vec::new();
@@ -119,23 +126,18 @@ impl DenoiserConfig {
             let blocks = (0..self.blocks_per_level)
                 .map(|b| {
                     let i = if b == 0 { width } else { self.width(l) };
-                    ResBlock::new(i, self.width(l), emb, self.groups, device)
+                    ResBlock::new(i, self.width(l), emb, self.groups, d1, device)
                 })
                 .collect();
             down.push(blocks);
             width = self.width(l);
             if l + 1 < levels {
-                downsample.push(
-                    Conv2dConfig::new([width, width], [3, 3])
-                        .with_stride([2, 2])
-                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                        .init(device),
-                );
+                downsample.push(down2(width, d1, device));
             }
         }
-        let mid1 = ResBlock::new(width, width, emb, self.groups, device);
+        let mid1 = ResBlock::new(width, width, emb, self.groups, d1, device);
         let attention = Attention::new(width, self.attention_heads, self.groups, device);
-        let mid2 = ResBlock::new(width, width, emb, self.groups, device);
+        let mid2 = ResBlock::new(width, width, emb, self.groups, d1, device);
         // Up, from the coarsest level: join the level's skip, then blocks, then double.
         let mut up = Vec::new();
         let mut upsample = Vec::new();
@@ -147,13 +149,13 @@ impl DenoiserConfig {
                     } else {
                         self.width(l)
                     };
-                    ResBlock::new(i, self.width(l), emb, self.groups, device)
+                    ResBlock::new(i, self.width(l), emb, self.groups, d1, device)
                 })
                 .collect();
             up.push(blocks);
             width = self.width(l);
             if l > 0 {
-                upsample.push(conv3(width, self.width(l - 1), device));
+                upsample.push(conv3(width, self.width(l - 1), d1, device));
                 width = self.width(l - 1);
             }
         }
@@ -171,10 +173,11 @@ impl DenoiserConfig {
             up,
             upsample,
             out_norm: GroupNormConfig::new(self.groups, self.width(0)).init(device),
-            output: Conv2dConfig::new([self.width(0), self.channels], [3, 3])
+            output: Conv2dConfig::new([self.width(0), self.channels], kernel(d1))
                 .with_padding(PaddingConfig2d::Same)
                 .with_initializer(Initializer::Zeros)
                 .init(device),
+            one_dimensional: d1,
             base_width: self.base_width,
             tag_count: self.tags,
             condition_channels: self.condition_channels,
@@ -182,9 +185,28 @@ impl DenoiserConfig {
     }
 }
 
-pub(crate) fn conv3(i: usize, o: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([i, o], [3, 3])
+/// 3 × 3, or 3 × 1 along the height only.
+fn kernel(one_dimensional: bool) -> [usize; 2] {
+    if one_dimensional { [3, 1] } else { [3, 3] }
+}
+
+/// A 3 × 3 (or 3 × 1) convolution keeping the size.
+pub(crate) fn conv3(i: usize, o: usize, one_dimensional: bool, device: &Device) -> Conv2d {
+    Conv2dConfig::new([i, o], kernel(one_dimensional))
         .with_padding(PaddingConfig2d::Same)
+        .init(device)
+}
+
+/// A stride-2 convolution halving the size (the height only, if one-dimensional).
+pub(crate) fn down2(c: usize, one_dimensional: bool, device: &Device) -> Conv2d {
+    let (stride, pad_w) = if one_dimensional {
+        ([2, 1], 0)
+    } else {
+        ([2, 2], 1)
+    };
+    Conv2dConfig::new([c, c], kernel(one_dimensional))
+        .with_stride(stride)
+        .with_padding(PaddingConfig2d::Explicit(1, pad_w, 1, pad_w))
         .init(device)
 }
 
@@ -220,13 +242,20 @@ pub struct ResBlock {
 
 impl ResBlock {
     /// `emb` = 0: a block without embedding (the autoencoder's).
-    pub(crate) fn new(i: usize, o: usize, emb: usize, groups: usize, device: &Device) -> Self {
+    pub(crate) fn new(
+        i: usize,
+        o: usize,
+        emb: usize,
+        groups: usize,
+        one_dimensional: bool,
+        device: &Device,
+    ) -> Self {
         Self {
             norm1: GroupNormConfig::new(groups, i).init(device),
-            conv1: conv3(i, o, device),
+            conv1: conv3(i, o, one_dimensional, device),
             embedding: (emb > 0).then(|| LinearConfig::new(emb, o).init(device)),
             norm2: GroupNormConfig::new(groups, o).init(device),
-            conv2: conv3(o, o, device),
+            conv2: conv3(o, o, one_dimensional, device),
             skip: (i != o).then(|| Conv2dConfig::new([i, o], [1, 1]).init(device)),
         }
     }
@@ -279,12 +308,18 @@ impl Attention {
     }
 }
 
-/// Doubles height and width by repeating each value (nearest neighbour).
+/// Doubles height and width (or the height only) by repeating each value (nearest neighbour).
 ///
 /// # Shapes
-/// - `[b, c, h, w]` → `[b, c, 2h, 2w]`
-pub(crate) fn upsample_nearest(x: Tensor<4>) -> Tensor<4> {
+/// - `[b, c, h, w]` → `[b, c, 2h, 2w]`, or `[b, c, 2h, w]` if one-dimensional
+pub(crate) fn upsample_nearest(x: Tensor<4>, one_dimensional: bool) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
+    if one_dimensional {
+        return x
+            .reshape([b, c, h, 1, w])
+            .expand([b, c, h, 2, w])
+            .reshape([b, c, 2 * h, w]);
+    }
     x.reshape([b, c, h, 1, w, 1])
         .expand([b, c, h, 2, w, 2])
         .reshape([b, c, 2 * h, 2 * w])
@@ -345,6 +380,7 @@ pub struct Denoiser {
     base_width: usize,
     tag_count: usize,
     condition_channels: usize,
+    one_dimensional: bool,
 }
 
 impl Denoiser {
@@ -412,7 +448,7 @@ impl Denoiser {
                 h = block.forward(h, Some(emb.clone()));
             }
             if let Some(u) = self.upsample.get(i) {
-                h = u.forward(upsample_nearest(h));
+                h = u.forward(upsample_nearest(h, self.one_dimensional));
             }
         }
         self.output.forward(silu(self.out_norm.forward(h)))

@@ -10,7 +10,10 @@
 //! - [`denoiser`]: the U-Net with sinusoidal time embedding, GroupNorm/SiLU residual blocks,
 //!   self-attention at the coarsest level and two kinds of condition: a tag vector (dropped in
 //!   training for classifier-free guidance) and image planes concatenated to the input.
-//! - [`vae`]: the KL-regularised autoencoder between images and the latent the denoiser works on.
+//! - [`vae`]: the KL-regularised autoencoder between images and a latent (the comparison the
+//!   polar representation was chosen against).
+//! - [`generator`]: the tag-conditioned scattering generator (a one-dimensional denoiser over
+//!   the rows of the sample's polar image) and its weights file.
 //!
 //! The grain pipeline's SDEdit refinement (`crate::grain`) uses the same schedule and noise fields.
 //!
@@ -20,6 +23,7 @@
 //! ([`Prediction::Velocity`]); samplers work on the pair (x̂₀, ε̂) either gives.
 
 pub mod denoiser;
+pub mod generator;
 pub mod sampler;
 pub mod schedule;
 pub mod vae;

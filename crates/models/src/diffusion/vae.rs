@@ -10,11 +10,11 @@
 //! With `L = multipliers.len()` levels an `h × w` image becomes a
 //! `latent_channels × h/2^(L−1) × w/2^(L−1)` latent.
 
-use super::denoiser::{ResBlock, conv3, upsample_nearest};
+use super::denoiser::{ResBlock, conv3, down2, upsample_nearest};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
+use burn::nn::{GroupNorm, GroupNormConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
@@ -82,40 +82,49 @@ impl VaeConfig {
         let mut enc_down = Vec::new();
         let mut width = self.width(0);
         for l in 0..levels {
-            enc_blocks.push(ResBlock::new(width, self.width(l), 0, self.groups, device));
+            enc_blocks.push(ResBlock::new(
+                width,
+                self.width(l),
+                0,
+                self.groups,
+                false,
+                device,
+            ));
             width = self.width(l);
             if l + 1 < levels {
-                enc_down.push(
-                    Conv2dConfig::new([width, width], [3, 3])
-                        .with_stride([2, 2])
-                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                        .init(device),
-                );
+                enc_down.push(down2(width, false, device));
             }
         }
         let mut dec_blocks = Vec::new();
         let mut dec_up = Vec::new();
         for l in (0..levels).rev() {
-            dec_blocks.push(ResBlock::new(width, self.width(l), 0, self.groups, device));
+            dec_blocks.push(ResBlock::new(
+                width,
+                self.width(l),
+                0,
+                self.groups,
+                false,
+                device,
+            ));
             width = self.width(l);
             if l > 0 {
-                dec_up.push(conv3(width, self.width(l - 1), device));
+                dec_up.push(conv3(width, self.width(l - 1), false, device));
                 width = self.width(l - 1);
             }
         }
         Vae {
-            enc_in: conv3(self.channels, self.width(0), device),
+            enc_in: conv3(self.channels, self.width(0), false, device),
             enc_blocks,
             enc_down,
-            enc_mid: ResBlock::new(top, top, 0, self.groups, device),
+            enc_mid: ResBlock::new(top, top, 0, self.groups, false, device),
             enc_norm: GroupNormConfig::new(self.groups, top).init(device),
             enc_out: Conv2dConfig::new([top, 2 * self.latent_channels], [1, 1]).init(device),
-            dec_in: conv3(self.latent_channels, top, device),
-            dec_mid: ResBlock::new(top, top, 0, self.groups, device),
+            dec_in: conv3(self.latent_channels, top, false, device),
+            dec_mid: ResBlock::new(top, top, 0, self.groups, false, device),
             dec_blocks,
             dec_up,
             dec_norm: GroupNormConfig::new(self.groups, self.width(0)).init(device),
-            dec_out: conv3(self.width(0), self.channels, device),
+            dec_out: conv3(self.width(0), self.channels, false, device),
             latent_channels: self.latent_channels,
         }
     }
@@ -217,7 +226,7 @@ impl Vae {
         for (l, block) in self.dec_blocks.iter().enumerate() {
             h = block.forward(h, None);
             if let Some(u) = self.dec_up.get(l) {
-                h = u.forward(upsample_nearest(h));
+                h = u.forward(upsample_nearest(h, false));
             }
         }
         self.dec_out.forward(silu(self.dec_norm.forward(h)))

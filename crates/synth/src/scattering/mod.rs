@@ -12,6 +12,7 @@ pub mod fakes;
 /// Detector geometry lives in `imaging` (the analysis needs it too).
 pub use imaging::detector as geometry;
 pub mod lattice;
+pub mod polar;
 mod render;
 mod tags;
 pub mod visibility;
@@ -21,7 +22,8 @@ pub use components::{
 };
 pub use geometry::{DetectorKind, Geometry};
 pub use lattice::{LatticeKind, Reflection, reflections};
-pub use render::{SaxsImage, render};
+pub use polar::{instrument, polar_to_counts, sample_polar};
+pub use render::{SaxsImage, detect, render, sample_intensity};
 pub use tags::{RingTruth, TRAINING_TAGS, Truth};
 
 use rand::Rng;

@@ -74,7 +74,7 @@ impl RadialTable {
 }
 
 /// g(χ) in CHI_BINS bins over [−π, π).
-struct ChiTable(Vec<f32>);
+pub(super) struct ChiTable(Vec<f32>);
 
 impl ChiTable {
     fn build(f: impl Fn(f64) -> f64) -> Self {
@@ -90,10 +90,16 @@ impl ChiTable {
     }
 
     #[inline]
-    fn at(&self, chi_rad: f64) -> f32 {
+    pub(super) fn at(&self, chi_rad: f64) -> f32 {
         let t = (chi_rad + std::f64::consts::PI) * (CHI_BINS as f64 / std::f64::consts::TAU);
         self.0[(t as usize).min(CHI_BINS - 1)]
     }
+}
+
+/// The factor by which an anisotropic diffuse term stretches the radius at azimuth χ: q is
+/// stretched by ε perpendicular to χ₀, so the pattern is elongated along χ₀.
+pub(super) fn stretch_factor(eps: f64, chi0_rad: f64, chi_rad: f64) -> f64 {
+    ((chi_rad - chi0_rad).cos_p().powi_p(2) + (eps * (chi_rad - chi0_rad).sin_p()).powi_p(2)).sqrt()
 }
 
 /// How one anisotropic term is evaluated per pixel.
@@ -107,7 +113,7 @@ enum Term {
 }
 
 /// Angular profile of a ring of grains: von Mises-like spots at random χ, normalised to mean 1.
-fn spot_profile(graininess: f64, seed: u64) -> ChiTable {
+pub(super) fn spot_profile(graininess: f64, seed: u64) -> ChiTable {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let spots = (8.0 + 600.0 * (1.0 - graininess).powi_p(3)).round() as usize;
     let width_rad = (0.3 + 2.0 * (1.0 - graininess)).to_radians();
@@ -257,9 +263,7 @@ impl<'a> Scene<'a> {
                 ));
             } else if let Some((eps, chi0)) = c.stretch() {
                 // q is stretched by ε perpendicular to χ₀: the pattern is elongated along χ₀.
-                let stretch = ChiTable::build(|chi| {
-                    ((chi - chi0).cos_p().powi_p(2) + (eps * (chi - chi0).sin_p()).powi_p(2)).sqrt()
-                });
+                let stretch = ChiTable::build(|chi| stretch_factor(eps, chi0, chi));
                 let r_max = r_far * eps.max(1.0);
                 terms.push(Term::Stretched(
                     RadialTable::build(r_max, |r| f(q_of(r))),
@@ -309,8 +313,13 @@ impl<'a> Scene<'a> {
     /// Expected counts at pixel (x, y), before noise, saturation, zingers and detector gaps.
     #[inline]
     pub(crate) fn expected(&self, x: usize, y: usize) -> f64 {
-        let params = self.params;
-        let g = &params.geometry;
+        self.expected_with(x, y, self.sample(x, y))
+    }
+
+    /// The beam-centred terms at pixel (x, y) at exposure 1, without the beamstop.
+    #[inline]
+    pub(crate) fn sample(&self, x: usize, y: usize) -> f64 {
+        let g = &self.params.geometry;
         let dx = x as f64 + 0.5 - g.beam_x_px;
         let dy = y as f64 + 0.5 - g.beam_y_px;
         let r = (dx * dx + dy * dy).sqrt();
@@ -336,6 +345,19 @@ impl<'a> Scene<'a> {
                 });
             }
         }
+        v
+    }
+
+    /// Expected counts at pixel (x, y) for a given value `sample` of the beam-centred terms:
+    /// adds background, slit streak and direct beam (with `extras`), applies the beamstop and
+    /// the exposure.
+    #[inline]
+    pub(crate) fn expected_with(&self, x: usize, y: usize, sample: f64) -> f64 {
+        let params = self.params;
+        let g = &params.geometry;
+        let dx = x as f64 + 0.5 - g.beam_x_px;
+        let dy = y as f64 + 0.5 - g.beam_y_px;
+        let mut v = sample;
         if self.extras {
             if let Some(bg) = &self.background {
                 v += f64::from(bg[y * g.width_px + x]);
@@ -367,8 +389,7 @@ impl<'a> Scene<'a> {
     }
 }
 
-/// Renders the photon counts of `params`.
-pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
+fn check_size(params: &SaxsParams) -> Result<(usize, usize), SynthError> {
     let g = &params.geometry;
     let (w, h) = (g.width_px, g.height_px);
     if !(1..=8192).contains(&w) || !(1..=8192).contains(&h) {
@@ -376,7 +397,60 @@ pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
             "detector size {w}×{h} px; expected 1 to 8192 on each side"
         )));
     }
+    Ok((w, h))
+}
+
+/// Renders the photon counts of `params`.
+pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
     let scene = Scene::new(params, &params.components, true);
+    count(params, |x, y| scene.expected(x, y))
+}
+
+/// The sample's own scattering on the detector: the expected counts of every beam-centred term
+/// of `params` (sample and diffuse scattering) at exposure 1, noise-free, without background,
+/// slit streak, direct beam, beamstop, zingers or gaps. [`detect`] turns it into counts.
+///
+/// This is the split between the sample and the instrument that the diffusion generator uses:
+/// the network draws this image, the engine's own models draw the rest.
+pub fn sample_intensity(params: &SaxsParams) -> Result<Image<f32>, SynthError> {
+    let (w, h) = check_size(params)?;
+    let scene = Scene::new(params, &params.components, false);
+    let mut out = Vec::with_capacity(w * h);
+    for y in 0..h {
+        for x in 0..w {
+            // Table interpolation can round a zero to −1e-12.
+            out.push(scene.sample(x, y).max(0.0) as f32);
+        }
+    }
+    Image::from_vec(w, h, out).map_err(|e| SynthError::InvalidParams(e.to_string()))
+}
+
+/// Puts a sample's scattering (expected counts at exposure 1 per pixel, as
+/// [`sample_intensity`] gives) on the detector of `params`: background, slit streak, direct
+/// beam, beamstop, exposure, Poisson noise, saturation, zingers and module gaps, exactly as
+/// [`render`] does. `params.components` are not used.
+pub fn detect(params: &SaxsParams, sample: &Image<f32>) -> Result<SaxsImage, SynthError> {
+    let (w, h) = check_size(params)?;
+    if (sample.width(), sample.height()) != (w, h) {
+        return Err(SynthError::InvalidParams(format!(
+            "the sample image is {}×{} px but the detector {w}×{h} px",
+            sample.width(),
+            sample.height()
+        )));
+    }
+    let scene = Scene::new(params, &[], true);
+    let data = sample.pixels();
+    count(params, |x, y| {
+        scene.expected_with(x, y, f64::from(data[y * w + x]).max(0.0))
+    })
+}
+
+/// Counts from expected values: Poisson noise, saturation, zingers, module gaps.
+fn count(
+    params: &SaxsParams,
+    expected: impl Fn(usize, usize) -> f64,
+) -> Result<SaxsImage, SynthError> {
+    let (w, h) = check_size(params)?;
     let scale = w.max(h) as f64 / REFERENCE_SIZE_PX as f64;
     let gap_mask = params.detector.gap_mask(w, h, scale);
     let mut rng = ChaCha8Rng::seed_from_u64(params.noise_seed);
@@ -386,7 +460,7 @@ pub fn render(params: &SaxsParams) -> Result<SaxsImage, SynthError> {
 
     for y in 0..h {
         for x in 0..w {
-            let v = scene.expected(x, y);
+            let v = expected(x, y);
             let mut c = if params.poisson_noise {
                 poisson(&mut rng, v)
             } else {

@@ -471,3 +471,60 @@ fn beam_centre_is_recovered_from_engine_images() {
         "{found}/{tried} within 1.5 px; misses {misses:?}"
     );
 }
+
+#[test]
+fn detecting_the_sample_intensity_reproduces_render() {
+    // The generator's split: the sample's own scattering, then the instrument. For engine
+    // images of every kind the two halves together must give render's counts: the only
+    // difference is the sample image's rounding to f32, which can move a Poisson draw by one
+    // count now and then.
+    let config = SaxsConfig::default();
+    let mut moved = 0usize;
+    let mut pixels = 0usize;
+    for index in 0..24 {
+        let p = sample_params(&config, 77, index).expect("params");
+        let want = render(&p).expect("render");
+        let sample = sample_intensity(&p).expect("sample");
+        let got = detect(&p, &sample).expect("detect");
+        assert_eq!(got.gap_mask, want.gap_mask);
+        for (a, b) in got.counts.pixels().iter().zip(want.counts.pixels()) {
+            let d = a.abs_diff(*b);
+            assert!(d <= 1 + b / 1000, "image {index}: {a} vs {b}");
+            moved += usize::from(d > 0);
+        }
+        pixels += want.counts.pixels().len();
+        assert!(sample.pixels().iter().all(|v| v.is_finite() && *v >= 0.0));
+    }
+    assert!(
+        (moved as f64) < 1e-3 * pixels as f64,
+        "{moved} of {pixels} pixels moved"
+    );
+}
+
+#[test]
+fn the_sample_intensity_has_no_instrument_in_it() {
+    // A ring behind a circular beamstop: the sample image keeps the ring under the beamstop
+    // and has no direct beam; detect() puts the shadow and the beam back.
+    let mut p = bare(128, vec![ring(0.067, 0.05, 0.0, 2)]);
+    p.beamstop = Some(Beamstop::Circular {
+        radius_px: 30.0,
+        blur_px: 1.0,
+        arm_width_px: 4.0,
+        arm_angle_deg: 0.0,
+    });
+    p.direct_beam.peak_counts = 1e5;
+    let sample = sample_intensity(&p).expect("sample");
+    let r = p.geometry.radius_at_q(0.067).expect("radius");
+    let (cx, cy) = (p.geometry.beam_x_px, p.geometry.beam_y_px);
+    let on_ring = sample.get((cx + r) as usize, cy as usize);
+    assert!(on_ring > 100.0, "ring under the beamstop: {on_ring}");
+    assert!(sample.get(cx as usize, cy as usize) < 1.0, "no direct beam");
+    let counts = detect(&p, &sample).expect("detect").counts;
+    let shadowed = counts.get((cx + r) as usize, cy as usize);
+    assert!(
+        f64::from(shadowed) < 0.01 * f64::from(on_ring),
+        "shadowed: {shadowed}"
+    );
+    let wrong = imaging::Image::filled(64, 64, 0.0f32).expect("image");
+    assert!(detect(&p, &wrong).is_err());
+}

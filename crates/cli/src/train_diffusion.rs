@@ -1,0 +1,430 @@
+//! `synthscope train diffusion`: trains the tag-conditioned scattering generator
+//! (`models::diffusion::generator`) on engine images as polar images of the sample's scattering
+//! (`diffusion_data`), with v-prediction, tags dropped for classifier-free guidance, χ turns and
+//! mirrors, and an exponential moving average of the weights that is validated and shipped.
+//!
+//! `--generate N` draws fresh engine images every step (an epoch is N of them; a resumed run
+//! continues the stream where it stopped); `--data DIR` trains on a `generate saxs` directory.
+//! Every epoch ends with the denoising loss of the average on held-out images at fixed noise
+//! levels and noise, and a checkpoint in `<out>.ckpt/`; `--resume` continues.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use clap::Args;
+use imaging::scattering::polar::PolarGrid;
+use models::diffusion::denoiser::{Condition, Denoiser, denoising_loss};
+use models::diffusion::generator::{Generator, GeneratorHeader, default_denoiser, polar_tensor};
+use models::diffusion::schedule::noise_field;
+use models::tagger::TAG_COUNT;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use synth::scattering::{SaxsConfig, TRAINING_TAGS};
+
+use crate::device::device;
+use crate::diffusion_data::{self, PolarSample, engine_samples, layout_of, turn};
+use crate::ema::Ema;
+use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
+use crate::training::{Checkpoint, SourceArgs, split_validation, write_weights};
+
+/// Engine batch of the validation images of a `--generate` run: its own stream, never trained on.
+const VALIDATION_STREAM: u64 = 0x5641_4C49_4441_5445;
+
+#[derive(Debug, Args)]
+pub(crate) struct TrainDiffusionArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Start from this diffusion model (its architecture and grid) and fine-tune it.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
+    /// Decay per step of the weights' moving average (the shipped weights).
+    #[arg(long, default_value_t = 0.999)]
+    ema: f64,
+    /// Share of training images shown without their tags (what classifier-free guidance
+    /// contrasts with).
+    #[arg(long, default_value_t = 0.1)]
+    tag_dropout: f64,
+    /// Channels of the network's first level (64 ships; smaller for smoke tests).
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+}
+
+/// Where training images come from.
+enum Source {
+    /// Fresh engine images: step k takes images k·b … (k+1)·b − 1 of batch `seed`.
+    Stream { config: SaxsConfig, seed: u64 },
+    /// A fixed set (`--data`), drawn at random per step.
+    Fixed(Vec<PolarSample>),
+}
+
+pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
+    let (src, run) = (&a.source, &a.run);
+    if !(0.0..1.0).contains(&a.ema) {
+        bail!("--ema must be in [0, 1) (0.999 averages over about 1000 steps)");
+    }
+    if !(0.0..1.0).contains(&a.tag_dropout) {
+        bail!("--tag-dropout must be in [0, 1)");
+    }
+    let device = device(run.device)?.autodiff();
+    device.seed(src.seed);
+    let started = Instant::now();
+    let mut ckpt = Checkpoint::open(&run.out)?;
+    let (mut generator, ema_net, mut progress) = if run.resume {
+        let (bytes, progress): (Vec<u8>, Progress) = ckpt.resume()?;
+        let (live, ema) = split_checkpoint(&bytes, &device)?;
+        eprintln!(
+            "resuming at epoch {} (step {})",
+            progress.epoch, progress.step
+        );
+        (live, Some(ema), progress)
+    } else if let Some(path) = &a.init {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read --init {}", path.display()))?;
+        let g = Generator::from_bytes(&bytes, &device)
+            .with_context(|| format!("--init: {} is not a diffusion model file", path.display()))?;
+        eprintln!("fine-tuning {} ({})", path.display(), g.header.trained);
+        (g, None, Progress::default())
+    } else {
+        let layout = layout_of(&PolarGrid::reference());
+        let config = default_denoiser(&layout, TAG_COUNT).with_base_width(a.width);
+        let tags = TRAINING_TAGS.iter().map(|t| t.to_string()).collect();
+        (
+            Generator::init(config, layout, tags, &device)?,
+            None,
+            Progress::default(),
+        )
+    };
+    if generator.header.tags != TRAINING_TAGS {
+        bail!("the model's tags are not the engine's 15 training tags; train a new model");
+    }
+    let grid = diffusion_data::grid_of(&generator.header.layout);
+    let config = stages::generated_saxs();
+    let (source, val, per_epoch, described) = match (&src.data, src.generate) {
+        (Some(dir), _) => {
+            let samples = diffusion_data::load_dir(dir, src.limit, &grid)?;
+            let (train, val) = split_validation(samples, run.val)?;
+            let d = format!("{} images of {}", train.len(), dir.display());
+            let n = train.len();
+            (Source::Fixed(train), val, n, d)
+        }
+        (None, Some(n)) => {
+            if n == 0 {
+                bail!("--generate needs at least one image per epoch");
+            }
+            let val = engine_samples(
+                &config,
+                &grid,
+                src.seed ^ VALIDATION_STREAM,
+                0,
+                run.val.max(1),
+            )?;
+            let d = format!(
+                "fresh engine images (batch seed {}), {n} per epoch",
+                src.seed
+            );
+            (
+                Source::Stream {
+                    config,
+                    seed: src.seed,
+                },
+                val,
+                n,
+                d,
+            )
+        }
+        (None, None) => bail!("give --data DIR or --generate N"),
+    };
+    eprintln!(
+        "diffusion training on {described}; {} validation images, prepared in {:.1} s",
+        val.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let schedule = run.schedule(per_epoch);
+    let batch_size = match &source {
+        Source::Fixed(t) => run.batch_size(t.len()),
+        Source::Stream { .. } => run.batch.max(1),
+    };
+    let ema = match ema_net {
+        Some(net) => Ema::new(&net.denoiser, a.ema, progress.step as u64),
+        None => Ema::new(&generator.denoiser, a.ema, 0),
+    };
+    let mut diffusion = DiffusionStages {
+        source,
+        val: &val,
+        batch_size,
+        seed: src.seed,
+        augment: !run.no_augment,
+        tag_dropout: a.tag_dropout,
+        device: &device,
+        header: &generator.header,
+        ema,
+    };
+    let mut nets = vec![generator.denoiser.clone()];
+    let summary = match stages::train(
+        &mut nets,
+        &mut diffusion,
+        &schedule,
+        &mut ckpt,
+        &mut progress,
+    )? {
+        Outcome::Stopped => return Ok(()),
+        Outcome::Finished(summary) => summary,
+    };
+    let ema_net = diffusion.ema.net;
+    let start = a
+        .init
+        .as_ref()
+        .map(|p| format!(", fine-tuned from {}", p.display()))
+        .unwrap_or_default();
+    generator.header.trained = format!(
+        "synthscope {} train diffusion: {described}{start}, {} epochs of {} steps, batch {batch_size}, lr {}, EMA {}, tag dropout {}",
+        env!("CARGO_PKG_VERSION"),
+        schedule.epochs,
+        schedule.steps_per_epoch,
+        run.lr,
+        a.ema,
+        a.tag_dropout
+    );
+    let shipped = Generator {
+        denoiser: ema_net,
+        header: generator.header.clone(),
+    };
+    let bytes = shipped.to_bytes()?;
+    let digest = write_weights(&run.out, &bytes)?;
+    eprintln!(
+        "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; {}",
+        run.out.display(),
+        bytes.len(),
+        started.elapsed().as_secs_f64(),
+        summary.join(", ")
+    );
+    Ok(())
+}
+
+/// The checkpoint holds the live network and its average: `[8-byte LE length][live][average]`.
+fn join_checkpoint(live: &[u8], ema: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + live.len() + ema.len());
+    out.extend_from_slice(&(live.len() as u64).to_le_bytes());
+    out.extend_from_slice(live);
+    out.extend_from_slice(ema);
+    out
+}
+
+fn split_checkpoint(bytes: &[u8], device: &Device) -> Result<(Generator, Generator)> {
+    let damaged = || anyhow::anyhow!("--resume: the checkpoint is damaged; train without --resume");
+    let head: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(damaged)?;
+    let n = usize::try_from(u64::from_le_bytes(head)).map_err(|_| damaged())?;
+    let live = bytes.get(8..8 + n).ok_or_else(damaged)?;
+    let ema = bytes.get(8 + n..).ok_or_else(damaged)?;
+    Ok((
+        Generator::from_bytes(live, device)?,
+        Generator::from_bytes(ema, &device.clone().inner())?,
+    ))
+}
+
+/// The denoising loss of `net` on `samples`, each noised at `times[i]` with noise of seed
+/// `noise_seeds[i]`, its tags withheld where `dropped[i]`.
+#[allow(clippy::too_many_arguments)]
+fn loss_on(
+    net: &Denoiser,
+    header: &GeneratorHeader,
+    polars: &[Vec<f32>],
+    tags: &[[f32; TAG_COUNT]],
+    times: &[f32],
+    noise_seeds: &[u64],
+    dropped: &[bool],
+    device: &Device,
+) -> Tensor<1> {
+    let layout = &header.layout;
+    let b = polars.len();
+    let refs: Vec<&[f32]> = polars.iter().map(Vec::as_slice).collect();
+    // [b, chi, q, 1]
+    let x0 = polar_tensor(&refs, layout, device);
+    let noise: Vec<f32> = noise_seeds
+        .iter()
+        .flat_map(|&s| noise_field(layout.len(), s))
+        .collect();
+    let noise = Tensor::<4>::from_data(
+        TensorData::new(noise, [b, layout.chi_bins, layout.q_bins, 1]),
+        device,
+    );
+    let mut tag_values = Vec::with_capacity(b * TAG_COUNT);
+    let mut given = Vec::with_capacity(b);
+    for (t, &d) in tags.iter().zip(dropped) {
+        if d {
+            tag_values.extend([0.0; TAG_COUNT]);
+        } else {
+            tag_values.extend_from_slice(t);
+        }
+        given.push(if d { 0.0f32 } else { 1.0 });
+    }
+    let condition = Condition {
+        planes: None,
+        tags: Some(Tensor::from_data(
+            TensorData::new(tag_values, [b, TAG_COUNT]),
+            device,
+        )),
+        tags_given: Some(Tensor::from_data(TensorData::new(given, [b, 1]), device)),
+    };
+    denoising_loss(net, header.prediction, x0, noise, times, &condition)
+}
+
+/// The generator's one network as a stage of [`stages::train`].
+struct DiffusionStages<'a> {
+    source: Source,
+    val: &'a [PolarSample],
+    batch_size: usize,
+    seed: u64,
+    augment: bool,
+    tag_dropout: f64,
+    device: &'a Device,
+    header: &'a GeneratorHeader,
+    ema: Ema<Denoiser>,
+}
+
+impl DiffusionStages<'_> {
+    /// The batch of `step`: fresh engine images or a random draw of the fixed set.
+    fn batch(&self, step: usize, rng: &mut ChaCha8Rng) -> Result<Vec<PolarSample>> {
+        let b = self.batch_size;
+        match &self.source {
+            Source::Stream { config, seed } => {
+                let grid = diffusion_data::grid_of(&self.header.layout);
+                engine_samples(config, &grid, *seed, (step * b) as u64, b)
+            }
+            Source::Fixed(train) => Ok((0..b)
+                .map(|_| train[rng.random_range(0..train.len())].clone())
+                .collect()),
+        }
+    }
+
+    /// The mean loss of `net` on the validation images at noise levels spread over (0, 1).
+    fn validation_loss(&self, net: &Denoiser) -> Result<(f64, f64, f64)> {
+        let device = self.device.clone().inner();
+        let n = self.val.len();
+        let (mut sum, mut low, mut high) = (0.0, 0.0, 0.0);
+        for (c, chunk) in self.val.chunks(32).enumerate() {
+            let first = c * 32;
+            let times: Vec<f32> = (0..chunk.len())
+                .map(|i| ((first + i) as f32 + 0.5) / n as f32)
+                .collect();
+            let seeds: Vec<u64> = (0..chunk.len())
+                .map(|i| ((first + i) as u64 + 1) << 20)
+                .collect();
+            let polars: Vec<Vec<f32>> = chunk.iter().map(|s| s.polar.clone()).collect();
+            let tags: Vec<[f32; TAG_COUNT]> = chunk.iter().map(|s| s.tags).collect();
+            // One image at a time so the loss splits by noise level.
+            for i in 0..chunk.len() {
+                let l = loss_on(
+                    net,
+                    self.header,
+                    &polars[i..=i],
+                    &tags[i..=i],
+                    &times[i..=i],
+                    &seeds[i..=i],
+                    &[false],
+                    &device,
+                );
+                let v = f64::from(
+                    l.into_data()
+                        .try_into_vec::<f32>()
+                        .map_err(|e| anyhow::anyhow!("reading the loss failed: {e:?}"))?[0],
+                );
+                sum += v;
+                if times[i] < 0.5 {
+                    low += v;
+                } else {
+                    high += v;
+                }
+            }
+        }
+        let half = (n as f64 / 2.0).max(1.0);
+        Ok((sum / n.max(1) as f64, low / half, high / half))
+    }
+}
+
+impl Stages<Denoiser> for DiffusionStages<'_> {
+    fn name(&self, _s: usize) -> String {
+        "denoiser".to_string()
+    }
+
+    fn loss(&mut self, net: &Denoiser, _s: usize, step: usize) -> Result<Tensor<1>> {
+        // Everything random in a step depends only on (seed, step): a resumed run sees the
+        // same batches, noise and noise levels.
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ ((step as u64) << 20) ^ 0xD1FF);
+        let batch = self.batch(step, &mut rng)?;
+        let cols = self.header.layout.chi_bins;
+        let b = batch.len();
+        let polars: Vec<Vec<f32>> = batch
+            .iter()
+            .map(|s| {
+                if self.augment {
+                    turn(
+                        &s.polar,
+                        cols,
+                        rng.random_range(0..cols),
+                        rng.random_bool(0.5),
+                    )
+                } else {
+                    s.polar.clone()
+                }
+            })
+            .collect();
+        let tags: Vec<[f32; TAG_COUNT]> = batch.iter().map(|s| s.tags).collect();
+        // Stratified noise levels: one per 1/b of (0, 1), so every batch spans them all.
+        let times: Vec<f32> = (0..b)
+            .map(|i| ((i as f64 + rng.random::<f64>()) / b as f64) as f32)
+            .collect();
+        let seeds: Vec<u64> = (0..b).map(|_| rng.random()).collect();
+        let dropped: Vec<bool> = (0..b).map(|_| rng.random_bool(self.tag_dropout)).collect();
+        Ok(loss_on(
+            net,
+            self.header,
+            &polars,
+            &tags,
+            &times,
+            &seeds,
+            &dropped,
+            self.device,
+        ))
+    }
+
+    fn stepped(&mut self, net: &Denoiser, _s: usize) {
+        self.ema.update(net);
+    }
+
+    fn validate(&mut self, net: &Denoiser, _s: usize) -> Result<Validation> {
+        let (ema, ema_low, ema_high) = self.validation_loss(&self.ema.net)?;
+        let (live, _, _) = self.validation_loss(&net.valid())?;
+        let mut fields = serde_json::Map::new();
+        fields.insert("val_loss_ema".into(), ema.into());
+        fields.insert("val_loss_ema_t_below_half".into(), ema_low.into());
+        fields.insert("val_loss_ema_t_above_half".into(), ema_high.into());
+        fields.insert("val_loss_live".into(), live.into());
+        Ok(Validation {
+            summary: format!(
+                "validation loss {ema:.4} averaged (t < ½ {ema_low:.4}, t ≥ ½ {ema_high:.4}), {live:.4} live"
+            ),
+            fields,
+        })
+    }
+
+    fn save(&self, nets: &[Denoiser]) -> Result<Vec<u8>> {
+        let live = Generator {
+            denoiser: nets[0].valid(),
+            header: self.header.clone(),
+        };
+        let ema = Generator {
+            denoiser: self.ema.net.clone(),
+            header: self.header.clone(),
+        };
+        Ok(join_checkpoint(&live.to_bytes()?, &ema.to_bytes()?))
+    }
+}
