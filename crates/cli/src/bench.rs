@@ -378,3 +378,69 @@ fn same_class_neighbour(points: &[f32], dim: usize, class: &[bool]) -> f64 {
         .count();
     same as f64 / rows.len().max(1) as f64
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchDiffusionArgs {
+    /// Runs per case (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Diffusion weights (default: the shipped ones).
+    #[arg(long)]
+    model: Option<std::path::PathBuf>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = crate::device::DeviceChoice::Cpu)]
+    device: crate::device::DeviceChoice,
+}
+
+/// `synthscope bench diffusion`: seconds to sample one 256 × 256 detector image (network steps
+/// with guidance, then the instrument), for the samplers and step counts the app offers.
+pub(crate) fn diffusion(a: &BenchDiffusionArgs) -> Result<()> {
+    use models::diffusion::generator::SampleSettings;
+    use models::diffusion::sampler::SamplerKind;
+    let device = crate::device::device(a.device)?;
+    let (generator, name, _) =
+        crate::sample_diffusion::load_generator(a.model.as_deref(), &device)?;
+    let draw = |settings: SampleSettings| crate::sample_diffusion::Draw {
+        generator: &generator,
+        settings,
+        config: crate::stages::generated_saxs(),
+        seed: 1,
+    };
+    let tags = vec![vec!["ring".to_string(), "halo".to_string()]];
+    println!(
+        "diffusion sampling latency, {name}, {:?} device, {} threads, median of {} runs (s per 256² image)",
+        a.device,
+        rayon::current_num_threads(),
+        a.runs.max(1)
+    );
+    println!(
+        "{:<10} {:>6} {:>9} {:>10}",
+        "sampler", "steps", "guidance", "seconds"
+    );
+    for (sampler, steps, guidance) in [
+        (SamplerKind::DpmSolver2M, 20, 2.0),
+        (SamplerKind::DpmSolver2M, 20, 1.0),
+        (SamplerKind::DpmSolver2M, 10, 2.0),
+        (SamplerKind::Ddim, 20, 2.0),
+    ] {
+        let d = draw(SampleSettings {
+            sampler,
+            steps,
+            guidance,
+        });
+        let mut times = Vec::new();
+        for run in 0..a.runs.max(1) {
+            let started = Instant::now();
+            std::hint::black_box(d.images(&[run as u64], &tags, &device)?);
+            times.push(started.elapsed().as_secs_f64());
+        }
+        println!(
+            "{:<10} {:>6} {:>9} {:>10.3}",
+            sampler.name(),
+            steps,
+            guidance,
+            median(times)
+        );
+    }
+    Ok(())
+}

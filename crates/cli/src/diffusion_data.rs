@@ -85,7 +85,9 @@ pub(crate) fn load_dir(
 ) -> Result<Vec<PolarSample>> {
     if !dir.join("labels.jsonl").exists() {
         bail!(
-            "{} has no labels.jsonl: train diffusion --data needs a directory written by `synthscope generate saxs`",
+            "{} has no labels.jsonl: train diffusion --data needs a directory written by \
+             `synthscope generate saxs` (fine-tuning on your own detector images, which needs \
+             their detector geometry, is not supported yet)",
             dir.display()
         );
     }

@@ -11,6 +11,7 @@ mod classify;
 mod device;
 mod diffusion_data;
 mod ema;
+mod eval_diffusion;
 mod eval_grain;
 mod eval_realism;
 mod eval_tagger;
@@ -19,6 +20,7 @@ mod generate;
 mod grain_data;
 mod labels;
 mod realism_data;
+mod sample_diffusion;
 mod saxs_data;
 mod segment;
 mod serve;
@@ -57,6 +59,9 @@ enum Command {
     Segment(segment::SegmentArgs),
     /// Tags and realism of scattering images: one JSON line per image.
     Classify(classify::ClassifyArgs),
+    /// Sample images from a generative model.
+    #[command(subcommand)]
+    Sample(SampleKind),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchKind),
@@ -76,6 +81,8 @@ enum EvalKind {
     Tagger(eval_tagger::EvalTaggerArgs),
     /// Realism ensemble: precision, recall, F1, AUC of soft voting, hard voting and each member.
     Realism(eval_realism::EvalRealismArgs),
+    /// Scattering generator: tag fidelity, realism, KID, physics and memorisation of samples.
+    Diffusion(eval_diffusion::EvalDiffusionArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +95,12 @@ enum TrainKind {
     Realism(train_realism::TrainRealismArgs),
     /// Scattering generator: tag-conditioned diffusion on polar images of the sample.
     Diffusion(train_diffusion::TrainDiffusionArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SampleKind {
+    /// Scattering detector images from the tag-conditioned diffusion generator.
+    Diffusion(sample_diffusion::SampleDiffusionArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +121,8 @@ enum BenchKind {
     Tagger(bench::BenchTaggerArgs),
     /// The latent-space view natively: embedding, UMAP time and quality.
     Latent(bench::BenchLatentArgs),
+    /// Seconds to sample one scattering image with the diffusion generator.
+    Diffusion(bench::BenchDiffusionArgs),
 }
 
 /// Options shared by every generator.
@@ -247,6 +262,8 @@ fn main() -> ExitCode {
         Command::Train(TrainKind::Tagger(a)) => train_tagger::run(&a),
         Command::Train(TrainKind::Realism(a)) => train_realism::run(&a),
         Command::Train(TrainKind::Diffusion(a)) => train_diffusion::run(&a),
+        Command::Eval(EvalKind::Diffusion(a)) => eval_diffusion::run(&a),
+        Command::Sample(SampleKind::Diffusion(a)) => sample_diffusion::run(&a),
         Command::Eval(EvalKind::Grain(a)) => eval_grain::run(&a),
         Command::Eval(EvalKind::Tagger(a)) => eval_tagger::run(&a),
         Command::Eval(EvalKind::Realism(a)) => eval_realism::run(&a),
@@ -256,6 +273,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchKind::Grain(a)) => bench::grain(&a),
         Command::Bench(BenchKind::Tagger(a)) => bench::tagger(&a),
         Command::Bench(BenchKind::Latent(a)) => bench::latent(&a),
+        Command::Bench(BenchKind::Diffusion(a)) => bench::diffusion(&a),
         Command::Labels(c) => expert_labels::run(&c),
         Command::Serve(a) => serve::run(&a),
     };

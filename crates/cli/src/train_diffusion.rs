@@ -163,6 +163,7 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         device: &device,
         header: &generator.header,
         ema,
+        ema_path: crate::checksum::with_suffix(&run.out, ".ckpt").join("ema.bin"),
     };
     let mut nets = vec![generator.denoiser.clone()];
     let summary = match stages::train(
@@ -288,6 +289,8 @@ struct DiffusionStages<'a> {
     device: &'a Device,
     header: &'a GeneratorHeader,
     ema: Ema<Denoiser>,
+    /// `<out>.ckpt/ema.bin`: the latest average as a model file.
+    ema_path: PathBuf,
 }
 
 impl DiffusionStages<'_> {
@@ -425,6 +428,10 @@ impl Stages<Denoiser> for DiffusionStages<'_> {
             denoiser: self.ema.net.clone(),
             header: self.header.clone(),
         };
-        Ok(join_checkpoint(&live.to_bytes()?, &ema.to_bytes()?))
+        let ema_bytes = ema.to_bytes()?;
+        // The average alone as a model file, so any epoch can be sampled and evaluated (and
+        // picked) while training goes on.
+        crate::training::write_atomic(&self.ema_path, &ema_bytes)?;
+        Ok(join_checkpoint(&live.to_bytes()?, &ema_bytes))
     }
 }

@@ -1053,3 +1053,207 @@ fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
         .expect("status");
     (status, out[split + 4..].to_vec())
 }
+
+#[test]
+fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
+    let work = tempfile::tempdir().expect("dir");
+    let model = work.path().join("diffusion.bin");
+    let model_s = model.to_str().expect("utf-8");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "diffusion",
+            "--generate",
+            "8",
+            "--batch",
+            "4",
+            "--epochs",
+            "2",
+            "--val",
+            "4",
+            "--width",
+            "8",
+            "--lr",
+            "1e-3",
+            "--out",
+            model_s,
+        ];
+        args.extend_from_slice(extra);
+        run_ok(&args)
+    };
+    let o = train(&["--stop-after-epochs", "1"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("continue with --resume"));
+    assert!(
+        !model.exists(),
+        "no final weights before the run is complete"
+    );
+    let ema = work.path().join("diffusion.bin.ckpt/ema.bin");
+    assert!(ema.exists(), "each epoch leaves its averaged weights");
+    let o = train(&["--resume"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming at epoch 1"));
+    assert!(model.exists() && work.path().join("diffusion.bin.sha256").exists());
+    let log =
+        std::fs::read_to_string(work.path().join("diffusion.bin.ckpt/log.jsonl")).expect("log");
+    let epochs: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(epochs.len(), 2);
+    assert!(
+        epochs
+            .iter()
+            .all(|e| e["val_loss_ema"].as_f64().is_some_and(f64::is_finite))
+    );
+
+    // Sampling writes 16-bit detector images and one line per image with what was asked.
+    let out = work.path().join("samples");
+    let out_s = out.to_str().expect("utf-8");
+    let sample = |extra: &[&str]| {
+        let mut args = vec![
+            "sample",
+            "diffusion",
+            "--model",
+            model_s,
+            "--count",
+            "3",
+            "--steps",
+            "2",
+            "--out",
+            out_s,
+            "--tags",
+            "ring, circular beamstop",
+            "--seed",
+            "5",
+        ];
+        args.extend_from_slice(extra);
+        synthscope(&args)
+    };
+    let o = sample(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines = labels(&out);
+    assert_eq!(lines.len(), 3);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["file"], format!("sample_{i:06}.png").as_str());
+        assert_eq!(l["tags"], serde_json::json!(["ring", "circular beamstop"]));
+        assert_eq!(
+            (l["seed"].as_u64(), l["steps"].as_u64()),
+            (Some(5), Some(2))
+        );
+        assert_eq!(l["generated_by"], "diffusion");
+        let bytes = std::fs::read(out.join(format!("sample_{i:06}.png"))).expect("image");
+        assert!(matches!(
+            imaging::codec::decode_png(&bytes).expect("PNG"),
+            imaging::codec::GrayImage::U16(_)
+        ));
+    }
+    // Same seed, same images.
+    let first = std::fs::read(out.join("sample_000001.png")).expect("image");
+    assert!(sample(&[]).status.success());
+    assert_eq!(
+        first,
+        std::fs::read(out.join("sample_000001.png")).expect("image")
+    );
+
+    // Rejection sampling reports its tries and records each kept sample's realism score.
+    let kept = work.path().join("kept");
+    let o = run_ok(&[
+        "sample",
+        "diffusion",
+        "--model",
+        model_s,
+        "--count",
+        "2",
+        "--steps",
+        "2",
+        "--batch",
+        "4",
+        "--out",
+        kept.to_str().expect("utf-8"),
+        "--keep-realistic",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("samples called realistic"));
+    let lines = labels(&kept);
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["realism_score"].as_f64().is_some()));
+
+    // Bad input: one clear message each, nothing sampled.
+    for (extra, says) in [
+        (vec!["--tags", "ring,unicorn"], "unknown tag \"unicorn\""),
+        (vec!["--steps", "0"], "--steps must be between 1"),
+        (
+            vec!["--guidance", "NaN"],
+            "--guidance must be a finite number",
+        ),
+        (vec!["--sampler", "euler"], "unknown sampler"),
+    ] {
+        let o = sample(&extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(says),
+            "{extra:?}: {err}"
+        );
+    }
+    let damaged = work.path().join("damaged.bin");
+    let mut bytes = std::fs::read(&model).expect("model");
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&damaged, bytes).expect("write");
+    let o = synthscope(&[
+        "sample",
+        "diffusion",
+        "--model",
+        damaged.to_str().expect("utf-8"),
+        "--out",
+        out_s,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("cannot load"), "{err}");
+    let empty = tempfile::tempdir().expect("dir");
+    let o = synthscope(&[
+        "train",
+        "diffusion",
+        "--data",
+        empty.path().to_str().expect("utf-8"),
+        "--out",
+        model_s,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no labels.jsonl"),
+        "{err}"
+    );
+
+    // The evaluation prints every figure the model card reports.
+    let o = run_ok(&[
+        "eval",
+        "diffusion",
+        "--model",
+        model_s,
+        "--count",
+        "6",
+        "--train-count",
+        "4",
+        "--steps",
+        "2",
+        "--kid-subsets",
+        "3",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    for key in [
+        "tag_fidelity_map",
+        "tag_fidelity_map_engine",
+        "realism_pass_rate",
+        "realism_pass_rate_engine",
+        "memorisation",
+    ] {
+        assert!(report[key].as_f64().is_some(), "{key}: {report}");
+    }
+    for space in ["embedding", "radial_profile"] {
+        for pair in ["samples_vs_engine", "engine_vs_engine", "fakes_vs_engine"] {
+            assert!(
+                report["kid"][space][pair]["mean"].as_f64().is_some(),
+                "{space} {pair}"
+            );
+        }
+    }
+    assert_eq!(report["physics"]["nan_or_negative_samples"], 0);
+}

@@ -314,6 +314,17 @@ impl Generator {
     }
 }
 
+/// The starting-noise seed of image `index` of a batch with seed `seed` (splitmix64 of both):
+/// image i of a batch is the same whatever the batch size and wherever it is sampled.
+pub fn noise_seed(seed: u64, index: u64) -> u64 {
+    let mut z = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(index.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// The network's input for a batch of polar images (row-major `[q_bins, chi_bins]` each).
 ///
 /// # Shapes

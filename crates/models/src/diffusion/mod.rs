@@ -10,8 +10,8 @@
 //! - [`denoiser`]: the U-Net with sinusoidal time embedding, GroupNorm/SiLU residual blocks,
 //!   self-attention at the coarsest level and two kinds of condition: a tag vector (dropped in
 //!   training for classifier-free guidance) and image planes concatenated to the input.
-//! - [`vae`]: the KL-regularised autoencoder between images and a latent (the comparison the
-//!   polar representation was chosen against).
+//! - [`vae`]: the KL-regularised autoencoder between images and a latent (built and tested; no
+//!   trained one is compared against the polar representation yet).
 //! - [`generator`]: the tag-conditioned scattering generator (a one-dimensional denoiser over
 //!   the rows of the sample's polar image) and its weights file.
 //!

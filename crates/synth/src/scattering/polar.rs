@@ -146,6 +146,22 @@ pub fn polar_to_counts(
     detect(instrument, &sample)
 }
 
+/// Image `index` of a generated batch `seed`: the sample's polar image (from a generator) seen
+/// through the [`instrument`] that `tags` ask for. Returns the instrument (beam centre,
+/// geometry) and the detector image.
+pub fn generated_image(
+    config: &SaxsConfig,
+    grid: &PolarGrid,
+    polar: &[f32],
+    tags: &[&str],
+    seed: u64,
+    index: u64,
+) -> Result<(SaxsParams, SaxsImage), SynthError> {
+    let instrument = instrument(config, tags, seed, index)?;
+    let image = polar_to_counts(grid, polar, &instrument)?;
+    Ok((instrument, image))
+}
+
 fn add_outer(sum: &mut [f64], radial: &[f64], angular: &[f64]) {
     let cols = angular.len();
     for (j, &r) in radial.iter().enumerate() {

@@ -1,0 +1,316 @@
+//! `synthscope sample diffusion`: detector images from the scattering generator for a tag set,
+//! written like `generate saxs` writes engine images (16-bit PNGs and `labels.jsonl`), each
+//! line recording what was asked for (tags, seed, sampler, steps, guidance, model).
+//! `--keep-realistic` keeps only the samples the realism ensemble calls realistic, drawing
+//! further seeds until `--count` are kept.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use clap::Args;
+use imaging::scattering::{FourierBessel, prepare};
+use models::classify::Classifier;
+use models::diffusion::generator::{Generator, SampleSettings, noise_seed};
+use models::diffusion::sampler::SamplerKind;
+use rayon::prelude::*;
+use serde_json::json;
+use synth::scattering::{SaxsImage, generated_image};
+
+use crate::device::{DeviceChoice, block_on, device};
+use crate::diffusion_data::grid_of;
+use crate::shipped;
+use crate::training::progress_bar;
+
+/// Give up on `--keep-realistic` after this many tries per kept image.
+const MAX_TRIES_PER_IMAGE: usize = 50;
+
+#[derive(Debug, Args)]
+pub(crate) struct SampleDiffusionArgs {
+    /// Tags the images should show, comma-separated (any of the 15 training tags; none: an
+    /// unconditional sample), for example "ring,halo".
+    #[arg(long, default_value = "")]
+    tags: String,
+    /// Images to write.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    count: u64,
+    /// Denoising steps (1–1000; 20 suits dpm++).
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Classifier-free guidance scale (1: the conditional model; larger follows the tags more).
+    #[arg(long, default_value_t = 2.0)]
+    guidance: f32,
+    /// Update rule: ddpm, ddim or dpm++.
+    #[arg(long, default_value = "dpm++")]
+    sampler: String,
+    /// Batch seed: image i depends only on (seed, i) and the settings.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Diffusion weights written by `synthscope train diffusion` (default: the shipped ones).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Keep only samples the realism ensemble calls realistic (rejection sampling).
+    #[arg(long)]
+    keep_realistic: bool,
+    /// Realism weights for --keep-realistic (default: the shipped ensemble).
+    #[arg(long)]
+    realism: Option<PathBuf>,
+    /// Side of the square detector in pixels.
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+    /// Images sampled together.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+/// The tag names of a comma-separated list (blank entries dropped).
+pub(crate) fn parse_tags(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// What a batch of detector images is drawn with.
+pub(crate) struct Draw<'a> {
+    pub generator: &'a Generator,
+    pub settings: SampleSettings,
+    pub config: synth::scattering::SaxsConfig,
+    pub seed: u64,
+}
+
+/// One generated detector image.
+pub(crate) struct Drawn {
+    pub index: u64,
+    /// Requested tags.
+    pub tags: Vec<String>,
+    pub beam_px: (f64, f64),
+    pub image: SaxsImage,
+    /// The sample's polar image, `[q_bins, chi_bins]` in the grid's value scale.
+    pub polar: Vec<f32>,
+}
+
+impl Draw<'_> {
+    /// Images `indices` of the batch, image i with `tags[i]`: sampled together, then counted
+    /// through their instruments in parallel.
+    pub(crate) fn images(
+        &self,
+        indices: &[u64],
+        tags: &[Vec<String>],
+        device: &Device,
+    ) -> Result<Vec<Drawn>> {
+        let vectors = tags
+            .iter()
+            .map(|t| {
+                let names: Vec<&str> = t.iter().map(String::as_str).collect();
+                self.generator.tag_vector(&names)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let seeds: Vec<u64> = indices.iter().map(|&i| noise_seed(self.seed, i)).collect();
+        let polars =
+            block_on(
+                self.generator
+                    .sample(&self.settings, &vectors, &seeds, device, |_, _| true),
+            )?
+            .context("sampling stopped early")?;
+        let grid = grid_of(&self.generator.header.layout);
+        indices
+            .par_iter()
+            .zip(polars)
+            .zip(tags)
+            .map(|((&index, polar), tags)| {
+                let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+                let (instrument, image) =
+                    generated_image(&self.config, &grid, &polar, &names, self.seed, index)?;
+                let g = instrument.geometry;
+                Ok(Drawn {
+                    index,
+                    tags: tags.clone(),
+                    beam_px: (g.beam_x_px, g.beam_y_px),
+                    image,
+                    polar,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The generator from `path` or the shipped weights: the model, its name and SHA-256.
+pub(crate) fn load_generator(
+    path: Option<&Path>,
+    device: &Device,
+) -> Result<(Generator, String, String)> {
+    let (bytes, name, digest) =
+        shipped::read_weights(path, shipped::DIFFUSION.as_ref(), "diffusion", "--model")?;
+    let g = Generator::from_bytes(&bytes, device).with_context(|| format!("cannot load {name}"))?;
+    Ok((g, name, digest))
+}
+
+/// The realism ensemble's verdict on each image (beam centres estimated, as for real users).
+pub(crate) fn realism_verdicts(
+    classifier: &Classifier,
+    images: &[&SaxsImage],
+    device: &Device,
+) -> Result<Vec<(bool, f64)>> {
+    let basis = FourierBessel::reference(128.0);
+    let prepared = images
+        .par_iter()
+        .map(|im| Ok(prepare(&im.counts.map(|c| c as f32), None, None, &basis)?))
+        .collect::<Result<Vec<_>>>()?;
+    let inputs: Vec<_> = prepared.iter().map(crate::classify::inputs).collect();
+    Ok(block_on(classifier.classify(&inputs, device))?
+        .into_iter()
+        .map(|c| (c.realistic, c.realism_score))
+        .collect())
+}
+
+pub(crate) fn run(a: &SampleDiffusionArgs) -> Result<()> {
+    let started = Instant::now();
+    let device = device(a.device)?;
+    let sampler: SamplerKind = a.sampler.parse()?;
+    let settings = SampleSettings {
+        sampler,
+        steps: a.steps,
+        guidance: a.guidance,
+    };
+    // Settings and tags are checked before anything is loaded or written.
+    if !(1..=models::diffusion::sampler::MAX_STEPS).contains(&a.steps) {
+        bail!(
+            "--steps must be between 1 and {}, not {}",
+            models::diffusion::sampler::MAX_STEPS,
+            a.steps
+        );
+    }
+    if !a.guidance.is_finite() || a.guidance < 0.0 {
+        bail!(
+            "--guidance must be a finite number of at least 0 (1 = the conditional model), not {}",
+            a.guidance
+        );
+    }
+    let (generator, model_name, digest) = load_generator(a.model.as_deref(), &device)?;
+    let tags = parse_tags(&a.tags);
+    let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+    generator.tag_vector(&names)?;
+    let config = synth::scattering::SaxsConfig {
+        size_px: a.size,
+        ..synth::scattering::SaxsConfig::default()
+    };
+    config.validate()?;
+    let classifier = if a.keep_realistic {
+        let (taggers, _, _) = shipped::load_tagger(None, &device, "--tagger")?;
+        let (ensemble, name, _) =
+            shipped::load_realism(a.realism.as_deref(), &device, "--realism")?;
+        eprintln!("keeping only samples {name} calls realistic");
+        Some(Classifier::new(taggers, ensemble)?)
+    } else {
+        None
+    };
+    fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    let partial = a.out.join("labels.jsonl.partial");
+    let mut labels = BufWriter::new(
+        fs::File::create(&partial)
+            .with_context(|| format!("cannot write {}", partial.display()))?,
+    );
+    let draw = Draw {
+        generator: &generator,
+        settings,
+        config,
+        seed: a.seed,
+    };
+    let count = a.count as usize;
+    let batch = a.batch.max(1);
+    let bar = progress_bar("sample", count, 0);
+    let (mut kept, mut tried) = (0usize, 0u64);
+    while kept < count {
+        if tried as usize >= count * MAX_TRIES_PER_IMAGE {
+            bail!(
+                "--keep-realistic: only {kept} of {tried} samples were called realistic; \
+                 giving up (try other tags, a higher --guidance or more --steps)"
+            );
+        }
+        let n = if classifier.is_some() {
+            batch
+        } else {
+            batch.min(count - kept)
+        };
+        let indices: Vec<u64> = (tried..tried + n as u64).collect();
+        tried += n as u64;
+        let drawn = draw.images(&indices, &vec![tags.clone(); n], &device)?;
+        let verdicts = match &classifier {
+            Some(c) => realism_verdicts(
+                c,
+                &drawn.iter().map(|d| &d.image).collect::<Vec<_>>(),
+                &device,
+            )?
+            .into_iter()
+            .map(|(ok, s)| (ok, Some(s)))
+            .collect(),
+            None => vec![(true, None); drawn.len()],
+        };
+        for (d, (ok, score)) in drawn.iter().zip(verdicts) {
+            if !ok || kept >= count {
+                continue;
+            }
+            let name = format!("sample_{kept:06}.png");
+            let counts = &d.image.counts;
+            let bytes =
+                imaging::codec::encode_png_u16(&counts.map(|c| c.min(u32::from(u16::MAX)) as u16))?;
+            fs::write(a.out.join(&name), bytes)
+                .with_context(|| format!("cannot write {}", a.out.join(&name).display()))?;
+            let line = json!({
+                "file": name,
+                "kind": "saxs",
+                "generated_by": "diffusion",
+                "model": model_name,
+                "model_sha256": digest,
+                "width": counts.width(),
+                "height": counts.height(),
+                "tags": d.tags,
+                "seed": a.seed,
+                "index": d.index,
+                "sampler": sampler.name(),
+                "steps": a.steps,
+                "guidance": a.guidance,
+                "beam_x_px": d.beam_px.0,
+                "beam_y_px": d.beam_px.1,
+                "realism_score": score,
+            });
+            writeln!(labels, "{line}")
+                .with_context(|| format!("cannot write {}", partial.display()))?;
+            kept += 1;
+            bar.inc(1);
+        }
+    }
+    labels
+        .flush()
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    drop(labels);
+    let final_path = a.out.join("labels.jsonl");
+    fs::rename(&partial, &final_path)
+        .with_context(|| format!("cannot create {}", final_path.display()))?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let tries = if classifier.is_some() {
+        format!(" ({kept} of {tried} samples called realistic)")
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "wrote {kept} samples of {model_name} ({}, {} steps, guidance {}) and labels.jsonl to {} in {secs:.1} s{tries}",
+        sampler.name(),
+        a.steps,
+        a.guidance,
+        a.out.display()
+    );
+    Ok(())
+}
