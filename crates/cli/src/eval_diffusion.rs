@@ -209,6 +209,26 @@ fn mean_ap(judged: &[Judged], wanted: &[Vec<String>]) -> Option<f64> {
     (!aps.is_empty()).then(|| aps.iter().sum::<f64>() / aps.len() as f64)
 }
 
+/// Average precision per tag (tags without a positive left out).
+fn ap_per_tag(judged: &[Judged], wanted: &[Vec<String>]) -> serde_json::Map<String, Value> {
+    (0..TAG_COUNT)
+        .filter_map(|t| {
+            let scores: Vec<f64> = judged
+                .iter()
+                .map(|j| f64::from(j.tag_probabilities[t]))
+                .collect();
+            let truth: Vec<bool> = wanted
+                .iter()
+                .map(|w| w.iter().any(|x| x == TRAINING_TAGS[t]))
+                .collect();
+            Some((
+                TRAINING_TAGS[t].to_string(),
+                r4(average_precision(&scores, &truth)?),
+            ))
+        })
+        .collect()
+}
+
 /// Median over `rows` of the distance to the nearest of `reference`.
 fn median_nearest(rows: &[&Vec<f32>], reference: &[&Vec<f32>]) -> f64 {
     let mut d: Vec<f64> = rows
@@ -461,6 +481,8 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
         "guidance": a.guidance,
         "tag_fidelity_map": mean_ap(&j_samples, &wanted).map_or(Value::Null, r4),
         "tag_fidelity_map_engine": mean_ap(&j_real, &wanted).map_or(Value::Null, r4),
+        "tag_fidelity_ap": ap_per_tag(&j_samples, &wanted),
+        "tag_fidelity_ap_engine": ap_per_tag(&j_real, &wanted),
         "realism_pass_rate": r4(pass(&j_samples)),
         "realism_pass_rate_engine": r4(pass(&j_real)),
         "realism_pass_rate_fakes": r4(pass(&j_fakes)),

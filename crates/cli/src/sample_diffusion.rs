@@ -61,6 +61,10 @@ pub(crate) struct SampleDiffusionArgs {
     /// Realism weights for --keep-realistic (default: the shipped ensemble).
     #[arg(long)]
     realism: Option<PathBuf>,
+    /// Also write each sample's polar image before the instrument (`sample_NNNNNN_polar.png`:
+    /// 16-bit, rows q from 0 to the grid's q_max, columns χ; 0 ↔ value −1, 65 535 ↔ +1).
+    #[arg(long)]
+    write_polar: bool,
     /// Side of the square detector in pixels.
     #[arg(long, default_value_t = 256)]
     size: usize,
@@ -267,6 +271,18 @@ pub(crate) fn run(a: &SampleDiffusionArgs) -> Result<()> {
                 imaging::codec::encode_png_u16(&counts.map(|c| c.min(u32::from(u16::MAX)) as u16))?;
             fs::write(a.out.join(&name), bytes)
                 .with_context(|| format!("cannot write {}", a.out.join(&name).display()))?;
+            if a.write_polar {
+                let l = &generator.header.layout;
+                let to_u16 = |v: f32| ((v.clamp(-1.0, 1.0) + 1.0) * 0.5 * 65535.0).round() as u16;
+                let polar = imaging::Image::from_vec(
+                    l.chi_bins,
+                    l.q_bins,
+                    d.polar.iter().map(|&v| to_u16(v)).collect(),
+                )?;
+                let path = a.out.join(format!("sample_{kept:06}_polar.png"));
+                fs::write(&path, imaging::codec::encode_png_u16(&polar)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             let line = json!({
                 "file": name,
                 "kind": "saxs",
@@ -313,4 +329,79 @@ pub(crate) fn run(a: &SampleDiffusionArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use models::diffusion::sampler::Denoise;
+    use models::diffusion::schedule::{NoiseLevel, noise_field};
+
+    /// Diagnostic (run by hand): x₀ error of a trained model at several noise levels, and the
+    /// χ-roughness of its samples against the engine's.
+    #[test]
+    #[ignore]
+    fn diagnose_a_trained_model() {
+        let path = std::env::var("DIFFUSION_MODEL").expect("DIFFUSION_MODEL=file");
+        let device = Device::flex();
+        let g = Generator::from_bytes(&std::fs::read(path).expect("read"), &device).expect("load");
+        let grid = grid_of(&g.header.layout);
+        let config = crate::stages::generated_saxs();
+        let samples =
+            crate::diffusion_data::engine_samples(&config, &grid, 7, 0, 8).expect("engine");
+        let l = g.header.layout;
+        let rough = |p: &[f32]| -> f64 {
+            p.chunks(l.chi_bins)
+                .map(|r| {
+                    r.windows(2)
+                        .map(|w| f64::from((w[1] - w[0]).abs()))
+                        .sum::<f64>()
+                        / l.chi_bins as f64
+                })
+                .sum::<f64>()
+                / l.q_bins as f64
+        };
+        let polars: Vec<&[f32]> = samples.iter().map(|s| s.polar.as_slice()).collect();
+        let tags: Vec<Vec<f32>> = samples.iter().map(|s| s.tags.to_vec()).collect();
+        let x0 = models::diffusion::generator::polar_tensor(&polars, &l, &device);
+        let model = g.guided(&tags, 1.0, &device).expect("guided");
+        for t in [0.05f32, 0.1, 0.3, 0.5, 0.7, 0.9] {
+            let lv = NoiseLevel::at(t);
+            let noise: Vec<f32> = (0..8).flat_map(|i| noise_field(l.len(), 99 + i)).collect();
+            let noise = burn::tensor::Tensor::<4>::from_data(
+                burn::tensor::TensorData::new(noise, [8, l.chi_bins, l.q_bins, 1]),
+                &device,
+            );
+            let xt = x0.clone().mul_scalar(lv.alpha) + noise.mul_scalar(lv.sigma);
+            let out = model.predict(xt.clone(), t);
+            let (x0_hat, _) = model.prediction().split(xt, out, lv);
+            let err = (x0_hat.clone() - x0.clone())
+                .powi_scalar(2)
+                .mean()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32")[0]
+                .sqrt();
+            let hat = block_on(g.polar_images(x0_hat)).expect("read");
+            let r: f64 = hat.iter().map(|p| rough(p)).sum::<f64>() / 8.0;
+            eprintln!("t {t}: x0 RMSE {err:.4}, roughness of the estimate {r:.4}");
+        }
+        let r_engine: f64 = polars.iter().map(|p| rough(p)).sum::<f64>() / 8.0;
+        for (kind, steps) in [(SamplerKind::Ddim, 50), (SamplerKind::DpmSolver2M, 20)] {
+            let s = SampleSettings {
+                sampler: kind,
+                steps,
+                guidance: 1.0,
+            };
+            let seeds: Vec<u64> = (0..8).collect();
+            let out = block_on(g.sample(&s, &tags, &seeds, &device, |_, _| true))
+                .expect("sample")
+                .expect("done");
+            let r: f64 = out.iter().map(|p| rough(p)).sum::<f64>() / 8.0;
+            eprintln!(
+                "{} {steps}: sample roughness {r:.4} (engine {r_engine:.4})",
+                kind.name()
+            );
+        }
+    }
 }

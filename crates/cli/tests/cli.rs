@@ -1178,7 +1178,6 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
 
     // Bad input: one clear message each, nothing sampled.
     for (extra, says) in [
-        (vec!["--tags", "ring,unicorn"], "unknown tag \"unicorn\""),
         (vec!["--steps", "0"], "--steps must be between 1"),
         (
             vec!["--guidance", "NaN"],
@@ -1186,13 +1185,30 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         ),
         (vec!["--sampler", "euler"], "unknown sampler"),
     ] {
-        let o = sample(&extra);
+        let mut args = vec!["sample", "diffusion", "--model", model_s, "--out", out_s];
+        args.extend_from_slice(&extra);
+        let o = synthscope(&args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
             !o.status.success() && err.contains(says),
             "{extra:?}: {err}"
         );
     }
+    let o = synthscope(&[
+        "sample",
+        "diffusion",
+        "--model",
+        model_s,
+        "--out",
+        out_s,
+        "--tags",
+        "ring,unicorn",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("unknown tag \"unicorn\""),
+        "{err}"
+    );
     let damaged = work.path().join("damaged.bin");
     let mut bytes = std::fs::read(&model).expect("model");
     bytes.truncate(bytes.len() / 2);
