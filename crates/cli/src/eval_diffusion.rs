@@ -190,27 +190,8 @@ fn load_real(dir: &std::path::Path, count: usize) -> Result<Vec<EngineImage>> {
         .collect()
 }
 
-/// Mean over the tags with at least one positive of the average precision of `scores[i][t]`
-/// for `wanted[i]` containing tag t.
-fn mean_ap(judged: &[Judged], wanted: &[Vec<String>]) -> Option<f64> {
-    let aps: Vec<f64> = (0..TAG_COUNT)
-        .filter_map(|t| {
-            let scores: Vec<f64> = judged
-                .iter()
-                .map(|j| f64::from(j.tag_probabilities[t]))
-                .collect();
-            let truth: Vec<bool> = wanted
-                .iter()
-                .map(|w| w.iter().any(|x| x == TRAINING_TAGS[t]))
-                .collect();
-            average_precision(&scores, &truth)
-        })
-        .collect();
-    (!aps.is_empty()).then(|| aps.iter().sum::<f64>() / aps.len() as f64)
-}
-
-/// Average precision per tag (tags without a positive left out).
-fn ap_per_tag(judged: &[Judged], wanted: &[Vec<String>]) -> serde_json::Map<String, Value> {
+/// Average precision of the tagger's scores for each tag that `wanted` asks for at least once.
+fn tag_aps(judged: &[Judged], wanted: &[Vec<String>]) -> Vec<(String, f64)> {
     (0..TAG_COUNT)
         .filter_map(|t| {
             let scores: Vec<f64> = judged
@@ -223,9 +204,23 @@ fn ap_per_tag(judged: &[Judged], wanted: &[Vec<String>]) -> serde_json::Map<Stri
                 .collect();
             Some((
                 TRAINING_TAGS[t].to_string(),
-                r4(average_precision(&scores, &truth)?),
+                average_precision(&scores, &truth)?,
             ))
         })
+        .collect()
+}
+
+/// Mean of [`tag_aps`].
+fn mean_ap(judged: &[Judged], wanted: &[Vec<String>]) -> Option<f64> {
+    let aps = tag_aps(judged, wanted);
+    (!aps.is_empty()).then(|| aps.iter().map(|(_, ap)| ap).sum::<f64>() / aps.len() as f64)
+}
+
+/// [`tag_aps`] for the report.
+fn ap_per_tag(judged: &[Judged], wanted: &[Vec<String>]) -> serde_json::Map<String, Value> {
+    tag_aps(judged, wanted)
+        .into_iter()
+        .map(|(tag, ap)| (tag, r4(ap)))
         .collect()
 }
 
