@@ -6,7 +6,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use imaging::scattering::polar::PolarGrid;
-use models::diffusion::generator::PolarLayout;
 use models::tagger::TAG_COUNT;
 use rayon::prelude::*;
 use synth::scattering::{SaxsConfig, SaxsParams, Truth, render, sample_params, sample_polar};
@@ -20,28 +19,6 @@ pub(crate) struct PolarSample {
     pub polar: Vec<f32>,
     /// 1 for each tag of `TRAINING_TAGS` present in the detector image, else 0.
     pub tags: [f32; TAG_COUNT],
-}
-
-/// The generator's grid as the model file records it.
-pub(crate) fn layout_of(grid: &PolarGrid) -> PolarLayout {
-    PolarLayout {
-        q_bins: grid.q_bins,
-        chi_bins: grid.chi_bins,
-        q_min_inv_angstrom: grid.q_min_inv_angstrom,
-        q_max_inv_angstrom: grid.q_max_inv_angstrom,
-        q_exponent: grid.q_exponent,
-    }
-}
-
-/// The polar grid of a model file's layout.
-pub(crate) fn grid_of(layout: &PolarLayout) -> PolarGrid {
-    PolarGrid {
-        q_bins: layout.q_bins,
-        chi_bins: layout.chi_bins,
-        q_min_inv_angstrom: layout.q_min_inv_angstrom,
-        q_max_inv_angstrom: layout.q_max_inv_angstrom,
-        q_exponent: layout.q_exponent,
-    }
 }
 
 /// Image `index` of engine batch `seed`: rendered for its tags (they are judged on the detector

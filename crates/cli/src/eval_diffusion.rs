@@ -29,7 +29,6 @@ use synth::scattering::lattice::{LatticeKind, reflections};
 use synth::scattering::{SaxsConfig, SaxsParams, TRAINING_TAGS, sample_polar};
 
 use crate::device::{DeviceChoice, block_on, device};
-use crate::diffusion_data::grid_of;
 use crate::sample_diffusion::{Draw, load_generator};
 use crate::shipped;
 
@@ -352,7 +351,7 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
         shipped::load_realism(a.realism.as_deref(), &device, "--realism")?;
     let classifier = Classifier::new(taggers, ensemble)?;
     let config = crate::stages::generated_saxs();
-    let grid = grid_of(&generator.header.layout);
+    let grid = generator.header.layout;
 
     let real = match &a.real {
         Some(dir) => load_real(dir, a.count)?,

@@ -14,14 +14,12 @@ use burn::tensor::Device;
 use clap::Args;
 use imaging::scattering::{FourierBessel, prepare};
 use models::classify::Classifier;
-use models::diffusion::generator::{Generator, SampleSettings, noise_seed};
+use models::diffusion::generator::{Generator, SampleRecord, SampleSettings, noise_seed};
 use models::diffusion::sampler::SamplerKind;
 use rayon::prelude::*;
-use serde_json::json;
 use synth::scattering::{SaxsImage, generated_image};
 
 use crate::device::{DeviceChoice, block_on, device};
-use crate::diffusion_data::grid_of;
 use crate::shipped;
 use crate::training::progress_bar;
 
@@ -127,7 +125,7 @@ impl Draw<'_> {
                     .sample(&self.settings, &vectors, &seeds, device, |_, _| true),
             )?
             .context("sampling stopped early")?;
-        let grid = grid_of(&self.generator.header.layout);
+        let grid = self.generator.header.layout;
         indices
             .par_iter()
             .zip(polars)
@@ -283,24 +281,17 @@ pub(crate) fn run(a: &SampleDiffusionArgs) -> Result<()> {
                 fs::write(&path, imaging::codec::encode_png_u16(&polar)?)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
-            let line = json!({
-                "file": name,
-                "kind": "saxs",
-                "generated_by": "diffusion",
-                "model": model_name,
-                "model_sha256": digest,
-                "width": counts.width(),
-                "height": counts.height(),
-                "tags": d.tags,
-                "seed": a.seed,
-                "index": d.index,
-                "sampler": sampler.name(),
-                "steps": a.steps,
-                "guidance": a.guidance,
-                "beam_x_px": d.beam_px.0,
-                "beam_y_px": d.beam_px.1,
-                "realism_score": score,
-            });
+            let mut record = SampleRecord::new(
+                name,
+                (&model_name, &digest),
+                (counts.width(), counts.height()),
+                d.tags.clone(),
+                (a.seed, d.index),
+                &settings,
+                d.beam_px,
+            );
+            record.realism_score = score;
+            let line = serde_json::to_string(&record)?;
             writeln!(labels, "{line}")
                 .with_context(|| format!("cannot write {}", partial.display()))?;
             kept += 1;
@@ -345,7 +336,7 @@ mod tests {
         let path = std::env::var("DIFFUSION_MODEL").expect("DIFFUSION_MODEL=file");
         let device = Device::flex();
         let g = Generator::from_bytes(&std::fs::read(path).expect("read"), &device).expect("load");
-        let grid = grid_of(&g.header.layout);
+        let grid = g.header.layout;
         let config = crate::stages::generated_saxs();
         let samples =
             crate::diffusion_data::engine_samples(&config, &grid, 7, 0, 8).expect("engine");

@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 
 use crate::device::device;
-use crate::diffusion_data::{self, PolarSample, engine_samples, layout_of, turn};
+use crate::diffusion_data::{self, PolarSample, engine_samples, turn};
 use crate::ema::Ema;
 use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
 use crate::training::{Checkpoint, SourceArgs, split_validation, write_weights};
@@ -90,7 +90,7 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         eprintln!("fine-tuning {} ({})", path.display(), g.header.trained);
         (g, None, Progress::default())
     } else {
-        let layout = layout_of(&PolarGrid::reference());
+        let layout = PolarGrid::reference();
         let config = default_denoiser(&layout, TAG_COUNT).with_base_width(a.width);
         let tags = TRAINING_TAGS.iter().map(|t| t.to_string()).collect();
         (
@@ -102,7 +102,7 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
     if generator.header.tags != TRAINING_TAGS {
         bail!("the model's tags are not the engine's 15 training tags; train a new model");
     }
-    let grid = diffusion_data::grid_of(&generator.header.layout);
+    let grid = generator.header.layout;
     let config = stages::generated_saxs();
     let (source, val, per_epoch, described) = match (&src.data, src.generate) {
         (Some(dir), _) => {
@@ -299,7 +299,7 @@ impl DiffusionStages<'_> {
         let b = self.batch_size;
         match &self.source {
             Source::Stream { config, seed } => {
-                let grid = diffusion_data::grid_of(&self.header.layout);
+                let grid = self.header.layout;
                 engine_samples(config, &grid, *seed, (step * b) as u64, b)
             }
             Source::Fixed(train) => Ok((0..b)

@@ -18,36 +18,10 @@ use super::denoiser::{Condition, Denoiser, DenoiserConfig, Guided};
 use super::sampler::{Prediction, Sampler, SamplerError, SamplerKind};
 use crate::weights::{self, WeightsError, load_record, record_bytes};
 use burn::tensor::{Device, Tensor, TensorData};
+use imaging::scattering::polar::PolarGrid;
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"SSDIFF01";
-
-/// The polar grid a generator draws on (`imaging::scattering::polar::PolarGrid`'s fields).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct PolarLayout {
-    /// Rows (q).
-    pub q_bins: usize,
-    /// Columns (χ), the network's channels.
-    pub chi_bins: usize,
-    /// Lower edge of the first row, Å⁻¹.
-    pub q_min_inv_angstrom: f64,
-    /// Upper edge of the last row, Å⁻¹.
-    pub q_max_inv_angstrom: f64,
-    /// Rows uniform in q^γ (γ > 0) or ln q (γ = 0).
-    pub q_exponent: f64,
-}
-
-impl PolarLayout {
-    /// Values per polar image.
-    pub fn len(&self) -> usize {
-        self.q_bins * self.chi_bins
-    }
-
-    /// Whether the layout holds no values.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// Errors loading or running a generator.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +62,7 @@ pub struct GeneratorHeader {
     /// What the network predicts.
     pub prediction: Prediction,
     /// The polar grid it draws on.
-    pub layout: PolarLayout,
+    pub layout: PolarGrid,
     /// The tag names of the condition vector, in order.
     pub tags: Vec<String>,
     /// Free text: how the weights were trained.
@@ -129,7 +103,7 @@ pub struct Generator {
 
 /// The generator's default network for `layout` and `tags` tags: widths 64/128/128/256 over
 /// q_bins/…/q_bins÷8 rows, attention over the coarsest rows.
-pub fn default_denoiser(layout: &PolarLayout, tags: usize) -> DenoiserConfig {
+pub fn default_denoiser(layout: &PolarGrid, tags: usize) -> DenoiserConfig {
     DenoiserConfig::new(layout.chi_bins)
         .with_tags(tags)
         .with_base_width(64)
@@ -143,7 +117,7 @@ impl Generator {
     /// A fresh, untrained generator.
     pub fn init(
         denoiser: DenoiserConfig,
-        layout: PolarLayout,
+        layout: PolarGrid,
         tags: Vec<String>,
         device: &Device,
     ) -> Result<Self, GeneratorError> {
@@ -314,6 +288,77 @@ impl Generator {
     }
 }
 
+/// One generated detector image's line of `labels.jsonl`, as `synthscope sample diffusion` and
+/// the browser's Diffusion mode write it: what was asked for, with which model and settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRecord {
+    /// Image file name in the dataset.
+    pub file: String,
+    /// Always "saxs".
+    pub kind: String,
+    /// Always "diffusion" (engine images have no such key).
+    pub generated_by: String,
+    /// Model name (for example "diffusion-v1").
+    pub model: String,
+    /// SHA-256 of the model file.
+    pub model_sha256: String,
+    /// Detector width in pixels.
+    pub width: usize,
+    /// Detector height in pixels.
+    pub height: usize,
+    /// The requested tags.
+    pub tags: Vec<String>,
+    /// Batch seed.
+    pub seed: u64,
+    /// Image index in the batch (its noise is `noise_seed(seed, index)`).
+    pub index: u64,
+    /// Sampler name ("dpm++", "ddim", "ddpm").
+    pub sampler: String,
+    /// Denoising steps.
+    pub steps: usize,
+    /// Classifier-free guidance scale.
+    pub guidance: f32,
+    /// Beam centre of the drawn instrument, pixels.
+    pub beam_x_px: f64,
+    /// Beam centre of the drawn instrument, pixels.
+    pub beam_y_px: f64,
+    /// The realism ensemble's score when it judged the image (`--keep-realistic`).
+    pub realism_score: Option<f64>,
+}
+
+impl SampleRecord {
+    /// The record of image `index` of a batch drawn with `settings`; `kind` and
+    /// `generated_by` filled in, `realism_score` empty.
+    pub fn new(
+        file: String,
+        model: (&str, &str),
+        size_px: (usize, usize),
+        tags: Vec<String>,
+        (seed, index): (u64, u64),
+        settings: &SampleSettings,
+        beam_px: (f64, f64),
+    ) -> Self {
+        Self {
+            file,
+            kind: "saxs".into(),
+            generated_by: "diffusion".into(),
+            model: model.0.into(),
+            model_sha256: model.1.into(),
+            width: size_px.0,
+            height: size_px.1,
+            tags,
+            seed,
+            index,
+            sampler: settings.sampler.name().into(),
+            steps: settings.steps,
+            guidance: settings.guidance,
+            beam_x_px: beam_px.0,
+            beam_y_px: beam_px.1,
+            realism_score: None,
+        }
+    }
+}
+
 /// The starting-noise seed of image `index` of a batch with seed `seed` (splitmix64 of both):
 /// image i of a batch is the same whatever the batch size and wherever it is sampled.
 pub fn noise_seed(seed: u64, index: u64) -> u64 {
@@ -329,7 +374,7 @@ pub fn noise_seed(seed: u64, index: u64) -> u64 {
 ///
 /// # Shapes
 /// - output: `[images.len(), chi_bins, q_bins, 1]`
-pub fn polar_tensor(images: &[&[f32]], layout: &PolarLayout, device: &Device) -> Tensor<4> {
+pub fn polar_tensor(images: &[&[f32]], layout: &PolarGrid, device: &Device) -> Tensor<4> {
     let (q, c) = (layout.q_bins, layout.chi_bins);
     let flat: Vec<f32> = images.iter().flat_map(|i| i.iter().copied()).collect();
     // [b, q, c, 1] as stored → [b, c, q, 1]
@@ -340,8 +385,8 @@ pub fn polar_tensor(images: &[&[f32]], layout: &PolarLayout, device: &Device) ->
 mod tests {
     use super::*;
 
-    fn layout() -> PolarLayout {
-        PolarLayout {
+    fn layout() -> PolarGrid {
+        PolarGrid {
             q_bins: 16,
             chi_bins: 8,
             q_min_inv_angstrom: 0.0,
