@@ -15,8 +15,8 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
 use crate::protocol::{
-    self, ClassifiedHeader, FromWorker, ModelState, RealismInfo, SegmentedHeader, Setup, Source,
-    ToWorker,
+    self, ClassifiedHeader, DiffuseRequest, DiffusedHeader, FromWorker, ModelState, RealismInfo,
+    SegmentedHeader, Setup, Source, ToWorker,
 };
 use crate::runtime::Status;
 
@@ -100,12 +100,81 @@ impl Classified {
     }
 }
 
+/// One image of a finished diffusion request, as the page holds it.
+pub struct DiffusedImage {
+    /// Index in the batch (its noise seed is `noise_seed(seed, index)`).
+    pub index: u64,
+    /// Beam centre of the drawn instrument, pixels.
+    pub beam_px: (f64, f64),
+    /// Detector counts.
+    pub counts: Image<u32>,
+    /// The sample's polar image: χ columns × q rows, values in [−1, 1].
+    pub polar: Image<f32>,
+}
+
+/// A finished diffusion request.
+pub struct Diffused {
+    /// Model, sizes, timings.
+    pub header: DiffusedHeader,
+    /// The images, in index order.
+    pub images: Vec<DiffusedImage>,
+}
+
+impl Diffused {
+    fn from_message(header: DiffusedHeader, b: &[js_sys::ArrayBuffer]) -> Result<Self, String> {
+        if b.len() != 2 * header.images.len() {
+            return Err(format!(
+                "expected {} result buffers, got {}",
+                2 * header.images.len(),
+                b.len()
+            ));
+        }
+        let side = header.size_px;
+        let (q, chi) = header.polar_shape;
+        let images = header
+            .images
+            .iter()
+            .zip(b.chunks_exact(2))
+            .map(|(&(index, beam_px), pair)| {
+                let counts = Image::from_vec(side, side, protocol::u32s(&pair[0]))
+                    .map_err(|e| e.to_string())?;
+                let polar = Image::from_vec(chi, q, protocol::f32s(&pair[1])).map_err(|_| {
+                    "the worker's polar image has the wrong size (a bug: please report it)"
+                        .to_string()
+                })?;
+                Ok(DiffusedImage {
+                    index,
+                    beam_px,
+                    counts,
+                    polar,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self { header, images })
+    }
+}
+
+/// A diffusion request's progress: steps taken, steps in all, and the first image's current
+/// clean estimate (`[q, χ]` row-major with its shape).
+pub struct DiffusionProgress {
+    /// Steps taken.
+    pub done: usize,
+    /// Steps in all.
+    pub total: usize,
+    /// Rows (q) and columns (χ) of `estimate`.
+    pub shape: (usize, usize),
+    /// Values in [−1, 1].
+    pub estimate: Vec<f32>,
+}
+
 /// A finished request.
 enum Reply {
     Segmented(Segmented),
     Classified(Classified),
     Realism(RealismInfo),
     Projected(Vec<[f32; 2]>),
+    Diffused(Diffused),
+    Cancelled,
 }
 
 impl Reply {
@@ -116,6 +185,8 @@ impl Reply {
             Reply::Classified(_) => "a classification",
             Reply::Realism(_) => "a model change",
             Reply::Projected(_) => "a projection",
+            Reply::Diffused(_) => "generated images",
+            Reply::Cancelled => "a cancellation",
         }
     }
 }
@@ -134,6 +205,8 @@ pub type ComputeContext = StoredValue<Compute, LocalStorage>;
 /// What a request waits for.
 struct Pending {
     stage: Box<dyn Fn(String)>,
+    /// Hears a diffusion request's steps; a no-op for other requests.
+    progress: Box<dyn Fn(DiffusionProgress)>,
     done: oneshot::Sender<Result<Reply, String>>,
 }
 
@@ -150,6 +223,8 @@ pub struct Compute {
     pub model: ReadSignal<ModelState>,
     /// The classifiers' (tagger and realism ensemble) state.
     pub classifiers: ReadSignal<ModelState>,
+    /// The diffusion generator's state.
+    pub generator: ReadSignal<ModelState>,
     /// The model version the worker classifies with ([`protocol::SHIPPED_MODEL`] until a
     /// fine-tuned realism ensemble is handed over with [`Compute::use_realism`]).
     pub model_version: RwSignal<String>,
@@ -161,6 +236,7 @@ impl Compute {
         let (status, set_status) = signal(Status::Starting);
         let (model, set_model) = signal(ModelState::NotLoaded);
         let (classifiers, set_classifiers) = signal(ModelState::NotLoaded);
+        let (generator, set_generator) = signal(ModelState::NotLoaded);
         let pending: Rc<RefCell<HashMap<u64, Pending>>> = Rc::default();
         let worker = match web_sys::Worker::new(WORKER_URL) {
             Ok(w) => w,
@@ -170,7 +246,7 @@ impl Compute {
                     crate::browser::js_error(&e)
                 )));
                 // Requests fail on `status`.
-                return Self::stopped(status, model, classifiers);
+                return Self::stopped(status, model, classifiers, generator);
             }
         };
         let on_message = {
@@ -194,6 +270,35 @@ impl Compute {
                     FromWorker::Runtime(s) => set_status.set(s),
                     FromWorker::Model(m) => set_model.set(m),
                     FromWorker::Classifiers(m) => set_classifiers.set(m),
+                    FromWorker::Generator(m) => set_generator.set(m),
+                    FromWorker::Diffusing {
+                        id,
+                        done,
+                        total,
+                        shape,
+                    } => {
+                        if let Some(p) = pending.borrow().get(&id) {
+                            let estimate = buffers.first().map(protocol::f32s).unwrap_or_default();
+                            (p.progress)(DiffusionProgress {
+                                done,
+                                total,
+                                shape,
+                                estimate,
+                            });
+                        }
+                    }
+                    FromWorker::Diffused(header) => {
+                        if let Some(p) = pending.borrow_mut().remove(&header.id) {
+                            let _ = p.done.send(
+                                Diffused::from_message(header, &buffers).map(Reply::Diffused),
+                            );
+                        }
+                    }
+                    FromWorker::Cancelled { id } => {
+                        if let Some(p) = pending.borrow_mut().remove(&id) {
+                            let _ = p.done.send(Ok(Reply::Cancelled));
+                        }
+                    }
                     FromWorker::Stage { id, text } => {
                         if let Some(p) = pending.borrow().get(&id) {
                             (p.stage)(text);
@@ -269,6 +374,7 @@ impl Compute {
             status,
             model,
             classifiers,
+            generator,
             model_version: RwSignal::new(protocol::SHIPPED_MODEL.to_string()),
         }
     }
@@ -277,6 +383,7 @@ impl Compute {
         status: ReadSignal<Status>,
         model: ReadSignal<ModelState>,
         classifiers: ReadSignal<ModelState>,
+        generator: ReadSignal<ModelState>,
     ) -> Self {
         Self {
             worker: None,
@@ -285,6 +392,7 @@ impl Compute {
             status,
             model,
             classifiers,
+            generator,
             model_version: RwSignal::new(protocol::SHIPPED_MODEL.to_string()),
         }
     }
@@ -296,6 +404,19 @@ impl Compute {
         request: &ToWorker,
         buffers: Vec<js_sys::ArrayBuffer>,
         stage: impl Fn(String) + 'static,
+    ) -> Result<Reply, String> {
+        self.request_with_progress(id, request, buffers, stage, |_| {})
+            .await
+    }
+
+    /// As [`Compute::request`], with `progress` hearing a diffusion request's steps.
+    async fn request_with_progress(
+        &self,
+        id: u64,
+        request: &ToWorker,
+        buffers: Vec<js_sys::ArrayBuffer>,
+        stage: impl Fn(String) + 'static,
+        progress: impl Fn(DiffusionProgress) + 'static,
     ) -> Result<Reply, String> {
         // A message posted while the worker is still instantiating its wasm finds no handler
         // and is lost: wait for its first message (the runtime status) before sending.
@@ -310,6 +431,7 @@ impl Compute {
             id,
             Pending {
                 stage: Box::new(stage),
+                progress: Box::new(progress),
                 done,
             },
         );
@@ -425,6 +547,43 @@ impl Compute {
         match self.request(id, &request, buffers, |_| {}).await? {
             Reply::Projected(xy) => Ok(xy),
             other => Err(unexpected(&other)),
+        }
+    }
+}
+
+impl Compute {
+    /// A fresh request id for [`Compute::diffuse`], so that the page can cancel it.
+    pub fn reserve_id(&self) -> u64 {
+        self.next_request_id()
+    }
+
+    /// Samples scattering images with the diffusion generator in the worker as request `id`
+    /// (from [`Compute::reserve_id`]); `progress` hears every step. `Ok(None)`: cancelled.
+    pub async fn diffuse(
+        &self,
+        id: u64,
+        request: DiffuseRequest,
+        progress: impl Fn(DiffusionProgress) + 'static,
+    ) -> Result<Option<Diffused>, String> {
+        let request = ToWorker::Diffuse { id, request };
+        match self
+            .request_with_progress(id, &request, Vec::new(), |_| {}, progress)
+            .await?
+        {
+            Reply::Diffused(d) => Ok(Some(d)),
+            Reply::Cancelled => Ok(None),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Asks the worker to stop request `id` after its current step (its `diffuse` then
+    /// returns `Ok(None)`). Nothing happens if it has finished.
+    pub fn cancel(&self, id: u64) {
+        if let Some(worker) = &self.worker {
+            let (message, transfer) = protocol::pack(&ToWorker::Cancel { id }, Vec::new());
+            if let Err(e) = worker.post_message_with_transfer(&message, &transfer) {
+                web_sys::console::error_1(&e);
+            }
         }
     }
 }

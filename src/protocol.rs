@@ -56,6 +56,63 @@ pub enum ToWorker {
         /// Features per point.
         dim: usize,
     },
+    /// Samples scattering images with the diffusion generator. Answered by
+    /// [`FromWorker::Diffusing`] after every step, then [`FromWorker::Diffused`] (or
+    /// [`FromWorker::Cancelled`]).
+    Diffuse {
+        /// Request id.
+        id: u64,
+        /// What to draw.
+        request: DiffuseRequest,
+    },
+    /// Stops request `id` (a `Diffuse`) after its current step. Handled as it arrives, not
+    /// queued behind the request it stops.
+    Cancel {
+        /// The request to stop.
+        id: u64,
+    },
+}
+
+/// What a [`ToWorker::Diffuse`] asks for: `count` images with indices `first_index…` of batch
+/// `seed`, all with the same tags (image i is the CLI's `sample diffusion` image i for the same
+/// settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffuseRequest {
+    /// Requested tags (names of the 15 training tags).
+    pub tags: Vec<String>,
+    /// "dpm++", "ddim" or "ddpm".
+    pub sampler: String,
+    /// Denoising steps.
+    pub steps: usize,
+    /// Classifier-free guidance scale.
+    pub guidance: f32,
+    /// Batch seed.
+    pub seed: u64,
+    /// Index of the first image.
+    pub first_index: u64,
+    /// Images sampled together.
+    pub count: usize,
+    /// Side of the square detector, pixels.
+    pub size_px: usize,
+}
+
+/// The scalar part of a finished [`ToWorker::Diffuse`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DiffusedHeader {
+    /// Request id.
+    pub id: u64,
+    /// The generator's name (as `weights::DIFFUSION`).
+    pub model: String,
+    /// SHA-256 of its weights file.
+    pub model_sha256: String,
+    /// Detector side, pixels.
+    pub size_px: usize,
+    /// Rows (q) and columns (χ) of each polar image.
+    pub polar_shape: (usize, usize),
+    /// Each image's index in the batch and beam centre (pixels), in buffer order.
+    pub images: Vec<(u64, (f64, f64))>,
+    /// Wall time per stage in ms, in order.
+    pub stage_ms: Vec<(String, f64)>,
 }
 
 /// The model version of the shipped classifiers, as predictions are stored under it:
@@ -159,6 +216,29 @@ pub enum FromWorker {
         id: u64,
         /// Number of points.
         points: usize,
+    },
+    /// The diffusion generator's weights changed state.
+    Generator(ModelState),
+    /// Request `id` (a `Diffuse`) took step `done` of `total`. Buffer: the current estimate
+    /// of the clean polar image of its first image, `q × χ` `f32`s row-major, values in
+    /// [−1, 1].
+    Diffusing {
+        /// Request id.
+        id: u64,
+        /// Steps taken.
+        done: usize,
+        /// Steps in all.
+        total: usize,
+        /// Rows (q) and columns (χ) of the estimate.
+        shape: (usize, usize),
+    },
+    /// Request `id` (a `Diffuse`) finished. Buffers per image, in header order: detector
+    /// counts (`u32`, `size_px²`), the sample's polar image (`f32`, `q × χ`).
+    Diffused(DiffusedHeader),
+    /// Request `id` was stopped by a [`ToWorker::Cancel`].
+    Cancelled {
+        /// Request id.
+        id: u64,
     },
     /// Request `id` failed; the message is for the user.
     Failed {

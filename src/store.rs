@@ -75,6 +75,13 @@ pub struct StoredImage {
     pub order: u64,
     /// When it was stored, RFC 3339.
     pub added_at: String,
+    /// The model that generated it (for example `diffusion-v1`); `None` for engine images,
+    /// uploads and pack images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<String>,
+    /// The tags the generator was asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requested_tags: Vec<String>,
 }
 
 /// A label as stored: the exchange record plus when it was first given.
@@ -519,6 +526,8 @@ impl Store {
                 pack: archive.pack.as_ref().map(|p| p.id.clone()),
                 order: base_order + n as u64,
                 added_at: now.to_string(),
+                generator: None,
+                requested_tags: Vec::new(),
             };
             image_rows.push((
                 JsValue::from_str(&image.item),

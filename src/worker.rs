@@ -9,6 +9,7 @@
 //! that needs it, and kept.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::future::Future;
 use std::rc::Rc;
 
@@ -22,6 +23,8 @@ use imaging::scattering::{
     BeamSource, FourierBessel, Mask, Spacing, integrate_chi, integrate_q, prepare,
 };
 use models::classify::{Classifier, Inputs};
+use models::diffusion::generator::{Generator, SampleSettings, noise_seed};
+use models::diffusion::sampler::SamplerKind;
 use models::grain::{GrainInput, GrainModel, GrainRun};
 use models::realism::Ensemble;
 use models::tagger::TaggerSet;
@@ -29,8 +32,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::browser;
 use crate::protocol::{
-    self, ClassifiedHeader, Curve, FromWorker, ModelState, SegmentedHeader, Setup, Source,
-    ToWorker, Vote,
+    self, ClassifiedHeader, Curve, DiffuseRequest, DiffusedHeader, FromWorker, ModelState,
+    SegmentedHeader, Setup, Source, ToWorker, Vote,
 };
 use crate::runtime::{self, Status};
 use crate::weights;
@@ -39,6 +42,12 @@ use crate::weights;
 pub const MIN_GRAIN_PX: usize = 4;
 /// Smallest image side the pipeline accepts.
 pub const MIN_SIDE_PX: usize = 16;
+/// Most images one `Diffuse` request samples together (memory: a guided step holds twice the
+/// batch's activations).
+pub const MAX_DIFFUSION_BATCH: usize = 16;
+
+/// Requests the page has cancelled that have not stopped yet.
+type Cancelled = Rc<RefCell<HashSet<u64>>>;
 
 /// Sends a message to the page.
 fn post(header: &FromWorker, buffers: Vec<js_sys::ArrayBuffer>) {
@@ -54,22 +63,33 @@ pub fn run() {
     console_error_panic_hook::set_once();
     let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let (tx, rx) = mpsc::unbounded::<(ToWorker, Vec<js_sys::ArrayBuffer>)>();
-    let on_message =
+    let cancelled: Cancelled = Rc::default();
+    let on_message = {
+        let cancelled = cancelled.clone();
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
             match protocol::unpack::<ToWorker>(&ev.data()) {
+                // A cancel must not wait behind the request it stops: the sampler checks the
+                // set between steps.
+                Ok((ToWorker::Cancel { id }, _)) => {
+                    cancelled.borrow_mut().insert(id);
+                }
                 Ok(request) => {
                     let _ = tx.unbounded_send(request);
                 }
                 Err(e) => web_sys::console::error_1(&format!("synthscope worker: {e}").into()),
             }
-        });
+        })
+    };
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     // The handler lives as long as the worker.
     on_message.forget();
-    wasm_bindgen_futures::spawn_local(serve(rx));
+    wasm_bindgen_futures::spawn_local(serve(rx, cancelled));
 }
 
-async fn serve(mut requests: mpsc::UnboundedReceiver<(ToWorker, Vec<js_sys::ArrayBuffer>)>) {
+async fn serve(
+    mut requests: mpsc::UnboundedReceiver<(ToWorker, Vec<js_sys::ArrayBuffer>)>,
+    cancelled: Cancelled,
+) {
     let (status, device) = runtime::detect().await;
     if let Status::Ready {
         backend,
@@ -88,6 +108,7 @@ async fn serve(mut requests: mpsc::UnboundedReceiver<(ToWorker, Vec<js_sys::Arra
     post(&FromWorker::Runtime(status.clone()), Vec::new());
     let model: Rc<RefCell<Option<Rc<GrainModel>>>> = Rc::default();
     let classifier: RefCell<Option<Rc<Classifier>>> = RefCell::default();
+    let generator: RefCell<Option<Rc<Generator>>> = RefCell::default();
     // The version predictions are made with: the shipped weights until the page hands over a
     // fine-tuned ensemble.
     let version = RefCell::new(protocol::SHIPPED_MODEL.to_string());
@@ -142,6 +163,21 @@ async fn serve(mut requests: mpsc::UnboundedReceiver<(ToWorker, Vec<js_sys::Arra
                     post(&FromWorker::Failed { id, error }, Vec::new());
                 }
             }
+            ToWorker::Diffuse { id, request } => {
+                let result = match &device {
+                    Some(device) => match load_generator(device, &generator).await {
+                        Ok(g) => diffuse(id, &request, &g, device, &cancelled).await,
+                        Err(e) => Err(format!("the diffusion model could not be loaded: {e}")),
+                    },
+                    None => Err(no_runtime()),
+                };
+                cancelled.borrow_mut().remove(&id);
+                if let Err(error) = result {
+                    post(&FromWorker::Failed { id, error }, Vec::new());
+                }
+            }
+            // Handled on arrival (see `run`); one that reaches the queue has nothing to stop.
+            ToWorker::Cancel { .. } => {}
             ToWorker::Segment {
                 id,
                 source,
@@ -275,6 +311,126 @@ async fn load_classifier(
         })
     })
     .await
+}
+
+/// The diffusion generator, from this worker's cache, Cache Storage or the network.
+async fn load_generator(
+    device: &Device,
+    cache: &RefCell<Option<Rc<Generator>>>,
+) -> Result<Rc<Generator>, String> {
+    let announce = |m: ModelState| post(&FromWorker::Generator(m), Vec::new());
+    load_cached(cache, &announce, async {
+        let (bytes, source) = fetch_weights(&weights::DIFFUSION, &announce).await?;
+        let model = Generator::from_bytes(&bytes, device).map_err(|e| e.to_string())?;
+        let parts = vec![(
+            "denoiser".into(),
+            burn::module::Module::num_params(&model.denoiser),
+        )];
+        Ok(Loaded {
+            model,
+            source,
+            parts,
+        })
+    })
+    .await
+}
+
+/// Samples `r.count` scattering images: the generator's denoising steps one at a time (each
+/// followed by a progress message with the first image's current clean estimate, and a
+/// yield, so that a `Cancel` is heard), then each polar image through the instrument its
+/// tags ask for (`synth::scattering::generated_image`, as `synthscope sample diffusion`).
+async fn diffuse(
+    id: u64,
+    r: &DiffuseRequest,
+    g: &Generator,
+    device: &Device,
+    cancelled: &Cancelled,
+) -> Result<(), String> {
+    let mut clock = StageClock::start();
+    if r.count == 0 || r.count > MAX_DIFFUSION_BATCH {
+        return Err(format!(
+            "sample 1 to {MAX_DIFFUSION_BATCH} images at a time, not {}",
+            r.count
+        ));
+    }
+    let names: Vec<&str> = r.tags.iter().map(String::as_str).collect();
+    let tags = g.tag_vector(&names).map_err(|e| e.to_string())?;
+    let settings = SampleSettings {
+        sampler: r
+            .sampler
+            .parse::<SamplerKind>()
+            .map_err(|e| e.to_string())?,
+        steps: r.steps,
+        guidance: r.guidance,
+    };
+    let config = synth::scattering::SaxsConfig {
+        size_px: r.size_px,
+        ..synth::scattering::SaxsConfig::default()
+    };
+    config.validate().map_err(|e| e.to_string())?;
+    let indices: Vec<u64> = (r.first_index..r.first_index + r.count as u64).collect();
+    let seeds: Vec<u64> = indices.iter().map(|&i| noise_seed(r.seed, i)).collect();
+    let model = g
+        .guided(&vec![tags; r.count], settings.guidance, device)
+        .map_err(|e| e.to_string())?;
+    let mut sampler = g
+        .sampler(&settings, &seeds, device)
+        .map_err(|e| e.to_string())?;
+    let grid = g.header.layout;
+    let shape = (grid.q_bins, grid.chi_bins);
+    while !sampler.is_done() {
+        if cancelled.borrow().contains(&id) {
+            post(&FromWorker::Cancelled { id }, Vec::new());
+            return Ok(());
+        }
+        // [count, χ, q, 1] → the first image's estimate. Reading it back also waits for the
+        // step to finish on WebGPU, where a step is only queued, so progress is real.
+        let x0 = sampler.step(&model).narrow(0, 0, 1);
+        let estimate = g
+            .polar_images(x0)
+            .await
+            .map_err(|e| e.to_string())?
+            .pop()
+            .unwrap_or_default();
+        post(
+            &FromWorker::Diffusing {
+                id,
+                done: sampler.steps_done(),
+                total: sampler.steps(),
+                shape,
+            },
+            vec![protocol::f32_buffer(&estimate)],
+        );
+        browser::yield_now().await;
+    }
+    let polars = g
+        .polar_images(sampler.current())
+        .await
+        .map_err(|e| e.to_string())?;
+    clock.lap("denoise");
+    let mut images = Vec::with_capacity(r.count);
+    let mut buffers = Vec::with_capacity(2 * r.count);
+    for (&index, polar) in indices.iter().zip(&polars) {
+        let (instrument, image) =
+            synth::scattering::generated_image(&config, &grid, polar, &names, r.seed, index)
+                .map_err(|e| e.to_string())?;
+        let geometry = instrument.geometry;
+        images.push((index, (geometry.beam_x_px, geometry.beam_y_px)));
+        buffers.push(protocol::u32_buffer(image.counts.pixels()));
+        buffers.push(protocol::f32_buffer(polar));
+    }
+    clock.lap("instrument");
+    let header = DiffusedHeader {
+        id,
+        model: weights::DIFFUSION.name.to_string(),
+        model_sha256: weights::DIFFUSION.sha256().to_string(),
+        size_px: r.size_px,
+        polar_shape: shape,
+        images,
+        stage_ms: clock.stages,
+    };
+    post(&FromWorker::Diffused(header), buffers);
+    Ok(())
 }
 
 /// Switches the realism ensemble: to the one in `buffers[0]` under the name `name`, or back to

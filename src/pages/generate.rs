@@ -1,5 +1,6 @@
 //! The Generate page: adjust the physics, preview one image with its ground truth, download a
-//! batch as a zip (images + `labels.jsonl`, the same files `synthscope generate` writes).
+//! batch as a zip (images + `labels.jsonl`, the same files `synthscope generate` writes); or
+//! draw scattering images with the diffusion generator ([`super::diffusion`]).
 
 use std::io::Write;
 use std::rc::Rc;
@@ -14,6 +15,10 @@ use synth::scattering::{
 use synth::tem::TemConfig;
 
 use crate::browser;
+use crate::pages::diffusion::{
+    DiffusionControls, DiffusionPanel, DiffusionProgressView, DiffusionState, DiffusionTruth,
+    Sample,
+};
 
 /// Largest batch the page generates in one go (each image is kept in memory until zipped).
 const MAX_BATCH: u64 = 2000;
@@ -26,12 +31,14 @@ const MAX_BATCH_BYTES: f64 = 1.0e9;
 enum Mode {
     Saxs,
     Tem,
+    Diffusion,
 }
 
 /// One generated image ready to show.
 enum Preview {
     Saxs(SaxsSample),
     Tem(TemSample),
+    Diffused(Rc<Sample>),
 }
 
 struct Shown {
@@ -41,7 +48,7 @@ struct Shown {
 
 /// A labelled `<input type=number>` bound to an `f64` signal. Unparsable text is ignored.
 #[component]
-fn Num(
+pub(crate) fn Num(
     label: &'static str,
     id: &'static str,
     value: RwSignal<f64>,
@@ -71,7 +78,7 @@ fn Num(
 
 /// A labelled `<select>` bound to a string signal; `options` are (value, text).
 #[component]
-fn Choice(
+pub(crate) fn Choice(
     label: &'static str,
     id: &'static str,
     value: RwSignal<String>,
@@ -184,10 +191,10 @@ impl Controls {
     }
 
     fn mode(&self) -> Mode {
-        if self.mode.get() == "tem" {
-            Mode::Tem
-        } else {
-            Mode::Saxs
+        match self.mode.get().as_str() {
+            "tem" => Mode::Tem,
+            "diffusion" => Mode::Diffusion,
+            _ => Mode::Saxs,
         }
     }
 
@@ -259,9 +266,11 @@ impl Controls {
     }
 }
 
-fn generate(c: &Controls) -> Result<Shown, String> {
+/// The engine image the controls describe; `None` in Diffusion mode (sampled on request).
+fn generate(c: &Controls) -> Result<Option<Shown>, String> {
     let t0 = browser::now_ms();
     let preview = match c.mode() {
+        Mode::Diffusion => return Ok(None),
         Mode::Saxs => Preview::Saxs(
             dataset::generate_saxs(&c.saxs(), c.seed(), c.index()).map_err(|e| e.to_string())?,
         ),
@@ -269,10 +278,10 @@ fn generate(c: &Controls) -> Result<Shown, String> {
             dataset::generate_tem(&c.tem(), c.seed(), c.index()).map_err(|e| e.to_string())?,
         ),
     };
-    Ok(Shown {
+    Ok(Some(Shown {
         preview,
         generate_ms: browser::now_ms() - t0,
-    })
+    }))
 }
 
 /// Draws the preview with the display options; returns an error message on failure.
@@ -284,6 +293,14 @@ fn draw(
     overlay: bool,
 ) -> Result<(), String> {
     match &shown.preview {
+        Preview::Diffused(s) => {
+            let img = s.counts.map(|v| v as f32);
+            let rgba = render_rgba(&img, scale, colormap);
+            let ctx = browser::put_rgba(canvas, img.width() as u32, img.height() as u32, &rgba)?;
+            if overlay {
+                beam_cross(&ctx, (s.record.beam_x_px, s.record.beam_y_px), img.width());
+            }
+        }
         Preview::Saxs(s) => {
             let img = s.image.counts.map(|v| v as f32);
             let rgba = render_rgba(&img, scale, colormap);
@@ -305,14 +322,7 @@ fn draw(
                     ctx.stroke();
                 }
                 let _ = ctx.set_line_dash(&js_sys::Array::new());
-                ctx.set_stroke_style_str("rgba(255, 255, 255, 0.9)");
-                let arm = img.width() as f64 / 40.0;
-                ctx.begin_path();
-                ctx.move_to(s.truth.beam_x_px - arm, s.truth.beam_y_px);
-                ctx.line_to(s.truth.beam_x_px + arm, s.truth.beam_y_px);
-                ctx.move_to(s.truth.beam_x_px, s.truth.beam_y_px - arm);
-                ctx.line_to(s.truth.beam_x_px, s.truth.beam_y_px + arm);
-                ctx.stroke();
+                beam_cross(&ctx, (s.truth.beam_x_px, s.truth.beam_y_px), img.width());
             }
         }
         Preview::Tem(t) => {
@@ -327,6 +337,56 @@ fn draw(
         }
     }
     Ok(())
+}
+
+/// A white cross on the beam centre (arms 1/40 of the image width).
+fn beam_cross(ctx: &web_sys::CanvasRenderingContext2d, (x, y): (f64, f64), width_px: usize) {
+    ctx.set_stroke_style_str("rgba(255, 255, 255, 0.9)");
+    let arm = width_px as f64 / 40.0;
+    ctx.begin_path();
+    ctx.move_to(x - arm, y);
+    ctx.line_to(x + arm, y);
+    ctx.move_to(x, y - arm);
+    ctx.line_to(x, y + arm);
+    ctx.stroke();
+}
+
+/// Stores images in the label store as generated images (16-bit PNG bytes, with the model
+/// and requested tags of a diffusion sample); returns the first one's item id.
+async fn store_generated(
+    images: Vec<(String, Vec<u8>, Option<String>, Vec<String>)>,
+) -> Result<Option<String>, String> {
+    let store = crate::store::Store::open().await?;
+    let order = store
+        .images()
+        .await?
+        .iter()
+        .map(|i| i.order + 1)
+        .max()
+        .unwrap_or(0);
+    let metas: Vec<crate::store::StoredImage> = images
+        .iter()
+        .enumerate()
+        .map(
+            |(n, (file, bytes, generator, tags))| crate::store::StoredImage {
+                item: labels::item_id(bytes),
+                file: file.clone(),
+                source: "generated".into(),
+                pack: None,
+                order: order + n as u64,
+                added_at: crate::browser::now_rfc3339(),
+                generator: generator.clone(),
+                requested_tags: tags.clone(),
+            },
+        )
+        .collect();
+    let rows: Vec<(crate::store::StoredImage, &[u8])> = metas
+        .iter()
+        .cloned()
+        .zip(images.iter().map(|i| i.1.as_slice()))
+        .collect();
+    store.add_images(&rows).await?;
+    Ok(metas.first().map(|m| m.item.clone()))
 }
 
 /// Builds the dataset zip of `count` images of the current settings, yielding between images.
@@ -351,6 +411,9 @@ async fn build_zip(
                 .and_then(|s| dataset::saxs_record(&s, seed, i, format)),
             Mode::Tem => dataset::generate_tem(&tem, seed, i)
                 .and_then(|s| dataset::tem_record(&s, seed, i, format)),
+            Mode::Diffusion => {
+                return Err("a diffusion batch is downloaded with its own button".into());
+            }
         }
         .map_err(|e| format!("image {i}: {e}"))?;
         for f in &record.files {
@@ -375,6 +438,13 @@ async fn build_zip(
 #[component]
 pub fn GeneratePage() -> impl IntoView {
     let c = Controls::new();
+    let dc = DiffusionControls::new();
+    let diffusion = DiffusionState::new();
+    let compute = use_context::<crate::compute::ComputeContext>();
+    let sample = move || {
+        let size = c.size.get_untracked().parse().unwrap_or(256);
+        crate::pages::diffusion::start(compute, dc, diffusion, c.seed(), c.index(), size);
+    };
     let shown: RwSignal<Option<Rc<Shown>>, LocalStorage> = RwSignal::new_local(None);
     let error = RwSignal::new(None::<String>);
     let first_preview_ms = RwSignal::new(None::<f64>);
@@ -386,8 +456,18 @@ pub fn GeneratePage() -> impl IntoView {
     // Regenerate whenever a physics control changes. A bad setting shows an error and keeps
     // the previous image.
     Effect::new(move |_| match generate(&c) {
-        Ok(s) => {
+        Ok(Some(s)) => {
             shown.set(Some(Rc::new(s)));
+            error.set(None);
+        }
+        // Diffusion mode: the selected image of the last batch (none before the first).
+        Ok(None) => {
+            shown.set(diffusion.shown().map(|d| {
+                Rc::new(Shown {
+                    preview: Preview::Diffused(d),
+                    generate_ms: diffusion.run_ms.get_untracked().unwrap_or(0.0),
+                })
+            }));
             error.set(None);
         }
         Err(e) => error.set(Some(e)),
@@ -439,6 +519,17 @@ pub fn GeneratePage() -> impl IntoView {
         if in_form || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
             return;
         }
+        if c.mode.get_untracked() == "diffusion" {
+            match ev.key().as_str() {
+                "ArrowRight" => diffusion.step_selection(1),
+                "ArrowLeft" => diffusion.step_selection(-1),
+                "Enter" => sample(),
+                "Escape" => crate::pages::diffusion::cancel(compute, diffusion),
+                "s" => c.seed.set((js_sys::Math::random() * 1e6).floor()),
+                _ => {}
+            }
+            return;
+        }
         match ev.key().as_str() {
             "ArrowRight" => c.index.update(|i| *i += 1.0),
             "ArrowLeft" => c.index.update(|i| *i = (*i - 1.0).max(0.0)),
@@ -464,6 +555,7 @@ pub fn GeneratePage() -> impl IntoView {
         let bytes_per_image = match mode {
             Mode::Saxs => 4.0 * (saxs.size_px * saxs.size_px) as f64,
             Mode::Tem => 4.0 * (tem.width_px * tem.height_px) as f64,
+            Mode::Diffusion => 0.0,
         };
         if count * bytes_per_image > MAX_BATCH_BYTES {
             let kind = if mode == Mode::Saxs { "saxs" } else { "tem" };
@@ -501,7 +593,10 @@ pub fn GeneratePage() -> impl IntoView {
         });
     };
 
-    let is_saxs = move || c.mode.get() != "tem";
+    let is_saxs = move || c.mode.get() == "saxs";
+    let is_diffusion = move || c.mode.get() == "diffusion";
+    // Engine or diffusion scattering images: the same hand-offs.
+    let is_scattering = move || c.mode.get() != "tem";
 
     // Hands the shown micrograph (and its true boundaries) to the Segment page.
     let inbox = use_context::<crate::pages::segment::Inbox>();
@@ -529,18 +624,25 @@ pub fn GeneratePage() -> impl IntoView {
         let (Some(inbox), Some(s)) = (classify_inbox, shown.get_untracked()) else {
             return;
         };
-        if let Preview::Saxs(x) = &s.preview {
-            let incoming = crate::pages::classify::Incoming {
+        let incoming = match &s.preview {
+            Preview::Saxs(x) => crate::pages::classify::Incoming {
                 name: format!("saxs_seed{}_{:06}.tiff", c.seed(), c.index()),
                 source: crate::compute::SegmentSource::Pixels(Rc::new(
                     x.image.counts.map(|v| v as f32),
                 )),
                 truth_tags: Some(x.truth.tags.clone()),
-            };
-            inbox.update(|v| v.push(incoming));
-            if let Some(w) = web_sys::window() {
-                let _ = w.location().set_hash("classify");
-            }
+            },
+            // The requested tags stand as the truth the tagger is compared with.
+            Preview::Diffused(d) => crate::pages::classify::Incoming {
+                name: d.file_name(),
+                source: crate::compute::SegmentSource::Pixels(Rc::new(d.counts.map(|v| v as f32))),
+                truth_tags: Some(d.record.tags.clone()),
+            },
+            Preview::Tem(_) => return,
+        };
+        inbox.update(|v| v.push(incoming));
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().set_hash("classify");
         }
     };
     // Stores the shown scattering image (16-bit PNG, as in the batch zip) in the label store
@@ -548,55 +650,90 @@ pub fn GeneratePage() -> impl IntoView {
     let epoch = use_context::<crate::rounds::StoreEpoch>();
     let focus = use_context::<crate::rounds::Focus>();
     let to_annotate_error = RwSignal::new(None::<String>);
+    let annotate =
+        move |images: Result<Vec<(String, Vec<u8>, Option<String>, Vec<String>)>, String>| {
+            leptos::task::spawn_local(async move {
+                let result = match images {
+                    Ok(images) => store_generated(images).await,
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(first) => {
+                        to_annotate_error.set(None);
+                        if let Some(e) = epoch {
+                            e.update(|n| *n += 1);
+                        }
+                        if let (Some(f), Some(item)) = (focus, first) {
+                            f.set(Some(item));
+                        }
+                        if let Some(w) = web_sys::window() {
+                            let _ = w.location().set_hash("annotate");
+                        }
+                    }
+                    Err(e) => to_annotate_error.set(Some(e)),
+                }
+            });
+        };
     let send_to_annotate = move |_| {
         let Some(s) = shown.get_untracked() else {
             return;
         };
-        let Preview::Saxs(x) = &s.preview else {
-            return;
+        let images = match &s.preview {
+            Preview::Saxs(x) => {
+                let name = format!("saxs_seed{}_{:06}.png", c.seed(), c.index());
+                let counts = x.image.counts.map(|v| v.min(u32::from(u16::MAX)) as u16);
+                imaging::codec::encode_png_u16(&counts)
+                    .map_err(|e| e.to_string())
+                    .map(|bytes| vec![(name, bytes, None, Vec::new())])
+            }
+            Preview::Diffused(d) => d.png().map(|bytes| {
+                vec![(
+                    d.file_name(),
+                    bytes,
+                    Some(d.record.model.clone()),
+                    d.record.tags.clone(),
+                )]
+            }),
+            Preview::Tem(_) => return,
         };
-        let name = format!("saxs_seed{}_{:06}.png", c.seed(), c.index());
-        let counts = x.image.counts.map(|v| v.min(u32::from(u16::MAX)) as u16);
-        leptos::task::spawn_local(async move {
-            let result = async {
-                let bytes = imaging::codec::encode_png_u16(&counts).map_err(|e| e.to_string())?;
-                let store = crate::store::Store::open().await?;
-                let order = store
-                    .images()
-                    .await?
-                    .iter()
-                    .map(|i| i.order + 1)
-                    .max()
-                    .unwrap_or(0);
-                let item = labels::item_id(&bytes);
-                let meta = crate::store::StoredImage {
-                    item: item.clone(),
-                    file: name,
-                    source: "generated".into(),
-                    pack: None,
-                    order,
-                    added_at: crate::browser::now_rfc3339(),
-                };
-                store.add_images(&[(meta, bytes.as_slice())]).await?;
-                Ok::<_, String>(item)
-            }
-            .await;
-            match result {
-                Ok(item) => {
-                    to_annotate_error.set(None);
-                    if let Some(e) = epoch {
-                        e.update(|n| *n += 1);
-                    }
-                    if let Some(f) = focus {
-                        f.set(Some(item));
-                    }
-                    if let Some(w) = web_sys::window() {
-                        let _ = w.location().set_hash("annotate");
-                    }
-                }
-                Err(e) => to_annotate_error.set(Some(e)),
-            }
+        annotate(images);
+    };
+    // Fills the Annotate queue with the whole diffusion batch.
+    let send_batch_to_annotate = move |_| {
+        let images = diffusion.batch.with_untracked(|batch| {
+            batch
+                .iter()
+                .map(|d| {
+                    d.png().map(|bytes| {
+                        (
+                            d.file_name(),
+                            bytes,
+                            Some(d.record.model.clone()),
+                            d.record.tags.clone(),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()
         });
+        annotate(images);
+    };
+    let diffusion_message = RwSignal::new(None::<String>);
+    let download_diffusion = move |_| {
+        let result = diffusion.batch.with_untracked(|batch| {
+            let first = batch.first().map(|d| (d.record.seed, d.record.index));
+            crate::pages::diffusion::batch_zip(batch).and_then(|bytes| {
+                let (seed, index) = first.unwrap_or_default();
+                let name = format!(
+                    "synthscope_diffusion_seed{seed}_from{index}_{}.zip",
+                    batch.len()
+                );
+                browser::download(&bytes, &name, "application/zip").map(|_| name)
+            })
+        });
+        diffusion_message.set(Some(match result {
+            Ok(name) => format!("Saved {name}."),
+            Err(e) => format!("Download failed: {e}"),
+        }));
     };
     let is_custom = move || c.sample.get() == "custom";
 
@@ -605,7 +742,7 @@ pub fn GeneratePage() -> impl IntoView {
             <aside class="controls">
                 <section>
                     <h2>"Image"</h2>
-                    <Choice label="Kind" id="mode" value=c.mode options=vec![("saxs", "X-ray scattering (SAXS)"), ("tem", "TEM polycrystal")] />
+                    <Choice label="Kind" id="mode" value=c.mode options=vec![("saxs", "X-ray scattering (SAXS)"), ("diffusion", "X-ray scattering: diffusion generator"), ("tem", "TEM polycrystal")] />
                     <Num label="Seed" id="seed" value=c.seed min=0.0 max=1e15 step=1.0 />
                     <Num label="Image index (← →)" id="index" value=c.index min=0.0 max=1e9 step=1.0 />
                 </section>
@@ -638,7 +775,15 @@ pub fn GeneratePage() -> impl IntoView {
                         </Show>
                     </section>
                 </Show>
-                <Show when=move || !is_saxs()>
+                <Show when=is_diffusion>
+                    <section>
+                        <h2>"Detector"</h2>
+                        <Choice label="Size (px)" id="diffusion-size" value=c.size options=vec![("128", "128"), ("256", "256"), ("512", "512"), ("1000", "1000")] />
+                        <p class="muted">"Beamstop and beam position follow the tags; background, counting noise and gaps are the engine's detector model."</p>
+                    </section>
+                    <DiffusionPanel c=dc state=diffusion on_sample=sample />
+                </Show>
+                <Show when=move || c.mode.get() == "tem">
                     <section>
                         <h2>"Micrograph"</h2>
                         <Num label="Width (px)" id="tem-width" value=c.tem_width min=16.0 max=4096.0 step=16.0 />
@@ -655,6 +800,7 @@ pub fn GeneratePage() -> impl IntoView {
                     <Choice label="Colormap" id="colormap" value=c.colormap options=vec![("viridis", "Viridis"), ("inferno", "Inferno"), ("gray", "Gray")] />
                     <Check label="Overlay ground truth" id="overlay" value=c.overlay />
                 </section>
+                <Show when=move || !is_diffusion()>
                 <section>
                     <h2>"Batch"</h2>
                     <Num label="Images" id="batch-count" value=c.batch_count min=1.0 max=MAX_BATCH as f64 step=1.0 />
@@ -668,6 +814,7 @@ pub fn GeneratePage() -> impl IntoView {
                     </Show>
                     {move || batch_message.get().map(|m| view! { <p class="message" id="batch-message">{m}</p> })}
                 </section>
+                </Show>
             </aside>
             <section class="viewer">
                 {move || error.get().map(|e| view! { <p class="error" id="error" role="alert">{e}</p> })}
@@ -678,16 +825,26 @@ pub fn GeneratePage() -> impl IntoView {
                         data-first-preview-ms=move || first_preview_ms.get().map(|v| format!("{v:.0}")).unwrap_or_default()
                     ></canvas>
                 </div>
-                <Show when=move || !is_saxs()>
+                <Show when=is_diffusion>
+                    <DiffusionProgressView state=diffusion />
+                </Show>
+                <Show when=move || c.mode.get() == "tem">
                     <button id="to-segment" class="secondary" on:click=send_to_segment>"Segment this image →"</button>
                 </Show>
-                <Show when=is_saxs>
+                <Show when=move || is_scattering() && shown.with(Option::is_some)>
                     <button id="to-classify" class="secondary" on:click=send_to_classify>"Classify this image →"</button>
                     <button id="to-annotate" class="secondary" on:click=send_to_annotate>"Annotate this image →"</button>
+                    <Show when=move || is_diffusion() && diffusion.batch.with(|b| !b.is_empty())>
+                        <button id="batch-to-annotate" class="secondary" on:click=send_batch_to_annotate>
+                            {move || format!("Annotate all {} →", diffusion.batch.with(Vec::len))}
+                        </button>
+                        <button id="diffuse-download" class="secondary" on:click=download_diffusion>"Download batch as zip"</button>
+                        {move || diffusion_message.get().map(|m| view! { <p class="message" id="diffuse-download-message">{m}</p> })}
+                    </Show>
                     {move || to_annotate_error.get().map(|e| view! { <p class="error" role="alert" id="to-annotate-error">{e}</p> })}
                 </Show>
                 <Truth shown=shown />
-                <p class="muted hint">"Keys: ← → previous/next image, s new seed."</p>
+                <p class="muted hint">{move || if is_diffusion() { "Keys: Enter sample, Esc cancel, ← → step through the batch, s new seed." } else { "Keys: ← → previous/next image, s new seed." }}</p>
             </section>
         </div>
     }
@@ -700,6 +857,7 @@ fn Truth(shown: RwSignal<Option<Rc<Shown>>, LocalStorage>) -> impl IntoView {
         let s = shown.get()?;
         let ms = format!("generated in {:.0} ms", s.generate_ms);
         Some(match &s.preview {
+            Preview::Diffused(d) => view! { <DiffusionTruth sample=d.clone() /> }.into_any(),
             Preview::Saxs(x) => {
                 let tags = x.truth.tags.clone();
                 let rings = x

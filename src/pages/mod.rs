@@ -3,5 +3,6 @@
 pub mod annotate;
 pub mod classify;
 pub mod dataset;
+pub mod diffusion;
 pub mod generate;
 pub mod segment;
