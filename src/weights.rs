@@ -49,6 +49,13 @@ pub const REALISM: Shipped = Shipped {
     sha256_line: include_str!("../public/models/realism-v1.bin.sha256"),
 };
 
+/// The tag-conditioned scattering generator (diffusion).
+pub const DIFFUSION: Shipped = Shipped {
+    name: "diffusion-v1",
+    url: "public/models/diffusion-v1.bin",
+    sha256_line: include_str!("../public/models/diffusion-v1.bin.sha256"),
+};
+
 /// Cache Storage bucket for weights; bump the suffix to drop every cached file.
 const CACHE_NAME: &str = "synthscope-models-v1";
 

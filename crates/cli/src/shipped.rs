@@ -23,8 +23,16 @@ const TAGGER_V6_SHA256: &str = include_str!("../../../public/models/tagger-v6.bi
 const REALISM_V1: &[u8] = include_bytes!("../../../public/models/realism-v1.bin");
 const REALISM_V1_SHA256: &str = include_str!("../../../public/models/realism-v1.bin.sha256");
 
-/// The shipped scattering generator, once one is trained (`public/models/diffusion-v1.bin`).
-pub(crate) const DIFFUSION: Option<Shipped> = None;
+/// `public/models/diffusion-v1.bin` and its `sha256sum` line.
+const DIFFUSION_V1: &[u8] = include_bytes!("../../../public/models/diffusion-v1.bin");
+const DIFFUSION_V1_SHA256: &str = include_str!("../../../public/models/diffusion-v1.bin.sha256");
+
+/// The shipped scattering generator.
+pub(crate) const DIFFUSION: Option<Shipped> = Some(Shipped {
+    bytes: DIFFUSION_V1,
+    name: "shipped:diffusion-v1.bin",
+    sha256_line: DIFFUSION_V1_SHA256,
+});
 
 /// The first field of a `sha256sum` line.
 fn recorded_digest(line: &str) -> Option<&str> {
