@@ -123,6 +123,9 @@ impl Default for DiffusionControls {
     }
 }
 
+/// A polar image row-major `[q, χ]` with its shape `(q, χ)`.
+pub type PolarEstimate = (Vec<f32>, (usize, usize));
+
 /// A sampling run's state, shared by the controls and the viewer.
 #[derive(Clone, Copy)]
 pub struct DiffusionState {
@@ -133,7 +136,7 @@ pub struct DiffusionState {
     /// When the run started (ms, `performance.now`).
     pub started_ms: RwSignal<f64>,
     /// The first image's current clean estimate: `[q, χ]` row-major with its shape.
-    pub estimate: RwSignal<Option<(Vec<f32>, (usize, usize))>, LocalStorage>,
+    pub estimate: RwSignal<Option<PolarEstimate>, LocalStorage>,
     /// The last finished batch.
     pub batch: RwSignal<Vec<Rc<Sample>>, LocalStorage>,
     /// Which image of the batch is shown.

@@ -351,11 +351,12 @@ fn beam_cross(ctx: &web_sys::CanvasRenderingContext2d, (x, y): (f64, f64), width
     ctx.stroke();
 }
 
-/// Stores images in the label store as generated images (16-bit PNG bytes, with the model
-/// and requested tags of a diffusion sample); returns the first one's item id.
-async fn store_generated(
-    images: Vec<(String, Vec<u8>, Option<String>, Vec<String>)>,
-) -> Result<Option<String>, String> {
+/// A generated image for the label store: file name, 16-bit PNG bytes, and for a diffusion
+/// sample the model and the requested tags.
+type GeneratedFile = (String, Vec<u8>, Option<String>, Vec<String>);
+
+/// Stores images in the label store as generated images; returns the first one's item id.
+async fn store_generated(images: Vec<GeneratedFile>) -> Result<Option<String>, String> {
     let store = crate::store::Store::open().await?;
     let order = store
         .images()
@@ -650,30 +651,29 @@ pub fn GeneratePage() -> impl IntoView {
     let epoch = use_context::<crate::rounds::StoreEpoch>();
     let focus = use_context::<crate::rounds::Focus>();
     let to_annotate_error = RwSignal::new(None::<String>);
-    let annotate =
-        move |images: Result<Vec<(String, Vec<u8>, Option<String>, Vec<String>)>, String>| {
-            leptos::task::spawn_local(async move {
-                let result = match images {
-                    Ok(images) => store_generated(images).await,
-                    Err(e) => Err(e),
-                };
-                match result {
-                    Ok(first) => {
-                        to_annotate_error.set(None);
-                        if let Some(e) = epoch {
-                            e.update(|n| *n += 1);
-                        }
-                        if let (Some(f), Some(item)) = (focus, first) {
-                            f.set(Some(item));
-                        }
-                        if let Some(w) = web_sys::window() {
-                            let _ = w.location().set_hash("annotate");
-                        }
+    let annotate = move |images: Result<Vec<GeneratedFile>, String>| {
+        leptos::task::spawn_local(async move {
+            let result = match images {
+                Ok(images) => store_generated(images).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(first) => {
+                    to_annotate_error.set(None);
+                    if let Some(e) = epoch {
+                        e.update(|n| *n += 1);
                     }
-                    Err(e) => to_annotate_error.set(Some(e)),
+                    if let (Some(f), Some(item)) = (focus, first) {
+                        f.set(Some(item));
+                    }
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().set_hash("annotate");
+                    }
                 }
-            });
-        };
+                Err(e) => to_annotate_error.set(Some(e)),
+            }
+        });
+    };
     let send_to_annotate = move |_| {
         let Some(s) = shown.get_untracked() else {
             return;
