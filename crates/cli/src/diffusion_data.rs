@@ -72,25 +72,42 @@ pub(crate) fn load_dir(
     lines
         .par_iter()
         .map(|(n, v)| {
-            let params: SaxsParams = serde_json::from_value(
-                v.get("params")
-                    .cloned()
-                    .with_context(|| format!("labels.jsonl line {n} has no \"params\""))?,
-            )
-            .with_context(|| format!("labels.jsonl line {n}: unreadable \"params\""))?;
-            let names: Vec<&str> = v
-                .get("tags")
-                .and_then(|t| t.as_array())
-                .with_context(|| format!("labels.jsonl line {n} has no \"tags\""))?
-                .iter()
-                .filter_map(|t| t.as_str())
-                .collect();
+            let (params, tags) = parse_line(*n, v)?;
             Ok(PolarSample {
                 polar: sample_polar(&params, grid)?,
-                tags: tag_vector(&names).with_context(|| format!("labels.jsonl line {n}"))?,
+                tags,
             })
         })
         .collect()
+}
+
+/// Checks every line of the `labels.jsonl` in `dir` (its engine parameters and tags) without
+/// evaluating them: the number of usable images, or the first line that is not.
+pub(crate) fn check_dir(dir: &Path) -> Result<usize> {
+    let lines = crate::labels::read(dir, "saxs", None)?;
+    for (n, v) in &lines {
+        parse_line(*n, v)?;
+    }
+    Ok(lines.len())
+}
+
+/// The engine parameters and tag vector of line `n` of a `generate saxs` labels.jsonl.
+fn parse_line(n: usize, v: &serde_json::Value) -> Result<(SaxsParams, [f32; TAG_COUNT])> {
+    let params: SaxsParams = serde_json::from_value(
+        v.get("params")
+            .cloned()
+            .with_context(|| format!("labels.jsonl line {n} has no \"params\""))?,
+    )
+    .with_context(|| format!("labels.jsonl line {n}: unreadable \"params\""))?;
+    let names: Vec<&str> = v
+        .get("tags")
+        .and_then(|t| t.as_array())
+        .with_context(|| format!("labels.jsonl line {n} has no \"tags\""))?
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    let tags = tag_vector(&names).with_context(|| format!("labels.jsonl line {n}"))?;
+    Ok((params, tags))
 }
 
 /// `polar` (row-major `[rows, cols]`) turned by `shift` columns around χ and, if `mirror`,

@@ -1,17 +1,19 @@
-//! `synthscope serve`: the companion on 127.0.0.1, so that the app can hand it a training set
-//! and fetch the fine-tuned realism weights without anyone moving files by hand (a lead with a
+//! `synthscope serve`: the companion on 127.0.0.1, so that the app (or a script) can hand it a
+//! training set and fetch fine-tuned weights without anyone moving files by hand (a lead with a
 //! GPU runs it beside the browser).
 //!
 //! | method and path | what it does |
 //! |---|---|
-//! | `GET /status` | `{"synthscope": version, "init": file, "jobs": n}` |
+//! | `GET /status` | `{"synthscope": version, "init": realism file, "diffusion_init": diffusion file, "jobs": n}` |
 //! | `POST /train/realism` | body: a training set (the Dataset page's export, or any label export with images); validated, then `train realism --labels … --init …` runs as a child process. `202 {"job": id}`, or `400 {"error": …}` |
+//! | `POST /train/diffusion` | body: the `labels.jsonl` of a `generate saxs` directory, or a zip holding it (the images may come along; training reads the engine parameters); every line checked, then `train diffusion --data … --init …` fine-tunes the scattering generator as a child process. `202 {"job": id}`, or `400 {"error": …}` |
 //! | `GET /jobs/{id}` | `{"job", "state": "running"/"done"/"failed", "progress": last line, "log": last lines, "error"?, "weights"?: path}` |
 //! | `GET /jobs/{id}/weights` | the new weights file once the job is done |
 //!
 //! Every answer allows any origin (CORS, including Chrome's private-network preflight): the
 //! server listens on the loopback interface only, and what it receives is what the page sends.
-//! Training runs in a child process of this binary, so the server keeps answering while it runs.
+//! Training runs in a child process of this binary, so the server keeps answering while it runs;
+//! both routes share one job runner (`spawn_job`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -31,6 +33,17 @@ pub struct ServeArgs {
     /// The realism weights every round starts from.
     #[arg(long, default_value = "public/models/realism-v1.bin")]
     init: PathBuf,
+    /// The diffusion model every `POST /train/diffusion` fine-tunes.
+    #[arg(long, default_value = "public/models/diffusion-v1.bin")]
+    diffusion_init: PathBuf,
+    /// Arguments of every `train diffusion` run, as one string (`--data`, `--init`, `--out`
+    /// and, unless given here, `--val` = a tenth of the set, are set by the server).
+    #[arg(
+        long,
+        default_value = "--epochs 3 --batch 16 --lr 1e-4",
+        allow_hyphen_values = true
+    )]
+    diffusion_args: String,
     /// Where job files go (a new temporary directory by default).
     #[arg(long)]
     work: Option<PathBuf>,
@@ -148,10 +161,15 @@ fn answer(request: &mut tiny_http::Request, args: &ServeArgs, work: &Path, jobs:
             let n = jobs.lock().map(|j| j.len()).unwrap_or(0);
             json_reply(
                 200,
-                &json!({ "synthscope": env!("CARGO_PKG_VERSION"), "init": args.init.display().to_string(), "jobs": n }),
+                &json!({
+                    "synthscope": env!("CARGO_PKG_VERSION"),
+                    "init": args.init.display().to_string(),
+                    "diffusion_init": args.diffusion_init.display().to_string(),
+                    "jobs": n,
+                }),
             )
         }
-        (tiny_http::Method::Post, ["train", "realism"]) => {
+        (tiny_http::Method::Post, ["train", what @ ("realism" | "diffusion")]) => {
             let mut body = Vec::new();
             let read = request
                 .as_reader()
@@ -166,7 +184,12 @@ fn answer(request: &mut tiny_http::Request, args: &ServeArgs, work: &Path, jobs:
                     &format!("the training set is over {} GiB", MAX_BODY_BYTES >> 30),
                 );
             }
-            match start_job(&body, args, work, jobs) {
+            let started = if *what == "realism" {
+                start_realism(&body, args, work, jobs)
+            } else {
+                start_diffusion(&body, args, work, jobs)
+            };
+            match started {
                 Ok(id) => json_reply(202, &json!({ "job": id })),
                 Err(e) => error_reply(400, &format!("{e:#}")),
             }
@@ -194,7 +217,7 @@ fn answer(request: &mut tiny_http::Request, args: &ServeArgs, work: &Path, jobs:
         }
         _ => error_reply(
             404,
-            "unknown request: use GET /status, POST /train/realism, GET /jobs/{id}, GET /jobs/{id}/weights",
+            "unknown request: use GET /status, POST /train/realism, POST /train/diffusion, GET /jobs/{id}, GET /jobs/{id}/weights",
         ),
     }
 }
@@ -215,13 +238,8 @@ fn job_json(id: u64, job: &Job) -> serde_json::Value {
     v
 }
 
-/// Checks the training set, writes it to the job's directory and starts the fine-tuning run.
-fn start_job(body: &[u8], args: &ServeArgs, work: &Path, jobs: &Jobs) -> Result<u64> {
-    let archive = labels::exchange::read("training set", body)?;
-    anyhow::ensure!(
-        !archive.labels.is_empty() && !archive.images.is_empty(),
-        "the training set needs labels and their images (export it from the Dataset page)"
-    );
+/// The next job number and its directory (created).
+fn new_job_dir(work: &Path, jobs: &Jobs) -> Result<(u64, PathBuf)> {
     let id = {
         let all = jobs
             .lock()
@@ -230,18 +248,150 @@ fn start_job(body: &[u8], args: &ServeArgs, work: &Path, jobs: &Jobs) -> Result<
     };
     let dir = work.join(format!("job-{id}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok((id, dir))
+}
+
+/// Checks a realism training set, writes it to the job's directory and starts the round.
+fn start_realism(body: &[u8], args: &ServeArgs, work: &Path, jobs: &Jobs) -> Result<u64> {
+    let archive = labels::exchange::read("training set", body)?;
+    anyhow::ensure!(
+        !archive.labels.is_empty() && !archive.images.is_empty(),
+        "the training set needs labels and their images (export it from the Dataset page)"
+    );
+    let (id, dir) = new_job_dir(work, jobs)?;
     let set = dir.join("training-set.zip");
     std::fs::write(&set, body).with_context(|| format!("cannot write {}", set.display()))?;
     let out = dir.join(format!("realism-r{}.bin", id + 1));
+    let mut train = vec![
+        "train".into(),
+        "realism".into(),
+        "--labels".into(),
+        set.clone().into_os_string(),
+        "--init".into(),
+        args.init.clone().into_os_string(),
+        "--out".into(),
+        out.clone().into_os_string(),
+    ];
+    train.extend(args.train_args.iter().map(Into::into));
+    eprintln!(
+        "job {id}: fine-tuning realism on {} ({} labels)",
+        set.display(),
+        archive.labels.len()
+    );
+    let first = format!(
+        "job {id}: {} labels, {} images",
+        archive.labels.len(),
+        archive.images.len()
+    );
+    spawn_job(id, &train, out, first, jobs)?;
+    Ok(id)
+}
+
+/// Writes the `labels.jsonl` of a `generate saxs` set (bare, or found in a zip) to the job's
+/// directory, checks every line and starts fine-tuning the diffusion model on it.
+fn start_diffusion(body: &[u8], args: &ServeArgs, work: &Path, jobs: &Jobs) -> Result<u64> {
+    anyhow::ensure!(
+        args.diffusion_init.is_file(),
+        "this server has no diffusion model to fine-tune ({} is missing): restart it with \
+         --diffusion-init FILE",
+        args.diffusion_init.display()
+    );
+    let lines = saxs_labels(body)?;
+    let (id, dir) = new_job_dir(work, jobs)?;
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+    std::fs::write(data.join("labels.jsonl"), &lines)
+        .with_context(|| format!("cannot write {}", data.display()))?;
+    let count = crate::diffusion_data::check_dir(&data).context("the training set")?;
+    anyhow::ensure!(
+        count >= 2,
+        "the training set has {count} image(s): fine-tuning needs at least 2 (one is held out)"
+    );
+    let out = dir.join(format!("diffusion-j{id}.bin"));
+    let extra: Vec<&str> = args.diffusion_args.split_whitespace().collect();
+    let mut train: Vec<std::ffi::OsString> = vec![
+        "train".into(),
+        "diffusion".into(),
+        "--data".into(),
+        data.into_os_string(),
+        "--init".into(),
+        args.diffusion_init.clone().into_os_string(),
+        "--out".into(),
+        out.clone().into_os_string(),
+    ];
+    if !extra.contains(&"--val") {
+        train.extend([
+            "--val".into(),
+            (count / 10).clamp(1, 200).to_string().into(),
+        ]);
+    }
+    train.extend(extra.iter().map(Into::into));
+    eprintln!(
+        "job {id}: fine-tuning {} on {count} engine images",
+        args.diffusion_init.display()
+    );
+    let first = format!("job {id}: {count} engine images (generate saxs parameters)");
+    spawn_job(id, &train, out, first, jobs)?;
+    Ok(id)
+}
+
+/// The `labels.jsonl` text of a diffusion training set: the body itself, or the one
+/// `labels.jsonl` (at any depth) of a zip.
+fn saxs_labels(body: &[u8]) -> Result<Vec<u8>> {
+    anyhow::ensure!(
+        !body.is_empty(),
+        "the training set is empty: send the labels.jsonl of a `synthscope generate saxs` \
+         directory, or a zip of that directory"
+    );
+    if !body.starts_with(b"PK") {
+        anyhow::ensure!(
+            std::str::from_utf8(body).is_ok(),
+            "the training set is neither a zip nor a labels.jsonl text file"
+        );
+        return Ok(body.to_vec());
+    }
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body))
+        .context("the training set is not a readable zip")?;
+    let names: Vec<String> = zip
+        .file_names()
+        .filter(|n| *n == "labels.jsonl" || n.ends_with("/labels.jsonl"))
+        .map(str::to_string)
+        .collect();
+    let [name] = names.as_slice() else {
+        anyhow::bail!(
+            "the zip holds {} labels.jsonl files: it needs exactly one (zip one `generate saxs` \
+             directory)",
+            names.len()
+        );
+    };
+    let entry = zip
+        .by_name(name)
+        .with_context(|| format!("the zip's {name} cannot be read"))?;
+    let mut text = Vec::new();
+    entry
+        .take(MAX_BODY_BYTES + 1)
+        .read_to_end(&mut text)
+        .with_context(|| format!("the zip's {name} cannot be read"))?;
+    anyhow::ensure!(
+        text.len() as u64 <= MAX_BODY_BYTES,
+        "the zip's {name} is over {} GiB unpacked",
+        MAX_BODY_BYTES >> 30
+    );
+    Ok(text)
+}
+
+/// Runs this binary with `train_args` in the background as job `id`, keeping the last lines of
+/// its progress output and, when it succeeds, the weights file `out`.
+fn spawn_job(
+    id: u64,
+    train_args: &[std::ffi::OsString],
+    out: PathBuf,
+    first_line: String,
+    jobs: &Jobs,
+) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find this program to run the training")?;
     let mut child = Command::new(exe)
-        .args(["train", "realism", "--labels"])
-        .arg(&set)
-        .arg("--init")
-        .arg(&args.init)
-        .arg("--out")
-        .arg(&out)
-        .args(&args.train_args)
+        .args(train_args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -257,19 +407,10 @@ fn start_job(body: &[u8], args: &ServeArgs, work: &Path, jobs: &Jobs) -> Result<
             id,
             Job {
                 state: "running",
-                log: vec![format!(
-                    "job {id}: {} labels, {} images",
-                    archive.labels.len(),
-                    archive.images.len()
-                )],
+                log: vec![first_line],
                 ..Job::default()
             },
         );
-    eprintln!(
-        "job {id}: fine-tuning on {} ({} labels)",
-        set.display(),
-        archive.labels.len()
-    );
     let jobs = jobs.clone();
     std::thread::spawn(move || {
         // Progress bars redraw with carriage returns: every redraw is a line here.
@@ -317,7 +458,7 @@ fn start_job(body: &[u8], args: &ServeArgs, work: &Path, jobs: &Jobs) -> Result<
             }
         }
     });
-    Ok(id)
+    Ok(())
 }
 
 /// `text` without terminal colour codes (ESC [ … letter).

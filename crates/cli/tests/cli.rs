@@ -966,11 +966,48 @@ fn train_realism_fine_tunes_on_expert_labels() {
     assert!(!Path::new(&never).exists());
 
     // The same round through `synthscope serve`: POST the set, poll the job, fetch the weights.
+    let serve_dir = path(&d.join("serve"));
+    let mut serve_args = vec!["--init", &init, "--work", &serve_dir, "--"];
+    serve_args.extend(small);
+    let (mut server, addr) = serve(&serve_args);
+    let result = std::panic::catch_unwind(|| {
+        let (status, body) = http(&addr, "GET", "/status", b"");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let (status, body) = http(&addr, "POST", "/train/realism", b"not a zip");
+        assert_eq!(status, 400);
+        let e: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert!(
+            e["error"].as_str().expect("error").contains("training set"),
+            "{e}"
+        );
+        let set = std::fs::read(&merged).expect("merged");
+        let (status, body) = http(&addr, "POST", "/train/realism", &set);
+        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+        let state = finished_job(&addr, &body);
+        assert_eq!(state["state"], "done", "{state}");
+        let job = state["job"].as_u64().expect("job");
+        assert!(
+            state["log"].to_string().contains("9 used, 3 left out"),
+            "{state}"
+        );
+        let (status, weights) = http(&addr, "GET", &format!("/jobs/{job}/weights"), b"");
+        assert_eq!(status, 200);
+        assert_eq!(&weights[..8], b"SSREALM1");
+        let (status, _) = http(&addr, "GET", "/jobs/99/weights", b"");
+        assert_eq!(status, 404);
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// `synthscope serve --port 0 <args>` started: the process and its address.
+fn serve(args: &[&str]) -> (std::process::Child, String) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_synthscope"))
-        .args(["serve", "--port", "0", "--init", &init, "--work"])
-        .arg(d.join("serve"))
-        .arg("--")
-        .args(small)
+        .args(["serve", "--port", "0"])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -986,45 +1023,21 @@ fn train_realism_fine_tunes_on_expert_labels() {
         .strip_prefix("listening on http://")
         .expect("address")
         .to_string();
-    let result = std::panic::catch_unwind(|| {
-        let (status, body) = http(&addr, "GET", "/status", b"");
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        let (status, body) = http(&addr, "POST", "/train/realism", b"not a zip");
-        assert_eq!(status, 400);
-        let e: serde_json::Value = serde_json::from_slice(&body).expect("json");
-        assert!(
-            e["error"].as_str().expect("error").contains("training set"),
-            "{e}"
-        );
-        let set = std::fs::read(&merged).expect("merged");
-        let (status, body) = http(&addr, "POST", "/train/realism", &set);
-        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
-        let job = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["job"]
-            .as_u64()
-            .expect("job");
-        let state = loop {
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            let (_, body) = http(&addr, "GET", &format!("/jobs/{job}"), b"");
-            let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
-            if v["state"] != "running" {
-                break v;
-            }
-        };
-        assert_eq!(state["state"], "done", "{state}");
-        assert!(
-            state["log"].to_string().contains("9 used, 3 left out"),
-            "{state}"
-        );
-        let (status, weights) = http(&addr, "GET", &format!("/jobs/{job}/weights"), b"");
-        assert_eq!(status, 200);
-        assert_eq!(&weights[..8], b"SSREALM1");
-        let (status, _) = http(&addr, "GET", "/jobs/99/weights", b"");
-        assert_eq!(status, 404);
-    });
-    let _ = server.kill();
-    let _ = server.wait();
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
+    (server, addr)
+}
+
+/// The state of the job that a `202 {"job": id}` answer started, once it has stopped running.
+fn finished_job(addr: &str, accepted: &[u8]) -> serde_json::Value {
+    let job = serde_json::from_slice::<serde_json::Value>(accepted).expect("json")["job"]
+        .as_u64()
+        .expect("job");
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let (_, body) = http(addr, "GET", &format!("/jobs/{job}"), b"");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        if v["state"] != "running" {
+            return v;
+        }
     }
 }
 
@@ -1272,4 +1285,87 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         }
     }
     assert_eq!(report["physics"]["nan_or_negative_samples"], 0);
+
+    // Fine-tuning through `synthscope serve`: a `generate saxs` set, bare or zipped.
+    let set = work.path().join("set");
+    run_ok(&[
+        "generate",
+        "saxs",
+        "--count",
+        "6",
+        "--seed",
+        "9",
+        "--size",
+        "128",
+        "--out",
+        set.to_str().expect("utf-8"),
+    ]);
+    let labels_text = std::fs::read(set.join("labels.jsonl")).expect("labels");
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut zipped);
+        z.start_file("set/labels.jsonl", zip::write::SimpleFileOptions::default())
+            .expect("zip");
+        std::io::Write::write_all(&mut z, &labels_text).expect("zip");
+        z.finish().expect("zip");
+    }
+    let serve_dir = work.path().join("serve");
+    let (mut server, addr) = serve(&[
+        "--init",
+        model_s,
+        "--diffusion-init",
+        model_s,
+        "--diffusion-args",
+        "--epochs 1 --batch 4 --lr 1e-3",
+        "--work",
+        serve_dir.to_str().expect("utf-8"),
+    ]);
+    let result = std::panic::catch_unwind(|| {
+        for (body, says) in [
+            (&b""[..], "is empty"),
+            (&b"{\"file\": \"a.png\"}\n"[..], "is not a SAXS record"),
+        ] {
+            let (status, reply) = http(&addr, "POST", "/train/diffusion", body);
+            let e: serde_json::Value = serde_json::from_slice(&reply).expect("json");
+            assert_eq!(status, 400, "{e}");
+            assert!(e["error"].as_str().expect("error").contains(says), "{e}");
+        }
+        for body in [&labels_text, zipped.get_ref()] {
+            let (status, reply) = http(&addr, "POST", "/train/diffusion", body);
+            assert_eq!(status, 202, "{}", String::from_utf8_lossy(&reply));
+            let state = finished_job(&addr, &reply);
+            assert_eq!(state["state"], "done", "{state}");
+            assert!(
+                state["log"].to_string().contains("6 engine images"),
+                "{state}"
+            );
+            let job = state["job"].as_u64().expect("job");
+            let (status, weights) = http(&addr, "GET", &format!("/jobs/{job}/weights"), b"");
+            assert_eq!(status, 200);
+            let tuned = work.path().join(format!("tuned-{job}.bin"));
+            std::fs::write(&tuned, &weights).expect("write");
+            assert_ne!(weights, std::fs::read(&model).expect("model"));
+            let o = synthscope(&[
+                "sample",
+                "diffusion",
+                "--model",
+                tuned.to_str().expect("utf-8"),
+                "--count",
+                "1",
+                "--steps",
+                "2",
+                "--out",
+                work.path()
+                    .join(format!("tuned-{job}"))
+                    .to_str()
+                    .expect("utf-8"),
+            ]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
 }
