@@ -47,10 +47,14 @@ pub(crate) struct EvalRealismArgs {
     #[arg(long)]
     true_beam: bool,
     /// Also write every image's scores to this file, one JSON line each (`index` of the
-    /// engine image, `realistic`, `fake` kind, each member's probability, the soft vote), for
+    /// engine image, `realistic`, `fake` kind, `diffusion`, each member's probability, the soft vote), for
     /// ROC curves or a look at the misses.
     #[arg(long)]
     scores: Option<PathBuf>,
+    /// Also judge every image of this `synthscope sample diffusion` directory (fakes): the
+    /// report adds how well the ensemble separates them from the clean engine images.
+    #[arg(long)]
+    generated: Option<std::path::PathBuf>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -95,6 +99,7 @@ fn write_scores(
             "index": s.index,
             "realistic": s.realistic,
             "fake": s.fake.map(|k| k.name()),
+            "diffusion": s.diffusion,
             "members": members,
             "score": r4(score),
         });
@@ -109,7 +114,10 @@ pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
     let device = device(a.device)?;
     let (ensemble, name, digest) = shipped::load_realism(a.model.as_deref(), &device, "--model")?;
     let beam = Beam::estimated_if(!a.true_beam);
-    let samples = realism_data::load_dir(&a.data, a.limit, a.seed, a.mix, beam)?;
+    let mut samples = realism_data::load_dir(&a.data, a.limit, a.seed, a.mix, beam)?;
+    if let Some(dir) = &a.generated {
+        samples.extend(realism_data::load_generated(dir, a.limit, beam)?);
+    }
     let truth: Vec<bool> = samples.iter().map(|s| s.realistic).collect();
     let probs = member_probabilities(&ensemble.members, &samples, &device)?;
     let weights = &ensemble.header.vote_weights;
@@ -149,8 +157,29 @@ pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
         .into_iter()
         .map(|(k, (c, n))| (k.to_string(), r4(c as f64 / n as f64)))
         .collect();
+    // Diffusion samples against the clean engine images only (procedural fakes left out).
+    let diffusion = a.generated.as_ref().map(|dir| {
+        let pick: Vec<usize> = (0..samples.len())
+            .filter(|&i| samples[i].realistic || samples[i].diffusion)
+            .collect();
+        let of = |v: &[bool]| pick.iter().map(|&i| v[i]).collect::<Vec<bool>>();
+        let scores: Vec<f64> = pick.iter().map(|&i| soft[i]).collect();
+        let n = samples.iter().filter(|s| s.diffusion).count();
+        let rejected = samples
+            .iter()
+            .zip(&soft_decisions)
+            .filter(|(s, called_real)| s.diffusion && !**called_real)
+            .count();
+        json!({
+            "dir": dir.display().to_string(),
+            "samples": n,
+            "rejected": r4(rejected as f64 / n.max(1) as f64),
+            "vs_clean_engine": scores_json(&of(&soft_decisions), &scores, &of(&truth)),
+        })
+    });
     let out = json!({
         "ensemble": scores_json(&soft_decisions, &soft, &truth),
+        "diffusion": diffusion,
         "hard_vote": scores_json(&hard_decisions, &hard_scores, &truth),
         "members": members,
         "vote_weights": member_weights,

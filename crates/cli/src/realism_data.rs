@@ -10,6 +10,9 @@
 //! The mixing ratio of the seed — generated to experimental images, 4:6 by default — sets the
 //! fraction of images that become fakes (generated) against those kept clean (standing in for
 //! experimental ones).
+//!
+//! Images the diffusion generator drew (`synthscope sample diffusion`, [`load_generated`]) join
+//! the generated side beside the procedural fakes: what the generator really gets wrong.
 
 use std::path::Path;
 
@@ -40,8 +43,10 @@ pub(crate) struct RealismSample {
     pub rings: Vec<f32>,
     /// A clean engine image.
     pub realistic: bool,
-    /// How a fake was made (`None` for realistic images).
+    /// How a procedural fake was made (`None` for realistic and for diffusion images).
     pub fake: Option<FakeKind>,
+    /// Drawn by the diffusion generator (a fake).
+    pub diffusion: bool,
     /// The engine image it was made from (its `index` in labels.jsonl).
     pub index: u64,
 }
@@ -94,6 +99,7 @@ impl Recipe {
                 rings,
                 realistic: true,
                 fake: None,
+                diffusion: false,
                 index,
             }));
         }
@@ -108,6 +114,7 @@ impl Recipe {
                     rings,
                     realistic: false,
                     fake: Some(kind),
+                    diffusion: false,
                     index,
                 }));
             }
@@ -216,6 +223,7 @@ pub(crate) fn from_labels(files: &[std::path::PathBuf]) -> Result<Vec<RealismSam
                 rings: ring_statistics(coefficients),
                 realistic,
                 fake: None,
+                diffusion: false,
                 index: n as u64,
             }))
         })
@@ -227,6 +235,57 @@ pub(crate) fn from_labels(files: &[std::path::PathBuf]) -> Result<Vec<RealismSam
         decided.len()
     );
     finish(built)
+}
+
+/// Every image of a `synthscope sample diffusion` directory (at most `limit`) as a generated
+/// (fake) sample, its rings taken around the drawn beam centre or, with [`Beam::Estimated`],
+/// around one estimated from the image.
+pub(crate) fn load_generated(
+    dir: &Path,
+    limit: Option<usize>,
+    beam: Beam,
+) -> Result<Vec<RealismSample>> {
+    let lines = crate::labels::read(dir, "saxs", limit)?;
+    let basis = crate::saxs_data::basis();
+    lines
+        .par_iter()
+        .map(|(n, v)| {
+            if v.get("generated_by").and_then(|g| g.as_str()) != Some("diffusion") {
+                bail!(
+                    "{} labels.jsonl line {n} is an engine image, not a generated one: give a \
+                     directory written by `synthscope sample diffusion`",
+                    dir.display()
+                );
+            }
+            let counts = crate::labels::read_counts(dir, v, *n)?;
+            let at = |key: &str| v.get(key).and_then(serde_json::Value::as_f64);
+            let drawn_beam_px = at("beam_x_px").zip(at("beam_y_px")).unwrap_or((0.0, 0.0));
+            let (image, coefficients) = prepare(&counts, drawn_beam_px, beam, &basis)?;
+            Ok(RealismSample {
+                image,
+                rings: ring_statistics(coefficients),
+                realistic: false,
+                fake: None,
+                diffusion: true,
+                index: v.get("index").and_then(|i| i.as_u64()).unwrap_or(*n as u64),
+            })
+        })
+        .collect()
+}
+
+/// Adds `generated` to a split training set, holding out the same share of them as of the rest
+/// (at least one when there is a validation set).
+pub(crate) fn add_generated(
+    train: &mut Vec<RealismSample>,
+    val: &mut Vec<RealismSample>,
+    mut generated: Vec<RealismSample>,
+) {
+    let share = val.len() as f64 / (train.len() + val.len()).max(1) as f64;
+    let n_val = ((generated.len() as f64 * share).round() as usize)
+        .max(usize::from(!val.is_empty()))
+        .min(generated.len());
+    val.extend(generated.split_off(generated.len() - n_val));
+    train.extend(generated);
 }
 
 /// The realism rings member's input: the ring statistics of a coefficient view (after its

@@ -62,6 +62,11 @@ pub(crate) struct TrainRealismArgs {
     /// images the experts were unsure or split about are left out.
     #[arg(long, num_args = 1.., conflicts_with_all = ["data", "generate", "true_beam"])]
     labels: Vec<std::path::PathBuf>,
+    /// Add every image of this `synthscope sample diffusion` directory to the generated side,
+    /// beside the procedural fakes (or the experts' fakes of --labels): the ensemble learns what
+    /// the diffusion generator gets wrong.
+    #[arg(long)]
+    generated: Option<std::path::PathBuf>,
     /// Start from this realism weights file (its members and widths; --members and --width are
     /// ignored) and fine-tune every member: the human-in-the-loop round.
     #[arg(long, conflicts_with_all = ["keep", "resume"])]
@@ -171,7 +176,16 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     } else {
         realism_data::from_labels(&a.labels)?
     };
-    let (train, val) = split_validation(samples, run.val)?;
+    let (mut train, mut val) = split_validation(samples, run.val)?;
+    if let Some(dir) = &a.generated {
+        let generated = realism_data::load_generated(dir, None, beam)?;
+        eprintln!(
+            "{} diffusion samples of {} join the generated side",
+            generated.len(),
+            dir.display()
+        );
+        realism_data::add_generated(&mut train, &mut val, generated);
+    }
     let fakes = |s: &[RealismSample]| s.iter().filter(|x| !x.realistic).count();
     eprintln!(
         "realism training (mix {}): {} training images ({} fake) and {} validation images ({} fake), prepared in {:.1} s",
@@ -276,11 +290,15 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
         .collect();
     ensemble.header.vote_threshold = best_f1_threshold(&scores, &truth);
     let auc = imaging::metrics::roc_auc(&scores, &truth).unwrap_or(f64::NAN);
-    let set = if a.labels.is_empty() {
+    let mut set = if a.labels.is_empty() {
         format!("{} images (mix {})", train.len(), a.mix)
     } else {
         format!("{} expert-labelled images", train.len())
     };
+    let diffusion = train.iter().filter(|s| s.diffusion).count();
+    if diffusion > 0 {
+        set.push_str(&format!(" of which {diffusion} diffusion samples"));
+    }
     let start = a
         .init
         .as_ref()

@@ -1368,4 +1368,58 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
+
+    // The realism ensemble judges diffusion samples, and a round learns from them.
+    let o = run_ok(&[
+        "eval",
+        "realism",
+        "--data",
+        set.to_str().expect("utf-8"),
+        "--generated",
+        out_s,
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(report["diffusion"]["samples"], 3, "{report}");
+    let rejected = report["diffusion"]["rejected"].as_f64().expect("rejected");
+    assert!((0.0..=1.0).contains(&rejected), "{report}");
+    let round = work.path().join("realism-round.bin");
+    let o = run_ok(&[
+        "train",
+        "realism",
+        "--generate",
+        "12",
+        "--generated",
+        out_s,
+        "--members",
+        "rings",
+        "--width",
+        "4",
+        "--epochs",
+        "1",
+        "--max-steps-per-epoch",
+        "1",
+        "--batch",
+        "4",
+        "--val",
+        "4",
+        "--out",
+        round.to_str().expect("utf-8"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("3 diffusion samples"), "{err}");
+    assert!(round.exists());
+    // An engine directory is not a set of generated images.
+    let o = synthscope(&[
+        "eval",
+        "realism",
+        "--data",
+        set.to_str().expect("utf-8"),
+        "--generated",
+        set.to_str().expect("utf-8"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("not a generated one"),
+        "{err}"
+    );
 }
