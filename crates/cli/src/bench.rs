@@ -390,6 +390,12 @@ pub(crate) struct BenchDiffusionArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value_t = crate::device::DeviceChoice::Cpu)]
     device: crate::device::DeviceChoice,
+    /// Batch of the timed training step (as `train diffusion --batch`; 0: no training step).
+    #[arg(long, default_value_t = 16)]
+    train_batch: usize,
+    /// Time only the training step.
+    #[arg(long)]
+    train_only: bool,
 }
 
 /// `synthscope bench diffusion`: seconds to sample one 256 × 256 detector image (network steps
@@ -406,6 +412,31 @@ pub(crate) fn diffusion(a: &BenchDiffusionArgs) -> Result<()> {
         config: crate::stages::generated_saxs(),
         seed: 1,
     };
+    if a.train_batch > 0 {
+        // The same weights on the autodiff device: one training step as `train diffusion`.
+        let train_device = device.clone().autodiff();
+        let (net, _, _) =
+            crate::sample_diffusion::load_generator(a.model.as_deref(), &train_device)?;
+        let seconds = crate::train_diffusion::time_training_steps(
+            net.denoiser,
+            &net.header,
+            a.train_batch,
+            a.runs.max(1),
+            &train_device,
+        )?;
+        let s = median(seconds);
+        println!(
+            "diffusion training step, {name}, {:?} device, {} threads, batch {}, forward + backward + Adam, median of {} runs: {s:.3} s ({:.1} images/s)",
+            a.device,
+            rayon::current_num_threads(),
+            a.train_batch,
+            a.runs.max(1),
+            a.train_batch as f64 / s
+        );
+    }
+    if a.train_only {
+        return Ok(());
+    }
     let tags = vec![vec!["ring".to_string(), "halo".to_string()]];
     println!(
         "diffusion sampling latency, {name}, {:?} device, {} threads, median of {} runs (s per 256² image)",

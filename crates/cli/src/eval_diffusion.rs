@@ -17,7 +17,8 @@ use imaging::metrics::{average_precision, kid};
 use imaging::scattering::polar::PolarGrid;
 use imaging::scattering::{BeamSource, FourierBessel, prepare};
 use models::classify::Classifier;
-use models::diffusion::generator::SampleSettings;
+use models::diffusion::generator::{SampleSettings, noise_seed};
+use models::diffusion::prior::LinearGaussianPrior;
 use models::diffusion::sampler::SamplerKind;
 use models::tagger::{FB_FEATURES, TAG_COUNT};
 use rand::{Rng, SeedableRng};
@@ -29,7 +30,7 @@ use synth::scattering::lattice::{LatticeKind, reflections};
 use synth::scattering::{SaxsConfig, SaxsParams, TRAINING_TAGS, sample_polar};
 
 use crate::device::{DeviceChoice, block_on, device};
-use crate::sample_diffusion::{Draw, load_generator};
+use crate::sample_diffusion::{Draw, Drawn, detect, load_generator};
 use crate::shipped;
 
 /// Engine batches of the references when no `--real` directory is given.
@@ -39,6 +40,18 @@ const FAKES_STREAM: u64 = 0xFA_0000;
 const PROFILE_FEATURES: usize = 320;
 /// Images classified together.
 const CHUNK: usize = 32;
+
+/// The judged reference sets every sample set is compared with.
+struct References {
+    /// Held-out engine images (the tags samples are asked for are theirs).
+    real: Vec<Judged>,
+    /// A second independent engine set: the floor of every distance.
+    floor: Vec<Judged>,
+    /// Procedural fakes: a known-bad generator.
+    fakes: Vec<Judged>,
+    /// Training-stream images, for memorisation.
+    training: Vec<Judged>,
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct EvalDiffusionArgs {
@@ -77,6 +90,13 @@ pub(crate) struct EvalDiffusionArgs {
     /// KID subsets.
     #[arg(long, default_value_t = 100)]
     kid_subsets: usize,
+    /// Training-stream images the baseline prior (`models::diffusion::prior`, the linear VAE)
+    /// is fitted to (0: no baseline).
+    #[arg(long, default_value_t = 1000)]
+    prior_images: usize,
+    /// Latent dimensions of the baseline prior.
+    #[arg(long, default_value_t = 64)]
+    prior_rank: usize,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -392,38 +412,6 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let sample_seconds = sampling.elapsed().as_secs_f64() / n as f64;
-    let bad_values = samples
-        .iter()
-        .filter(|s| s.polar.iter().any(|v| !v.is_finite()))
-        .count();
-    let sample_counts: Vec<imaging::Image<f32>> =
-        samples.iter().map(|s| counts_f32(&s.image)).collect();
-
-    let j_samples = judge(
-        &classifier,
-        &sample_counts.iter().collect::<Vec<_>>(),
-        &device,
-    )?;
-    let j_real = judge(
-        &classifier,
-        &real.iter().map(|r| &r.counts).collect::<Vec<_>>(),
-        &device,
-    )?;
-    let j_floor = judge(
-        &classifier,
-        &floor.iter().map(|r| &r.counts).collect::<Vec<_>>(),
-        &device,
-    )?;
-    let j_fakes = judge(
-        &classifier,
-        &fake_images.iter().collect::<Vec<_>>(),
-        &device,
-    )?;
-    let j_train = judge(
-        &classifier,
-        &training.iter().map(|r| &r.counts).collect::<Vec<_>>(),
-        &device,
-    )?;
 
     let pass =
         |j: &[Judged]| j.iter().filter(|x| x.realistic).count() as f64 / j.len().max(1) as f64;
@@ -433,17 +421,6 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
     fn prof(j: &[Judged]) -> Vec<&Vec<f32>> {
         j.iter().map(|x| &x.profile).collect()
     }
-    let mut explained: Vec<f64> = j_real.iter().map(|x| x.explained).collect();
-    explained.sort_by(f64::total_cmp);
-    let median_explained = explained[explained.len() / 2];
-    let centred = |j: &[Judged]| {
-        j.iter().filter(|x| x.explained >= median_explained).count() as f64 / j.len().max(1) as f64
-    };
-
-    let sample_polars: Vec<(&[f32], &[String])> = samples
-        .iter()
-        .map(|s| (s.polar.as_slice(), s.tags.as_slice()))
-        .collect();
     let real_polars: Vec<(Vec<f32>, &[String])> = real
         .iter()
         .filter_map(|r| {
@@ -453,7 +430,6 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
             ))
         })
         .collect();
-    let (lattice_samples, lattice_n) = lattice_share(&grid, &sample_polars);
     let (lattice_engine, lattice_engine_n) = lattice_share(
         &grid,
         &real_polars
@@ -461,9 +437,89 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
             .map(|(p, t)| (p.as_slice(), *t))
             .collect::<Vec<_>>(),
     );
-
-    let memorisation = median_nearest(&emb(&j_samples), &emb(&j_train))
-        / median_nearest(&emb(&j_real), &emb(&j_train));
+    let judge_all = |images: &[&imaging::Image<f32>]| judge(&classifier, images, &device);
+    let refs = References {
+        real: judge_all(&real.iter().map(|r| &r.counts).collect::<Vec<_>>())?,
+        floor: judge_all(&floor.iter().map(|r| &r.counts).collect::<Vec<_>>())?,
+        fakes: judge_all(&fake_images.iter().collect::<Vec<_>>())?,
+        training: judge_all(&training.iter().map(|r| &r.counts).collect::<Vec<_>>())?,
+    };
+    let mut explained: Vec<f64> = refs.real.iter().map(|x| x.explained).collect();
+    explained.sort_by(f64::total_cmp);
+    let median_explained = explained[explained.len() / 2];
+    let centred = |j: &[Judged]| {
+        j.iter().filter(|x| x.explained >= median_explained).count() as f64 / j.len().max(1) as f64
+    };
+    let figures = |drawn: &[Drawn]| -> Result<serde_json::Map<String, Value>> {
+        let counts: Vec<imaging::Image<f32>> = drawn.iter().map(|s| counts_f32(&s.image)).collect();
+        let judged = judge_all(&counts.iter().collect::<Vec<_>>())?;
+        let polars: Vec<(&[f32], &[String])> = drawn
+            .iter()
+            .map(|s| (s.polar.as_slice(), s.tags.as_slice()))
+            .collect();
+        let (lattice, lattice_n) = lattice_share(&grid, &polars);
+        let bad_values = drawn
+            .iter()
+            .filter(|s| s.polar.iter().any(|v| !v.is_finite()))
+            .count();
+        let memorisation = median_nearest(&emb(&judged), &emb(&refs.training))
+            / median_nearest(&emb(&refs.real), &emb(&refs.training));
+        let kids = |space: fn(&[Judged]) -> Vec<&Vec<f32>>| {
+            kid_json(&space(&judged), &space(&refs.real), a.kid_subsets)
+        };
+        let Value::Object(map) = json!({
+            "tag_fidelity_map": mean_ap(&judged, &wanted).map_or(Value::Null, r4),
+            "tag_fidelity_ap": ap_per_tag(&judged, &wanted),
+            "realism_pass_rate": r4(pass(&judged)),
+            "kid_samples_vs_engine": { "embedding": kids(emb), "radial_profile": kids(prof) },
+            "centred_share": r4(centred(&judged)),
+            "nan_or_negative_samples": bad_values,
+            "lattice_match_share": lattice.map_or(Value::Null, r4),
+            "lattice_samples": lattice_n,
+            "memorisation": r4(memorisation),
+        }) else {
+            unreachable!("a JSON object literal")
+        };
+        Ok(map)
+    };
+    let mut diffusion = figures(&samples)?;
+    // The baseline: decoded random latents of the linear-Gaussian prior, fitted to the
+    // training stream, asked for the same tags and drawn through the same instruments.
+    let prior = if a.prior_images > 0 {
+        let fitting = Instant::now();
+        let train =
+            crate::diffusion_data::engine_samples(&config, &grid, a.train_seed, 0, a.prior_images)?;
+        let images: Vec<&[f32]> = train.iter().map(|t| t.polar.as_slice()).collect();
+        let tag_rows: Vec<&[f32]> = train.iter().map(|t| t.tags.as_slice()).collect();
+        let prior = LinearGaussianPrior::fit(&images, &tag_rows, a.prior_rank, a.train_seed)
+            .map_err(|e| anyhow::anyhow!("the baseline prior: {e}"))?;
+        let polars = wanted
+            .iter()
+            .enumerate()
+            .map(|(i, tags)| {
+                let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+                let v = generator.tag_vector(&names)?;
+                prior
+                    .sample(&v, noise_seed(a.seed, i as u64))
+                    .map_err(|e| anyhow::anyhow!("the baseline prior: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let idx: Vec<u64> = (0..n as u64).collect();
+        let drawn = detect(&config, &grid, a.seed, &idx, polars, &wanted)?;
+        let mut f = figures(&drawn)?;
+        f.insert(
+            "model".into(),
+            json!(format!(
+                "linear-Gaussian prior (probabilistic PCA, rank {}, mean linear in the tags) fitted to {} images of engine batch {}",
+                a.prior_rank, a.prior_images, a.train_seed
+            )),
+        );
+        f.insert("fit_seconds".into(), r4(fitting.elapsed().as_secs_f64()));
+        Value::Object(f)
+    } else {
+        Value::Null
+    };
+    let take = |m: &mut serde_json::Map<String, Value>, k: &str| m.remove(k).unwrap_or(Value::Null);
     let report = json!({
         "model": model_name,
         "model_sha256": digest,
@@ -473,39 +529,39 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
         "sampler": sampler.name(),
         "steps": a.steps,
         "guidance": a.guidance,
-        "tag_fidelity_map": mean_ap(&j_samples, &wanted).map_or(Value::Null, r4),
-        "tag_fidelity_map_engine": mean_ap(&j_real, &wanted).map_or(Value::Null, r4),
-        "tag_fidelity_ap": ap_per_tag(&j_samples, &wanted),
-        "tag_fidelity_ap_engine": ap_per_tag(&j_real, &wanted),
-        "realism_pass_rate": r4(pass(&j_samples)),
-        "realism_pass_rate_engine": r4(pass(&j_real)),
-        "realism_pass_rate_fakes": r4(pass(&j_fakes)),
+        "tag_fidelity_map": take(&mut diffusion, "tag_fidelity_map"),
+        "tag_fidelity_map_engine": mean_ap(&refs.real, &wanted).map_or(Value::Null, r4),
+        "tag_fidelity_ap": take(&mut diffusion, "tag_fidelity_ap"),
+        "tag_fidelity_ap_engine": ap_per_tag(&refs.real, &wanted),
+        "realism_pass_rate": take(&mut diffusion, "realism_pass_rate"),
+        "realism_pass_rate_engine": r4(pass(&refs.real)),
+        "realism_pass_rate_fakes": r4(pass(&refs.fakes)),
         "kid_note": "unbiased KID ×1000, polynomial kernel of degree 3, subsets of up to 1000",
         "kid": {
             "embedding": {
-                "samples_vs_engine": kid_json(&emb(&j_samples), &emb(&j_real), a.kid_subsets),
-                "engine_vs_engine": kid_json(&emb(&j_floor), &emb(&j_real), a.kid_subsets),
-                "fakes_vs_engine": kid_json(&emb(&j_fakes), &emb(&j_real), a.kid_subsets),
+                "samples_vs_engine": diffusion["kid_samples_vs_engine"]["embedding"].clone(),
+                "engine_vs_engine": kid_json(&emb(&refs.floor), &emb(&refs.real), a.kid_subsets),
+                "fakes_vs_engine": kid_json(&emb(&refs.fakes), &emb(&refs.real), a.kid_subsets),
             },
             "radial_profile": {
-                "samples_vs_engine": kid_json(&prof(&j_samples), &prof(&j_real), a.kid_subsets),
-                "engine_vs_engine": kid_json(&prof(&j_floor), &prof(&j_real), a.kid_subsets),
-                "fakes_vs_engine": kid_json(&prof(&j_fakes), &prof(&j_real), a.kid_subsets),
+                "samples_vs_engine": diffusion["kid_samples_vs_engine"]["radial_profile"].clone(),
+                "engine_vs_engine": kid_json(&prof(&refs.floor), &prof(&refs.real), a.kid_subsets),
+                "fakes_vs_engine": kid_json(&prof(&refs.fakes), &prof(&refs.real), a.kid_subsets),
             },
         },
         "physics": {
-            "centred_share": r4(centred(&j_samples)),
-            "centred_share_engine": r4(centred(&j_floor)),
+            "centred_share": take(&mut diffusion, "centred_share"),
+            "centred_share_engine": r4(centred(&refs.floor)),
             "engine_median_explained": r4(median_explained),
-            "nan_or_negative_samples": bad_values,
-            "lattice_match_share": lattice_samples.map_or(Value::Null, r4),
-            "lattice_samples": lattice_n,
+            "nan_or_negative_samples": take(&mut diffusion, "nan_or_negative_samples"),
+            "lattice_match_share": take(&mut diffusion, "lattice_match_share"),
+            "lattice_samples": take(&mut diffusion, "lattice_samples"),
             "lattice_match_share_engine": lattice_engine.map_or(Value::Null, r4),
             "lattice_engine_images": lattice_engine_n,
         },
-        "memorisation": r4(memorisation),
-        "vae_prior": Value::Null,
-        "vae_prior_note": "no autoencoder: the polar grid is an exact analytic encoder (docs/diffusion.md)",
+        "memorisation": take(&mut diffusion, "memorisation"),
+        "vae_prior": prior,
+        "vae_prior_note": "no learnt autoencoder in this design (the polar grid is an exact analytic encoder): the baseline is the linear VAE, probabilistic PCA on the same grid (docs/diffusion.md)",
         "sample_seconds_per_image": r4(sample_seconds),
         "seconds": r4(started.elapsed().as_secs_f64()),
     });

@@ -126,25 +126,37 @@ impl Draw<'_> {
             )?
             .context("sampling stopped early")?;
         let grid = self.generator.header.layout;
-        indices
-            .par_iter()
-            .zip(polars)
-            .zip(tags)
-            .map(|((&index, polar), tags)| {
-                let names: Vec<&str> = tags.iter().map(String::as_str).collect();
-                let (instrument, image) =
-                    generated_image(&self.config, &grid, &polar, &names, self.seed, index)?;
-                let g = instrument.geometry;
-                Ok(Drawn {
-                    index,
-                    tags: tags.clone(),
-                    beam_px: (g.beam_x_px, g.beam_y_px),
-                    image,
-                    polar,
-                })
-            })
-            .collect()
+        detect(&self.config, &grid, self.seed, indices, polars, tags)
     }
+}
+
+/// Polar images `polars` (image i of batch `seed` is `indices[i]`, asked for `tags[i]`)
+/// counted through the engine's instrument for their tags, in parallel.
+pub(crate) fn detect(
+    config: &synth::scattering::SaxsConfig,
+    grid: &imaging::scattering::polar::PolarGrid,
+    seed: u64,
+    indices: &[u64],
+    polars: Vec<Vec<f32>>,
+    tags: &[Vec<String>],
+) -> Result<Vec<Drawn>> {
+    indices
+        .par_iter()
+        .zip(polars)
+        .zip(tags)
+        .map(|((&index, polar), tags)| {
+            let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+            let (instrument, image) = generated_image(config, grid, &polar, &names, seed, index)?;
+            let g = instrument.geometry;
+            Ok(Drawn {
+                index,
+                tags: tags.clone(),
+                beam_px: (g.beam_x_px, g.beam_y_px),
+                image,
+                polar,
+            })
+        })
+        .collect()
 }
 
 /// The generator from `path` or the shipped weights: the model, its name and SHA-256.

@@ -231,6 +231,51 @@ fn split_checkpoint(bytes: &[u8], device: &Device) -> Result<(Generator, Generat
     ))
 }
 
+/// Seconds of each of `runs` training steps of `net` (forward, backward and an Adam step on a
+/// batch of `batch` random polar images with stratified noise levels, as in training, but
+/// without making engine images), after one warm-up step. `device` must be an autodiff device;
+/// the CPU backend runs each operation as it is called, so the time is the step's.
+pub(crate) fn time_training_steps(
+    mut net: Denoiser,
+    header: &GeneratorHeader,
+    batch: usize,
+    runs: usize,
+    device: &Device,
+) -> Result<Vec<f64>> {
+    use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+    let layout = &header.layout;
+    let polars: Vec<Vec<f32>> = (0..batch as u64)
+        .map(|i| {
+            noise_field(layout.len(), i)
+                .iter()
+                .map(|v| v.clamp(-1.0, 1.0))
+                .collect()
+        })
+        .collect();
+    let tags = vec![[0.0f32; TAG_COUNT]; batch];
+    let times: Vec<f32> = (0..batch)
+        .map(|i| (i as f32 + 0.5) / batch as f32)
+        .collect();
+    let dropped = vec![false; batch];
+    let mut optim: ModuleOptimizer = AdamConfig::new().init();
+    let mut seconds = Vec::with_capacity(runs);
+    for run in 0..=runs {
+        let started = Instant::now();
+        let seeds: Vec<u64> = (0..batch as u64).map(|i| (run as u64) << 32 | i).collect();
+        let loss = loss_on(
+            &net, header, &polars, &tags, &times, &seeds, &dropped, device,
+        );
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(1e-5, net, grads);
+        // Reading the loss waits for the step's work on a device that queues it.
+        std::hint::black_box(loss.into_data());
+        if run > 0 {
+            seconds.push(started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(seconds)
+}
+
 /// The denoising loss of `net` on `samples`, each noised at `times[i]` with noise of seed
 /// `noise_seeds[i]`, its tags withheld where `dropped[i]`.
 #[allow(clippy::too_many_arguments)]

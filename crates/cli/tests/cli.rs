@@ -1265,8 +1265,29 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "2",
         "--kid-subsets",
         "3",
+        "--prior-images",
+        "24",
+        "--prior-rank",
+        "4",
     ]);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    // The linear VAE baseline gets the same figures.
+    for key in [
+        "tag_fidelity_map",
+        "realism_pass_rate",
+        "memorisation",
+        "centred_share",
+    ] {
+        assert!(
+            report["vae_prior"][key].as_f64().is_some(),
+            "{key}: {report}"
+        );
+    }
+    assert!(
+        report["vae_prior"]["kid_samples_vs_engine"]["embedding"]["mean"]
+            .as_f64()
+            .is_some()
+    );
     for key in [
         "tag_fidelity_map",
         "tag_fidelity_map_engine",

@@ -12,6 +12,8 @@
 //!   training for classifier-free guidance) and image planes concatenated to the input.
 //! - [`vae`]: the KL-regularised autoencoder between images and a latent (built and tested; no
 //!   trained one is compared against the polar representation yet).
+//! - [`prior`]: the linear-Gaussian latent prior (probabilistic PCA, a linear VAE's optimum) on
+//!   the generator's polar grid: the decoded-random-latents baseline it is judged against.
 //! - [`generator`]: the tag-conditioned scattering generator (a one-dimensional denoiser over
 //!   the rows of the sample's polar image) and its weights file.
 //!
@@ -24,6 +26,7 @@
 
 pub mod denoiser;
 pub mod generator;
+pub mod prior;
 pub mod sampler;
 pub mod schedule;
 pub mod vae;
