@@ -32,6 +32,10 @@ pub(crate) struct SampleDiffusionArgs {
     /// unconditional sample), for example "ring,halo".
     #[arg(long, default_value = "")]
     tags: String,
+    /// Instead of --tags: image i asks for the tags of engine image i of this batch (the
+    /// engine's own mix of tag sets, as `eval diffusion` asks for them).
+    #[arg(long, conflicts_with = "tags")]
+    tags_of_batch: Option<u64>,
     /// Images to write.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     count: u64,
@@ -259,7 +263,18 @@ pub(crate) fn run(a: &SampleDiffusionArgs) -> Result<()> {
         };
         let indices: Vec<u64> = (tried..tried + n as u64).collect();
         tried += n as u64;
-        let drawn = draw.images(&indices, &vec![tags.clone(); n], &device)?;
+        let wanted = match a.tags_of_batch {
+            Some(batch) => indices
+                .par_iter()
+                .map(|&i| {
+                    Ok(synth::dataset::generate_saxs(&draw.config, batch, i)?
+                        .truth
+                        .tags)
+                })
+                .collect::<Result<Vec<_>>>()?,
+            None => vec![tags.clone(); n],
+        };
+        let drawn = draw.images(&indices, &wanted, &device)?;
         let verdicts = match &classifier {
             Some(c) => realism_verdicts(
                 c,

@@ -1167,6 +1167,37 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         std::fs::read(out.join("sample_000001.png")).expect("image")
     );
 
+    // Each image can ask for the tags of the engine image of the same index in a batch.
+    let like = work.path().join("like");
+    run_ok(&[
+        "sample",
+        "diffusion",
+        "--model",
+        model_s,
+        "--count",
+        "2",
+        "--steps",
+        "2",
+        "--tags-of-batch",
+        "3",
+        "--out",
+        like.to_str().expect("utf-8"),
+    ]);
+    let engine = work.path().join("engine3");
+    run_ok(&[
+        "generate",
+        "saxs",
+        "--count",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        engine.to_str().expect("utf-8"),
+    ]);
+    for (s, e) in labels(&like).iter().zip(labels(&engine)) {
+        assert_eq!(s["tags"], e["tags"]);
+    }
+
     // Rejection sampling reports its tries and records each kept sample's realism score.
     let kept = work.path().join("kept");
     let o = run_ok(&[
