@@ -77,6 +77,10 @@ pub(crate) struct EvalDiffusionArgs {
     /// Update rule: ddpm, ddim or dpm++.
     #[arg(long, default_value = "dpm++")]
     sampler: String,
+    /// Keep only the angular harmonics |m| ≤ N of every clean estimate while sampling, instead
+    /// of what the model file says (0: keep all).
+    #[arg(long)]
+    chi_harmonics: Option<usize>,
     /// Engine batch the model was trained on (`train diffusion --seed`), for the memorisation
     /// ratio.
     #[arg(long, default_value_t = 100)]
@@ -365,7 +369,10 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
     }
     let device = device(a.device)?;
     let sampler: SamplerKind = a.sampler.parse()?;
-    let (generator, model_name, digest) = load_generator(a.model.as_deref(), &device)?;
+    let (mut generator, model_name, digest) = load_generator(a.model.as_deref(), &device)?;
+    if let Some(m) = a.chi_harmonics {
+        generator.header.chi_harmonics = (m > 0).then_some(m);
+    }
     let (taggers, tagger_name, _) = shipped::load_tagger(None, &device, "--tagger")?;
     let (ensemble, realism_name, _) =
         shipped::load_realism(a.realism.as_deref(), &device, "--realism")?;
@@ -437,6 +444,22 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
             .map(|(p, t)| (p.as_slice(), *t))
             .collect::<Vec<_>>(),
     );
+    // What the band of angular harmonics kept while sampling loses of engine images.
+    let outside_band_rms = generator.header.chi_harmonics.map(|m| {
+        let c = grid.chi_bins;
+        let p = imaging::scattering::polar::chi_low_pass(c, m);
+        let (mut sum, mut len) = (0.0f64, 0usize);
+        for (polar, _) in &real_polars {
+            for row in polar.chunks(c) {
+                for j in 0..c {
+                    let kept: f32 = (0..c).map(|k| p[j * c + k] * row[k]).sum();
+                    sum += f64::from(kept - row[j]).powi(2);
+                }
+                len += c;
+            }
+        }
+        (sum / len.max(1) as f64).sqrt()
+    });
     let judge_all = |images: &[&imaging::Image<f32>]| judge(&classifier, images, &device);
     let refs = References {
         real: judge_all(&real.iter().map(|r| &r.counts).collect::<Vec<_>>())?,
@@ -529,6 +552,8 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
         "sampler": sampler.name(),
         "steps": a.steps,
         "guidance": a.guidance,
+        "chi_harmonics": generator.header.chi_harmonics,
+        "engine_outside_band_rms": outside_band_rms.map_or(Value::Null, r4),
         "tag_fidelity_map": take(&mut diffusion, "tag_fidelity_map"),
         "tag_fidelity_map_engine": mean_ap(&refs.real, &wanted).map_or(Value::Null, r4),
         "tag_fidelity_ap": take(&mut diffusion, "tag_fidelity_ap"),

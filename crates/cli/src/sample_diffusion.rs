@@ -48,6 +48,10 @@ pub(crate) struct SampleDiffusionArgs {
     /// Update rule: ddpm, ddim or dpm++.
     #[arg(long, default_value = "dpm++")]
     sampler: String,
+    /// Keep only the angular harmonics |m| ≤ N of every clean estimate while sampling, instead
+    /// of what the model file says (0: keep all).
+    #[arg(long)]
+    chi_harmonics: Option<usize>,
     /// Batch seed: image i depends only on (seed, i) and the settings.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -215,7 +219,10 @@ pub(crate) fn run(a: &SampleDiffusionArgs) -> Result<()> {
             a.guidance
         );
     }
-    let (generator, model_name, digest) = load_generator(a.model.as_deref(), &device)?;
+    let (mut generator, model_name, digest) = load_generator(a.model.as_deref(), &device)?;
+    if let Some(m) = a.chi_harmonics {
+        generator.header.chi_harmonics = (m > 0).then_some(m);
+    }
     let tags = parse_tags(&a.tags);
     let names: Vec<&str> = tags.iter().map(String::as_str).collect();
     generator.tag_vector(&names)?;

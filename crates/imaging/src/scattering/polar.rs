@@ -289,9 +289,69 @@ impl PolarGrid {
     }
 }
 
+/// The `[chi_bins × chi_bins]` row-major matrix that keeps the angular harmonics
+/// `|m| ≤ max_harmonic` of a row of χ bins and removes the rest (a symmetric projection:
+/// `P[j][k] = (1/N)·Σ_{|m| ≤ M} cos(2π·m·(j − k)/N)`). Engine scattering varies slowly in χ
+/// (rings, arcs, symmetry spots of low order), so a low band holds nearly all of it.
+pub fn chi_low_pass(chi_bins: usize, max_harmonic: usize) -> Vec<f32> {
+    let n = chi_bins;
+    let top = max_harmonic.min(n / 2);
+    let mut p = vec![0.0f32; n * n];
+    for j in 0..n {
+        for k in 0..n {
+            let d = (j as f64 - k as f64) * std::f64::consts::TAU / n as f64;
+            let mut sum = 1.0;
+            for m in 1..=top {
+                // The Nyquist harmonic of an even N appears once, not as a ± pair.
+                let weight = if 2 * m == n { 1.0 } else { 2.0 };
+                sum += weight * (m as f64 * d).cos();
+            }
+            p[j * n + k] = (sum / n as f64) as f32;
+        }
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chi_low_pass_keeps_low_harmonics_and_removes_high_ones() {
+        let n = 64;
+        let p = chi_low_pass(n, 16);
+        let apply = |x: &[f32]| -> Vec<f32> {
+            (0..n)
+                .map(|j| (0..n).map(|k| p[j * n + k] * x[k]).sum())
+                .collect()
+        };
+        let wave = |m: usize| -> Vec<f32> {
+            (0..n)
+                .map(|k| (std::f64::consts::TAU * (m * k) as f64 / n as f64 + 0.3).cos() as f32)
+                .collect()
+        };
+        for m in [0, 1, 6, 16] {
+            let x = wave(m);
+            let err = apply(&x)
+                .iter()
+                .zip(&x)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(err < 1e-5, "harmonic {m} changed by {err}");
+        }
+        for m in [17, 24, 32] {
+            let y = apply(&wave(m));
+            assert!(y.iter().all(|v| v.abs() < 1e-5), "harmonic {m} kept");
+        }
+        // Everything kept when the band reaches Nyquist.
+        let all = chi_low_pass(n, 32);
+        for j in 0..n {
+            for k in 0..n {
+                let want = f32::from(u8::from(j == k));
+                assert!((all[j * n + k] - want).abs() < 1e-5);
+            }
+        }
+    }
 
     #[test]
     fn value_scale_round_trips_and_spans_minus_one_to_one() {

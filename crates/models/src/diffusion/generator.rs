@@ -69,6 +69,10 @@ pub struct GeneratorHeader {
     pub trained: String,
     /// Bytes of the denoiser's burnpack record after the header.
     pub denoiser_bytes: usize,
+    /// Angular harmonics |m| ≤ this kept in every estimate of the clean image while sampling
+    /// (`imaging::scattering::polar::chi_low_pass`); `None` keeps all.
+    #[serde(default)]
+    pub chi_harmonics: Option<usize>,
 }
 
 /// How to sample.
@@ -151,6 +155,7 @@ impl Generator {
                 tags,
                 trained: String::new(),
                 denoiser_bytes: 0,
+                chi_harmonics: None,
             },
         })
     }
@@ -207,14 +212,24 @@ impl Generator {
         device: &Device,
     ) -> Result<Sampler, GeneratorError> {
         let l = &self.header.layout;
-        Ok(Sampler::new(
+        let sampler = Sampler::new(
             settings.sampler,
             settings.steps,
             seeds,
             [l.chi_bins, l.q_bins, 1],
             device,
         )?
-        .with_clip(1.0))
+        .with_clip(1.0);
+        Ok(match self.header.chi_harmonics {
+            Some(m) => {
+                let p = imaging::scattering::polar::chi_low_pass(l.chi_bins, m);
+                sampler.with_projection(Tensor::from_data(
+                    TensorData::new(p, [l.chi_bins, l.chi_bins]),
+                    device,
+                ))
+            }
+            None => sampler,
+        })
     }
 
     /// The guided network for a batch with these tag vectors (one per item, each as long as

@@ -168,6 +168,8 @@ pub struct Sampler {
     x: Tensor<4>,
     seeds: Vec<u64>,
     clip_x0: Option<f32>,
+    /// `[c, c]`: a symmetric projection applied to x̂₀ along the channels every step.
+    project_x0: Option<Tensor<2>>,
     /// DPM-Solver++: x̂₀ of the previous step and that step's log-SNR increment h.
     previous: Option<(Tensor<4>, f32)>,
 }
@@ -196,6 +198,7 @@ impl Sampler {
             x,
             seeds: seeds.to_vec(),
             clip_x0: None,
+            project_x0: None,
             previous: None,
         })
     }
@@ -231,6 +234,7 @@ impl Sampler {
             x: x_t,
             seeds: seeds.to_vec(),
             clip_x0: None,
+            project_x0: None,
             previous: None,
         })
     }
@@ -238,6 +242,14 @@ impl Sampler {
     /// Clamps every estimate of the clean image to [−c, c] (the data's range), recomputing ε̂.
     pub fn with_clip(mut self, c: f32) -> Self {
         self.clip_x0 = Some(c);
+        self
+    }
+
+    /// Projects every estimate of the clean image along the channels with the symmetric
+    /// `[c, c]` matrix `p` (before any clip), recomputing ε̂: the samples stay in the subspace
+    /// the data live in (the generator's band of angular harmonics).
+    pub fn with_projection(mut self, p: Tensor<2>) -> Self {
+        self.project_x0 = Some(p);
         self
     }
 
@@ -276,8 +288,20 @@ impl Sampler {
         let x = self.x.clone();
         let out = model.predict(x.clone(), t);
         let (mut x0, mut eps) = model.prediction().split(x.clone(), out, lt);
+        if let Some(p) = &self.project_x0 {
+            // [b, c, h, w] → [b·w·h, c] · P → back.
+            let [b, c, h, w] = x0.dims();
+            x0 = x0
+                .swap_dims(1, 3)
+                .reshape([b * w * h, c])
+                .matmul(p.clone())
+                .reshape([b, w, h, c])
+                .swap_dims(1, 3);
+        }
         if let Some(c) = self.clip_x0 {
             x0 = x0.clamp(-c, c);
+        }
+        if self.project_x0.is_some() || self.clip_x0.is_some() {
             eps = (x.clone() - x0.clone().mul_scalar(lt.alpha)).div_scalar(lt.sigma);
         }
         self.x = if ls.sigma <= 0.0 {
@@ -526,6 +550,37 @@ mod tests {
                     err < tol,
                     "{prediction:?}, t₀ {t_start}, {steps} steps: error {err}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_projection_keeps_every_sample_in_its_subspace() {
+        let device = Device::flex();
+        // Channel mean: the projection onto constant rows of 4 channels.
+        let p = Tensor::<2>::from_data(TensorData::new(vec![0.25f32; 16], [4, 4]), &device);
+        let model = Mixture::example(Prediction::Velocity);
+        for kind in [SamplerKind::Ddim, SamplerKind::DpmSolver2M] {
+            let x = Sampler::new(kind, 10, &[3, 4], [4, 6, 5], &device)
+                .expect("sampler")
+                .with_projection(p.clone())
+                .run(&model)
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            // [2, 4, 6, 5]: the 4 channels of every (item, row, column) agree.
+            let plane = 6 * 5;
+            for item in 0..2 {
+                for k in 0..plane {
+                    let at = |c: usize| x[item * 4 * plane + c * plane + k];
+                    let spread = (0..4).map(at).fold(f32::NEG_INFINITY, f32::max)
+                        - (0..4).map(at).fold(f32::INFINITY, f32::min);
+                    assert!(
+                        spread < 1e-5,
+                        "{}: channels differ by {spread}",
+                        kind.name()
+                    );
+                }
             }
         }
     }
