@@ -718,6 +718,11 @@ pub fn GeneratePage() -> impl IntoView {
         annotate(images);
     };
     let diffusion_message = RwSignal::new(None::<String>);
+    let checking_batch = move || {
+        diffusion
+            .batch
+            .with(|b| b.iter().any(|s| s.check.with(Option::is_none)))
+    };
     let download_diffusion = move |_| {
         let result = diffusion.batch.with_untracked(|batch| {
             let first = batch.first().map(|d| (d.record.seed, d.record.index));
@@ -838,7 +843,10 @@ pub fn GeneratePage() -> impl IntoView {
                         <button id="batch-to-annotate" class="secondary" on:click=send_batch_to_annotate>
                             {move || format!("Annotate all {} →", diffusion.batch.with(Vec::len))}
                         </button>
-                        <button id="diffuse-download" class="secondary" on:click=download_diffusion>"Download batch as zip"</button>
+                        // The zip records every image's realism score: it waits for the classifiers.
+                        <button id="diffuse-download" class="secondary" on:click=download_diffusion disabled=checking_batch>
+                            {move || if checking_batch() { "Download batch as zip (checking…)" } else { "Download batch as zip" }}
+                        </button>
                         {move || diffusion_message.get().map(|m| view! { <p class="message" id="diffuse-download-message">{m}</p> })}
                     </Show>
                     {move || to_annotate_error.get().map(|e| view! { <p class="error" role="alert" id="to-annotate-error">{e}</p> })}
