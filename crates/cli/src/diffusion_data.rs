@@ -99,13 +99,7 @@ fn parse_line(n: usize, v: &serde_json::Value) -> Result<(SaxsParams, [f32; TAG_
             .with_context(|| format!("labels.jsonl line {n} has no \"params\""))?,
     )
     .with_context(|| format!("labels.jsonl line {n}: unreadable \"params\""))?;
-    let names: Vec<&str> = v
-        .get("tags")
-        .and_then(|t| t.as_array())
-        .with_context(|| format!("labels.jsonl line {n} has no \"tags\""))?
-        .iter()
-        .filter_map(|t| t.as_str())
-        .collect();
+    let names = crate::labels::tag_names(v, n)?;
     let tags = tag_vector(&names).with_context(|| format!("labels.jsonl line {n}"))?;
     Ok((params, tags))
 }

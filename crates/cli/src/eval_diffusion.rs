@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::tensor::Device;
 use clap::Args;
 use imaging::metrics::{average_precision, kid};
@@ -194,12 +194,9 @@ fn load_real(dir: &std::path::Path, count: usize) -> Result<Vec<EngineImage>> {
         .par_iter()
         .map(|(n, v)| {
             let counts = crate::labels::read_counts(dir, v, *n)?;
-            let tags = v
-                .get("tags")
-                .and_then(|t| t.as_array())
-                .with_context(|| format!("labels.jsonl line {n} has no \"tags\""))?
-                .iter()
-                .filter_map(|t| t.as_str().map(str::to_string))
+            let tags = crate::labels::tag_names(v, *n)?
+                .into_iter()
+                .map(str::to_string)
                 .collect();
             let params = v
                 .get("params")

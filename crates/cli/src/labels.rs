@@ -47,6 +47,17 @@ pub(crate) fn read(
     Ok(lines)
 }
 
+/// The tag names of a record's `"tags"` array (line `line` of labels.jsonl, for the message).
+pub(crate) fn tag_names(record: &serde_json::Value, line: usize) -> Result<Vec<&str>> {
+    Ok(record
+        .get("tags")
+        .and_then(|t| t.as_array())
+        .with_context(|| format!("labels.jsonl line {line} has no \"tags\""))?
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect())
+}
+
 /// The path named by string field `key` of a record, relative to `dir`.
 pub(crate) fn file_field(
     dir: &Path,

@@ -100,13 +100,7 @@ pub(crate) fn load_dir(dir: &Path, limit: Option<usize>, beam: Beam) -> Result<V
                     .and_then(|x| x.as_f64())
                     .with_context(|| format!("labels.jsonl line {n} has no \"{k}\""))
             };
-            let names: Vec<&str> = v
-                .get("tags")
-                .and_then(|t| t.as_array())
-                .with_context(|| format!("labels.jsonl line {n} has no \"tags\""))?
-                .iter()
-                .filter_map(|t| t.as_str())
-                .collect();
+            let names = crate::labels::tag_names(v, *n)?;
             let (image, coeff) = prepare(
                 &counts,
                 (number("beam_x_px")?, number("beam_y_px")?),
