@@ -18,6 +18,7 @@ use clap::Args;
 use imaging::scattering::polar::PolarGrid;
 use models::diffusion::denoiser::{Condition, Denoiser, denoising_loss};
 use models::diffusion::generator::{Generator, GeneratorHeader, default_denoiser, polar_tensor};
+use models::diffusion::sampler::project_channels;
 use models::diffusion::schedule::noise_field;
 use models::tagger::TAG_COUNT;
 use rand::{Rng, SeedableRng};
@@ -52,6 +53,11 @@ pub(crate) struct TrainDiffusionArgs {
     /// Channels of the network's first level (64 ships; smaller for smoke tests).
     #[arg(long, default_value_t = 64)]
     width: usize,
+    /// Diffuse in the band of angular harmonics |m| ≤ M only: noise and clean images are
+    /// projected on it in training, and sampling stays in it (the header's `noise_harmonics`).
+    /// With --init this turns a model trained with noise in every χ bin into one that is not.
+    #[arg(long, value_name = "M", conflicts_with = "resume")]
+    noise_harmonics: Option<usize>,
 }
 
 /// Where training images come from.
@@ -99,6 +105,16 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
             Progress::default(),
         )
     };
+    if let Some(m) = a.noise_harmonics {
+        let top = generator.header.layout.chi_bins / 2;
+        if m > top {
+            bail!(
+                "--noise-harmonics must be at most {top} (half the {} χ bins)",
+                2 * top
+            );
+        }
+        generator.header.noise_harmonics = Some(m);
+    }
     if generator.header.tags != TRAINING_TAGS {
         bail!("the model's tags are not the engine's 15 training tags; train a new model");
     }
@@ -149,6 +165,26 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         Source::Fixed(t) => run.batch_size(t.len()),
         Source::Stream { .. } => run.batch.max(1),
     };
+    // What the file will say of its training; a resumed run keeps its checkpoint's text.
+    if !run.resume {
+        let start = a
+            .init
+            .as_ref()
+            .map(|p| format!(", fine-tuned from {}", p.display()))
+            .unwrap_or_default();
+        generator.header.trained = format!(
+            "synthscope {} train diffusion: {described}{start}, {} epochs of {} steps, batch {batch_size}, lr {}, EMA {}, tag dropout {}",
+            env!("CARGO_PKG_VERSION"),
+            schedule.epochs,
+            schedule.steps_per_epoch,
+            run.lr,
+            a.ema,
+            a.tag_dropout
+        );
+        if let Some(m) = generator.header.noise_harmonics {
+            generator.header.trained += &format!(", noise in the angular band |m| ≤ {m}");
+        }
+    }
     let ema = match ema_net {
         Some(net) => Ema::new(&net.denoiser, a.ema, progress.step as u64),
         None => Ema::new(&generator.denoiser, a.ema, 0),
@@ -176,21 +212,9 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         Outcome::Stopped => return Ok(()),
         Outcome::Finished(summary) => summary,
     };
+    let steps = diffusion.ema.updates;
     let ema_net = diffusion.ema.net;
-    let start = a
-        .init
-        .as_ref()
-        .map(|p| format!(", fine-tuned from {}", p.display()))
-        .unwrap_or_default();
-    generator.header.trained = format!(
-        "synthscope {} train diffusion: {described}{start}, {} epochs of {} steps, batch {batch_size}, lr {}, EMA {}, tag dropout {}",
-        env!("CARGO_PKG_VERSION"),
-        schedule.epochs,
-        schedule.steps_per_epoch,
-        run.lr,
-        a.ema,
-        a.tag_dropout
-    );
+    generator.header.trained += &format!("; the weights' average after the last step ({steps})");
     let shipped = Generator {
         denoiser: ema_net,
         header: generator.header.clone(),
@@ -302,6 +326,10 @@ fn loss_on(
         TensorData::new(noise, [b, layout.chi_bins, layout.q_bins, 1]),
         device,
     );
+    let (x0, noise) = match header.noise_subspace(device) {
+        Some(p) => (project_channels(x0, &p), project_channels(noise, &p)),
+        None => (x0, noise),
+    };
     let mut tag_values = Vec::with_capacity(b * TAG_COUNT);
     let mut given = Vec::with_capacity(b);
     for (t, &d) in tags.iter().zip(dropped) {
@@ -469,9 +497,11 @@ impl Stages<Denoiser> for DiffusionStages<'_> {
             denoiser: nets[0].valid(),
             header: self.header.clone(),
         };
+        let mut header = self.header.clone();
+        header.trained += &format!("; the weights' average after step {}", self.ema.updates);
         let ema = Generator {
             denoiser: self.ema.net.clone(),
-            header: self.header.clone(),
+            header,
         };
         let ema_bytes = ema.to_bytes()?;
         // The average alone as a model file, so any epoch can be sampled and evaluated (and

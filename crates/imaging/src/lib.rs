@@ -9,12 +9,15 @@
 //! - [`grains`]: grains from a boundary mask, ECD statistics, lognormal fit, ASTM E112 G.
 //! - [`load`]: a user's PNG/TIFF/JPEG file to grey, with size limits and colour notices.
 //! - [`math`]: portable transcendental functions (identical bits natively and in wasm).
-//! - [`metrics`]: pixel accuracy, boundary F1 with tolerance, variation of information, adapted Rand.
+//! - [`metrics`]: pixel accuracy, boundary F1 with tolerance, variation of information, adapted
+//!   Rand, the two-point correlation S₂(r) of a boundary map.
 //! - [`profile`]: radial (I(r)) and azimuthal (I(χ)) averages around a beam centre.
 //! - [`regions`]: 4-connected flood fill.
 //! - [`scattering`]: detector masks, beam-centre estimation, I(q) and I(χ), Fourier–Bessel
 //!   coefficients and ring statistics.
-//! - [`stats`]: the error function, lognormal CDF and Kolmogorov–Smirnov statistics.
+//! - [`similarity`]: PSNR, SSIM and MS-SSIM of two images (scikit-image's conventions).
+//! - [`stats`]: the error function, lognormal CDF, Kolmogorov–Smirnov statistics and the
+//!   1-Wasserstein distance.
 //!
 //! Builds natively and for `wasm32-unknown-unknown`.
 
@@ -31,6 +34,7 @@ pub mod metrics;
 pub mod profile;
 pub mod regions;
 pub mod scattering;
+pub mod similarity;
 pub mod stats;
 
 pub use image::{Image, ImageError};

@@ -74,6 +74,28 @@ pub struct GeneratorHeader {
     /// the field existed get [`DEFAULT_CHI_HARMONICS`].
     #[serde(default = "default_chi_harmonics")]
     pub chi_harmonics: Option<usize>,
+    /// Diffusion in the band of angular harmonics |m| ≤ this: the model was trained with
+    /// noise (and clean images) projected on the band, and sampling keeps the whole trajectory
+    /// there ([`Sampler::with_subspace`]). `None` (files written before the field existed):
+    /// noise in every χ bin.
+    #[serde(default)]
+    pub noise_harmonics: Option<usize>,
+}
+
+impl GeneratorHeader {
+    /// The `[chi_bins, chi_bins]` projection on the band of angular harmonics |m| ≤ `m`.
+    pub fn chi_band(&self, m: usize, device: &Device) -> Tensor<2> {
+        let c = self.layout.chi_bins;
+        Tensor::from_data(
+            TensorData::new(imaging::scattering::polar::chi_low_pass(c, m), [c, c]),
+            device,
+        )
+    }
+
+    /// The projection the training noise and clean images go through (`noise_harmonics`).
+    pub fn noise_subspace(&self, device: &Device) -> Option<Tensor<2>> {
+        self.noise_harmonics.map(|m| self.chi_band(m, device))
+    }
 }
 
 /// The band of angular harmonics sampling keeps by default. Engine polar images lose 0.013
@@ -166,6 +188,7 @@ impl Generator {
                 trained: String::new(),
                 denoiser_bytes: 0,
                 chi_harmonics: default_chi_harmonics(),
+                noise_harmonics: None,
             },
         })
     }
@@ -230,15 +253,16 @@ impl Generator {
             device,
         )?
         .with_clip(1.0);
-        Ok(match self.header.chi_harmonics {
-            Some(m) => {
-                let p = imaging::scattering::polar::chi_low_pass(l.chi_bins, m);
-                sampler.with_projection(Tensor::from_data(
-                    TensorData::new(p, [l.chi_bins, l.chi_bins]),
-                    device,
-                ))
-            }
+        let h = &self.header;
+        let sampler = match self.header.noise_subspace(device) {
+            Some(p) => sampler.with_subspace(p),
             None => sampler,
+        };
+        // Estimates keep the narrower of the two bands.
+        Ok(match (h.chi_harmonics, h.noise_harmonics) {
+            (Some(m), Some(n)) if m < n => sampler.with_projection(h.chi_band(m, device)),
+            (Some(m), None) => sampler.with_projection(h.chi_band(m, device)),
+            _ => sampler,
         })
     }
 
@@ -462,6 +486,47 @@ mod tests {
         v["chi_harmonics"] = serde_json::Value::Null;
         let all: GeneratorHeader = serde_json::from_value(v).expect("header");
         assert_eq!(all.chi_harmonics, None);
+        // Noise in every χ bin unless the file says otherwise.
+        assert_eq!(old.noise_harmonics, None);
+    }
+
+    #[test]
+    fn a_model_diffusing_in_the_band_samples_in_the_band() {
+        let device = Device::flex();
+        let mut g = small(&device);
+        // 8 χ bins; noise in |m| ≤ 1, estimates in |m| ≤ 3 (the narrower band wins).
+        g.header.noise_harmonics = Some(1);
+        g.header.chi_harmonics = Some(3);
+        let settings = SampleSettings {
+            steps: 3,
+            sampler: SamplerKind::Ddpm,
+            guidance: 1.0,
+        };
+        let tags = vec![vec![1.0, 0.0, 0.0]];
+        let mut sampler = g.sampler(&settings, &[7], &device).expect("sampler");
+        let model = g.guided(&tags, 1.0, &device).expect("model");
+        let p = imaging::scattering::polar::chi_low_pass(8, 1);
+        let outside = |x: Tensor<4>| {
+            let rows = crate::block_on(g.polar_images(x)).expect("read").remove(0);
+            rows.chunks(8)
+                .map(|row| {
+                    (0..8)
+                        .map(|j| {
+                            let kept: f32 = (0..8).map(|k| p[j * 8 + k] * row[k]).sum();
+                            (row[j] - kept).abs()
+                        })
+                        .fold(0.0f32, f32::max)
+                })
+                .fold(0.0f32, f32::max)
+        };
+        assert!(outside(sampler.current()) < 1e-5);
+        // Every state before the last (which is clipped to the value range) stays in the band.
+        while sampler.steps_done() + 1 < sampler.steps() {
+            sampler.step(&model);
+            assert!(outside(sampler.current()) < 1e-5);
+        }
+        let noise = g.header.noise_subspace(&device).expect("band");
+        assert_eq!(noise.dims(), [8, 8]);
     }
 
     #[test]

@@ -160,6 +160,21 @@ pub fn batch_noise(seeds: &[u64], chw: [usize; 3], device: &Device) -> Tensor<4>
     Tensor::from_data(TensorData::new(data, [seeds.len(), c, h, w]), device)
 }
 
+/// `x` with every pixel's channel vector multiplied by the symmetric `[c, c]` matrix `p` (a
+/// projection along the channels: the generator's band of angular harmonics).
+///
+/// # Shapes
+/// - `x`: `[batch, c, h, w]`, `p`: `[c, c]` → `[batch, c, h, w]`
+pub fn project_channels(x: Tensor<4>, p: &Tensor<2>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    // [b, c, h, w] → [b·w·h, c] · P → back.
+    x.swap_dims(1, 3)
+        .reshape([b * w * h, c])
+        .matmul(p.clone())
+        .reshape([b, w, h, c])
+        .swap_dims(1, 3)
+}
+
 /// One batch on its way from noise to samples.
 pub struct Sampler {
     kind: SamplerKind,
@@ -170,6 +185,9 @@ pub struct Sampler {
     clip_x0: Option<f32>,
     /// `[c, c]`: a symmetric projection applied to x̂₀ along the channels every step.
     project_x0: Option<Tensor<2>>,
+    /// `[c, c]`: the subspace the noise lives in (the start and DDPM's fresh noise), for a
+    /// model trained with noise in that subspace only.
+    project_noise: Option<Tensor<2>>,
     /// DPM-Solver++: x̂₀ of the previous step and that step's log-SNR increment h.
     previous: Option<(Tensor<4>, f32)>,
 }
@@ -199,6 +217,7 @@ impl Sampler {
             seeds: seeds.to_vec(),
             clip_x0: None,
             project_x0: None,
+            project_noise: None,
             previous: None,
         })
     }
@@ -235,6 +254,7 @@ impl Sampler {
             seeds: seeds.to_vec(),
             clip_x0: None,
             project_x0: None,
+            project_noise: None,
             previous: None,
         })
     }
@@ -250,6 +270,17 @@ impl Sampler {
     /// the data live in (the generator's band of angular harmonics).
     pub fn with_projection(mut self, p: Tensor<2>) -> Self {
         self.project_x0 = Some(p);
+        self
+    }
+
+    /// Diffusion in a subspace: the starting noise and DDPM's fresh noise are projected along
+    /// the channels with the symmetric `[c, c]` matrix `p`, as is every estimate of the clean
+    /// image, so the whole trajectory stays in the subspace (for a model trained with noise in
+    /// it: `generator`'s `noise_harmonics`). Replaces any projection given before.
+    pub fn with_subspace(mut self, p: Tensor<2>) -> Self {
+        self.x = project_channels(self.x, &p);
+        self.project_x0 = Some(p.clone());
+        self.project_noise = Some(p);
         self
     }
 
@@ -289,17 +320,16 @@ impl Sampler {
         let out = model.predict(x.clone(), t);
         let (mut x0, mut eps) = model.prediction().split(x.clone(), out, lt);
         if let Some(p) = &self.project_x0 {
-            // [b, c, h, w] → [b·w·h, c] · P → back.
-            let [b, c, h, w] = x0.dims();
-            x0 = x0
-                .swap_dims(1, 3)
-                .reshape([b * w * h, c])
-                .matmul(p.clone())
-                .reshape([b, w, h, c])
-                .swap_dims(1, 3);
+            x0 = project_channels(x0, p);
         }
         if let Some(c) = self.clip_x0 {
             x0 = x0.clamp(-c, c);
+            // A clip leaves the subspace; the network never saw states outside it.
+            if let Some(p) = &self.project_noise
+                && ls.sigma > 0.0
+            {
+                x0 = project_channels(x0, p);
+            }
         }
         if self.project_x0.is_some() || self.clip_x0.is_some() {
             eps = (x.clone() - x0.clone().mul_scalar(lt.alpha)).div_scalar(lt.sigma);
@@ -322,7 +352,10 @@ impl Sampler {
                         .iter()
                         .map(|&sd| step_seed(sd, self.done))
                         .collect();
-                    let z = batch_noise(&seeds, [dims[1], dims[2], dims[3]], &x.device());
+                    let mut z = batch_noise(&seeds, [dims[1], dims[2], dims[3]], &x.device());
+                    if let Some(p) = &self.project_noise {
+                        z = project_channels(z, p);
+                    }
                     x0.clone().mul_scalar(c0) + x.mul_scalar(ct) + z.mul_scalar(std)
                 }
                 SamplerKind::DpmSolver2M => {
@@ -583,6 +616,55 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_subspace_sampler_never_leaves_its_subspace() {
+        let device = Device::flex();
+        // Rank 1: the channel mean of 4 channels; its unit vector is (1, 1, 1, 1)/2, so noise
+        // of unit variance along it is 0.5 per channel.
+        let p = Tensor::<2>::from_data(TensorData::new(vec![0.25f32; 16], [4, 4]), &device);
+        let model = Mixture::example(Prediction::Velocity);
+        let spread_of = |x: &[f32]| {
+            let plane = 6 * 5;
+            let mut worst = 0.0f32;
+            for item in 0..2 {
+                for k in 0..plane {
+                    let at = |c: usize| x[item * 4 * plane + c * plane + k];
+                    let hi = (0..4).map(at).fold(f32::NEG_INFINITY, f32::max);
+                    let lo = (0..4).map(at).fold(f32::INFINITY, f32::min);
+                    worst = worst.max(hi - lo);
+                }
+            }
+            worst
+        };
+        for kind in [
+            SamplerKind::Ddpm,
+            SamplerKind::Ddim,
+            SamplerKind::DpmSolver2M,
+        ] {
+            let mut sampler = Sampler::new(kind, 6, &[3, 4], [4, 6, 5], &device)
+                .expect("sampler")
+                .with_subspace(p.clone());
+            let start = values(sampler.current());
+            let std = (start.iter().map(|v| v * v).sum::<f32>() / start.len() as f32).sqrt();
+            assert!((std - 0.5).abs() < 0.08, "{}: start std {std}", kind.name());
+            while !sampler.is_done() {
+                sampler.step(&model);
+                let s = spread_of(&values(sampler.current()));
+                assert!(s < 1e-5, "{}: channels differ by {s}", kind.name());
+            }
+        }
+        // Without the subspace, DDPM's fresh noise leaves it at once.
+        let mut free = Sampler::new(SamplerKind::Ddpm, 6, &[3, 4], [4, 6, 5], &device)
+            .expect("sampler")
+            .with_projection(p);
+        free.step(&model);
+        assert!(spread_of(&values(free.current())) > 0.1);
+    }
+
+    fn values(x: Tensor<4>) -> Vec<f32> {
+        x.into_data().try_to_vec::<f32>().expect("f32")
     }
 
     #[test]
