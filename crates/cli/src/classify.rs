@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use imaging::Image;
 use imaging::scattering::{BeamSource, FourierBessel, Prepared, prepare};
 use models::classify::{Classification, Classifier, Inputs};
 use rayon::prelude::*;
@@ -51,7 +52,7 @@ pub(crate) struct ClassifyArgs {
     device: DeviceChoice,
 }
 
-fn parse_beam(s: &str) -> Result<(f64, f64), String> {
+pub(crate) fn parse_beam(s: &str) -> Result<(f64, f64), String> {
     let bad = || format!("\"{s}\" is not a beam centre like 512.5,498 (column,row in pixels)");
     let (x, y) = s.split_once(',').ok_or_else(bad)?;
     let (x, y) = (
@@ -65,7 +66,7 @@ fn parse_beam(s: &str) -> Result<(f64, f64), String> {
 }
 
 /// Every file named by `inputs`, directories walked recursively, in order.
-fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+pub(crate) fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let mut entries: Vec<PathBuf> = fs::read_dir(dir)
             .with_context(|| format!("cannot list {}", dir.display()))?
@@ -97,15 +98,19 @@ fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Reads one detector image as counts.
+pub(crate) fn read_counts(path: &Path) -> Result<Image<f32>> {
+    let bytes = fs::read(path).context("cannot read the file")?;
+    Ok(imaging::load::load_gray(&bytes, 8)?.image.to_f32())
+}
+
 /// Reads and prepares one file.
 fn read_and_prepare(
     path: &Path,
     beam: Option<(f64, f64)>,
     basis: &FourierBessel,
 ) -> Result<Prepared> {
-    let bytes = fs::read(path).context("cannot read the file")?;
-    let loaded = imaging::load::load_gray(&bytes, 8)?;
-    Ok(prepare(&loaded.image.to_f32(), None, beam, basis)?)
+    Ok(prepare(&read_counts(path)?, None, beam, basis)?)
 }
 
 /// The classifiers' inputs of a prepared image (the realism members read the image view).

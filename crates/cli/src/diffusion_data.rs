@@ -2,13 +2,17 @@
 //! the generator's polar grid (`synth::scattering::sample_polar`, exact, no instrument) with
 //! the 15 tags of the detector image it was drawn for.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use imaging::detector::{Geometry, REFERENCE_PIXEL_SIZE_UM, REFERENCE_SIZE_PX};
 use imaging::scattering::polar::PolarGrid;
+use imaging::scattering::{FourierBessel, Prepared, prepare};
 use models::tagger::TAG_COUNT;
 use rayon::prelude::*;
-use synth::scattering::{SaxsConfig, SaxsParams, Truth, render, sample_params, sample_polar};
+use synth::scattering::{
+    SaxsConfig, SaxsParams, TRAINING_TAGS, Truth, render, sample_params, sample_polar,
+};
 
 use crate::saxs_data::tag_vector;
 
@@ -53,6 +57,156 @@ pub(crate) fn engine_samples(
         .collect()
 }
 
+/// The set-up of a scientist's own detector images (`train diffusion --data` on a directory
+/// without `labels.jsonl`): what turns pixels into q.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwnSetup {
+    /// Pixel pitch in µm (default: the reference detector's, scaled to the image's size).
+    pub pixel_size_um: Option<f64>,
+    /// Sample–detector distance in mm.
+    pub distance_mm: f64,
+    /// Photon energy in keV.
+    pub energy_kev: f64,
+    /// Beam centre in pixels for every image (default: estimated per image, as `classify`).
+    pub beam_px: Option<(f64, f64)>,
+}
+
+impl OwnSetup {
+    /// The geometry of a `width × height` image with its beam at `beam_px`.
+    fn geometry(&self, (width, height): (usize, usize), beam_px: (f64, f64)) -> Geometry {
+        let side = width.max(height).max(1);
+        Geometry {
+            width_px: width,
+            height_px: height,
+            pixel_size_um: self
+                .pixel_size_um
+                .unwrap_or(REFERENCE_PIXEL_SIZE_UM * REFERENCE_SIZE_PX as f64 / side as f64),
+            distance_m: self.distance_mm / 1000.0,
+            energy_kev: self.energy_kev,
+            beam_x_px: beam_px.0,
+            beam_y_px: beam_px.1,
+        }
+    }
+
+    /// Checks the numbers; the message names the flag.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !self.pixel_size_um.is_none_or(positive) {
+            bail!("--pixel-size-um must be a positive number of micrometres");
+        }
+        if !positive(self.distance_mm) {
+            bail!("--distance-mm must be a positive number of millimetres");
+        }
+        if !positive(self.energy_kev) {
+            bail!("--energy-kev must be a positive number of keV");
+        }
+        Ok(())
+    }
+}
+
+/// A scientist's own detector images (any file `classify` reads, in a directory without
+/// `labels.jsonl`): each binned onto `grid` around its beam centre (given, or estimated as
+/// `classify` does) with `setup`'s geometry, its tags the shipped tagger's verdict (p ≥ ½) as
+/// pseudo-descriptions, as seed 000 describes its 300 experimental images. Unreadable files
+/// are named and skipped; none readable is an error.
+pub(crate) fn load_own_images(
+    dir: &Path,
+    limit: Option<usize>,
+    grid: &PolarGrid,
+    setup: &OwnSetup,
+    device: &burn::tensor::Device,
+) -> Result<Vec<PolarSample>> {
+    setup.validate()?;
+    let mut files = crate::classify::collect_files(&[dir.to_path_buf()])?;
+    if let Some(n) = limit {
+        files.truncate(n);
+    }
+    if files.is_empty() {
+        bail!(
+            "{} holds no detector images (PNG, TIFF, JPEG or EDF) and no labels.jsonl: give a \
+             directory of your own images, or one written by `synthscope generate saxs`",
+            dir.display()
+        );
+    }
+    let (taggers, tagger_name, _) = crate::shipped::load_tagger(None, device, "--tagger")?;
+    let (realism, _, _) = crate::shipped::load_realism(None, device, "--realism")?;
+    let classifier = models::classify::Classifier::new(taggers, realism)?;
+    let basis = FourierBessel::reference(128.0);
+    let prepared: Vec<(PathBuf, Result<(Prepared, Vec<f32>)>)> = files
+        .into_par_iter()
+        .map(|path| {
+            let result = crate::classify::read_counts(&path).and_then(|image| {
+                let p = prepare(&image, None, setup.beam_px, &basis)?;
+                let geometry = setup.geometry(p.size_px, p.beam_px);
+                let valid: Vec<bool> = p.mask.as_slice().iter().map(|e| !e).collect();
+                let (polar, _) = grid
+                    .from_detector(&image, Some(&valid), &geometry)
+                    .map_err(anyhow::Error::msg)?;
+                Ok((p, polar))
+            });
+            (path, result)
+        })
+        .collect();
+    let mut ok = Vec::new();
+    for (path, r) in prepared {
+        match r {
+            Ok(v) => ok.push(v),
+            Err(e) => eprintln!("skipped {}: {e:#}", path.display()),
+        }
+    }
+    if ok.is_empty() {
+        bail!("none of the images in {} could be read", dir.display());
+    }
+    let mut samples = Vec::with_capacity(ok.len());
+    let mut counts = [0usize; TAG_COUNT];
+    for chunk in ok.chunks(32) {
+        let inputs: Vec<models::classify::Inputs> = chunk
+            .iter()
+            .map(|(p, _)| crate::classify::inputs(p))
+            .collect();
+        let probabilities = crate::device::block_on(classifier.tag(&inputs, device))?;
+        for ((_, polar), probs) in chunk.iter().zip(probabilities) {
+            let names: Vec<&str> = classifier
+                .tags
+                .iter()
+                .zip(&probs)
+                .filter(|&(_, &p)| p >= 0.5)
+                .map(|(t, _)| t.as_str())
+                .collect();
+            let tags = tag_vector(&names)?;
+            for (c, t) in counts.iter_mut().zip(tags) {
+                *c += usize::from(t > 0.0);
+            }
+            samples.push(PolarSample {
+                polar: polar.clone(),
+                tags,
+            });
+        }
+    }
+    let described: Vec<String> = TRAINING_TAGS
+        .iter()
+        .zip(counts)
+        .filter(|&(_, c)| c > 0)
+        .map(|(t, c)| format!("{t} {c}"))
+        .collect();
+    eprintln!(
+        "{} has no labels.jsonl: {} of your images are described by {tagger_name}'s tags \
+         (pseudo-descriptions; p ≥ 0.5: {}); beam centres {}, geometry {}",
+        dir.display(),
+        samples.len(),
+        if described.is_empty() { "none".to_string() } else { described.join(", ") },
+        if setup.beam_px.is_some() { "given" } else { "estimated per image" },
+        match setup.pixel_size_um {
+            Some(px) => format!(
+                "{px} µm pixels at {} mm, {} keV",
+                setup.distance_mm, setup.energy_kev
+            ),
+            None => "of the engine's reference set-up (give --pixel-size-um, --distance-mm and --energy-kev for yours)".to_string(),
+        }
+    );
+    Ok(samples)
+}
+
 /// Every image of a `generate saxs` directory: its recorded engine parameters evaluated on
 /// `grid`, with its recorded tags.
 pub(crate) fn load_dir(
@@ -60,14 +214,6 @@ pub(crate) fn load_dir(
     limit: Option<usize>,
     grid: &PolarGrid,
 ) -> Result<Vec<PolarSample>> {
-    if !dir.join("labels.jsonl").exists() {
-        bail!(
-            "{} has no labels.jsonl: train diffusion --data needs a directory written by \
-             `synthscope generate saxs` (fine-tuning on your own detector images, which needs \
-             their detector geometry, is not supported yet)",
-            dir.display()
-        );
-    }
     let lines = crate::labels::read(dir, "saxs", limit)?;
     lines
         .par_iter()

@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 
 use crate::device::device;
-use crate::diffusion_data::{self, PolarSample, engine_samples, turn};
+use crate::diffusion_data::{self, OwnSetup, PolarSample, engine_samples, turn};
 use crate::ema::Ema;
 use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
 use crate::training::{Checkpoint, SourceArgs, split_validation, write_weights};
@@ -58,6 +58,20 @@ pub(crate) struct TrainDiffusionArgs {
     /// With --init this turns a model trained with noise in every χ bin into one that is not.
     #[arg(long, value_name = "M", conflicts_with = "resume")]
     noise_harmonics: Option<usize>,
+    /// Your own detector images (--data without labels.jsonl): pixel pitch in µm (default:
+    /// the engine's reference detector scaled to the image's size).
+    #[arg(long)]
+    pixel_size_um: Option<f64>,
+    /// Your own detector images: sample–detector distance in mm.
+    #[arg(long, default_value_t = imaging::detector::REFERENCE_DISTANCE_M * 1000.0)]
+    distance_mm: f64,
+    /// Your own detector images: photon energy in keV.
+    #[arg(long, default_value_t = imaging::detector::REFERENCE_ENERGY_KEV)]
+    energy_kev: f64,
+    /// Your own detector images: beam centre "X,Y" in pixels for every image (default:
+    /// estimated per image, as `classify` does).
+    #[arg(long, value_parser = crate::classify::parse_beam)]
+    beam: Option<(f64, f64)>,
 }
 
 /// Where training images come from.
@@ -122,9 +136,35 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
     let config = stages::generated_saxs();
     let (source, val, per_epoch, described) = match (&src.data, src.generate) {
         (Some(dir), _) => {
-            let samples = diffusion_data::load_dir(dir, src.limit, &grid)?;
+            let own = !dir.join("labels.jsonl").exists();
+            let samples = if own {
+                let setup = OwnSetup {
+                    pixel_size_um: a.pixel_size_um,
+                    distance_mm: a.distance_mm,
+                    energy_kev: a.energy_kev,
+                    beam_px: a.beam,
+                };
+                diffusion_data::load_own_images(
+                    dir,
+                    src.limit,
+                    &grid,
+                    &setup,
+                    &device.clone().inner(),
+                )?
+            } else {
+                diffusion_data::load_dir(dir, src.limit, &grid)?
+            };
             let (train, val) = split_validation(samples, run.val)?;
-            let d = format!("{} images of {}", train.len(), dir.display());
+            let d = format!(
+                "{} images of {}{}",
+                train.len(),
+                dir.display(),
+                if own {
+                    " (your own, tagged by the shipped tagger)"
+                } else {
+                    ""
+                }
+            );
             let n = train.len();
             (Source::Fixed(train), val, n, d)
         }

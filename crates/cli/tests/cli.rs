@@ -1282,6 +1282,69 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "{err}"
     );
 
+    // Fine-tuning on a scientist's own detector images: no labels.jsonl, so the shipped
+    // tagger describes them, and the model moves to diffusion in the angular band.
+    let own = work.path().join("own");
+    let own_s = own.to_str().expect("utf-8");
+    run_ok(&[
+        "generate", "saxs", "--count", "5", "--seed", "61", "--size", "256", "--out", own_s,
+    ]);
+    std::fs::remove_file(own.join("labels.jsonl")).expect("remove");
+    let tuned = work.path().join("own.bin");
+    let tuned_s = tuned.to_str().expect("utf-8");
+    let fine_tune = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "diffusion",
+            "--data",
+            own_s,
+            "--init",
+            model_s,
+            "--epochs",
+            "1",
+            "--batch",
+            "2",
+            "--val",
+            "1",
+            "--out",
+            tuned_s,
+        ];
+        args.extend_from_slice(extra);
+        synthscope(&args)
+    };
+    let o = fine_tune(&["--distance-mm=-3"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--distance-mm"),
+        "{err}"
+    );
+    let o = fine_tune(&["--noise-harmonics", "2"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("5 of your images are described by shipped:tagger-v6.bin's tags")
+            && err.contains("pseudo-descriptions"),
+        "{err}"
+    );
+    let bytes = std::fs::read(&tuned).expect("weights");
+    let header = String::from_utf8_lossy(&bytes[..4096.min(bytes.len())]).to_string();
+    assert!(
+        header.contains("\"noise_harmonics\":2") && header.contains("your own, tagged"),
+        "{header}"
+    );
+    run_ok(&[
+        "sample",
+        "diffusion",
+        "--model",
+        tuned_s,
+        "--count",
+        "1",
+        "--steps",
+        "2",
+        "--out",
+        work.path().join("own-samples").to_str().expect("utf-8"),
+    ]);
+
     // The evaluation prints every figure the model card reports.
     let o = run_ok(&[
         "eval",
