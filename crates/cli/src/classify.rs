@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use imaging::Image;
 use imaging::scattering::{BeamSource, FourierBessel, Prepared, prepare};
 use models::classify::{Classification, Classifier, Inputs};
 use rayon::prelude::*;
@@ -28,11 +27,12 @@ use crate::training::progress_bar;
 const CHUNK: usize = 64;
 
 /// File endings classify reads from directories.
-const EXTENSIONS: [&str; 6] = ["png", "tif", "tiff", "jpg", "jpeg", "edf"];
+const EXTENSIONS: [&str; 7] = ["png", "tif", "tiff", "jpg", "jpeg", "edf", "cbf"];
 
 #[derive(Debug, Args)]
 pub(crate) struct ClassifyArgs {
-    /// Detector images (PNG, TIFF 8–32-bit integer or float, JPEG, EDF) or directories of them.
+    /// Detector images (PNG, TIFF 8–32-bit integer or float, JPEG, EDF, CBF) or directories of
+    /// them.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Write the JSON lines here instead of to standard output.
@@ -98,19 +98,19 @@ pub(crate) fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Reads one detector image as counts.
-pub(crate) fn read_counts(path: &Path) -> Result<Image<f32>> {
-    let bytes = fs::read(path).context("cannot read the file")?;
-    Ok(imaging::load::load_gray(&bytes, 8)?.image.to_f32())
-}
-
-/// Reads and prepares one file.
+/// Reads and prepares one file: the beam centre given, else the one the file's header
+/// records (CBF), else estimated. Also says whether the header's centre was used.
 fn read_and_prepare(
     path: &Path,
     beam: Option<(f64, f64)>,
     basis: &FourierBessel,
-) -> Result<Prepared> {
-    Ok(prepare(&read_counts(path)?, None, beam, basis)?)
+) -> Result<(Prepared, bool)> {
+    let bytes = fs::read(path).context("cannot read the file")?;
+    let loaded = imaging::load::load_gray(&bytes, 8)?;
+    let header_beam = loaded.geometry.as_ref().and_then(|g| g.beam_xy_px);
+    let from_header = beam.is_none() && header_beam.is_some();
+    let p = prepare(&loaded.image.to_f32(), None, beam.or(header_beam), basis)?;
+    Ok((p, from_header))
 }
 
 /// The classifiers' inputs of a prepared image (the realism members read the image view).
@@ -123,7 +123,12 @@ pub(crate) fn inputs(p: &Prepared) -> Inputs<'_> {
 }
 
 /// The JSON line of a classified image.
-fn line(path: &Path, p: &Prepared, c: &Classification, classifier: &Classifier) -> Value {
+fn line(
+    path: &Path,
+    (p, from_header): &(Prepared, bool),
+    c: &Classification,
+    classifier: &Classifier,
+) -> Value {
     let r4 = |x: f64| (x * 1e4).round() / 1e4;
     let tags: serde_json::Map<String, Value> = classifier
         .tags
@@ -145,6 +150,7 @@ fn line(path: &Path, p: &Prepared, c: &Classification, classifier: &Classifier) 
         .map(|(m, &prob)| (m.to_string(), json!(r4(f64::from(prob)))))
         .collect();
     let (source, explained) = match p.beam_source {
+        BeamSource::Given if *from_header => ("file header", None),
         BeamSource::Given => ("given", None),
         BeamSource::Estimated { explained } => ("estimated", Some(r4(explained))),
         BeamSource::ImageCentre => ("image centre", None),
@@ -177,7 +183,7 @@ pub(crate) fn run(a: &ClassifyArgs) -> Result<()> {
     let classifier = Classifier::new(taggers, ensemble)?;
     let files = collect_files(&a.inputs)?;
     if files.is_empty() {
-        bail!("no images found (PNG, TIFF, JPEG or EDF) in the inputs given");
+        bail!("no images found (PNG, TIFF, JPEG, EDF or CBF) in the inputs given");
     }
     let mut out: Box<dyn Write> = match &a.out {
         Some(p) => Box::new(BufWriter::new(
@@ -194,11 +200,14 @@ pub(crate) fn run(a: &ClassifyArgs) -> Result<()> {
     let bar = progress_bar("classify", files.len(), 0);
     let mut failed = 0usize;
     for chunk in files.chunks(CHUNK) {
-        let prepared: Vec<Result<Prepared>> = chunk
+        let prepared: Vec<Result<(Prepared, bool)>> = chunk
             .par_iter()
             .map(|f| read_and_prepare(f, a.beam, &basis))
             .collect();
-        let ok: Vec<&Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let ok: Vec<&Prepared> = prepared
+            .iter()
+            .filter_map(|p| p.as_ref().ok().map(|(p, _)| p))
+            .collect();
         let inputs: Vec<Inputs> = ok.iter().map(|p| inputs(p)).collect();
         let mut results = block_on(classifier.classify(&inputs, &device))?.into_iter();
         for (path, p) in chunk.iter().zip(&prepared) {

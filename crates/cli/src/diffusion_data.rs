@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use imaging::detector::{Geometry, REFERENCE_PIXEL_SIZE_UM, REFERENCE_SIZE_PX};
+use imaging::detector::{FileGeometry, Geometry, REFERENCE_PIXEL_SIZE_UM, REFERENCE_SIZE_PX};
 use imaging::scattering::polar::PolarGrid;
 use imaging::scattering::{FourierBessel, Prepared, prepare};
 use models::tagger::TAG_COUNT;
@@ -123,7 +123,7 @@ pub(crate) fn load_own_images(
     }
     if files.is_empty() {
         bail!(
-            "{} holds no detector images (PNG, TIFF, JPEG or EDF) and no labels.jsonl: give a \
+            "{} holds no detector images (PNG, TIFF, JPEG, EDF or CBF) and no labels.jsonl: give a \
              directory of your own images, or one written by `synthscope generate saxs`",
             dir.display()
         );
@@ -135,9 +135,23 @@ pub(crate) fn load_own_images(
     let prepared: Vec<(PathBuf, Result<(Prepared, Vec<f32>)>)> = files
         .into_par_iter()
         .map(|path| {
-            let result = crate::classify::read_counts(&path).and_then(|image| {
-                let p = prepare(&image, None, setup.beam_px, &basis)?;
-                let geometry = setup.geometry(p.size_px, p.beam_px);
+            let result = read_own(&path).and_then(|(image, header)| {
+                // The file's header (CBF) stands in for flags not given.
+                let header = header.unwrap_or_default();
+                let beam = setup.beam_px.or(header.beam_xy_px);
+                let p = prepare(&image, None, beam, &basis)?;
+                let mut geometry = setup.geometry(p.size_px, p.beam_px);
+                if setup.pixel_size_um.is_none()
+                    && let (Some((px, _)), Some(d), Some(l)) = (
+                        header.pixel_size_um,
+                        header.distance_m,
+                        header.wavelength_angstrom,
+                    )
+                {
+                    geometry.pixel_size_um = px;
+                    geometry.distance_m = d;
+                    geometry.energy_kev = geometry.energy_kev * geometry.wavelength_angstrom() / l;
+                }
                 let valid: Vec<bool> = p.mask.as_slice().iter().map(|e| !e).collect();
                 let (polar, _) = grid
                     .from_detector(&image, Some(&valid), &geometry)
@@ -195,7 +209,7 @@ pub(crate) fn load_own_images(
         dir.display(),
         samples.len(),
         if described.is_empty() { "none".to_string() } else { described.join(", ") },
-        if setup.beam_px.is_some() { "given" } else { "estimated per image" },
+        if setup.beam_px.is_some() { "given" } else { "from CBF headers or estimated per image" },
         match setup.pixel_size_um {
             Some(px) => format!(
                 "{px} µm pixels at {} mm, {} keV",
@@ -205,6 +219,13 @@ pub(crate) fn load_own_images(
         }
     );
     Ok(samples)
+}
+
+/// A detector image as counts and what its header says of the set-up.
+fn read_own(path: &Path) -> Result<(imaging::Image<f32>, Option<FileGeometry>)> {
+    let bytes = std::fs::read(path).context("cannot read the file")?;
+    let loaded = imaging::load::load_gray(&bytes, 8)?;
+    Ok((loaded.image.to_f32(), loaded.geometry))
 }
 
 /// Every image of a `generate saxs` directory: its recorded engine parameters evaluated on

@@ -686,6 +686,20 @@ fn classify_streams_a_directory_to_json_lines_and_reports_bad_files() {
         assert_eq!(l["realism"]["members"].as_object().expect("votes").len(), 5);
         assert!(l["beam_x_px"].is_number() && l["beam"].is_string(), "{l}");
     }
+    // A Pilatus CBF written by fabio: its header's beam centre is used, and said to be.
+    let cbf = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../imaging/tests/data/pilatus_61x97.cbf"
+    );
+    let o = run_ok(&["classify", cbf, "--tagger", &tagger, "--realism", &realism]);
+    let line: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("one JSON line for the CBF file");
+    assert_eq!(line["beam"], "file header", "{line}");
+    assert_eq!(line["beam_x_px"], 40.5);
+    assert_eq!(
+        (line["width"].as_u64(), line["height"].as_u64()),
+        (Some(97), Some(61))
+    );
     // A weights file of the wrong kind is refused by name before any image is read.
     let o = synthscope(&["classify", d, "--tagger", &realism]);
     assert!(!o.status.success());

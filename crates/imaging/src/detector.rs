@@ -16,6 +16,22 @@ pub const REFERENCE_DISTANCE_M: f64 = 0.594;
 /// Photon energy of the reference set-up in keV.
 pub const REFERENCE_ENERGY_KEV: f64 = 8.8984;
 
+/// What a detector file's header says about the set-up (each field only when the file has
+/// it): CBF's Pilatus lines, later NeXus's detector group.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileGeometry {
+    /// Pixel pitch (fast, slow) in µm.
+    pub pixel_size_um: Option<(f64, f64)>,
+    /// X-ray wavelength in Å.
+    pub wavelength_angstrom: Option<f64>,
+    /// Sample–detector distance in m.
+    pub distance_m: Option<f64>,
+    /// Beam centre (column, row) in pixels.
+    pub beam_xy_px: Option<(f64, f64)>,
+    /// Exposure time in s.
+    pub exposure_s: Option<f64>,
+}
+
 /// Where the detector sits and where the beam hits it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Geometry {

@@ -1,6 +1,7 @@
 //! Image container, encoders and decoders, display mapping and measurements for Synthscope.
 //!
 //! - [`Image`]: a row-major single-channel image of any pixel type.
+//! - [`cbf`]: CBF / miniCBF detector images (byte-offset compression, Pilatus header geometry).
 //! - [`codec`]: PNG (8/16-bit grayscale) and TIFF (8/16/32-bit integer, 32-bit float) to and from
 //!   bytes in memory. The crate never touches the file system: callers own the I/O.
 //! - [`detector`]: detector geometry (pixel ↔ q) and module-gap masks.
@@ -21,6 +22,7 @@
 //!
 //! Builds natively and for `wasm32-unknown-unknown`.
 
+pub mod cbf;
 pub mod codec;
 mod colormap_tables;
 pub mod detector;

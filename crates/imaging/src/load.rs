@@ -20,12 +20,12 @@ pub enum LoadError {
     #[error("the file is empty")]
     Empty,
     /// Not a format this tool reads.
-    #[error("not a supported image (PNG, TIFF, JPEG or EDF); {0}")]
+    #[error("not a supported image (PNG, TIFF, JPEG, EDF or CBF); {0}")]
     UnknownFormat(String),
     /// The format is known but the bytes are damaged or cut short.
     #[error("the {format} file is damaged or truncated ({detail})")]
     Damaged {
-        /// PNG, TIFF, JPEG or EDF.
+        /// PNG, TIFF, JPEG, EDF or CBF.
         format: &'static str,
         /// What the decoder said.
         detail: String,
@@ -62,10 +62,12 @@ pub enum LoadError {
 pub struct Loaded {
     /// The samples, at the bit depth the file stores.
     pub image: GrayImage,
-    /// "PNG", "TIFF" or "JPEG".
+    /// "PNG", "TIFF", "JPEG", "EDF" or "CBF".
     pub format: &'static str,
     /// The file held colour that was converted to grey (Rec. 709 luma).
     pub converted_from_colour: bool,
+    /// The set-up the file's header records (CBF); `None` for formats without one.
+    pub geometry: Option<crate::detector::FileGeometry>,
 }
 
 impl Loaded {
@@ -118,6 +120,8 @@ pub fn load_gray(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> 
         load_jpeg(bytes, min_side_px)
     } else if bytes.starts_with(b"{") {
         load_edf(bytes, min_side_px)
+    } else if crate::cbf::is_cbf(bytes) {
+        load_cbf(bytes, min_side_px)
     } else {
         let what = if bytes.starts_with(b"GIF8") {
             "GIF is not read; save it as PNG".to_owned()
@@ -128,6 +132,23 @@ pub fn load_gray(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> 
         };
         Err(LoadError::UnknownFormat(what))
     }
+}
+
+fn load_cbf(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
+    let damaged = |e: crate::codec::CodecError| LoadError::Damaged {
+        format: "CBF",
+        detail: e.to_string(),
+    };
+    // The MIME header gives the size: refuse huge images before decompressing.
+    let header = crate::cbf::cbf_header(bytes).map_err(damaged)?;
+    check_size(header.width, header.height, min_side_px)?;
+    let (image, geometry) = crate::cbf::decode_cbf(bytes).map_err(damaged)?;
+    Ok(Loaded {
+        image,
+        format: "CBF",
+        converted_from_colour: false,
+        geometry: Some(geometry),
+    })
 }
 
 fn load_edf(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
@@ -142,6 +163,7 @@ fn load_edf(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         image: crate::codec::decode_edf(bytes).map_err(damaged)?,
         format: "EDF",
         converted_from_colour: false,
+        geometry: None,
     })
 }
 
@@ -191,6 +213,7 @@ fn load_png(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         image,
         format: "PNG",
         converted_from_colour: channels >= 3,
+        geometry: None,
     })
 }
 
@@ -236,6 +259,7 @@ fn load_tiff(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
                 image,
                 format: "TIFF",
                 converted_from_colour: false,
+                geometry: None,
             })
             .map_err(|e| LoadError::Damaged {
                 format: "TIFF",
@@ -262,6 +286,7 @@ fn load_tiff(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         image: to_gray_image(w, h, luma(&samples, channels), bits)?,
         format: "TIFF",
         converted_from_colour: channels >= 3,
+        geometry: None,
     })
 }
 
@@ -282,6 +307,7 @@ fn load_jpeg(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         image: to_gray_image(w as usize, h as usize, luma(&samples, 3), 8)?,
         format: "JPEG",
         converted_from_colour: colour,
+        geometry: None,
     })
 }
 
