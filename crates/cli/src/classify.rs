@@ -47,6 +47,9 @@ pub(crate) struct ClassifyArgs {
     /// Beam centre "X,Y" in pixels for every image, instead of estimating it per image.
     #[arg(long, value_parser = parse_beam)]
     beam: Option<(f64, f64)>,
+    /// A pyFAI calibration (PONI file): its direct-beam point is every image's beam centre.
+    #[arg(long, conflicts_with = "beam")]
+    poni: Option<PathBuf>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -63,6 +66,13 @@ pub(crate) fn parse_beam(s: &str) -> Result<(f64, f64), String> {
         return Err(bad());
     }
     Ok((x, y))
+}
+
+/// Reads a pyFAI PONI file; the error names the file and the field.
+pub(crate) fn read_poni(path: &Path) -> Result<imaging::poni::Poni> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    imaging::poni::parse_poni(&text).with_context(|| format!("{} is not usable", path.display()))
 }
 
 /// Every file named by `inputs`, directories walked recursively, in order.
@@ -98,19 +108,27 @@ pub(crate) fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Reads and prepares one file: the beam centre given, else the one the file's header
-/// records (CBF), else estimated. Also says whether the header's centre was used.
+/// Reads and prepares one file: the beam centre `given` (with where it came from), else the
+/// one the file's header records (CBF), else estimated. Also says where a given centre came
+/// from.
 fn read_and_prepare(
     path: &Path,
-    beam: Option<(f64, f64)>,
+    given: Option<((f64, f64), &'static str)>,
     basis: &FourierBessel,
-) -> Result<(Prepared, bool)> {
+) -> Result<(Prepared, &'static str)> {
     let bytes = fs::read(path).context("cannot read the file")?;
     let loaded = imaging::load::load_gray(&bytes, 8)?;
-    let header_beam = loaded.geometry.as_ref().and_then(|g| g.beam_xy_px);
-    let from_header = beam.is_none() && header_beam.is_some();
-    let p = prepare(&loaded.image.to_f32(), None, beam.or(header_beam), basis)?;
-    Ok((p, from_header))
+    let header = loaded
+        .geometry
+        .as_ref()
+        .and_then(|g| g.beam_xy_px)
+        .map(|b| (b, "file header"));
+    let (beam, source) = match given.or(header) {
+        Some((b, source)) => (Some(b), source),
+        None => (None, "estimated"),
+    };
+    let p = prepare(&loaded.image.to_f32(), None, beam, basis)?;
+    Ok((p, source))
 }
 
 /// The classifiers' inputs of a prepared image (the realism members read the image view).
@@ -125,7 +143,7 @@ pub(crate) fn inputs(p: &Prepared) -> Inputs<'_> {
 /// The JSON line of a classified image.
 fn line(
     path: &Path,
-    (p, from_header): &(Prepared, bool),
+    (p, given_by): &(Prepared, &'static str),
     c: &Classification,
     classifier: &Classifier,
 ) -> Value {
@@ -150,8 +168,7 @@ fn line(
         .map(|(m, &prob)| (m.to_string(), json!(r4(f64::from(prob)))))
         .collect();
     let (source, explained) = match p.beam_source {
-        BeamSource::Given if *from_header => ("file header", None),
-        BeamSource::Given => ("given", None),
+        BeamSource::Given => (*given_by, None),
         BeamSource::Estimated { explained } => ("estimated", Some(r4(explained))),
         BeamSource::ImageCentre => ("image centre", None),
     };
@@ -196,13 +213,27 @@ pub(crate) fn run(a: &ClassifyArgs) -> Result<()> {
         files.len(),
         classifier.view.name()
     );
+    let given = match (&a.poni, a.beam) {
+        (Some(path), _) => {
+            let poni = read_poni(path)?;
+            let (x, y) = poni.beam_centre_px();
+            eprintln!(
+                "beam centre ({x:.2}, {y:.2}) px from {} (tilt {:.2}°)",
+                path.display(),
+                poni.tilt_deg()
+            );
+            Some(((x, y), "PONI"))
+        }
+        (None, Some(b)) => Some((b, "given")),
+        (None, None) => None,
+    };
     let basis = FourierBessel::reference(128.0);
     let bar = progress_bar("classify", files.len(), 0);
     let mut failed = 0usize;
     for chunk in files.chunks(CHUNK) {
-        let prepared: Vec<Result<(Prepared, bool)>> = chunk
+        let prepared: Vec<Result<(Prepared, &'static str)>> = chunk
             .par_iter()
-            .map(|f| read_and_prepare(f, a.beam, &basis))
+            .map(|f| read_and_prepare(f, given, &basis))
             .collect();
         let ok: Vec<&Prepared> = prepared
             .iter()

@@ -59,7 +59,7 @@ pub(crate) fn engine_samples(
 
 /// The set-up of a scientist's own detector images (`train diffusion --data` on a directory
 /// without `labels.jsonl`): what turns pixels into q.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct OwnSetup {
     /// Pixel pitch in µm (default: the reference detector's, scaled to the image's size).
     pub pixel_size_um: Option<f64>,
@@ -69,6 +69,8 @@ pub(crate) struct OwnSetup {
     pub energy_kev: f64,
     /// Beam centre in pixels for every image (default: estimated per image, as `classify`).
     pub beam_px: Option<(f64, f64)>,
+    /// A pyFAI calibration of the detector: its geometry replaces all of the above.
+    pub poni: Option<imaging::poni::Poni>,
 }
 
 impl OwnSetup {
@@ -138,7 +140,8 @@ pub(crate) fn load_own_images(
             let result = read_own(&path).and_then(|(image, header)| {
                 // The file's header (CBF) stands in for flags not given.
                 let header = header.unwrap_or_default();
-                let beam = setup.beam_px.or(header.beam_xy_px);
+                let poni_beam = setup.poni.as_ref().map(|p| p.beam_centre_px());
+                let beam = poni_beam.or(setup.beam_px).or(header.beam_xy_px);
                 let p = prepare(&image, None, beam, &basis)?;
                 let mut geometry = setup.geometry(p.size_px, p.beam_px);
                 if setup.pixel_size_um.is_none()
@@ -151,6 +154,9 @@ pub(crate) fn load_own_images(
                     geometry.pixel_size_um = px;
                     geometry.distance_m = d;
                     geometry.energy_kev = geometry.energy_kev * geometry.wavelength_angstrom() / l;
+                }
+                if let Some(poni) = &setup.poni {
+                    geometry = poni.geometry(p.size_px.0, p.size_px.1);
                 }
                 let valid: Vec<bool> = p.mask.as_slice().iter().map(|e| !e).collect();
                 let (polar, _) = grid
@@ -209,13 +215,20 @@ pub(crate) fn load_own_images(
         dir.display(),
         samples.len(),
         if described.is_empty() { "none".to_string() } else { described.join(", ") },
-        if setup.beam_px.is_some() { "given" } else { "from CBF headers or estimated per image" },
-        match setup.pixel_size_um {
-            Some(px) => format!(
+        if setup.poni.is_some() {
+            "from the PONI file"
+        } else if setup.beam_px.is_some() {
+            "given"
+        } else {
+            "from CBF headers or estimated per image"
+        },
+        match (&setup.poni, setup.pixel_size_um) {
+            (Some(p), _) => format!("of the PONI calibration ({} at {:.1} mm)", p.detector, p.distance_m * 1e3),
+            (None, Some(px)) => format!(
                 "{px} µm pixels at {} mm, {} keV",
                 setup.distance_mm, setup.energy_kev
             ),
-            None => "of the engine's reference set-up (give --pixel-size-um, --distance-mm and --energy-kev for yours)".to_string(),
+            (None, None) => "of the engine's reference set-up (give --pixel-size-um, --distance-mm and --energy-kev for yours)".to_string(),
         }
     );
     Ok(samples)

@@ -72,6 +72,10 @@ pub(crate) struct TrainDiffusionArgs {
     /// estimated per image, as `classify` does).
     #[arg(long, value_parser = crate::classify::parse_beam)]
     beam: Option<(f64, f64)>,
+    /// Your own detector images: a pyFAI calibration (PONI file) of the detector, instead of
+    /// --pixel-size-um, --distance-mm, --energy-kev and --beam.
+    #[arg(long, conflicts_with_all = ["beam", "pixel_size_um"])]
+    poni: Option<PathBuf>,
 }
 
 /// Where training images come from.
@@ -143,6 +147,11 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
                     distance_mm: a.distance_mm,
                     energy_kev: a.energy_kev,
                     beam_px: a.beam,
+                    poni: a
+                        .poni
+                        .as_deref()
+                        .map(crate::classify::read_poni)
+                        .transpose()?,
                 };
                 diffusion_data::load_own_images(
                     dir,

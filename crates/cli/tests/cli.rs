@@ -700,6 +700,24 @@ fn classify_streams_a_directory_to_json_lines_and_reports_bad_files() {
         (line["width"].as_u64(), line["height"].as_u64()),
         (Some(97), Some(61))
     );
+    // A pyFAI calibration's direct-beam point wins over the header.
+    let poni = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../imaging/tests/data/generic_flat.poni"
+    );
+    let o = run_ok(&[
+        "classify",
+        cbf,
+        "--poni",
+        poni,
+        "--tagger",
+        &tagger,
+        "--realism",
+        &realism,
+    ]);
+    let line: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON line");
+    assert_eq!(line["beam"], "PONI", "{line}");
+    assert_eq!(line["beam_y_px"], 500.0);
     // A weights file of the wrong kind is refused by name before any image is read.
     let o = synthscope(&["classify", d, "--tagger", &realism]);
     assert!(!o.status.success());

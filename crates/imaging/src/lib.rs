@@ -12,6 +12,7 @@
 //! - [`math`]: portable transcendental functions (identical bits natively and in wasm).
 //! - [`metrics`]: pixel accuracy, boundary F1 with tolerance, variation of information, adapted
 //!   Rand, the two-point correlation S₂(r) of a boundary map.
+//! - [`poni`]: pyFAI PONI calibrations → beam centre and q per pixel (pyFAI's conventions).
 //! - [`profile`]: radial (I(r)) and azimuthal (I(χ)) averages around a beam centre.
 //! - [`regions`]: 4-connected flood fill.
 //! - [`scattering`]: detector masks, beam-centre estimation, I(q) and I(χ), Fourier–Bessel
@@ -33,6 +34,7 @@ mod image;
 pub mod load;
 pub mod math;
 pub mod metrics;
+pub mod poni;
 pub mod profile;
 pub mod regions;
 pub mod scattering;
