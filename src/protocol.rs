@@ -325,7 +325,7 @@ pub struct ClassifiedHeader {
     pub notice: Option<String>,
     /// Beam centre used, in pixels.
     pub beam_px: (f64, f64),
-    /// "given", "estimated" or "image centre".
+    /// "given", "file header", "estimated" or "image centre".
     pub beam_source: String,
     /// For an estimated centre: the fraction of variance its rings explain.
     pub beam_explained: Option<f64>,
@@ -347,6 +347,9 @@ pub struct ClassifiedHeader {
     pub ichi: Curve,
     /// Set-up used for q.
     pub setup: Setup,
+    /// Where it came from: "your entries", "the file header" or "the engine's reference
+    /// set-up".
+    pub setup_source: String,
     /// Wall time per stage in ms, in order.
     pub stage_ms: Vec<(String, f64)>,
     /// The model version that classified it ([`SHIPPED_MODEL`] or an imported round).

@@ -17,7 +17,7 @@ use burn::tensor::Device;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use imaging::Image;
-use imaging::detector::Geometry;
+use imaging::detector::{FileGeometry, Geometry, HC_KEV_ANGSTROM};
 use imaging::grains::label_grains;
 use imaging::scattering::{
     BeamSource, FourierBessel, Mask, Spacing, integrate_chi, integrate_q, prepare,
@@ -543,19 +543,23 @@ struct ClassifyRequest {
 }
 
 /// Decodes the source buffer of a request.
+/// The image, a notice for the user, and the set-up the file's header records (CBF).
+type Decoded = (Image<f32>, Option<String>, Option<FileGeometry>);
+
 fn decode(
     source: Source,
     first: &js_sys::ArrayBuffer,
     min_side_px: usize,
-) -> Result<(Image<f32>, Option<String>), String> {
+) -> Result<Decoded, String> {
     Ok(match source {
         Source::File => {
             let loaded = imaging::load::load_gray(&protocol::bytes(first), min_side_px)
                 .map_err(|e| e.to_string())?;
-            (loaded.image.to_f32(), loaded.notice())
+            (loaded.image.to_f32(), loaded.notice(), loaded.geometry)
         }
         Source::Pixels { width, height } => (
             Image::from_vec(width, height, protocol::f32s(first)).map_err(|e| e.to_string())?,
+            None,
             None,
         ),
     })
@@ -586,8 +590,16 @@ async fn classify(
         .first()
         .ok_or("the request carried no image (a bug: please report it)")?;
     stage("decoding");
-    let (image, notice) = decode(r.source, first, 8)?;
+    let (image, notice, header) = decode(r.source, first, 8)?;
+    let header = header.unwrap_or_default();
     let (w, h) = (image.width(), image.height());
+    // A centre the user gave wins over the file's; the file's over an estimate.
+    let header_beam = if r.beam_px.is_none() {
+        header.beam_xy_px
+    } else {
+        None
+    };
+    let beam_px = r.beam_px.or(header_beam);
     let user_mask = match (r.has_mask, buffers.get(1)) {
         (true, Some(b)) => Some(
             Mask::from_flags(w, h, protocol::bytes(b).iter().map(|&v| v != 0).collect())
@@ -596,12 +608,12 @@ async fn classify(
         _ => None,
     };
     clock.lap("decode");
-    stage(if r.beam_px.is_some() {
+    stage(if beam_px.is_some() {
         "Fourier–Bessel features"
     } else {
         "beam centre and Fourier–Bessel features"
     });
-    let p = prepare(&image, user_mask.as_ref(), r.beam_px, basis).map_err(|e| e.to_string())?;
+    let p = prepare(&image, user_mask.as_ref(), beam_px, basis).map_err(|e| e.to_string())?;
     clock.lap("prepare");
     stage("tagger and realism ensemble");
     let inputs = Inputs {
@@ -617,14 +629,31 @@ async fn classify(
         .ok_or("the classifier returned nothing (a bug: please report it)")?;
     clock.lap("classify");
     stage("I(q) and I(χ)");
-    let setup = r.setup.unwrap_or_else(|| {
-        let g = Geometry::reference(w.max(h), 0.5, 0.5);
-        Setup {
-            pixel_size_um: g.pixel_size_um,
-            distance_m: g.distance_m,
-            energy_kev: g.energy_kev,
+    let from_header = match (
+        header.pixel_size_um,
+        header.distance_m,
+        header.wavelength_angstrom,
+    ) {
+        (Some((px, _)), Some(d), Some(l)) if l > 0.0 => Some(Setup {
+            pixel_size_um: px,
+            distance_m: d,
+            energy_kev: HC_KEV_ANGSTROM / l,
+        }),
+        _ => None,
+    };
+    let (setup, setup_source) = match (r.setup, from_header) {
+        (Some(s), _) => (s, "your entries"),
+        (None, Some(s)) => (s, "the file header"),
+        (None, None) => {
+            let g = Geometry::reference(w.max(h), 0.5, 0.5);
+            let s = Setup {
+                pixel_size_um: g.pixel_size_um,
+                distance_m: g.distance_m,
+                energy_kev: g.energy_kev,
+            };
+            (s, "the engine's reference set-up")
         }
-    });
+    };
     let geometry = Geometry {
         width_px: w,
         height_px: h,
@@ -667,6 +696,7 @@ async fn classify(
         })
         .collect();
     let (beam_source, beam_explained) = match p.beam_source {
+        BeamSource::Given if header_beam.is_some() => ("file header", None),
         BeamSource::Given => ("given", None),
         BeamSource::Estimated { explained } => ("estimated", Some(explained)),
         BeamSource::ImageCentre => ("image centre", None),
@@ -693,6 +723,7 @@ async fn classify(
         iq: Curve::of(&iq),
         ichi: Curve::of(&ichi),
         setup,
+        setup_source: setup_source.into(),
         stage_ms: clock.stages,
         model: version.to_string(),
         // JSON has no NaN either: a non-finite feature (never seen) reads as 0.
@@ -740,7 +771,7 @@ async fn segment(
         .first()
         .ok_or("the request carried no image (a bug: please report it)")?;
     stage("decoding".into());
-    let (image, notice) = decode(source, first, MIN_SIDE_PX)?;
+    let (image, notice, _) = decode(source, first, MIN_SIDE_PX)?;
     let (w, h) = (image.width(), image.height());
     clock.lap("decode");
     stage("edge fusion (Sobel, LoG, Canny)".into());

@@ -74,7 +74,7 @@ fn record(name: &str, c: &Classified) -> serde_json::Value {
             "realistic": h.realistic,
             "members": h.votes.iter().map(|v| (v.name.clone(), serde_json::json!({"probability": r4(f64::from(v.probability)), "weight": r4(v.weight)}))).collect::<serde_json::Map<_, _>>(),
         },
-        "setup": {"pixel_size_um": h.setup.pixel_size_um, "distance_m": h.setup.distance_m, "energy_kev": h.setup.energy_kev},
+        "setup": {"pixel_size_um": h.setup.pixel_size_um, "distance_m": h.setup.distance_m, "energy_kev": h.setup.energy_kev, "source": h.setup_source},
     })
 }
 
@@ -451,7 +451,7 @@ pub fn ClassifyPage() -> impl IntoView {
                 <section>
                     <h2>"Detector images"</h2>
                     <label class="drop">
-                        <input id="classify-files" type="file" multiple accept=".png,.tif,.tiff,.edf,.jpg,.jpeg,image/png,image/tiff,image/jpeg" on:change=on_files />
+                        <input id="classify-files" type="file" multiple accept=".png,.tif,.tiff,.edf,.cbf,.jpg,.jpeg,image/png,image/tiff,image/jpeg" on:change=on_files />
                         <span>"Choose scattering images or drop them here (TIFF 16/32-bit integer or float, Pilatus int32, EDF, PNG)"</span>
                     </label>
                     <details>
@@ -702,7 +702,7 @@ fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
                 <Plot id="plot-iq" curve=h.iq.clone() log_x=true log_y=true x_label="q (Å⁻¹)" y_label="I(q)" />
                 <Plot id="plot-ichi" curve=h.ichi.clone() log_x=false log_y=false x_label="χ (°)" y_label="I(χ)" />
             </div>
-            <p class="muted" id="classify-timings" data-stage-ms=stage_ms_json>{format!("q from pixel {:.1} µm, distance {:.3} m, {:.2} keV. {timings}", h.setup.pixel_size_um, h.setup.distance_m, h.setup.energy_kev)}</p>
+            <p class="muted" id="classify-timings" data-stage-ms=stage_ms_json>{format!("q from pixel {:.1} µm, distance {:.3} m, {:.2} keV ({}). {timings}", h.setup.pixel_size_um, h.setup.distance_m, h.setup.energy_kev, h.setup_source)}</p>
         </div>
     }
 }

@@ -1,5 +1,6 @@
 // End-to-end tests of the Classify page: scattering images generated with known tags are
-// uploaded as a 16-bit TIFF and as a Pilatus-style int32 TIFF (negative gap pixels), classified
+// uploaded as a 16-bit TIFF, as a Pilatus-style int32 TIFF (negative gap pixels) and as a CBF
+// written by fabio (header geometry), classified
 // in the compute worker on the CPU and on WebGPU, and the top tags are compared with the truth.
 // Editing the beam centre, exporting, the Generate page's hand-over and bad files are covered too.
 import { test, before, after } from 'node:test';
@@ -143,6 +144,13 @@ test('16-bit TIFFs are tagged, judged and profiled on the CPU; edits, Pilatus, b
     await page.click('#reclassify');
     await page.waitForFunction(() => document.querySelector('#classify-results')?.dataset.beam === 'given', null, { timeout: 300_000 });
     assert.match(await page.textContent('#beam-info'), /given/);
+
+    // A Pilatus CBF written by fabio: its header's beam centre and set-up are used, and said to be.
+    const cbf = path.join(path.dirname(new URL(import.meta.url).pathname), '../../crates/imaging/tests/data/pilatus_61x97.cbf');
+    await upload(page, cbf);
+    await select(page, IMAGES + 1);
+    await page.waitForFunction(() => document.querySelector('#classify-results')?.dataset.beam === 'file header', null, { timeout: 300_000 });
+    assert.match(await page.textContent('#classify-timings'), /172\.0 µm, distance 0\.312 m.*\(the file header\)/);
 
     // A corrupt file gets a message; the results so far stay.
     const bad = path.join(dataDir, 'corrupt.tif');

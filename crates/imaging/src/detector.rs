@@ -5,7 +5,7 @@ use crate::math::Portable;
 use serde::{Deserialize, Serialize};
 
 /// Photon energy × wavelength, h·c in keV·Å.
-const HC_KEV_ANGSTROM: f64 = 12.398_419_843;
+pub const HC_KEV_ANGSTROM: f64 = 12.398_419_843;
 
 /// Reference detector of the simulator: 1000 px across at 75 µm, 0.594 m, 8.8984 keV.
 pub const REFERENCE_SIZE_PX: usize = 1000;

@@ -187,7 +187,7 @@ impl Poni {
             height_px,
             pixel_size_um: 0.5 * (self.pixel_m.0 + self.pixel_m.1) * 1e6,
             distance_m: self.distance_m / cos_tilt,
-            energy_kev: 12.398_419_843 / (self.wavelength_m * 1e10),
+            energy_kev: crate::detector::HC_KEV_ANGSTROM / (self.wavelength_m * 1e10),
             beam_x_px: bx,
             beam_y_px: by,
         }
