@@ -330,4 +330,42 @@ mod tests {
         );
         assert!(a.iter().any(|s| s.tags.iter().sum::<f32>() > 0.0));
     }
+
+    /// By hand: the ripple of engine polar images along q, against samples' (the diagnostic
+    /// of docs/diffusion.md). `cargo test -p synthscope-cli --release --bin synthscope
+    /// engine_ripple -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a diagnostic, run by hand"]
+    fn engine_ripple() {
+        let grid = PolarGrid::reference();
+        let config = crate::stages::generated_saxs();
+        let samples = engine_samples(&config, &grid, 8, 0, 16).expect("samples");
+        let (mut nyquist, mut second) = (0.0, 0.0);
+        for s in &samples {
+            let profile: Vec<f64> = s
+                .polar
+                .chunks(grid.chi_bins)
+                .map(|row| row.iter().map(|&v| f64::from(v)).sum::<f64>() / row.len() as f64)
+                .collect();
+            let n = profile.len() as f64;
+            nyquist += profile
+                .iter()
+                .enumerate()
+                .map(|(i, v)| if i % 2 == 0 { *v } else { -v })
+                .sum::<f64>()
+                .abs()
+                / n;
+            second += profile
+                .windows(3)
+                .map(|w| (w[1] - 0.5 * (w[0] + w[2])).abs())
+                .sum::<f64>()
+                / (n - 2.0);
+        }
+        let k = samples.len() as f64;
+        println!(
+            "engine batch 8, 16 images: Nyquist amplitude of the profile {:.5}, mean |second difference| {:.5}",
+            nyquist / k,
+            second / k
+        );
+    }
 }
