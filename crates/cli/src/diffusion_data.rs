@@ -106,6 +106,9 @@ impl OwnSetup {
     }
 }
 
+/// One of a scientist's images, prepared and binned onto the polar grid.
+type Binned = (Prepared, Vec<f32>);
+
 /// A scientist's own detector images (any file `classify` reads, in a directory without
 /// `labels.jsonl`): each binned onto `grid` around its beam centre (given, or estimated as
 /// `classify` does) with `setup`'s geometry, its tags the shipped tagger's verdict (p ≥ ½) as
@@ -134,7 +137,7 @@ pub(crate) fn load_own_images(
     let (realism, _, _) = crate::shipped::load_realism(None, device, "--realism")?;
     let classifier = models::classify::Classifier::new(taggers, realism)?;
     let basis = FourierBessel::reference(128.0);
-    let prepared: Vec<(PathBuf, Result<(Prepared, Vec<f32>)>)> = files
+    let prepared: Vec<(PathBuf, Result<Binned>)> = files
         .into_par_iter()
         .map(|path| {
             let result = read_own(&path).and_then(|(image, header)| {
