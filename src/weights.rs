@@ -51,9 +51,9 @@ pub const REALISM: Shipped = Shipped {
 
 /// The tag-conditioned scattering generator (diffusion).
 pub const DIFFUSION: Shipped = Shipped {
-    name: "diffusion-v1",
-    url: "public/models/diffusion-v1.bin",
-    sha256_line: include_str!("../public/models/diffusion-v1.bin.sha256"),
+    name: "diffusion-v2",
+    url: "public/models/diffusion-v2.bin",
+    sha256_line: include_str!("../public/models/diffusion-v2.bin.sha256"),
 };
 
 /// Cache Storage bucket for weights; bump the suffix to drop every cached file.

@@ -69,7 +69,7 @@ test('diffusion on the CPU: a 4-step batch appears with progress, is checked, zi
     // The tagger and the realism ensemble have their say.
     await page.waitForSelector('#realism-vote', { timeout: 120_000 });
     assert.match(await page.textContent('#realism-vote'), /realism vote \d\.\d\d/);
-    assert.match(await page.textContent('#diffuse-message'), /2 images of diffusion-v1 in [\d.]+ s \(4 steps of dpm\+\+/);
+    assert.match(await page.textContent('#diffuse-message'), /2 images of diffusion-v2 in [\d.]+ s \(4 steps of dpm\+\+/);
     await page.screenshot({ path: `${ARTIFACTS}/diffusion-cpu.png` });
 
     // The zip: two 16-bit PNGs, their polar images and one labels.jsonl line each.
@@ -83,7 +83,7 @@ test('diffusion on the CPU: a 4-step batch appears with progress, is checked, zi
       assert.equal(l.file, images[i]);
       assert.deepEqual([...l.tags].sort(), ['halo', 'ring']);
       assert.equal(l.generated_by, 'diffusion');
-      assert.equal(l.model, 'diffusion-v1');
+      assert.equal(l.model, 'diffusion-v2');
       assert.equal(l.steps, 4);
       assert.equal(l.seed, 3);
       assert.equal(l.index, i);

@@ -23,15 +23,15 @@ const TAGGER_V6_SHA256: &str = include_str!("../../../public/models/tagger-v6.bi
 const REALISM_V1: &[u8] = include_bytes!("../../../public/models/realism-v1.bin");
 const REALISM_V1_SHA256: &str = include_str!("../../../public/models/realism-v1.bin.sha256");
 
-/// `public/models/diffusion-v1.bin` and its `sha256sum` line.
-const DIFFUSION_V1: &[u8] = include_bytes!("../../../public/models/diffusion-v1.bin");
-const DIFFUSION_V1_SHA256: &str = include_str!("../../../public/models/diffusion-v1.bin.sha256");
+/// `public/models/diffusion-v2.bin` and its `sha256sum` line.
+const DIFFUSION_V2: &[u8] = include_bytes!("../../../public/models/diffusion-v2.bin");
+const DIFFUSION_V2_SHA256: &str = include_str!("../../../public/models/diffusion-v2.bin.sha256");
 
 /// The shipped scattering generator.
 pub(crate) const DIFFUSION: Option<Shipped> = Some(Shipped {
-    bytes: DIFFUSION_V1,
-    name: "shipped:diffusion-v1.bin",
-    sha256_line: DIFFUSION_V1_SHA256,
+    bytes: DIFFUSION_V2,
+    name: "shipped:diffusion-v2.bin",
+    sha256_line: DIFFUSION_V2_SHA256,
 });
 
 /// The first field of a `sha256sum` line.

@@ -347,7 +347,7 @@ pub struct SampleRecord {
     pub kind: String,
     /// Always "diffusion" (engine images have no such key).
     pub generated_by: String,
-    /// Model name (for example "diffusion-v1").
+    /// Model name (for example "diffusion-v2").
     pub model: String,
     /// SHA-256 of the model file.
     pub model_sha256: String,
