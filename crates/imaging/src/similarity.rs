@@ -345,6 +345,16 @@ mod tests {
     }
 
     #[test]
+    fn ms_ssim_matches_an_independent_numpy_version() {
+        // tools/similarity_reference.py: scipy's Gaussian filter, Wang's weights and scales.
+        let (a, b) = reference_pair(200, 181);
+        let got = ms_ssim(&a, &b, 1.0).expect("ms-ssim");
+        assert!((got - 0.963_277_362_4).abs() < 1e-6, "MS-SSIM {got}");
+        let got = ssim(&a, &b, 1.0).expect("ssim");
+        assert!((got - 0.810_776_323_0).abs() < 1e-6, "SSIM {got}");
+    }
+
+    #[test]
     fn ms_ssim_combines_the_scales_with_wangs_weights() {
         // On images whose every scale is identical up to a constant offset the contrast–structure
         // terms are ~1, so MS-SSIM is the last scale's luminance term to the weight 0.1333.
