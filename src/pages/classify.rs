@@ -452,7 +452,7 @@ pub fn ClassifyPage() -> impl IntoView {
                     <h2>"Detector images"</h2>
                     <label class="drop">
                         <input id="classify-files" type="file" multiple accept=".png,.tif,.tiff,.edf,.cbf,.jpg,.jpeg,image/png,image/tiff,image/jpeg" on:change=on_files />
-                        <span>"Choose scattering images or drop them here (TIFF 16/32-bit integer or float, Pilatus int32, EDF, PNG)"</span>
+                        <span>"Choose scattering images or drop them here (TIFF 16/32-bit integer or float, Pilatus int32, EDF, CBF, PNG)"</span>
                     </label>
                     <details>
                         <summary>"Detector set-up for q (optional)"</summary>
