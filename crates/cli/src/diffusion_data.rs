@@ -156,7 +156,7 @@ pub(crate) fn load_own_images(
                 {
                     geometry.pixel_size_um = px;
                     geometry.distance_m = d;
-                    geometry.energy_kev = geometry.energy_kev * geometry.wavelength_angstrom() / l;
+                    geometry.energy_kev = imaging::detector::HC_KEV_ANGSTROM / l;
                 }
                 if let Some(poni) = &setup.poni {
                     geometry = poni.geometry(p.size_px.0, p.size_px.1);

@@ -87,40 +87,39 @@ pub fn psnr(a: &Image<f32>, b: &Image<f32>, data_range: f64) -> Result<f64, Simi
     })
 }
 
-/// Mean SSIM of two images for the data range R (see the module docs for every convention).
-pub fn ssim(a: &Image<f32>, b: &Image<f32>, data_range: f64) -> Result<f64, SimilarityError> {
+/// Both images' pixels in f64 once `check` passes and each side is at least `need` px.
+fn windowed_pair(
+    a: &Image<f32>,
+    b: &Image<f32>,
+    data_range: f64,
+    measure: &'static str,
+    need: usize,
+) -> Result<(Vec<f64>, Vec<f64>), SimilarityError> {
     check(a, b, data_range)?;
-    let need = 2 * SSIM_RADIUS_PX + 1;
     if a.width() < need || a.height() < need {
         return Err(SimilarityError::TooSmall {
-            measure: "SSIM",
+            measure,
             need,
             width: a.width(),
             height: a.height(),
         });
     }
-    let (w, h) = (a.width(), a.height());
-    let x: Vec<f64> = a.pixels().iter().map(|&v| f64::from(v)).collect();
-    let y: Vec<f64> = b.pixels().iter().map(|&v| f64::from(v)).collect();
-    Ok(ssim_terms(&x, &y, w, h, data_range).ssim)
+    let to_f64 = |i: &Image<f32>| i.pixels().iter().map(|&v| f64::from(v)).collect();
+    Ok((to_f64(a), to_f64(b)))
+}
+
+/// Mean SSIM of two images for the data range R (see the module docs for every convention).
+pub fn ssim(a: &Image<f32>, b: &Image<f32>, data_range: f64) -> Result<f64, SimilarityError> {
+    let (x, y) = windowed_pair(a, b, data_range, "SSIM", 2 * SSIM_RADIUS_PX + 1)?;
+    Ok(ssim_terms(&x, &y, a.width(), a.height(), data_range).ssim)
 }
 
 /// MS-SSIM of two images for the data range R (five scales; see the module docs).
 pub fn ms_ssim(a: &Image<f32>, b: &Image<f32>, data_range: f64) -> Result<f64, SimilarityError> {
-    check(a, b, data_range)?;
     // The coarsest scale is 1/16 of the image and needs the 11-px window.
     let need = (2 * SSIM_RADIUS_PX + 1) << (MS_SSIM_WEIGHTS.len() - 1);
-    if a.width() < need || a.height() < need {
-        return Err(SimilarityError::TooSmall {
-            measure: "MS-SSIM",
-            need,
-            width: a.width(),
-            height: a.height(),
-        });
-    }
+    let (mut x, mut y) = windowed_pair(a, b, data_range, "MS-SSIM", need)?;
     let (mut w, mut h) = (a.width(), a.height());
-    let mut x: Vec<f64> = a.pixels().iter().map(|&v| f64::from(v)).collect();
-    let mut y: Vec<f64> = b.pixels().iter().map(|&v| f64::from(v)).collect();
     let mut product = 1.0;
     for (scale, &weight) in MS_SSIM_WEIGHTS.iter().enumerate() {
         let terms = ssim_terms(&x, &y, w, h, data_range);
