@@ -16,7 +16,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use imaging::scattering::polar::PolarGrid;
-use models::diffusion::denoiser::{Condition, Denoiser, denoising_loss};
+use models::diffusion::denoiser::{Denoiser, denoising_loss};
 use models::diffusion::generator::{Generator, GeneratorHeader, default_denoiser, polar_tensor};
 use models::diffusion::sampler::project_channels;
 use models::diffusion::schedule::noise_field;
@@ -58,6 +58,11 @@ pub(crate) struct TrainDiffusionArgs {
     /// With --init this turns a model trained with noise in every χ bin into one that is not.
     #[arg(long, value_name = "M", conflicts_with = "resume")]
     noise_harmonics: Option<usize>,
+    /// The network reads where each row lies in q (three condition planes; the header's
+    /// `q_position`). With --init the planes start with zero weights, so training begins from
+    /// exactly the model given.
+    #[arg(long, conflicts_with = "resume")]
+    q_position: bool,
     /// Your own detector images (--data without labels.jsonl): pixel pitch in µm (default:
     /// the engine's reference detector scaled to the image's size).
     #[arg(long)]
@@ -132,6 +137,9 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
             );
         }
         generator.header.noise_harmonics = Some(m);
+    }
+    if a.q_position {
+        generator = generator.with_q_position()?;
     }
     if generator.header.tags != TRAINING_TAGS {
         bail!("the model's tags are not the engine's 15 training tags; train a new model");
@@ -232,6 +240,9 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         );
         if let Some(m) = generator.header.noise_harmonics {
             generator.header.trained += &format!(", noise in the angular band |m| ≤ {m}");
+        }
+        if generator.header.q_position {
+            generator.header.trained += ", reading q positions";
         }
     }
     let ema = match ema_net {
@@ -389,14 +400,10 @@ fn loss_on(
         }
         given.push(if d { 0.0f32 } else { 1.0 });
     }
-    let condition = Condition {
-        planes: None,
-        tags: Some(Tensor::from_data(
-            TensorData::new(tag_values, [b, TAG_COUNT]),
-            device,
-        )),
-        tags_given: Some(Tensor::from_data(TensorData::new(given, [b, 1]), device)),
-    };
+    let condition = header.condition(
+        Tensor::from_data(TensorData::new(tag_values, [b, TAG_COUNT]), device),
+        Tensor::from_data(TensorData::new(given, [b, 1]), device),
+    );
     denoising_loss(net, header.prediction, x0, noise, times, &condition)
 }
 

@@ -1315,7 +1315,8 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
     );
 
     // Fine-tuning on a scientist's own detector images: no labels.jsonl, so the shipped
-    // tagger describes them, and the model moves to diffusion in the angular band.
+    // tagger describes them, and the model moves to diffusion in the angular band and learns
+    // to read q positions.
     let own = work.path().join("own");
     let own_s = own.to_str().expect("utf-8");
     run_ok(&[
@@ -1350,7 +1351,7 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         !o.status.success() && err.contains("--distance-mm"),
         "{err}"
     );
-    let o = fine_tune(&["--noise-harmonics", "2"]);
+    let o = fine_tune(&["--noise-harmonics", "2", "--q-position"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
@@ -1361,7 +1362,10 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
     let bytes = std::fs::read(&tuned).expect("weights");
     let header = String::from_utf8_lossy(&bytes[..4096.min(bytes.len())]).to_string();
     assert!(
-        header.contains("\"noise_harmonics\":2") && header.contains("your own, tagged"),
+        header.contains("\"noise_harmonics\":2")
+            && header.contains("\"q_position\":true")
+            && header.contains("reading q positions")
+            && header.contains("your own, tagged"),
         "{header}"
     );
     run_ok(&[

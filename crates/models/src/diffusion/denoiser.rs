@@ -21,7 +21,7 @@
 
 use super::sampler::{Denoise, Prediction, SamplerError};
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
@@ -384,6 +384,33 @@ pub struct Denoiser {
 }
 
 impl Denoiser {
+    /// The same network with `extra` more condition planes, read with zero weights by the
+    /// input convolution: its output is unchanged until training moves them.
+    ///
+    /// # Errors
+    /// When the weights cannot be read back from the device.
+    pub fn with_condition_channels(mut self, extra: usize) -> Result<Self, String> {
+        let weight = self.input.weight.val();
+        let [out, inputs, kh, kw] = weight.dims();
+        let device = weight.device();
+        // Rebuilt from its values: the widened weight must be a new leaf of the autodiff graph.
+        let old = weight
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))?;
+        let per_out = inputs * kh * kw;
+        let mut values = Vec::with_capacity(out * (inputs + extra) * kh * kw);
+        for o in old.chunks(per_out) {
+            values.extend_from_slice(o);
+            values.extend(std::iter::repeat_n(0.0f32, extra * kh * kw));
+        }
+        let widened = TensorData::new(values, [out, inputs + extra, kh, kw]);
+        self.input.weight = Param::from_tensor(Tensor::from_data(widened, &device));
+        self.condition_channels += extra;
+        Ok(self)
+    }
+
     /// The network output for a noisy batch at per-item times.
     ///
     /// # Shapes
@@ -707,5 +734,43 @@ mod tests {
         }
         let last = loss_of(&net).into_scalar::<f32>();
         assert!(last < 0.5 * first, "loss {first} → {last}");
+    }
+
+    #[test]
+    fn widened_condition_planes_start_silent_and_then_learn() {
+        use burn::optim::{AdamConfig, GradientsParams};
+        let device = Device::flex().autodiff();
+        let net = randomise_output(small(4, 0).init(&device), &device);
+        let x = batch_noise(&[1, 2], [2, 8, 8], &device);
+        let tags = Condition::tags(Tensor::ones([2, 4], &device));
+        let before = values(net.forward(x.clone(), &[0.3], &tags));
+        let mut wide = net.with_condition_channels(3).expect("widen");
+        // Planes that differ per item and position, so that reading them would change things.
+        let planes = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        let with_planes = Condition {
+            planes: Some(planes),
+            ..tags
+        };
+        let after = values(wide.forward(x.clone(), &[0.3], &with_planes));
+        // Equal up to the order of the convolution's sums (more input channels).
+        let diff = after
+            .iter()
+            .zip(&before)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            diff < 1e-5,
+            "zero weights on the new planes change the output by {diff}"
+        );
+        // The new weights are parameters like any other: one step moves them.
+        let loss = wide
+            .forward(x.clone(), &[0.3], &with_planes)
+            .powi_scalar(2)
+            .mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &wide);
+        wide = AdamConfig::new().init().step(1e-2, wide, grads);
+        let w = wide.input.weight.val().narrow(1, 2, 3);
+        let moved = w.abs().max().into_scalar::<f32>();
+        assert!(moved > 1e-3, "the plane weights did not train: {moved}");
     }
 }

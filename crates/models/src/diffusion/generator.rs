@@ -80,6 +80,13 @@ pub struct GeneratorHeader {
     /// noise in every χ bin.
     #[serde(default)]
     pub noise_harmonics: Option<usize>,
+    /// The network reads where each row lies in q: [`Q_POSITION_PLANES`] condition planes
+    /// ([`q_position_features`]) beside the noisy image. Convolutions and attention are blind
+    /// to absolute position, and a lattice's rings sit at fixed *ratios* of q, which in rows
+    /// depends on where the first ring is. `false` (files written before the field existed):
+    /// no planes.
+    #[serde(default)]
+    pub q_position: bool,
 }
 
 impl GeneratorHeader {
@@ -92,6 +99,37 @@ impl GeneratorHeader {
         )
     }
 
+    /// The q-position planes of a batch of `batch` images when the network reads them.
+    ///
+    /// # Shapes
+    /// → `[batch, Q_POSITION_PLANES, q_bins, 1]`
+    pub fn position_planes(&self, batch: usize, device: &Device) -> Option<Tensor<4>> {
+        if !self.q_position {
+            return None;
+        }
+        let q = self.layout.q_bins;
+        let planes = Tensor::<4>::from_data(
+            TensorData::new(
+                q_position_features(&self.layout),
+                [1, Q_POSITION_PLANES, q, 1],
+            ),
+            device,
+        );
+        Some(planes.repeat_dim(0, batch))
+    }
+
+    /// The network's condition for a batch: tag vectors `[batch, tags]`, 1 where they are
+    /// given `[batch, 1]`, and the position planes when the network reads them.
+    pub fn condition(&self, tags: Tensor<2>, tags_given: Tensor<2>) -> Condition {
+        let [b, _] = tags.dims();
+        let device = tags.device();
+        Condition {
+            planes: self.position_planes(b, &device),
+            tags: Some(tags),
+            tags_given: Some(tags_given),
+        }
+    }
+
     /// The projection the training noise and clean images go through (`noise_harmonics`).
     pub fn noise_subspace(&self, device: &Device) -> Option<Tensor<2>> {
         self.noise_harmonics.map(|m| self.chi_band(m, device))
@@ -102,6 +140,26 @@ impl GeneratorHeader {
 /// (RMS, value scale) outside it; the band was chosen on the tuning batch 8 of
 /// `eval diffusion` (4, 8, 12, 16 and all compared; `docs/diffusion.md`).
 pub const DEFAULT_CHI_HARMONICS: usize = 8;
+
+/// Condition planes of a network that reads q positions (the header's `q_position`).
+pub const Q_POSITION_PLANES: usize = 3;
+
+/// Where each row of `layout` lies in q, as [`Q_POSITION_PLANES`] planes of `q_bins` values
+/// each (plane-major): the row coordinate, q / q_max and ln(q / q_max) / 4 (clamped at −2),
+/// each in about [−2, 1]. The logarithm makes a fixed ratio of q a fixed offset.
+pub fn q_position_features(layout: &PolarGrid) -> Vec<f32> {
+    let n = layout.q_bins;
+    let rows = (0..n).map(|r| r as f64 + 0.5);
+    let q_max = layout.q_max_inv_angstrom;
+    let mut out = Vec::with_capacity(Q_POSITION_PLANES * n);
+    out.extend(rows.clone().map(|r| (2.0 * r / n as f64 - 1.0) as f32));
+    out.extend(
+        rows.clone()
+            .map(|r| (2.0 * layout.q_at(r) / q_max - 1.0) as f32),
+    );
+    out.extend(rows.map(|r| ((layout.q_at(r) / q_max).max(1e-12).ln() / 4.0).max(-2.0) as f32));
+    out
+}
 
 fn default_chi_harmonics() -> Option<usize> {
     Some(DEFAULT_CHI_HARMONICS)
@@ -171,6 +229,13 @@ impl Generator {
                 denoiser.multiple_px()
             )));
         }
+        if denoiser.condition_channels != 0 && denoiser.condition_channels != Q_POSITION_PLANES {
+            return Err(GeneratorError::Input(format!(
+                "the generator's condition planes are its {Q_POSITION_PLANES} q-position planes \
+                 or none, not {}",
+                denoiser.condition_channels
+            )));
+        }
         if denoiser.tags != tags.len() {
             return Err(GeneratorError::Input(format!(
                 "the denoiser reads {} tags but {} are named",
@@ -178,6 +243,7 @@ impl Generator {
                 tags.len()
             )));
         }
+        let q_position = denoiser.condition_channels == Q_POSITION_PLANES;
         Ok(Self {
             denoiser: denoiser.init(device),
             header: GeneratorHeader {
@@ -189,6 +255,7 @@ impl Generator {
                 denoiser_bytes: 0,
                 chi_harmonics: default_chi_harmonics(),
                 noise_harmonics: None,
+                q_position,
             },
         })
     }
@@ -209,11 +276,39 @@ impl Generator {
         let header: GeneratorHeader =
             serde_json::from_slice(json).map_err(|e| GeneratorError::Format(e.to_string()))?;
         header.denoiser.validate().map_err(GeneratorError::Format)?;
+        let planes = if header.q_position {
+            Q_POSITION_PLANES
+        } else {
+            0
+        };
+        if header.denoiser.condition_channels != planes {
+            return Err(GeneratorError::Format(format!(
+                "the header asks for {} condition planes, the q position needs {planes}",
+                header.denoiser.condition_channels
+            )));
+        }
         let parts = weights::records(body, &[header.denoiser_bytes])?;
         Ok(Self {
             denoiser: load_record(header.denoiser.init(device), parts[0])?,
             header,
         })
+    }
+
+    /// The same generator reading q positions: the input convolution gains the
+    /// [`Q_POSITION_PLANES`] planes with zero weights, so it computes exactly what it did
+    /// before until training moves them (a warm start for `train diffusion --init
+    /// --q-position`). A generator that reads them already is returned as it is.
+    pub fn with_q_position(mut self) -> Result<Self, GeneratorError> {
+        if self.header.q_position {
+            return Ok(self);
+        }
+        self.denoiser = self
+            .denoiser
+            .with_condition_channels(Q_POSITION_PLANES)
+            .map_err(GeneratorError::Device)?;
+        self.header.denoiser.condition_channels = Q_POSITION_PLANES;
+        self.header.q_position = true;
+        Ok(self)
     }
 
     /// The tag vector of `names` (each one of the header's tags).
@@ -282,11 +377,13 @@ impl Generator {
             )));
         }
         let flat: Vec<f32> = tags.iter().flatten().copied().collect();
-        let tags = Tensor::<2>::from_data(TensorData::new(flat, [tags.len(), n]), device);
+        let b = tags.len();
+        let tags = Tensor::<2>::from_data(TensorData::new(flat, [b, n]), device);
+        let condition = self.header.condition(tags, Tensor::ones([b, 1], device));
         Ok(Guided::new(
             &self.denoiser,
             self.header.prediction,
-            Condition::tags(tags),
+            condition,
             guidance,
         )?)
     }
@@ -527,6 +624,66 @@ mod tests {
         }
         let noise = g.header.noise_subspace(&device).expect("band");
         assert_eq!(noise.dims(), [8, 8]);
+    }
+
+    #[test]
+    fn q_position_planes_follow_the_grid_and_survive_the_file() {
+        let device = Device::flex();
+        let grid = layout();
+        let f = q_position_features(&grid);
+        assert_eq!(f.len(), Q_POSITION_PLANES * 16);
+        // Row 12 of 16 has its centre at 12.5/16 of the √q axis: q = 0.9·(12.5/16)².
+        let q12 = 0.9 * (12.5f64 / 16.0).powi(2);
+        assert!((f[12] - (25.0 / 16.0 - 1.0) as f32).abs() < 1e-6);
+        assert!((f[16 + 12] - (2.0 * q12 / 0.9 - 1.0) as f32).abs() < 1e-6);
+        assert!((f[32 + 12] - ((q12 / 0.9).ln() / 4.0) as f32).abs() < 1e-6);
+        // A fixed ratio of q is a fixed step of the log plane (row centres 0.5, 1.5, 4.5: q × 9).
+        let ratio = |a: usize, b: usize| f[32 + b] - f[32 + a];
+        assert!((ratio(0, 1) - ratio(1, 4)).abs() < 1e-6);
+        assert!(f.iter().all(|v| (-2.0..=1.0).contains(v)));
+
+        let g = small(&device);
+        assert!(g.header.position_planes(2, &device).is_none());
+        let wide = g.with_q_position().expect("widen");
+        assert!(wide.header.q_position);
+        assert_eq!(wide.header.denoiser.condition_channels, Q_POSITION_PLANES);
+        let planes = wide.header.position_planes(2, &device).expect("planes");
+        assert_eq!(planes.dims(), [2, Q_POSITION_PLANES, 16, 1]);
+        let back = Generator::from_bytes(&wide.to_bytes().expect("bytes"), &device).expect("read");
+        assert!(back.header.q_position);
+        // It samples (the planes reach the guided batch).
+        let settings = SampleSettings {
+            steps: 2,
+            ..SampleSettings::default()
+        };
+        let out = crate::block_on(back.sample(
+            &settings,
+            &[vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 1.0]],
+            &[1, 2],
+            &device,
+            |_, _| true,
+        ))
+        .expect("sample")
+        .expect("not stopped");
+        assert_eq!(out.len(), 2);
+        // A header claiming planes its network does not read is refused.
+        let mut bad = g_header_json(&back);
+        bad["q_position"] = serde_json::Value::Bool(false);
+        let bytes = rewrite_header(&back, bad);
+        let err = Generator::from_bytes(&bytes, &device).expect_err("inconsistent");
+        assert!(err.to_string().contains("condition planes"), "{err}");
+    }
+
+    fn g_header_json(g: &Generator) -> serde_json::Value {
+        serde_json::to_value(&g.header).expect("json")
+    }
+
+    fn rewrite_header(g: &Generator, header: serde_json::Value) -> Vec<u8> {
+        let record = record_bytes(&g.denoiser).expect("record");
+        let mut header: GeneratorHeader = serde_json::from_value(header).expect("header");
+        header.denoiser_bytes = record.len();
+        let json = serde_json::to_vec(&header).expect("json");
+        weights::join(MAGIC, &json, &[record])
     }
 
     #[test]
