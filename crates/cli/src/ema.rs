@@ -44,6 +44,29 @@ impl<M: Module> Ema<M> {
     }
 }
 
+/// A checkpoint of a live network and its average (the diffusion trainers'):
+/// `[8-byte LE length][live][average]`.
+pub(crate) fn join_checkpoint(live: &[u8], ema: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + live.len() + ema.len());
+    out.extend_from_slice(&(live.len() as u64).to_le_bytes());
+    out.extend_from_slice(live);
+    out.extend_from_slice(ema);
+    out
+}
+
+/// The live network's and the average's bytes of a [`join_checkpoint`] checkpoint.
+pub(crate) fn split_checkpoint(bytes: &[u8]) -> anyhow::Result<(&[u8], &[u8])> {
+    let damaged = || anyhow::anyhow!("--resume: the checkpoint is damaged; train without --resume");
+    let head: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(damaged)?;
+    let n = usize::try_from(u64::from_le_bytes(head)).map_err(|_| damaged())?;
+    let live = bytes.get(8..8 + n).ok_or_else(damaged)?;
+    let ema = bytes.get(8 + n..).ok_or_else(damaged)?;
+    Ok((live, ema))
+}
+
 /// Every float parameter, flattened, in visiting order.
 struct Collect(Vec<Tensor<1>>);
 

@@ -26,6 +26,7 @@ mod segment;
 mod serve;
 mod shipped;
 mod stages;
+mod tem_diffusion;
 mod train_diffusion;
 mod train_grain;
 mod train_realism;
@@ -83,6 +84,9 @@ enum EvalKind {
     Realism(eval_realism::EvalRealismArgs),
     /// Scattering generator: tag fidelity, realism, KID, physics and memorisation of samples.
     Diffusion(eval_diffusion::EvalDiffusionArgs),
+    /// TEM generator: similarity to the engine's micrograph of each mask, boundaries found on
+    /// the samples, grain-size and S₂ distances.
+    TemDiffusion(tem_diffusion::EvalTemDiffusionArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,12 +99,16 @@ enum TrainKind {
     Realism(train_realism::TrainRealismArgs),
     /// Scattering generator: tag-conditioned diffusion on polar images of the sample.
     Diffusion(train_diffusion::TrainDiffusionArgs),
+    /// TEM generator: micrographs conditioned on a grain-boundary mask.
+    TemDiffusion(tem_diffusion::TrainTemDiffusionArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum SampleKind {
     /// Scattering detector images from the tag-conditioned diffusion generator.
     Diffusion(sample_diffusion::SampleDiffusionArgs),
+    /// TEM micrographs for engine boundary masks from the mask-conditioned generator.
+    TemDiffusion(tem_diffusion::SampleTemDiffusionArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -262,7 +270,10 @@ fn main() -> ExitCode {
         Command::Train(TrainKind::Tagger(a)) => train_tagger::run(&a),
         Command::Train(TrainKind::Realism(a)) => train_realism::run(&a),
         Command::Train(TrainKind::Diffusion(a)) => train_diffusion::run(&a),
+        Command::Train(TrainKind::TemDiffusion(a)) => tem_diffusion::train(&a),
+        Command::Sample(SampleKind::TemDiffusion(a)) => tem_diffusion::sample(&a),
         Command::Eval(EvalKind::Diffusion(a)) => eval_diffusion::run(&a),
+        Command::Eval(EvalKind::TemDiffusion(a)) => tem_diffusion::eval(&a),
         Command::Sample(SampleKind::Diffusion(a)) => sample_diffusion::run(&a),
         Command::Eval(EvalKind::Grain(a)) => eval_grain::run(&a),
         Command::Eval(EvalKind::Tagger(a)) => eval_tagger::run(&a),

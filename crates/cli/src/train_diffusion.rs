@@ -291,24 +291,8 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
     Ok(())
 }
 
-/// The checkpoint holds the live network and its average: `[8-byte LE length][live][average]`.
-fn join_checkpoint(live: &[u8], ema: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + live.len() + ema.len());
-    out.extend_from_slice(&(live.len() as u64).to_le_bytes());
-    out.extend_from_slice(live);
-    out.extend_from_slice(ema);
-    out
-}
-
 fn split_checkpoint(bytes: &[u8], device: &Device) -> Result<(Generator, Generator)> {
-    let damaged = || anyhow::anyhow!("--resume: the checkpoint is damaged; train without --resume");
-    let head: [u8; 8] = bytes
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(damaged)?;
-    let n = usize::try_from(u64::from_le_bytes(head)).map_err(|_| damaged())?;
-    let live = bytes.get(8..8 + n).ok_or_else(damaged)?;
-    let ema = bytes.get(8 + n..).ok_or_else(damaged)?;
+    let (live, ema) = crate::ema::split_checkpoint(bytes)?;
     Ok((
         Generator::from_bytes(live, device)?,
         Generator::from_bytes(ema, &device.clone().inner())?,
@@ -407,6 +391,34 @@ fn loss_on(
     denoising_loss(net, header.prediction, x0, noise, times, &condition)
 }
 
+/// An epoch's validation of a diffusion trainer: the averaged weights' loss (all, t < ½,
+/// t ≥ ½) and the live weights' loss.
+pub(crate) fn denoising_validation(
+    (ema, ema_low, ema_high): (f64, f64, f64),
+    live: f64,
+) -> Validation {
+    let mut fields = serde_json::Map::new();
+    fields.insert("val_loss_ema".into(), ema.into());
+    fields.insert("val_loss_ema_t_below_half".into(), ema_low.into());
+    fields.insert("val_loss_ema_t_above_half".into(), ema_high.into());
+    fields.insert("val_loss_live".into(), live.into());
+    Validation {
+        summary: format!(
+            "validation loss {ema:.4} averaged (t < ½ {ema_low:.4}, t ≥ ½ {ema_high:.4}), {live:.4} live"
+        ),
+        fields,
+    }
+}
+
+/// A loss tensor's value.
+pub(crate) fn loss_value(loss: Tensor<1>) -> Result<f64> {
+    let v = loss
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading the loss failed: {e:?}"))?;
+    Ok(f64::from(v.first().copied().unwrap_or(f32::NAN)))
+}
+
 /// The generator's one network as a stage of [`stages::train`].
 struct DiffusionStages<'a> {
     source: Source,
@@ -464,11 +476,7 @@ impl DiffusionStages<'_> {
                     &[false],
                     &device,
                 );
-                let v = f64::from(
-                    l.into_data()
-                        .try_into_vec::<f32>()
-                        .map_err(|e| anyhow::anyhow!("reading the loss failed: {e:?}"))?[0],
-                );
+                let v = loss_value(l)?;
                 sum += v;
                 if times[i] < 0.5 {
                     low += v;
@@ -533,19 +541,9 @@ impl Stages<Denoiser> for DiffusionStages<'_> {
     }
 
     fn validate(&mut self, net: &Denoiser, _s: usize) -> Result<Validation> {
-        let (ema, ema_low, ema_high) = self.validation_loss(&self.ema.net)?;
+        let ema = self.validation_loss(&self.ema.net)?;
         let (live, _, _) = self.validation_loss(&net.valid())?;
-        let mut fields = serde_json::Map::new();
-        fields.insert("val_loss_ema".into(), ema.into());
-        fields.insert("val_loss_ema_t_below_half".into(), ema_low.into());
-        fields.insert("val_loss_ema_t_above_half".into(), ema_high.into());
-        fields.insert("val_loss_live".into(), live.into());
-        Ok(Validation {
-            summary: format!(
-                "validation loss {ema:.4} averaged (t < ½ {ema_low:.4}, t ≥ ½ {ema_high:.4}), {live:.4} live"
-            ),
-            fields,
-        })
+        Ok(denoising_validation(ema, live))
     }
 
     fn save(&self, nets: &[Denoiser]) -> Result<Vec<u8>> {
@@ -563,6 +561,6 @@ impl Stages<Denoiser> for DiffusionStages<'_> {
         // The average alone as a model file, so any epoch can be sampled and evaluated (and
         // picked) while training goes on.
         crate::training::write_atomic(&self.ema_path, &ema_bytes)?;
-        Ok(join_checkpoint(&live.to_bytes()?, &ema_bytes))
+        Ok(crate::ema::join_checkpoint(&live.to_bytes()?, &ema_bytes))
     }
 }

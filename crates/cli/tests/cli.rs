@@ -1574,3 +1574,170 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "{err}"
     );
 }
+
+#[test]
+fn tem_diffusion_trains_resumes_samples_for_train_grain_and_evaluates() {
+    let data = tempfile::tempdir().expect("dir");
+    small_tem(data.path(), "6", "5");
+    let work = tempfile::tempdir().expect("dir");
+    let model = work.path().join("tem.bin");
+    let model_s = model.to_str().expect("utf-8");
+    let data_s = data.path().to_str().expect("utf-8");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "tem-diffusion",
+            "--data",
+            data_s,
+            "--out",
+            model_s,
+            "--val",
+            "2",
+            "--batch",
+            "2",
+            "--patch-px",
+            "32",
+            "--width",
+            "8",
+            "--blocks-per-level",
+            "1",
+            "--epochs",
+            "2",
+            "--max-steps-per-epoch",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        synthscope(&args)
+    };
+    let o = train(&["--stop-after-epochs", "1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!model.exists(), "stopped runs write no weights");
+    let o = train(&["--resume"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("resuming at epoch 1"),
+        "{err}"
+    );
+    let log = std::fs::read_to_string(work.path().join("tem.bin.ckpt/log.jsonl")).expect("log");
+    assert_eq!(log.lines().count(), 2, "{log}");
+    // A patch larger than the images is refused with the sizes.
+    let o = synthscope(&[
+        "train",
+        "tem-diffusion",
+        "--generate",
+        "4",
+        "--val",
+        "1",
+        "--patch-px",
+        "512",
+        "--out",
+        work.path().join("big.bin").to_str().expect("utf-8"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("smaller than --patch-px"),
+        "{err}"
+    );
+
+    // Samples come in the `generate tem` layout, which `train grain` reads unchanged.
+    let samples = work.path().join("samples");
+    let samples_s = samples.to_str().expect("utf-8");
+    run_ok(&[
+        "sample",
+        "tem-diffusion",
+        "--model",
+        model_s,
+        "--generate",
+        "3",
+        "--steps",
+        "2",
+        "--seed",
+        "9",
+        "--out",
+        samples_s,
+    ]);
+    let labels = std::fs::read_to_string(samples.join("labels.jsonl")).expect("labels");
+    assert_eq!(labels.lines().count(), 3);
+    let first: serde_json::Value =
+        serde_json::from_str(labels.lines().next().expect("line")).expect("json");
+    assert_eq!(first["generated_by"], "tem-diffusion");
+    for f in [
+        "tem_000000.png",
+        "tem_000000_boundary.png",
+        "tem_000000_grains.png",
+    ] {
+        assert!(samples.join(f).exists(), "{f}");
+    }
+    run_ok(&[
+        "train",
+        "grain",
+        "--data",
+        samples_s,
+        "--out",
+        work.path().join("grain.bin").to_str().expect("utf-8"),
+        "--val",
+        "1",
+        "--batch",
+        "2",
+        "--patch",
+        "64",
+        "--max-steps-per-epoch",
+        "1",
+        "--net1-channels",
+        "4",
+        "--net2-channels",
+        "4",
+        "--net1-epochs",
+        "1",
+        "--net2-epochs",
+        "0",
+    ]);
+
+    // The evaluation prints every figure the card reports.
+    let o = run_ok(&[
+        "eval",
+        "tem-diffusion",
+        "--model",
+        model_s,
+        "--count",
+        "3",
+        "--steps",
+        "2",
+        "--mean-of",
+        "2",
+        "--mean-masks",
+        "1",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    for key in [
+        "psnr",
+        "ssim",
+        "psnr_mean2",
+        "ssim_mean2",
+        "boundary_f1_on_generated",
+        "boundary_f1_on_engine",
+    ] {
+        let m = report[key]["mean"].as_f64().unwrap_or(f64::NAN);
+        assert!(m.is_finite(), "{key}: {report}");
+        let ci = &report[key]["ci95"];
+        assert!(
+            ci[0].as_f64() <= Some(m) && Some(m) <= ci[1].as_f64(),
+            "{key}: {report}"
+        );
+    }
+    for key in ["ecd_ks", "s2_l2", "seconds_per_sample"] {
+        assert!(report[key].as_f64().is_some(), "{key}: {report}");
+    }
+    // Not a TEM model: one clear message.
+    let o = synthscope(&[
+        "sample",
+        "tem-diffusion",
+        "--model",
+        data_s,
+        "--generate",
+        "1",
+        "--out",
+        samples_s,
+    ]);
+    assert!(!o.status.success());
+}

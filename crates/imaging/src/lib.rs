@@ -28,6 +28,7 @@ pub mod codec;
 mod colormap_tables;
 pub mod detector;
 pub mod display;
+pub mod distance;
 pub mod edges;
 pub mod grains;
 mod image;

@@ -59,6 +59,10 @@ pub struct DenoiserConfig {
     /// scattering generator's polar image: rows of q, the χ bins as channels).
     #[config(default = false)]
     pub one_dimensional: bool,
+    /// Self-attention in the middle: `None` (files written before the field existed) or
+    /// `Some(true)` has it; `Some(false)` leaves it out, so the network is purely convolutional
+    /// and its cost grows linearly with the image (the TEM generator samples up to 1024²).
+    pub attention: Option<bool>,
 }
 
 impl DenoiserConfig {
@@ -178,6 +182,7 @@ impl DenoiserConfig {
                 .with_initializer(Initializer::Zeros)
                 .init(device),
             one_dimensional: d1,
+            attend: self.attention != Some(false),
             base_width: self.base_width,
             tag_count: self.tags,
             condition_channels: self.condition_channels,
@@ -381,6 +386,9 @@ pub struct Denoiser {
     tag_count: usize,
     condition_channels: usize,
     one_dimensional: bool,
+    /// Whether the middle's self-attention runs (its weights exist either way, so files of
+    /// both kinds have the same layout).
+    attend: bool,
 }
 
 impl Denoiser {
@@ -466,7 +474,9 @@ impl Denoiser {
             }
         }
         h = self.mid1.forward(h, Some(emb.clone()));
-        h = self.attention.forward(h);
+        if self.attend {
+            h = self.attention.forward(h);
+        }
         h = self.mid2.forward(h, Some(emb.clone()));
         for (i, blocks) in self.up.iter().enumerate() {
             let skip = skips.pop().unwrap_or_else(|| h.clone());

@@ -28,7 +28,7 @@ const MAGIC: &[u8; 8] = b"SSDIFF01";
 pub enum GeneratorError {
     /// The weights file is not one this version can read.
     #[error(
-        "not a Synthscope diffusion model file ({0}); train one with `synthscope train diffusion`"
+        "not a Synthscope diffusion model file ({0}); train one with `synthscope train diffusion` (scattering) or `synthscope train tem-diffusion` (micrographs)"
     )]
     Format(String),
     /// The weights do not fit the architecture in the file's header.

@@ -16,6 +16,8 @@
 //!   the generator's polar grid: the decoded-random-latents baseline it is judged against.
 //! - [`generator`]: the tag-conditioned scattering generator (a one-dimensional denoiser over
 //!   the rows of the sample's polar image) and its weights file.
+//! - [`tem`]: the mask-conditioned TEM generator (a two-dimensional, purely convolutional
+//!   denoiser reading the boundary mask as condition planes) and its weights file.
 //!
 //! The grain pipeline's SDEdit refinement (`crate::grain`) uses the same schedule and noise fields.
 //!
@@ -29,6 +31,7 @@ pub mod generator;
 pub mod prior;
 pub mod sampler;
 pub mod schedule;
+pub mod tem;
 pub mod vae;
 
 pub use sampler::{Denoise, Prediction, Sampler, SamplerError, SamplerKind};

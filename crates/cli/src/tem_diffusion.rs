@@ -1,0 +1,807 @@
+//! The mask-conditioned TEM generator's commands (`models::diffusion::tem`):
+//!
+//! - `synthscope train tem-diffusion`: trains it on (boundary mask, micrograph) pairs of the
+//!   engine (`--generate N`, or a `generate tem` directory with `--data`), on random square
+//!   patches turned and mirrored, with v-prediction and an average of the weights that is
+//!   validated every epoch and shipped; checkpoints in `<out>.ckpt/`, `--resume` continues,
+//!   `--init` fine-tunes.
+//! - `synthscope sample tem-diffusion`: draws one micrograph per engine mask (`--generate N`)
+//!   and writes the pairs in the `generate tem` layout, so `train grain` reads them unchanged.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use clap::Args;
+use imaging::codec::GrayImage;
+use models::diffusion::denoiser::{Condition, Denoiser, denoising_loss};
+use models::diffusion::generator::SampleSettings;
+use models::diffusion::schedule::noise_field;
+use models::diffusion::tem::{
+    CONDITION_PLANES, TemGenerator, condition_planes, default_tem_denoiser, gray_to_value,
+    space_to_depth, value_to_gray,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use synth::tem::TemConfig;
+
+use crate::device::device;
+use crate::ema::Ema;
+use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
+use crate::train_diffusion::{denoising_validation, loss_value};
+use crate::training::{Checkpoint, SourceArgs, split_validation, write_weights};
+
+/// One training pair: a micrograph and the boundary mask it was drawn for.
+#[derive(Clone)]
+pub(crate) struct TemPair {
+    pub width: usize,
+    pub height: usize,
+    /// Grey values in [−1, 1], row-major.
+    pub image: Vec<f32>,
+    /// Boundary mask, row-major.
+    pub boundary: Vec<bool>,
+}
+
+impl TemPair {
+    /// The `p × p` patch at (x, y), mirrored and transposed as asked: (image, mask).
+    fn patch(&self, (x, y): (usize, usize), p: usize, flip: bool, transpose: bool) -> TemPair {
+        let mut image = Vec::with_capacity(p * p);
+        let mut boundary = Vec::with_capacity(p * p);
+        for r in 0..p {
+            for c in 0..p {
+                let (mut i, j) = if transpose { (c, r) } else { (r, c) };
+                if flip {
+                    i = p - 1 - i;
+                }
+                let k = (y + i) * self.width + x + j;
+                image.push(self.image[k]);
+                boundary.push(self.boundary[k]);
+            }
+        }
+        TemPair {
+            width: p,
+            height: p,
+            image,
+            boundary,
+        }
+    }
+}
+
+/// Engine pairs of batch `seed`, images `first…first + count`.
+pub(crate) fn engine_pairs(
+    config: &TemConfig,
+    seed: u64,
+    first: u64,
+    count: usize,
+) -> Result<Vec<TemPair>> {
+    config.validate()?;
+    (first..first + count as u64)
+        .into_par_iter()
+        .map(|i| {
+            let t = synth::dataset::generate_tem(config, seed, i)?.image;
+            Ok(TemPair {
+                width: t.image.width(),
+                height: t.image.height(),
+                image: t.image.pixels().iter().map(|&g| gray_to_value(g)).collect(),
+                boundary: t.boundary.pixels().iter().map(|&b| b > 0).collect(),
+            })
+        })
+        .collect()
+}
+
+/// Grey values in [−1, 1] of an 8- or 16-bit image.
+fn gray_values(image: &GrayImage, path: &Path) -> Result<Vec<f32>> {
+    Ok(match image {
+        GrayImage::U8(i) => i.pixels().iter().map(|&g| gray_to_value(g)).collect(),
+        GrayImage::U16(i) => i
+            .pixels()
+            .iter()
+            .map(|&g| f32::from(g) / 32767.5 - 1.0)
+            .collect(),
+        _ => bail!(
+            "{}: only 8- and 16-bit grey micrographs can be trained on",
+            path.display()
+        ),
+    })
+}
+
+/// The pairs of a `generate tem` directory (its labels.jsonl).
+pub(crate) fn load_pairs(dir: &Path, limit: Option<usize>) -> Result<Vec<TemPair>> {
+    let lines = crate::labels::read(dir, "tem", limit)?;
+    lines
+        .par_iter()
+        .map(|(n, v)| {
+            let field = |k: &str| crate::labels::file_field(dir, v, k, *n);
+            let read = |p: &Path| {
+                let bytes = fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+                crate::grain_data::decode(&bytes, p)
+            };
+            let path = field("file")?;
+            let image = read(&path)?;
+            let boundary = read(&field("boundary")?)?;
+            let (width, height) = (image.to_f32().width(), image.to_f32().height());
+            let boundary: Vec<bool> = boundary
+                .to_f32()
+                .pixels()
+                .iter()
+                .map(|&b| b > 0.0)
+                .collect();
+            if boundary.len() != width * height {
+                bail!("labels.jsonl line {n}: image and boundary mask differ in size");
+            }
+            Ok(TemPair {
+                width,
+                height,
+                image: gray_values(&image, &path)?,
+                boundary,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TrainTemDiffusionArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Start from this TEM generator and fine-tune it (its architecture).
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
+    /// Decay per step of the weights' moving average (the shipped weights).
+    #[arg(long, default_value_t = 0.999)]
+    ema: f64,
+    /// Side of the square training patches, pixels (a multiple of 4, at most the images'
+    /// smaller side).
+    #[arg(long, default_value_t = 64)]
+    patch_px: usize,
+    /// Channels of the network's first level (32 ships; smaller for smoke tests).
+    #[arg(long, default_value_t = 32)]
+    width: usize,
+    /// Residual blocks per level of the network.
+    #[arg(long, default_value_t = 2)]
+    blocks_per_level: usize,
+}
+
+pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
+    let (src, run) = (&a.source, &a.run);
+    if !(0.0..1.0).contains(&a.ema) {
+        bail!("--ema must be in [0, 1) (0.999 averages over about 1000 steps)");
+    }
+    let device = device(run.device)?.autodiff();
+    device.seed(src.seed);
+    let started = Instant::now();
+    let mut ckpt = Checkpoint::open(&run.out)?;
+    let (mut generator, ema_net, mut progress) = if run.resume {
+        let (bytes, progress): (Vec<u8>, Progress) = ckpt.resume()?;
+        let (live, ema) = crate::ema::split_checkpoint(&bytes)?;
+        eprintln!(
+            "resuming at epoch {} (step {})",
+            progress.epoch, progress.step
+        );
+        (
+            TemGenerator::from_bytes(live, &device)?,
+            Some(TemGenerator::from_bytes(ema, &device.clone().inner())?),
+            progress,
+        )
+    } else if let Some(path) = &a.init {
+        let bytes =
+            fs::read(path).with_context(|| format!("cannot read --init {}", path.display()))?;
+        let g = TemGenerator::from_bytes(&bytes, &device).with_context(|| {
+            format!(
+                "--init: {} is not a TEM diffusion model file",
+                path.display()
+            )
+        })?;
+        eprintln!("fine-tuning {} ({})", path.display(), g.header.trained);
+        (g, None, Progress::default())
+    } else {
+        let config = default_tem_denoiser()
+            .with_base_width(a.width)
+            .with_blocks_per_level(a.blocks_per_level);
+        (
+            TemGenerator::init(config, a.patch_px, &device)?,
+            None,
+            Progress::default(),
+        )
+    };
+    generator.header.check_size(a.patch_px, a.patch_px)?;
+    generator.header.patch_px = a.patch_px;
+    let samples = src.samples(&TemConfig::default(), load_pairs, |c, seed, n| {
+        engine_pairs(c, seed, 0, n)
+    })?;
+    let (train, val) = split_validation(samples, run.val)?;
+    if let Some(small) = train
+        .iter()
+        .chain(&val)
+        .find(|p| p.width < a.patch_px || p.height < a.patch_px)
+    {
+        bail!(
+            "a {} × {} image is smaller than --patch-px {}",
+            small.width,
+            small.height,
+            a.patch_px
+        );
+    }
+    let described = match &src.data {
+        Some(dir) => format!("{} pairs of {}", train.len(), dir.display()),
+        None => format!("{} engine pairs (batch seed {})", train.len(), src.seed),
+    };
+    eprintln!(
+        "TEM diffusion training on {described}, {} px patches; {} validation pairs, prepared in {:.1} s",
+        a.patch_px,
+        val.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let schedule = run.schedule(train.len());
+    let batch_size = run.batch_size(train.len());
+    if !run.resume {
+        let start = a
+            .init
+            .as_ref()
+            .map(|p| format!(", fine-tuned from {}", p.display()))
+            .unwrap_or_default();
+        generator.header.trained = format!(
+            "synthscope {} train tem-diffusion: {described}{start}, {} px patches, {} epochs of {} steps, batch {batch_size}, lr {}, EMA {}",
+            env!("CARGO_PKG_VERSION"),
+            a.patch_px,
+            schedule.epochs,
+            schedule.steps_per_epoch,
+            run.lr,
+            a.ema,
+        );
+    }
+    let ema = match ema_net {
+        Some(net) => Ema::new(&net.denoiser, a.ema, progress.step as u64),
+        None => Ema::new(&generator.denoiser, a.ema, 0),
+    };
+    let mut stage = TemStage {
+        train: &train,
+        val: &val,
+        batch_size,
+        seed: src.seed,
+        augment: !run.no_augment,
+        device: &device,
+        generator: &generator,
+        ema,
+        ema_path: crate::checksum::with_suffix(&run.out, ".ckpt").join("ema.bin"),
+    };
+    let mut nets = vec![generator.denoiser.clone()];
+    let summary = match stages::train(&mut nets, &mut stage, &schedule, &mut ckpt, &mut progress)? {
+        Outcome::Stopped => return Ok(()),
+        Outcome::Finished(summary) => summary,
+    };
+    let steps = stage.ema.updates;
+    let mut header = generator.header.clone();
+    header.trained += &format!("; the weights' average after the last step ({steps})");
+    let shipped = TemGenerator {
+        denoiser: stage.ema.net,
+        header,
+    };
+    let bytes = shipped.to_bytes()?;
+    let digest = write_weights(&run.out, &bytes)?;
+    eprintln!(
+        "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; {}",
+        run.out.display(),
+        bytes.len(),
+        started.elapsed().as_secs_f64(),
+        summary.join(", ")
+    );
+    Ok(())
+}
+
+/// The denoising loss of `net` on `pairs` (all one size), each noised at `times[i]` with noise
+/// of seed `seeds[i]`.
+fn loss_on(
+    net: &Denoiser,
+    generator: &TemGenerator,
+    pairs: &[TemPair],
+    times: &[f32],
+    seeds: &[u64],
+    device: &Device,
+) -> Result<Tensor<1>> {
+    let (w, h, b) = (pairs[0].width, pairs[0].height, pairs.len());
+    let mut images = Vec::with_capacity(b * w * h);
+    let mut planes = Vec::with_capacity(b * CONDITION_PLANES * w * h);
+    let mut noise = Vec::with_capacity(b * w * h);
+    for (p, &s) in pairs.iter().zip(seeds) {
+        images.extend_from_slice(&p.image);
+        // A patch without a boundary (inside one large grain) is a valid condition too.
+        match condition_planes(&p.boundary, w, h, generator.header.ramp_px) {
+            Ok(v) => planes.extend(v),
+            Err(_) => {
+                let set = if p.boundary.iter().any(|&b| b) {
+                    1.0
+                } else {
+                    -1.0
+                };
+                planes.extend(std::iter::repeat_n(set, CONDITION_PLANES * w * h));
+            }
+        }
+        noise.extend(noise_field(w * h, s));
+    }
+    // Images, noise and planes in the network's layout of 2 × 2 pixel blocks.
+    let x0 = space_to_depth(Tensor::from_data(
+        TensorData::new(images, [b, 1, h, w]),
+        device,
+    ));
+    let noise = space_to_depth(Tensor::from_data(
+        TensorData::new(noise, [b, 1, h, w]),
+        device,
+    ));
+    let condition = Condition {
+        planes: Some(space_to_depth(Tensor::from_data(
+            TensorData::new(planes, [b, CONDITION_PLANES, h, w]),
+            device,
+        ))),
+        tags: None,
+        tags_given: None,
+    };
+    Ok(denoising_loss(
+        net,
+        generator.header.prediction,
+        x0,
+        noise,
+        times,
+        &condition,
+    ))
+}
+
+/// The TEM generator's network as the one stage of [`stages::train`].
+struct TemStage<'a> {
+    train: &'a [TemPair],
+    val: &'a [TemPair],
+    batch_size: usize,
+    seed: u64,
+    augment: bool,
+    device: &'a Device,
+    generator: &'a TemGenerator,
+    ema: Ema<Denoiser>,
+    /// `<out>.ckpt/ema.bin`: the latest average as a model file.
+    ema_path: PathBuf,
+}
+
+impl TemStage<'_> {
+    /// The mean loss of `net` on the validation pairs' central patches at noise levels spread
+    /// over (0, 1): (all, t < ½, t ≥ ½).
+    fn validation_loss(&self, net: &Denoiser) -> Result<(f64, f64, f64)> {
+        let device = self.device.clone().inner();
+        let p = self.generator.header.patch_px;
+        let n = self.val.len();
+        let (mut sum, mut low, mut high) = (0.0, 0.0, 0.0);
+        for (i, pair) in self.val.iter().enumerate() {
+            let centre = ((pair.width - p) / 2, (pair.height - p) / 2);
+            let patch = pair.patch(centre, p, false, false);
+            let t = (i as f32 + 0.5) / n as f32;
+            let l = loss_on(
+                net,
+                self.generator,
+                &[patch],
+                &[t],
+                &[(i as u64 + 1) << 20],
+                &device,
+            )?;
+            let v = loss_value(l)?;
+            sum += v;
+            if t < 0.5 {
+                low += v;
+            } else {
+                high += v;
+            }
+        }
+        let half = (n as f64 / 2.0).max(1.0);
+        Ok((sum / n.max(1) as f64, low / half, high / half))
+    }
+}
+
+impl Stages<Denoiser> for TemStage<'_> {
+    fn name(&self, _s: usize) -> String {
+        "tem-denoiser".to_string()
+    }
+
+    fn loss(&mut self, net: &Denoiser, _s: usize, step: usize) -> Result<Tensor<1>> {
+        // Everything random in a step depends only on (seed, step): a resumed run sees the
+        // same patches, noise and noise levels.
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ ((step as u64) << 20) ^ 0x7E3D);
+        let p = self.generator.header.patch_px;
+        let b = self.batch_size;
+        let patches: Vec<TemPair> = (0..b)
+            .map(|_| {
+                let pair = &self.train[rng.random_range(0..self.train.len())];
+                let at = (
+                    rng.random_range(0..=pair.width - p),
+                    rng.random_range(0..=pair.height - p),
+                );
+                let (flip, transpose) = if self.augment {
+                    (rng.random_bool(0.5), rng.random_bool(0.5))
+                } else {
+                    (false, false)
+                };
+                pair.patch(at, p, flip, transpose)
+            })
+            .collect();
+        // Stratified noise levels: one per 1/b of (0, 1), so every batch spans them all.
+        let times: Vec<f32> = (0..b)
+            .map(|i| ((i as f64 + rng.random::<f64>()) / b as f64) as f32)
+            .collect();
+        let seeds: Vec<u64> = (0..b).map(|_| rng.random()).collect();
+        loss_on(net, self.generator, &patches, &times, &seeds, self.device)
+    }
+
+    fn stepped(&mut self, net: &Denoiser, _s: usize) {
+        self.ema.update(net);
+    }
+
+    fn validate(&mut self, net: &Denoiser, _s: usize) -> Result<Validation> {
+        let ema = self.validation_loss(&self.ema.net)?;
+        let (live, _, _) = self.validation_loss(&net.valid())?;
+        Ok(denoising_validation(ema, live))
+    }
+
+    fn save(&self, nets: &[Denoiser]) -> Result<Vec<u8>> {
+        let live = TemGenerator {
+            denoiser: nets[0].valid(),
+            header: self.generator.header.clone(),
+        };
+        let mut header = self.generator.header.clone();
+        header.trained += &format!("; the weights' average after step {}", self.ema.updates);
+        let ema_bytes = TemGenerator {
+            denoiser: self.ema.net.clone(),
+            header,
+        }
+        .to_bytes()?;
+        crate::training::write_atomic(&self.ema_path, &ema_bytes)?;
+        Ok(crate::ema::join_checkpoint(&live.to_bytes()?, &ema_bytes))
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SampleTemDiffusionArgs {
+    /// The TEM generator's weights (from `train tem-diffusion`).
+    #[arg(long)]
+    model: PathBuf,
+    /// Draw one micrograph per engine mask: this many masks of batch --seed.
+    #[arg(long)]
+    generate: usize,
+    /// Batch seed of --generate's masks and of the sampling noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Denoising steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Micrographs sampled at once.
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    /// Output directory (the `generate tem` layout).
+    #[arg(long)]
+    out: PathBuf,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = crate::device::DeviceChoice::Cpu)]
+    device: crate::device::DeviceChoice,
+}
+
+pub(crate) fn sample(a: &SampleTemDiffusionArgs) -> Result<()> {
+    let started = Instant::now();
+    let device = device(a.device)?;
+    let bytes = fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
+    let model_sha = crate::checksum::sha256_hex(&bytes);
+    let g = TemGenerator::from_bytes(&bytes, &device)
+        .with_context(|| format!("{} is not a TEM diffusion model file", a.model.display()))?;
+    let settings = SampleSettings {
+        steps: a.steps,
+        ..SampleSettings::default()
+    };
+    // The engine samples whose masks (and grain ids) are drawn for.
+    let samples: Vec<synth::dataset::TemSample> = (0..a.generate as u64)
+        .into_par_iter()
+        .map(|i| synth::dataset::generate_tem(&TemConfig::default(), a.seed, i))
+        .collect::<Result<_, _>>()?;
+    if samples.is_empty() {
+        bail!("no masks to draw for");
+    }
+    fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    let mut lines = String::new();
+    let model_name = a
+        .model
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    // Same-size masks are sampled together.
+    let mut done = 0;
+    for chunk in samples.chunks(a.batch.max(1)) {
+        let size = |s: &synth::dataset::TemSample| (s.image.image.width(), s.image.image.height());
+        for group in chunk.chunk_by(|x, y| size(x) == size(y)) {
+            let (w, h) = size(&group[0]);
+            let masks: Vec<Vec<bool>> = group
+                .iter()
+                .map(|s| s.image.boundary.pixels().iter().map(|&b| b > 0).collect())
+                .collect();
+            let refs: Vec<&[bool]> = masks.iter().map(Vec::as_slice).collect();
+            let seeds: Vec<u64> = (done..done + group.len() as u64)
+                .map(|i| models::diffusion::generator::noise_seed(a.seed, i))
+                .collect();
+            let images =
+                models::block_on(g.sample(&settings, &refs, (w, h), &seeds, &device, |_, _| true))?
+                    .context("sampling stopped")?;
+            for ((s, values), index) in group.iter().zip(images).zip(done..) {
+                let mut drawn = s.clone();
+                let pixels: Vec<u8> = values.iter().map(|&v| value_to_gray(v)).collect();
+                drawn.image.image = imaging::Image::from_vec(w, h, pixels)?;
+                let record = synth::dataset::tem_record(
+                    &drawn,
+                    a.seed,
+                    index,
+                    imaging::codec::FileFormat::Png,
+                )?;
+                for f in &record.files {
+                    fs::write(a.out.join(&f.name), &f.bytes)
+                        .with_context(|| format!("cannot write {}", f.name))?;
+                }
+                let mut line: serde_json::Value = serde_json::from_str(&record.label_line)?;
+                line["generated_by"] = "tem-diffusion".into();
+                line["model"] = model_name.clone().into();
+                line["model_sha256"] = model_sha.clone().into();
+                line["steps"] = a.steps.into();
+                line["noise_seed"] = a.seed.into();
+                lines += &format!("{line}\n");
+            }
+            done += group.len() as u64;
+        }
+    }
+    fs::write(a.out.join("labels.jsonl"), lines).context("cannot write labels.jsonl")?;
+    eprintln!(
+        "wrote {done} micrographs of {} ({} steps) and labels.jsonl to {} in {:.1} s",
+        a.model.display(),
+        a.steps,
+        a.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EvalTemDiffusionArgs {
+    /// The TEM generator's weights (from `train tem-diffusion`).
+    #[arg(long)]
+    model: PathBuf,
+    /// Held-out engine masks (and their engine micrographs) to draw for.
+    #[arg(long, default_value_t = 500)]
+    count: usize,
+    /// Engine batch of the held-out masks (not the training batch).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Denoising steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Also draw this many samples per mask for the first --mean-masks masks and score their
+    /// mean (psnr_mean8, ssim_mean8 with 8); 0 skips it.
+    #[arg(long, default_value_t = 8)]
+    mean_of: usize,
+    /// Masks for the mean-of-samples figures.
+    #[arg(long, default_value_t = 50)]
+    mean_masks: usize,
+    /// Micrographs sampled at once.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = crate::device::DeviceChoice::Cpu)]
+    device: crate::device::DeviceChoice,
+}
+
+/// Mean and bootstrap 95 % interval (1 000 resamples, fixed seed) of per-image figures.
+fn mean_with_interval(values: &[f64]) -> serde_json::Value {
+    let n = values.len();
+    if n == 0 {
+        return serde_json::Value::Null;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let mut rng = ChaCha8Rng::seed_from_u64(95);
+    let mut means: Vec<f64> = (0..1000)
+        .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let r = |v: f64| (v * 1e4).round() / 1e4;
+    serde_json::json!({ "mean": r(mean), "ci95": [r(means[25]), r(means[974])] })
+}
+
+/// What the shipped grain pipeline finds on one micrograph: its boundary mask.
+fn segment_boundaries(
+    model: &models::grain::GrainModel,
+    image: &imaging::Image<f32>,
+    device: &Device,
+) -> Result<Vec<bool>> {
+    let (_, _, planes) = imaging::edges::grain_planes(image);
+    let input = models::grain::GrainInput::new(
+        &planes,
+        image.width(),
+        image.height(),
+        model.multiple_px(),
+    )?;
+    let p = crate::device::block_on(models::grain::predict(
+        model,
+        input,
+        model.header.refine,
+        device,
+    ))?;
+    Ok(p.mask)
+}
+
+/// Equivalent-circle diameters of the grains a boundary mask encloses, pixels.
+fn ecds_px(mask: &[bool], width: usize, height: usize) -> Vec<f64> {
+    imaging::grains::label_grains(mask, width, height, crate::eval_grain::MIN_GRAIN_PX)
+        .filled()
+        .areas_px()
+        .iter()
+        .map(|&a| imaging::grains::ecd(a as f64))
+        .collect()
+}
+
+pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
+    use imaging::similarity::{psnr, ssim};
+    let started = Instant::now();
+    if a.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let device = device(a.device)?;
+    let bytes = fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
+    let g = TemGenerator::from_bytes(&bytes, &device)
+        .with_context(|| format!("{} is not a TEM diffusion model file", a.model.display()))?;
+    let (grain, grain_name, _) = crate::shipped::load_grain(None, &device)?;
+    let settings = SampleSettings {
+        steps: a.steps,
+        ..SampleSettings::default()
+    };
+    let engine: Vec<synth::dataset::TemSample> = (0..a.count as u64)
+        .into_par_iter()
+        .map(|i| synth::dataset::generate_tem(&TemConfig::default(), a.seed, i))
+        .collect::<Result<_, _>>()?;
+    let to_image = |s: &synth::dataset::TemSample| s.image.image.map(f32::from);
+    let mask_of = |s: &synth::dataset::TemSample| -> Vec<bool> {
+        s.image.boundary.pixels().iter().map(|&b| b > 0).collect()
+    };
+    // One sample per mask; noise of image i is noise_seed(seed, i), as `sample tem-diffusion`.
+    let draw =
+        |samples: &[synth::dataset::TemSample], first: u64| -> Result<Vec<imaging::Image<f32>>> {
+            let (w, h) = (
+                samples[0].image.image.width(),
+                samples[0].image.image.height(),
+            );
+            let masks: Vec<Vec<bool>> = samples.iter().map(mask_of).collect();
+            let refs: Vec<&[bool]> = masks.iter().map(Vec::as_slice).collect();
+            let seeds: Vec<u64> = (first..first + samples.len() as u64)
+                .map(|i| models::diffusion::generator::noise_seed(a.seed, i))
+                .collect();
+            let values =
+                models::block_on(g.sample(&settings, &refs, (w, h), &seeds, &device, |_, _| true))?
+                    .context("sampling stopped")?;
+            values
+                .into_iter()
+                .map(|v| {
+                    let grey: Vec<f32> = v.iter().map(|&x| f32::from(value_to_gray(x))).collect();
+                    Ok(imaging::Image::from_vec(w, h, grey)?)
+                })
+                .collect()
+        };
+    let mut generated = Vec::with_capacity(a.count);
+    for (c, chunk) in engine.chunks(a.batch.max(1)).enumerate() {
+        generated.extend(draw(chunk, (c * a.batch.max(1)) as u64)?);
+        eprint!("\rsampled {}/{}", generated.len(), a.count);
+    }
+    eprintln!();
+    let sample_seconds = started.elapsed().as_secs_f64() / a.count as f64;
+    let mut psnrs = Vec::with_capacity(a.count);
+    let mut ssims = Vec::with_capacity(a.count);
+    for (s, x) in engine.iter().zip(&generated) {
+        let truth = to_image(s);
+        psnrs.push(psnr(x, &truth, 255.0)?);
+        ssims.push(ssim(x, &truth, 255.0)?);
+    }
+    // The grain pipeline on the generated and on the engine micrographs.
+    let (w, h) = (
+        engine[0].image.image.width(),
+        engine[0].image.image.height(),
+    );
+    let found: Vec<(Vec<bool>, Vec<bool>)> = engine
+        .par_iter()
+        .zip(&generated)
+        .map(|(s, x)| {
+            Ok((
+                segment_boundaries(&grain, x, &device)?,
+                segment_boundaries(&grain, &to_image(s), &device)?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let f1_generated: Vec<f64> = engine
+        .iter()
+        .zip(&found)
+        .map(|(s, (on_generated, _))| {
+            imaging::metrics::boundary_scores(
+                on_generated,
+                &mask_of(s),
+                w,
+                h,
+                crate::eval_grain::TOLERANCE_PX,
+            )
+            .f1
+        })
+        .collect();
+    let f1_engine: Vec<f64> = engine
+        .iter()
+        .zip(&found)
+        .map(|(s, (_, on_engine))| {
+            imaging::metrics::boundary_scores(
+                on_engine,
+                &mask_of(s),
+                w,
+                h,
+                crate::eval_grain::TOLERANCE_PX,
+            )
+            .f1
+        })
+        .collect();
+    let ecd_generated: Vec<f64> = found.iter().flat_map(|(m, _)| ecds_px(m, w, h)).collect();
+    let ecd_engine: Vec<f64> = found.iter().flat_map(|(_, m)| ecds_px(m, w, h)).collect();
+    // S₂(r) of the found boundary maps, averaged over images, r ≤ 32 px.
+    let s2 = |masks: Vec<&Vec<bool>>| -> Vec<f64> {
+        let mut sum = vec![0.0; 33];
+        for m in &masks {
+            let s = imaging::metrics::two_point_correlation(m, w, h, 32);
+            for (acc, v) in sum.iter_mut().zip(s) {
+                *acc += v / masks.len() as f64;
+            }
+        }
+        sum
+    };
+    let s2_generated = s2(found.iter().map(|f| &f.0).collect());
+    let s2_engine = s2(found.iter().map(|f| &f.1).collect());
+    let s2_l2 = s2_generated
+        .iter()
+        .zip(&s2_engine)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    // The mean of several samples per mask (the distortion-optimal estimate they approach).
+    let (mut psnr_mean, mut ssim_mean) = (Vec::new(), Vec::new());
+    if a.mean_of > 0 {
+        for (i, s) in engine.iter().take(a.mean_masks).enumerate() {
+            let copies = vec![s.clone(); a.mean_of];
+            let first = ((a.count + i * a.mean_of) as u64) << 8;
+            let drawn = draw(&copies, first)?;
+            let mut mean = vec![0.0f32; w * h];
+            for d in &drawn {
+                for (m, v) in mean.iter_mut().zip(d.pixels()) {
+                    *m += v / a.mean_of as f32;
+                }
+            }
+            let mean = imaging::Image::from_vec(w, h, mean)?;
+            psnr_mean.push(psnr(&mean, &to_image(s), 255.0)?);
+            ssim_mean.push(ssim(&mean, &to_image(s), 255.0)?);
+        }
+    }
+    let r = |v: f64| (v * 1e4).round() / 1e4;
+    let report = serde_json::json!({
+        "model": a.model.display().to_string(),
+        "masks": a.count,
+        "engine_batch": a.seed,
+        "steps": a.steps,
+        "psnr": mean_with_interval(&psnrs),
+        "ssim": mean_with_interval(&ssims),
+        format!("psnr_mean{}", a.mean_of): mean_with_interval(&psnr_mean),
+        format!("ssim_mean{}", a.mean_of): mean_with_interval(&ssim_mean),
+        "mean_masks": psnr_mean.len(),
+        "boundary_f1_on_generated": mean_with_interval(&f1_generated),
+        "boundary_f1_on_engine": mean_with_interval(&f1_engine),
+        "grain_pipeline": grain_name,
+        "ecd_w1_px": imaging::stats::wasserstein_1(&ecd_generated, &ecd_engine).map(r),
+        "ecd_ks": r(imaging::stats::ks_two_sample(&ecd_generated, &ecd_engine)),
+        "s2_l2": r(s2_l2),
+        "seconds_per_sample": r(sample_seconds),
+        "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    });
+    println!("{report}");
+    Ok(())
+}
