@@ -6,7 +6,8 @@
 //!   validated every epoch and shipped; checkpoints in `<out>.ckpt/`, `--resume` continues,
 //!   `--init` fine-tunes.
 //! - `synthscope sample tem-diffusion`: draws one micrograph per engine mask (`--generate N`)
-//!   and writes the pairs in the `generate tem` layout, so `train grain` reads them unchanged.
+//!   or per mask image of a directory (`--masks DIR`) and writes the pairs in the
+//!   `generate tem` layout, so `train grain` reads them unchanged.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -465,8 +466,12 @@ pub(crate) struct SampleTemDiffusionArgs {
     #[arg(long)]
     model: PathBuf,
     /// Draw one micrograph per engine mask: this many masks of batch --seed.
+    #[arg(long, conflicts_with = "masks", required_unless_present = "masks")]
+    generate: Option<usize>,
+    /// Draw one micrograph per mask image in this directory (PNG or TIFF, white boundaries on
+    /// black; sides multiples of 8 pixels).
     #[arg(long)]
-    generate: usize,
+    masks: Option<PathBuf>,
     /// Batch seed of --generate's masks and of the sampling noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -484,6 +489,116 @@ pub(crate) struct SampleTemDiffusionArgs {
     device: crate::device::DeviceChoice,
 }
 
+/// A mask to draw for, with what its line of labels.jsonl records.
+struct MaskJob {
+    /// File stem of the written pair.
+    stem: String,
+    width: usize,
+    height: usize,
+    boundary: Vec<bool>,
+    /// Extra fields of the line (the engine's parameters, or the mask's file).
+    origin: serde_json::Value,
+}
+
+/// Every mask image of `dir`, checked: binary and of a size the network draws.
+fn masks_of_dir(dir: &Path, g: &TemGenerator) -> Result<Vec<MaskJob>> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "tif" | "tiff"))
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        bail!("{} holds no PNG or TIFF masks", dir.display());
+    }
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let bytes = fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            let image = crate::grain_data::decode(&bytes, p)?.to_f32();
+            let (width, height) = (image.width(), image.height());
+            let name = p.display();
+            g.header
+                .check_size(width, height)
+                .with_context(|| format!("{name}"))?;
+            let boundary = models::diffusion::tem::mask_from_gray(image.pixels())
+                .with_context(|| format!("{name}"))?;
+            condition_planes(&boundary, width, height, g.header.ramp_px)
+                .with_context(|| format!("{name}"))?;
+            Ok(MaskJob {
+                stem: format!("tem_{i:06}"),
+                width,
+                height,
+                boundary,
+                origin: serde_json::json!({ "mask_file": p.display().to_string() }),
+            })
+        })
+        .collect()
+}
+
+/// Writes a drawn micrograph, its mask and the grains the mask encloses in the `generate tem`
+/// layout; returns its line of labels.jsonl.
+fn write_pair(out: &Path, job: &MaskJob, pixels: Vec<u8>) -> Result<serde_json::Value> {
+    use imaging::codec::{encode_png_u8, encode_png_u16};
+    let (w, h) = (job.width, job.height);
+    let labels = imaging::grains::label_grains(&job.boundary, w, h, 1).filled();
+    let areas = labels.areas_px();
+    let ids: Vec<u16> = labels
+        .ids
+        .iter()
+        .map(|&id| u16::try_from(id).unwrap_or(u16::MAX))
+        .collect();
+    let mask: Vec<u8> = job
+        .boundary
+        .iter()
+        .map(|&b| if b { 255 } else { 0 })
+        .collect();
+    let files = [
+        (
+            format!("{}.png", job.stem),
+            encode_png_u8(&imaging::Image::from_vec(w, h, pixels)?),
+        ),
+        (
+            format!("{}_boundary.png", job.stem),
+            encode_png_u8(&imaging::Image::from_vec(w, h, mask)?),
+        ),
+        (
+            format!("{}_grains.png", job.stem),
+            encode_png_u16(&imaging::Image::from_vec(w, h, ids)?),
+        ),
+    ];
+    for (name, bytes) in &files {
+        let bytes = bytes
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("cannot encode {name}: {e}"))?;
+        fs::write(out.join(name), bytes).with_context(|| format!("cannot write {name}"))?;
+    }
+    let mut line = serde_json::json!({
+        "file": files[0].0,
+        "boundary": files[1].0,
+        "grains": files[2].0,
+        "kind": "tem",
+        "width": w,
+        "height": h,
+        "tags": Vec::<String>::new(),
+        "grain_count": areas.len(),
+        "grain_area_px": areas,
+        "grain_ecd_px": areas
+            .iter()
+            .map(|&a| (imaging::grains::ecd(a as f64) * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>(),
+    });
+    if let (Some(l), Some(o)) = (line.as_object_mut(), job.origin.as_object()) {
+        l.extend(o.clone());
+    }
+    Ok(line)
+}
+
 pub(crate) fn sample(a: &SampleTemDiffusionArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
@@ -495,53 +610,52 @@ pub(crate) fn sample(a: &SampleTemDiffusionArgs) -> Result<()> {
         steps: a.steps,
         ..SampleSettings::default()
     };
-    // The engine samples whose masks (and grain ids) are drawn for.
-    let samples: Vec<synth::dataset::TemSample> = (0..a.generate as u64)
-        .into_par_iter()
-        .map(|i| synth::dataset::generate_tem(&TemConfig::default(), a.seed, i))
-        .collect::<Result<_, _>>()?;
-    if samples.is_empty() {
+    let jobs: Vec<MaskJob> = match (&a.masks, a.generate) {
+        (Some(dir), _) => masks_of_dir(dir, &g)?,
+        (None, Some(n)) => (0..n as u64)
+            .into_par_iter()
+            .map(|i| {
+                let s = synth::dataset::generate_tem(&TemConfig::default(), a.seed, i)?;
+                Ok(MaskJob {
+                    stem: format!("tem_{i:06}"),
+                    width: s.image.boundary.width(),
+                    height: s.image.boundary.height(),
+                    boundary: s.image.boundary.pixels().iter().map(|&b| b > 0).collect(),
+                    origin: serde_json::json!({
+                        "seed": a.seed,
+                        "index": i,
+                        "params": serde_json::to_value(&s.params)?,
+                    }),
+                })
+            })
+            .collect::<Result<_>>()?,
+        (None, None) => bail!("give --generate N or --masks DIR"),
+    };
+    if jobs.is_empty() {
         bail!("no masks to draw for");
     }
     fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-    let mut lines = String::new();
     let model_name = a
         .model
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
-    // Same-size masks are sampled together.
-    let mut done = 0;
-    for chunk in samples.chunks(a.batch.max(1)) {
-        let size = |s: &synth::dataset::TemSample| (s.image.image.width(), s.image.image.height());
-        for group in chunk.chunk_by(|x, y| size(x) == size(y)) {
-            let (w, h) = size(&group[0]);
-            let masks: Vec<Vec<bool>> = group
-                .iter()
-                .map(|s| s.image.boundary.pixels().iter().map(|&b| b > 0).collect())
-                .collect();
-            let refs: Vec<&[bool]> = masks.iter().map(Vec::as_slice).collect();
+    let mut lines = String::new();
+    let mut done = 0u64;
+    // Masks of one size are sampled together.
+    for chunk in jobs.chunks(a.batch.max(1)) {
+        for group in chunk.chunk_by(|x, y| (x.width, x.height) == (y.width, y.height)) {
+            let (w, h) = (group[0].width, group[0].height);
+            let refs: Vec<&[bool]> = group.iter().map(|j| j.boundary.as_slice()).collect();
             let seeds: Vec<u64> = (done..done + group.len() as u64)
                 .map(|i| models::diffusion::generator::noise_seed(a.seed, i))
                 .collect();
             let images =
                 models::block_on(g.sample(&settings, &refs, (w, h), &seeds, &device, |_, _| true))?
                     .context("sampling stopped")?;
-            for ((s, values), index) in group.iter().zip(images).zip(done..) {
-                let mut drawn = s.clone();
-                let pixels: Vec<u8> = values.iter().map(|&v| value_to_gray(v)).collect();
-                drawn.image.image = imaging::Image::from_vec(w, h, pixels)?;
-                let record = synth::dataset::tem_record(
-                    &drawn,
-                    a.seed,
-                    index,
-                    imaging::codec::FileFormat::Png,
-                )?;
-                for f in &record.files {
-                    fs::write(a.out.join(&f.name), &f.bytes)
-                        .with_context(|| format!("cannot write {}", f.name))?;
-                }
-                let mut line: serde_json::Value = serde_json::from_str(&record.label_line)?;
+            for (job, values) in group.iter().zip(images) {
+                let pixels = values.iter().map(|&v| value_to_gray(v)).collect();
+                let mut line = write_pair(&a.out, job, pixels)?;
                 line["generated_by"] = "tem-diffusion".into();
                 line["model"] = model_name.clone().into();
                 line["model_sha256"] = model_sha.clone().into();
@@ -550,8 +664,10 @@ pub(crate) fn sample(a: &SampleTemDiffusionArgs) -> Result<()> {
                 lines += &format!("{line}\n");
             }
             done += group.len() as u64;
+            eprint!("\rdrawn {done}/{}", jobs.len());
         }
     }
+    eprintln!();
     fs::write(a.out.join("labels.jsonl"), lines).context("cannot write labels.jsonl")?;
     eprintln!(
         "wrote {done} micrographs of {} ({} steps) and labels.jsonl to {} in {:.1} s",

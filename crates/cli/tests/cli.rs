@@ -1693,6 +1693,78 @@ fn tem_diffusion_trains_resumes_samples_for_train_grain_and_evaluates() {
         "0",
     ]);
 
+    // Masks from a directory: the engine's boundary images are white on black; a grey mask,
+    // a size the network cannot draw and an empty mask are refused, each with its reason.
+    let masks = work.path().join("masks");
+    std::fs::create_dir_all(&masks).expect("dir");
+    std::fs::copy(
+        data.path().join("tem_000000_boundary.png"),
+        masks.join("a.png"),
+    )
+    .expect("copy");
+    let drawn = work.path().join("drawn");
+    let drawn_s = drawn.to_str().expect("utf-8");
+    let masks_s = masks.to_str().expect("utf-8");
+    run_ok(&[
+        "sample",
+        "tem-diffusion",
+        "--model",
+        model_s,
+        "--masks",
+        masks_s,
+        "--steps",
+        "2",
+        "--out",
+        drawn_s,
+    ]);
+    let line: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(drawn.join("labels.jsonl"))
+            .expect("labels")
+            .lines()
+            .next()
+            .expect("line"),
+    )
+    .expect("json");
+    assert!(
+        line["mask_file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("a.png")),
+        "{line}"
+    );
+    assert!(line["grain_count"].as_u64() > Some(1), "{line}");
+    let png = |w: usize, h: usize, f: &dyn Fn(usize) -> u8| {
+        let img = imaging::Image::from_vec(w, h, (0..w * h).map(f).collect()).expect("image");
+        imaging::codec::encode_png_u8(&img).expect("png")
+    };
+    for (bytes, reason) in [
+        (png(16, 16, &|i| (i % 3 * 100) as u8), "not binary"),
+        (
+            png(12, 16, &|i| if i % 12 == 5 { 255 } else { 0 }),
+            "multiples of 8",
+        ),
+        (png(16, 16, &|_| 0), "no boundary"),
+    ] {
+        let bad = work.path().join("bad");
+        let _ = std::fs::remove_dir_all(&bad);
+        std::fs::create_dir_all(&bad).expect("dir");
+        std::fs::write(bad.join("m.png"), bytes).expect("write");
+        let o = synthscope(&[
+            "sample",
+            "tem-diffusion",
+            "--model",
+            model_s,
+            "--masks",
+            bad.to_str().expect("utf-8"),
+            "--out",
+            drawn_s,
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(reason) && err.contains("m.png"),
+            "{err}"
+        );
+    }
+
     // The evaluation prints every figure the card reports.
     let o = run_ok(&[
         "eval",

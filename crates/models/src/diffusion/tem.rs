@@ -140,6 +140,22 @@ pub fn condition_planes(
     Ok(planes)
 }
 
+/// A boundary mask from a grey image (white boundaries on black, any bit depth): every pixel
+/// must be 0 or the image's one non-zero value.
+///
+/// # Errors
+/// A mask with more than two grey levels, naming what was found.
+pub fn mask_from_gray(values: &[f32]) -> Result<Vec<bool>, GeneratorError> {
+    let white = values.iter().copied().fold(0.0f32, f32::max);
+    if let Some(v) = values.iter().find(|&&v| v != 0.0 && v != white) {
+        return Err(GeneratorError::Input(format!(
+            "the mask is not binary (a pixel of grey {v} between 0 and {white}); give white \
+             boundaries on black"
+        )));
+    }
+    Ok(values.iter().map(|&v| v > 0.0).collect())
+}
+
 impl TemGenerator {
     /// A fresh, untrained generator for patches of `patch_px`.
     pub fn init(
@@ -345,6 +361,12 @@ mod tests {
         assert!(err.to_string().contains("all boundary"), "{err}");
         assert!(condition_planes(&[true; 15], 4, 4, 4.0).is_err());
         assert_eq!(value_to_gray(gray_to_value(200)), 200);
+        assert_eq!(
+            mask_from_gray(&[0.0, 65535.0, 0.0]).expect("binary"),
+            [false, true, false]
+        );
+        let err = mask_from_gray(&[0.0, 128.0, 255.0]).expect_err("grey");
+        assert!(err.to_string().contains("not binary"), "{err}");
     }
 
     #[test]
