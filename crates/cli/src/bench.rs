@@ -475,3 +475,75 @@ pub(crate) fn diffusion(a: &BenchDiffusionArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchTemDiffusionArgs {
+    /// The TEM generator's weights (from `train tem-diffusion`).
+    #[arg(long)]
+    model: std::path::PathBuf,
+    /// Runs per case (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = crate::device::DeviceChoice::Cpu)]
+    device: crate::device::DeviceChoice,
+}
+
+/// `synthscope bench tem-diffusion`: seconds to draw one micrograph for an engine mask, at the
+/// engine's 96 × 496 and at 512 × 512, with 20 and 10 DPM-Solver++ steps.
+pub(crate) fn tem_diffusion(a: &BenchTemDiffusionArgs) -> Result<()> {
+    use models::diffusion::generator::SampleSettings;
+    use models::diffusion::tem::TemGenerator;
+    let device = crate::device::device(a.device)?;
+    let bytes = std::fs::read(&a.model)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.model.display()))?;
+    let g = TemGenerator::from_bytes(&bytes, &device)?;
+    println!(
+        "TEM diffusion sampling latency, {}, {:?} device, {} threads, median of {} runs (s per micrograph)",
+        a.model.display(),
+        a.device,
+        rayon::current_num_threads(),
+        a.runs.max(1)
+    );
+    println!("{:>10} {:>6} {:>10}", "size", "steps", "seconds");
+    for ((w, h), steps) in [((496, 96), 20), ((496, 96), 10), ((512, 512), 20)] {
+        let config = synth::tem::TemConfig {
+            width_px: w,
+            height_px: h,
+            ..synth::tem::TemConfig::default()
+        };
+        let mask: Vec<bool> = synth::dataset::generate_tem(&config, 1, 0)?
+            .image
+            .boundary
+            .pixels()
+            .iter()
+            .map(|&b| b > 0)
+            .collect();
+        let settings = SampleSettings {
+            steps,
+            ..SampleSettings::default()
+        };
+        let mut times = Vec::new();
+        for run in 0..=a.runs.max(1) {
+            let started = Instant::now();
+            models::block_on(g.sample(
+                &settings,
+                &[&mask],
+                (w, h),
+                &[run as u64],
+                &device,
+                |_, _| true,
+            ))?;
+            // The first run warms up.
+            if run > 0 {
+                times.push(started.elapsed().as_secs_f64());
+            }
+        }
+        println!(
+            "{:>10} {steps:>6} {:>10.3}",
+            format!("{w}×{h}"),
+            median(times)
+        );
+    }
+    Ok(())
+}

@@ -131,6 +131,8 @@ enum BenchKind {
     Latent(bench::BenchLatentArgs),
     /// Seconds to sample one scattering image with the diffusion generator.
     Diffusion(bench::BenchDiffusionArgs),
+    /// Seconds to draw one micrograph for a mask with the TEM generator.
+    TemDiffusion(bench::BenchTemDiffusionArgs),
 }
 
 /// Options shared by every generator.
@@ -285,6 +287,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchKind::Tagger(a)) => bench::tagger(&a),
         Command::Bench(BenchKind::Latent(a)) => bench::latent(&a),
         Command::Bench(BenchKind::Diffusion(a)) => bench::diffusion(&a),
+        Command::Bench(BenchKind::TemDiffusion(a)) => bench::tem_diffusion(&a),
         Command::Labels(c) => expert_labels::run(&c),
         Command::Serve(a) => serve::run(&a),
     };

@@ -1800,6 +1800,12 @@ fn tem_diffusion_trains_resumes_samples_for_train_grain_and_evaluates() {
     for key in ["ecd_ks", "s2_l2", "seconds_per_sample"] {
         assert!(report[key].as_f64().is_some(), "{key}: {report}");
     }
+    let o = run_ok(&["bench", "tem-diffusion", "--model", model_s, "--runs", "1"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("496×96") && table.contains("512×512"),
+        "{table}"
+    );
     // Not a TEM model: one clear message.
     let o = synthscope(&[
         "sample",
