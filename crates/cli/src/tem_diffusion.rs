@@ -472,9 +472,12 @@ pub(crate) struct SampleTemDiffusionArgs {
     /// black; sides multiples of 8 pixels).
     #[arg(long)]
     masks: Option<PathBuf>,
-    /// Batch seed of --generate's masks and of the sampling noise.
+    /// Batch seed of --generate's masks and (unless --noise-seed) of the sampling noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Seed of the sampling noise (default: --seed): other samples of the same masks.
+    #[arg(long)]
+    noise_seed: Option<u64>,
     /// Denoising steps.
     #[arg(long, default_value_t = 20)]
     steps: usize,
@@ -648,7 +651,9 @@ pub(crate) fn sample(a: &SampleTemDiffusionArgs) -> Result<()> {
             let (w, h) = (group[0].width, group[0].height);
             let refs: Vec<&[bool]> = group.iter().map(|j| j.boundary.as_slice()).collect();
             let seeds: Vec<u64> = (done..done + group.len() as u64)
-                .map(|i| models::diffusion::generator::noise_seed(a.seed, i))
+                .map(|i| {
+                    models::diffusion::generator::noise_seed(a.noise_seed.unwrap_or(a.seed), i)
+                })
                 .collect();
             let images =
                 models::block_on(g.sample(&settings, &refs, (w, h), &seeds, &device, |_, _| true))?
@@ -660,7 +665,7 @@ pub(crate) fn sample(a: &SampleTemDiffusionArgs) -> Result<()> {
                 line["model"] = model_name.clone().into();
                 line["model_sha256"] = model_sha.clone().into();
                 line["steps"] = a.steps.into();
-                line["noise_seed"] = a.seed.into();
+                line["noise_seed"] = a.noise_seed.unwrap_or(a.seed).into();
                 lines += &format!("{line}\n");
             }
             done += group.len() as u64;
