@@ -493,11 +493,8 @@ pub(crate) struct BenchTemDiffusionArgs {
 /// engine's 96 × 496 and at 512 × 512, with 20 and 10 DPM-Solver++ steps.
 pub(crate) fn tem_diffusion(a: &BenchTemDiffusionArgs) -> Result<()> {
     use models::diffusion::generator::SampleSettings;
-    use models::diffusion::tem::TemGenerator;
     let device = crate::device::device(a.device)?;
-    let bytes = std::fs::read(&a.model)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.model.display()))?;
-    let g = TemGenerator::from_bytes(&bytes, &device)?;
+    let (g, _) = crate::tem_diffusion::load_model(&a.model, &device)?;
     println!(
         "TEM diffusion sampling latency, {}, {:?} device, {} threads, median of {} runs (s per micrograph)",
         a.model.display(),

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use imaging::codec::GrayImage;
@@ -32,9 +31,9 @@ use synth::tem::TemConfig;
 
 use crate::device::device;
 use crate::ema::Ema;
-use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
-use crate::train_diffusion::{denoising_validation, loss_value};
-use crate::training::{Checkpoint, SourceArgs, split_validation, write_weights};
+use crate::stages::{Progress, RunArgs};
+use crate::train_diffusion::{DenoiserStage, DenoisingTask, loss_value};
+use crate::training::{Checkpoint, SourceArgs, split_validation};
 
 /// One training pair: a micrograph and the boundary mask it was drawn for.
 #[derive(Clone)]
@@ -260,7 +259,7 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
         Some(net) => Ema::new(&net.denoiser, a.ema, progress.step as u64),
         None => Ema::new(&generator.denoiser, a.ema, 0),
     };
-    let mut stage = TemStage {
+    let task = TemTask {
         train: &train,
         val: &val,
         batch_size,
@@ -268,31 +267,15 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
         augment: !run.no_augment,
         device: &device,
         generator: &generator,
-        ema,
-        ema_path: crate::checksum::with_suffix(&run.out, ".ckpt").join("ema.bin"),
     };
-    let mut nets = vec![generator.denoiser.clone()];
-    let summary = match stages::train(&mut nets, &mut stage, &schedule, &mut ckpt, &mut progress)? {
-        Outcome::Stopped => return Ok(()),
-        Outcome::Finished(summary) => summary,
-    };
-    let steps = stage.ema.updates;
-    let mut header = generator.header.clone();
-    header.trained += &format!("; the weights' average after the last step ({steps})");
-    let shipped = TemGenerator {
-        denoiser: stage.ema.net,
-        header,
-    };
-    let bytes = shipped.to_bytes()?;
-    let digest = write_weights(&run.out, &bytes)?;
-    eprintln!(
-        "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; {}",
-        run.out.display(),
-        bytes.len(),
-        started.elapsed().as_secs_f64(),
-        summary.join(", ")
-    );
-    Ok(())
+    DenoiserStage::new(task, ema, &run.out).train_and_ship(
+        generator.denoiser.clone(),
+        &schedule,
+        &mut ckpt,
+        &mut progress,
+        &run.out,
+        started,
+    )
 }
 
 /// The denoising loss of `net` on `pairs` (all one size), each noised at `times[i]` with noise
@@ -352,8 +335,8 @@ fn loss_on(
     ))
 }
 
-/// The TEM generator's network as the one stage of [`stages::train`].
-struct TemStage<'a> {
+/// The TEM generator's training data: random patches of (mask, micrograph) pairs.
+struct TemTask<'a> {
     train: &'a [TemPair],
     val: &'a [TemPair],
     batch_size: usize,
@@ -361,14 +344,14 @@ struct TemStage<'a> {
     augment: bool,
     device: &'a Device,
     generator: &'a TemGenerator,
-    ema: Ema<Denoiser>,
-    /// `<out>.ckpt/ema.bin`: the latest average as a model file.
-    ema_path: PathBuf,
 }
 
-impl TemStage<'_> {
-    /// The mean loss of `net` on the validation pairs' central patches at noise levels spread
-    /// over (0, 1): (all, t < ½, t ≥ ½).
+impl DenoisingTask for TemTask<'_> {
+    fn name(&self) -> &'static str {
+        "tem-denoiser"
+    }
+
+    /// On the validation pairs' central patches.
     fn validation_loss(&self, net: &Denoiser) -> Result<(f64, f64, f64)> {
         let device = self.device.clone().inner();
         let p = self.generator.header.patch_px;
@@ -397,16 +380,8 @@ impl TemStage<'_> {
         let half = (n as f64 / 2.0).max(1.0);
         Ok((sum / n.max(1) as f64, low / half, high / half))
     }
-}
 
-impl Stages<Denoiser> for TemStage<'_> {
-    fn name(&self, _s: usize) -> String {
-        "tem-denoiser".to_string()
-    }
-
-    fn loss(&mut self, net: &Denoiser, _s: usize, step: usize) -> Result<Tensor<1>> {
-        // Everything random in a step depends only on (seed, step): a resumed run sees the
-        // same patches, noise and noise levels.
+    fn loss(&mut self, net: &Denoiser, step: usize) -> Result<Tensor<1>> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ ((step as u64) << 20) ^ 0x7E3D);
         let p = self.generator.header.patch_px;
         let b = self.batch_size;
@@ -433,30 +408,14 @@ impl Stages<Denoiser> for TemStage<'_> {
         loss_on(net, self.generator, &patches, &times, &seeds, self.device)
     }
 
-    fn stepped(&mut self, net: &Denoiser, _s: usize) {
-        self.ema.update(net);
-    }
-
-    fn validate(&mut self, net: &Denoiser, _s: usize) -> Result<Validation> {
-        let ema = self.validation_loss(&self.ema.net)?;
-        let (live, _, _) = self.validation_loss(&net.valid())?;
-        Ok(denoising_validation(ema, live))
-    }
-
-    fn save(&self, nets: &[Denoiser]) -> Result<Vec<u8>> {
-        let live = TemGenerator {
-            denoiser: nets[0].valid(),
-            header: self.generator.header.clone(),
-        };
+    fn model_file(&self, net: Denoiser, note: &str) -> Result<Vec<u8>> {
         let mut header = self.generator.header.clone();
-        header.trained += &format!("; the weights' average after step {}", self.ema.updates);
-        let ema_bytes = TemGenerator {
-            denoiser: self.ema.net.clone(),
+        header.trained += note;
+        Ok(TemGenerator {
+            denoiser: net,
             header,
         }
-        .to_bytes()?;
-        crate::training::write_atomic(&self.ema_path, &ema_bytes)?;
-        Ok(crate::ema::join_checkpoint(&live.to_bytes()?, &ema_bytes))
+        .to_bytes()?)
     }
 }
 
@@ -602,13 +561,23 @@ fn write_pair(out: &Path, job: &MaskJob, pixels: Vec<u8>) -> Result<serde_json::
     Ok(line)
 }
 
+/// The TEM generator in `path` and the file's SHA-256, or a message naming the file and what
+/// is wrong with it.
+pub(crate) fn load_model(path: &Path, device: &Device) -> Result<(TemGenerator, String)> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let g = TemGenerator::from_bytes(&bytes, device).with_context(|| {
+        format!(
+            "cannot load {} as a TEM diffusion model (from `synthscope train tem-diffusion`)",
+            path.display()
+        )
+    })?;
+    Ok((g, crate::checksum::sha256_hex(&bytes)))
+}
+
 pub(crate) fn sample(a: &SampleTemDiffusionArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
-    let bytes = fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
-    let model_sha = crate::checksum::sha256_hex(&bytes);
-    let g = TemGenerator::from_bytes(&bytes, &device)
-        .with_context(|| format!("{} is not a TEM diffusion model file", a.model.display()))?;
+    let (g, model_sha) = load_model(&a.model, &device)?;
     let settings = SampleSettings {
         steps: a.steps,
         ..SampleSettings::default()
@@ -768,9 +737,7 @@ pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
         bail!("--count must be at least 1");
     }
     let device = device(a.device)?;
-    let bytes = fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
-    let g = TemGenerator::from_bytes(&bytes, &device)
-        .with_context(|| format!("{} is not a TEM diffusion model file", a.model.display()))?;
+    let (g, _) = load_model(&a.model, &device)?;
     let (grain, grain_name, _) = crate::shipped::load_grain(None, &device)?;
     let settings = SampleSettings {
         steps: a.steps,

@@ -8,7 +8,7 @@
 //! Every epoch ends with the denoising loss of the average on held-out images at fixed noise
 //! levels and noise, and a checkpoint in `<out>.ckpt/`; `--resume` continues.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -28,7 +28,7 @@ use synth::scattering::{SaxsConfig, TRAINING_TAGS};
 use crate::device::device;
 use crate::diffusion_data::{self, OwnSetup, PolarSample, engine_samples, turn};
 use crate::ema::Ema;
-use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
+use crate::stages::{self, Outcome, Progress, RunArgs, Schedule, Stages, Validation};
 use crate::training::{Checkpoint, SourceArgs, split_validation, write_weights};
 
 /// Engine batch of the validation images of a `--generate` run: its own stream, never trained on.
@@ -249,7 +249,7 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         Some(net) => Ema::new(&net.denoiser, a.ema, progress.step as u64),
         None => Ema::new(&generator.denoiser, a.ema, 0),
     };
-    let mut diffusion = DiffusionStages {
+    let task = ScatteringTask {
         source,
         val: &val,
         batch_size,
@@ -257,38 +257,17 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         augment: !run.no_augment,
         tag_dropout: a.tag_dropout,
         device: &device,
-        header: &generator.header,
-        ema,
-        ema_path: crate::checksum::with_suffix(&run.out, ".ckpt").join("ema.bin"),
+        generator: &generator,
     };
-    let mut nets = vec![generator.denoiser.clone()];
-    let summary = match stages::train(
-        &mut nets,
-        &mut diffusion,
+    let stage = DenoiserStage::new(task, ema, &run.out);
+    stage.train_and_ship(
+        generator.denoiser.clone(),
         &schedule,
         &mut ckpt,
         &mut progress,
-    )? {
-        Outcome::Stopped => return Ok(()),
-        Outcome::Finished(summary) => summary,
-    };
-    let steps = diffusion.ema.updates;
-    let ema_net = diffusion.ema.net;
-    generator.header.trained += &format!("; the weights' average after the last step ({steps})");
-    let shipped = Generator {
-        denoiser: ema_net,
-        header: generator.header.clone(),
-    };
-    let bytes = shipped.to_bytes()?;
-    let digest = write_weights(&run.out, &bytes)?;
-    eprintln!(
-        "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; {}",
-        run.out.display(),
-        bytes.len(),
-        started.elapsed().as_secs_f64(),
-        summary.join(", ")
-    );
-    Ok(())
+        &run.out,
+        started,
+    )
 }
 
 fn split_checkpoint(bytes: &[u8], device: &Device) -> Result<(Generator, Generator)> {
@@ -419,8 +398,105 @@ pub(crate) fn loss_value(loss: Tensor<1>) -> Result<f64> {
     Ok(f64::from(v.first().copied().unwrap_or(f32::NAN)))
 }
 
-/// The generator's one network as a stage of [`stages::train`].
-struct DiffusionStages<'a> {
+/// What one diffusion trainer's data gives [`DenoiserStage`] (the scattering generator's
+/// polar images, the TEM generator's patches): the loss of a step's batch, the validation
+/// loss, and the model file of a network.
+pub(crate) trait DenoisingTask {
+    /// The stage's name in progress lines and logs.
+    fn name(&self) -> &'static str;
+    /// The training loss of `net` on the batch of `step` (everything random in it depends
+    /// only on the seed and `step`, so a resumed run sees the same batches).
+    fn loss(&mut self, net: &Denoiser, step: usize) -> Result<Tensor<1>>;
+    /// The mean loss of `net` on the validation data at noise levels spread over (0, 1):
+    /// (all, t < ½, t ≥ ½).
+    fn validation_loss(&self, net: &Denoiser) -> Result<(f64, f64, f64)>;
+    /// The model file of `net`, its header's training note extended by `note`.
+    fn model_file(&self, net: Denoiser, note: &str) -> Result<Vec<u8>>;
+}
+
+/// A diffusion trainer's one network as a stage of [`stages::train`]: an exponential moving
+/// average of the weights after every step, validation of the average and of the live
+/// weights, checkpoints holding both, and the average shipped.
+pub(crate) struct DenoiserStage<T> {
+    task: T,
+    ema: Ema<Denoiser>,
+    /// `<out>.ckpt/ema.bin`: the latest average as a model file, so any epoch can be sampled
+    /// and evaluated (and picked) while training goes on.
+    ema_path: PathBuf,
+}
+
+impl<T: DenoisingTask> DenoiserStage<T> {
+    pub(crate) fn new(task: T, ema: Ema<Denoiser>, out: &Path) -> Self {
+        Self {
+            task,
+            ema,
+            ema_path: crate::checksum::with_suffix(out, ".ckpt").join("ema.bin"),
+        }
+    }
+
+    /// Trains `net` on the schedule (from `progress`, checkpointing in `ckpt`) and writes the
+    /// average after the last step to `out` with its `.sha256`.
+    pub(crate) fn train_and_ship(
+        mut self,
+        net: Denoiser,
+        schedule: &Schedule,
+        ckpt: &mut Checkpoint,
+        progress: &mut Progress,
+        out: &Path,
+        started: Instant,
+    ) -> Result<()> {
+        let mut nets = vec![net];
+        let summary = match stages::train(&mut nets, &mut self, schedule, ckpt, progress)? {
+            Outcome::Stopped => return Ok(()),
+            Outcome::Finished(summary) => summary,
+        };
+        let note = format!(
+            "; the weights' average after the last step ({})",
+            self.ema.updates
+        );
+        let bytes = self.task.model_file(self.ema.net, &note)?;
+        let digest = write_weights(out, &bytes)?;
+        eprintln!(
+            "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; {}",
+            out.display(),
+            bytes.len(),
+            started.elapsed().as_secs_f64(),
+            summary.join(", ")
+        );
+        Ok(())
+    }
+}
+
+impl<T: DenoisingTask> Stages<Denoiser> for DenoiserStage<T> {
+    fn name(&self, _s: usize) -> String {
+        self.task.name().to_string()
+    }
+
+    fn loss(&mut self, net: &Denoiser, _s: usize, step: usize) -> Result<Tensor<1>> {
+        self.task.loss(net, step)
+    }
+
+    fn stepped(&mut self, net: &Denoiser, _s: usize) {
+        self.ema.update(net);
+    }
+
+    fn validate(&mut self, net: &Denoiser, _s: usize) -> Result<Validation> {
+        let ema = self.task.validation_loss(&self.ema.net)?;
+        let (live, _, _) = self.task.validation_loss(&net.valid())?;
+        Ok(denoising_validation(ema, live))
+    }
+
+    fn save(&self, nets: &[Denoiser]) -> Result<Vec<u8>> {
+        let live = self.task.model_file(nets[0].valid(), "")?;
+        let note = format!("; the weights' average after step {}", self.ema.updates);
+        let ema = self.task.model_file(self.ema.net.clone(), &note)?;
+        crate::training::write_atomic(&self.ema_path, &ema)?;
+        Ok(crate::ema::join_checkpoint(&live, &ema))
+    }
+}
+
+/// The scattering generator's data: engine or loaded polar images with their tags.
+struct ScatteringTask<'a> {
     source: Source,
     val: &'a [PolarSample],
     batch_size: usize,
@@ -428,19 +504,16 @@ struct DiffusionStages<'a> {
     augment: bool,
     tag_dropout: f64,
     device: &'a Device,
-    header: &'a GeneratorHeader,
-    ema: Ema<Denoiser>,
-    /// `<out>.ckpt/ema.bin`: the latest average as a model file.
-    ema_path: PathBuf,
+    generator: &'a Generator,
 }
 
-impl DiffusionStages<'_> {
+impl ScatteringTask<'_> {
     /// The batch of `step`: fresh engine images or a random draw of the fixed set.
     fn batch(&self, step: usize, rng: &mut ChaCha8Rng) -> Result<Vec<PolarSample>> {
         let b = self.batch_size;
         match &self.source {
             Source::Stream { config, seed } => {
-                let grid = self.header.layout;
+                let grid = self.generator.header.layout;
                 engine_samples(config, &grid, *seed, (step * b) as u64, b)
             }
             Source::Fixed(train) => Ok((0..b)
@@ -448,59 +521,47 @@ impl DiffusionStages<'_> {
                 .collect()),
         }
     }
+}
 
-    /// The mean loss of `net` on the validation images at noise levels spread over (0, 1).
+impl DenoisingTask for ScatteringTask<'_> {
+    fn name(&self) -> &'static str {
+        "denoiser"
+    }
+
     fn validation_loss(&self, net: &Denoiser) -> Result<(f64, f64, f64)> {
+        let header = &self.generator.header;
         let device = self.device.clone().inner();
         let n = self.val.len();
         let (mut sum, mut low, mut high) = (0.0, 0.0, 0.0);
-        for (c, chunk) in self.val.chunks(32).enumerate() {
-            let first = c * 32;
-            let times: Vec<f32> = (0..chunk.len())
-                .map(|i| ((first + i) as f32 + 0.5) / n as f32)
-                .collect();
-            let seeds: Vec<u64> = (0..chunk.len())
-                .map(|i| ((first + i) as u64 + 1) << 20)
-                .collect();
-            let polars: Vec<Vec<f32>> = chunk.iter().map(|s| s.polar.clone()).collect();
-            let tags: Vec<[f32; TAG_COUNT]> = chunk.iter().map(|s| s.tags).collect();
-            // One image at a time so the loss splits by noise level.
-            for i in 0..chunk.len() {
-                let l = loss_on(
-                    net,
-                    self.header,
-                    &polars[i..=i],
-                    &tags[i..=i],
-                    &times[i..=i],
-                    &seeds[i..=i],
-                    &[false],
-                    &device,
-                );
-                let v = loss_value(l)?;
-                sum += v;
-                if times[i] < 0.5 {
-                    low += v;
-                } else {
-                    high += v;
-                }
+        // One image at a time so the loss splits by noise level.
+        for (i, sample) in self.val.iter().enumerate() {
+            let t = (i as f32 + 0.5) / n as f32;
+            let l = loss_on(
+                net,
+                header,
+                std::slice::from_ref(&sample.polar),
+                &[sample.tags],
+                &[t],
+                &[(i as u64 + 1) << 20],
+                &[false],
+                &device,
+            );
+            let v = loss_value(l)?;
+            sum += v;
+            if t < 0.5 {
+                low += v;
+            } else {
+                high += v;
             }
         }
         let half = (n as f64 / 2.0).max(1.0);
         Ok((sum / n.max(1) as f64, low / half, high / half))
     }
-}
 
-impl Stages<Denoiser> for DiffusionStages<'_> {
-    fn name(&self, _s: usize) -> String {
-        "denoiser".to_string()
-    }
-
-    fn loss(&mut self, net: &Denoiser, _s: usize, step: usize) -> Result<Tensor<1>> {
-        // Everything random in a step depends only on (seed, step): a resumed run sees the
-        // same batches, noise and noise levels.
+    fn loss(&mut self, net: &Denoiser, step: usize) -> Result<Tensor<1>> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ ((step as u64) << 20) ^ 0xD1FF);
         let batch = self.batch(step, &mut rng)?;
-        let cols = self.header.layout.chi_bins;
+        let cols = self.generator.header.layout.chi_bins;
         let b = batch.len();
         let polars: Vec<Vec<f32>> = batch
             .iter()
@@ -526,7 +587,7 @@ impl Stages<Denoiser> for DiffusionStages<'_> {
         let dropped: Vec<bool> = (0..b).map(|_| rng.random_bool(self.tag_dropout)).collect();
         Ok(loss_on(
             net,
-            self.header,
+            &self.generator.header,
             &polars,
             &tags,
             &times,
@@ -536,31 +597,13 @@ impl Stages<Denoiser> for DiffusionStages<'_> {
         ))
     }
 
-    fn stepped(&mut self, net: &Denoiser, _s: usize) {
-        self.ema.update(net);
-    }
-
-    fn validate(&mut self, net: &Denoiser, _s: usize) -> Result<Validation> {
-        let ema = self.validation_loss(&self.ema.net)?;
-        let (live, _, _) = self.validation_loss(&net.valid())?;
-        Ok(denoising_validation(ema, live))
-    }
-
-    fn save(&self, nets: &[Denoiser]) -> Result<Vec<u8>> {
-        let live = Generator {
-            denoiser: nets[0].valid(),
-            header: self.header.clone(),
-        };
-        let mut header = self.header.clone();
-        header.trained += &format!("; the weights' average after step {}", self.ema.updates);
-        let ema = Generator {
-            denoiser: self.ema.net.clone(),
+    fn model_file(&self, net: Denoiser, note: &str) -> Result<Vec<u8>> {
+        let mut header = self.generator.header.clone();
+        header.trained += note;
+        Ok(Generator {
+            denoiser: net,
             header,
-        };
-        let ema_bytes = ema.to_bytes()?;
-        // The average alone as a model file, so any epoch can be sampled and evaluated (and
-        // picked) while training goes on.
-        crate::training::write_atomic(&self.ema_path, &ema_bytes)?;
-        Ok(crate::ema::join_checkpoint(&live.to_bytes()?, &ema_bytes))
+        }
+        .to_bytes()?)
     }
 }

@@ -1806,16 +1806,35 @@ fn tem_diffusion_trains_resumes_samples_for_train_grain_and_evaluates() {
         table.contains("496×96") && table.contains("512×512"),
         "{table}"
     );
-    // Not a TEM model: one clear message.
-    let o = synthscope(&[
-        "sample",
-        "tem-diffusion",
-        "--model",
-        data_s,
-        "--generate",
-        "1",
-        "--out",
-        samples_s,
-    ]);
-    assert!(!o.status.success());
+    // Not a TEM model, or a truncated one: every command names the file and the reason.
+    let damaged = work.path().join("damaged.bin");
+    let mut bytes = std::fs::read(&model).expect("model");
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&damaged, bytes).expect("write");
+    let damaged_s = damaged.to_str().expect("utf-8");
+    let scattering = work.path().join("labels.jsonl");
+    std::fs::write(&scattering, "{}").expect("write");
+    for file in [damaged_s, scattering.to_str().expect("utf-8")] {
+        for args in [
+            vec![
+                "sample",
+                "tem-diffusion",
+                "--generate",
+                "1",
+                "--out",
+                samples_s,
+            ],
+            vec!["eval", "tem-diffusion", "--count", "1"],
+            vec!["bench", "tem-diffusion", "--runs", "1"],
+        ] {
+            let mut args = args.clone();
+            args.extend(["--model", file]);
+            let o = synthscope(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                !o.status.success() && err.contains("cannot load") && err.contains(file),
+                "{args:?}: {err}"
+            );
+        }
+    }
 }

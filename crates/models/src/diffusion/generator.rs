@@ -54,6 +54,55 @@ impl From<WeightsError> for GeneratorError {
     }
 }
 
+/// The header of a weights file that holds one [`Denoiser`] after a JSON header (the
+/// scattering and the TEM generator's files): both are written by [`write_denoiser_file`] and
+/// read by [`read_denoiser_file`], so the two formats cannot drift apart.
+pub(crate) trait DenoiserFileHeader:
+    Serialize + serde::de::DeserializeOwned + Clone
+{
+    /// The network's shape.
+    fn denoiser_config(&self) -> &DenoiserConfig;
+    /// Bytes of the network's record after the header.
+    fn denoiser_bytes(&mut self) -> &mut usize;
+    /// Checks of the header beyond the network's own shape, before any weight is read.
+    fn check(&self) -> Result<(), GeneratorError> {
+        Ok(())
+    }
+}
+
+/// `magic`, the JSON of `header` (with the record's length filled in) and `net`'s record.
+pub(crate) fn write_denoiser_file<H: DenoiserFileHeader>(
+    magic: &[u8; 8],
+    header: &H,
+    net: &Denoiser,
+) -> Result<Vec<u8>, GeneratorError> {
+    let record = record_bytes(net)?;
+    let mut header = header.clone();
+    *header.denoiser_bytes() = record.len();
+    let json = serde_json::to_vec(&header).map_err(|e| GeneratorError::Format(e.to_string()))?;
+    Ok(weights::join(magic, &json, &[record]))
+}
+
+/// The header and the network of a file written by [`write_denoiser_file`] with `magic`; the
+/// header is checked before the weights are read onto `device`.
+pub(crate) fn read_denoiser_file<H: DenoiserFileHeader>(
+    magic: &[u8; 8],
+    bytes: &[u8],
+    device: &Device,
+) -> Result<(H, Denoiser), GeneratorError> {
+    let (json, body) = weights::split(magic, bytes)?;
+    let mut header: H =
+        serde_json::from_slice(json).map_err(|e| GeneratorError::Format(e.to_string()))?;
+    header
+        .denoiser_config()
+        .validate()
+        .map_err(GeneratorError::Format)?;
+    header.check()?;
+    let parts = weights::records(body, &[*header.denoiser_bytes()])?;
+    let net = load_record(header.denoiser_config().init(device), parts[0])?;
+    Ok((header, net))
+}
+
 /// What the weights file records besides the weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GeneratorHeader {
@@ -87,6 +136,31 @@ pub struct GeneratorHeader {
     /// no planes.
     #[serde(default)]
     pub q_position: bool,
+}
+
+impl DenoiserFileHeader for GeneratorHeader {
+    fn denoiser_config(&self) -> &DenoiserConfig {
+        &self.denoiser
+    }
+
+    fn denoiser_bytes(&mut self) -> &mut usize {
+        &mut self.denoiser_bytes
+    }
+
+    fn check(&self) -> Result<(), GeneratorError> {
+        let planes = if self.q_position {
+            Q_POSITION_PLANES
+        } else {
+            0
+        };
+        if self.denoiser.condition_channels != planes {
+            return Err(GeneratorError::Format(format!(
+                "the header asks for {} condition planes, the q position needs {planes}",
+                self.denoiser.condition_channels
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl GeneratorHeader {
@@ -262,36 +336,13 @@ impl Generator {
 
     /// Serialises the generator (see [`crate::weights`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, GeneratorError> {
-        let record = record_bytes(&self.denoiser)?;
-        let mut header = self.header.clone();
-        header.denoiser_bytes = record.len();
-        let json =
-            serde_json::to_vec(&header).map_err(|e| GeneratorError::Format(e.to_string()))?;
-        Ok(weights::join(MAGIC, &json, &[record]))
+        write_denoiser_file(MAGIC, &self.header, &self.denoiser)
     }
 
     /// Reads a generator written by [`Generator::to_bytes`] onto `device`.
     pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, GeneratorError> {
-        let (json, body) = weights::split(MAGIC, bytes)?;
-        let header: GeneratorHeader =
-            serde_json::from_slice(json).map_err(|e| GeneratorError::Format(e.to_string()))?;
-        header.denoiser.validate().map_err(GeneratorError::Format)?;
-        let planes = if header.q_position {
-            Q_POSITION_PLANES
-        } else {
-            0
-        };
-        if header.denoiser.condition_channels != planes {
-            return Err(GeneratorError::Format(format!(
-                "the header asks for {} condition planes, the q position needs {planes}",
-                header.denoiser.condition_channels
-            )));
-        }
-        let parts = weights::records(body, &[header.denoiser_bytes])?;
-        Ok(Self {
-            denoiser: load_record(header.denoiser.init(device), parts[0])?,
-            header,
-        })
+        let (header, denoiser) = read_denoiser_file(MAGIC, bytes, device)?;
+        Ok(Self { denoiser, header })
     }
 
     /// The same generator reading q positions: the input convolution gains the
@@ -679,11 +730,8 @@ mod tests {
     }
 
     fn rewrite_header(g: &Generator, header: serde_json::Value) -> Vec<u8> {
-        let record = record_bytes(&g.denoiser).expect("record");
-        let mut header: GeneratorHeader = serde_json::from_value(header).expect("header");
-        header.denoiser_bytes = record.len();
-        let json = serde_json::to_vec(&header).expect("json");
-        weights::join(MAGIC, &json, &[record])
+        let header: GeneratorHeader = serde_json::from_value(header).expect("header");
+        write_denoiser_file(MAGIC, &header, &g.denoiser).expect("file")
     }
 
     #[test]

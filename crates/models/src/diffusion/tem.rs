@@ -18,9 +18,10 @@
 //! `[batch, 4, height/2, width/2]` and the planes as `[batch, 8, height/2, width/2]`.
 
 use super::denoiser::{Condition, Denoiser, DenoiserConfig, Guided};
-use super::generator::{GeneratorError, SampleSettings};
+use super::generator::{
+    DenoiserFileHeader, GeneratorError, SampleSettings, read_denoiser_file, write_denoiser_file,
+};
 use super::sampler::{Prediction, Sampler};
-use crate::weights::{self, load_record, record_bytes};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +68,16 @@ pub struct TemHeader {
     pub trained: String,
     /// Bytes of the denoiser's burnpack record after the header.
     pub denoiser_bytes: usize,
+}
+
+impl DenoiserFileHeader for TemHeader {
+    fn denoiser_config(&self) -> &DenoiserConfig {
+        &self.denoiser
+    }
+
+    fn denoiser_bytes(&mut self) -> &mut usize {
+        &mut self.denoiser_bytes
+    }
 }
 
 /// The generator's default network on 2 × 2 pixel blocks: widths 32/64/64 over half, quarter
@@ -193,25 +204,13 @@ impl TemGenerator {
 
     /// Serialises the generator (see [`crate::weights`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, GeneratorError> {
-        let record = record_bytes(&self.denoiser)?;
-        let mut header = self.header.clone();
-        header.denoiser_bytes = record.len();
-        let json =
-            serde_json::to_vec(&header).map_err(|e| GeneratorError::Format(e.to_string()))?;
-        Ok(weights::join(MAGIC, &json, &[record]))
+        write_denoiser_file(MAGIC, &self.header, &self.denoiser)
     }
 
     /// Reads a generator written by [`TemGenerator::to_bytes`] onto `device`.
     pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, GeneratorError> {
-        let (json, body) = weights::split(MAGIC, bytes)?;
-        let header: TemHeader =
-            serde_json::from_slice(json).map_err(|e| GeneratorError::Format(e.to_string()))?;
-        header.denoiser.validate().map_err(GeneratorError::Format)?;
-        let parts = weights::records(body, &[header.denoiser_bytes])?;
-        Ok(Self {
-            denoiser: load_record(header.denoiser.init(device), parts[0])?,
-            header,
-        })
+        let (header, denoiser) = read_denoiser_file(MAGIC, bytes, device)?;
+        Ok(Self { denoiser, header })
     }
 
     /// The network with the condition planes of a batch of masks, ready for a sampler.
