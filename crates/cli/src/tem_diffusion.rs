@@ -21,7 +21,7 @@ use models::diffusion::denoiser::{Condition, Denoiser, denoising_loss};
 use models::diffusion::generator::SampleSettings;
 use models::diffusion::schedule::noise_field;
 use models::diffusion::tem::{
-    CONDITION_PLANES, TemGenerator, condition_planes, default_tem_denoiser, gray_to_value,
+    CONDITION_PLANES, TemGenerator, condition_planes, default_tem_denoiser, gray_to_value, regress,
     space_to_depth, value_to_gray,
 };
 use rand::{Rng, SeedableRng};
@@ -165,6 +165,10 @@ pub(crate) struct TrainTemDiffusionArgs {
     /// Residual blocks per level of the network.
     #[arg(long, default_value_t = 2)]
     blocks_per_level: usize,
+    /// Train the deterministic regressor instead (one pass from the mask, L1 loss): the
+    /// distortion ceiling `eval tem-diffusion --deterministic` compares the sampler with.
+    #[arg(long, conflicts_with_all = ["resume", "init"])]
+    deterministic: bool,
 }
 
 pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
@@ -203,11 +207,9 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
         let config = default_tem_denoiser()
             .with_base_width(a.width)
             .with_blocks_per_level(a.blocks_per_level);
-        (
-            TemGenerator::init(config, a.patch_px, &device)?,
-            None,
-            Progress::default(),
-        )
+        let mut g = TemGenerator::init(config, a.patch_px, &device)?;
+        g.header.deterministic = a.deterministic;
+        (g, None, Progress::default())
     };
     generator.header.check_size(a.patch_px, a.patch_px)?;
     generator.header.patch_px = a.patch_px;
@@ -254,6 +256,9 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
             run.lr,
             a.ema,
         );
+        if generator.header.deterministic {
+            generator.header.trained += ", deterministic regressor (L1)";
+        }
     }
     let ema = match ema_net {
         Some(net) => Ema::new(&net.denoiser, a.ema, progress.step as u64),
@@ -279,7 +284,8 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
 }
 
 /// The denoising loss of `net` on `pairs` (all one size), each noised at `times[i]` with noise
-/// of seed `seeds[i]`.
+/// of seed `seeds[i]`; for the deterministic regressor, the L1 error of its one pass (times and
+/// noise play no part).
 fn loss_on(
     net: &Denoiser,
     generator: &TemGenerator,
@@ -325,6 +331,10 @@ fn loss_on(
         tags: None,
         tags_given: None,
     };
+    if generator.header.deterministic {
+        let planes = condition.planes.context("no condition planes")?;
+        return Ok((regress(net, planes) - x0).abs().mean());
+    }
     Ok(denoising_loss(
         net,
         generator.header.prediction,
@@ -348,7 +358,11 @@ struct TemTask<'a> {
 
 impl DenoisingTask for TemTask<'_> {
     fn name(&self) -> &'static str {
-        "tem-denoiser"
+        if self.generator.header.deterministic {
+            "tem-regressor"
+        } else {
+            "tem-denoiser"
+        }
     }
 
     /// On the validation pairs' central patches.
@@ -653,6 +667,9 @@ pub(crate) fn sample(a: &SampleTemDiffusionArgs) -> Result<()> {
     Ok(())
 }
 
+/// Engine batch of the appearance redraws in `eval tem-diffusion` (xor the held-out batch).
+const REDRAW_STREAM: u64 = 0x5245_4452_4157;
+
 #[derive(Debug, Args)]
 pub(crate) struct EvalTemDiffusionArgs {
     /// The TEM generator's weights (from `train tem-diffusion`).
@@ -677,6 +694,10 @@ pub(crate) struct EvalTemDiffusionArgs {
     /// Micrographs sampled at once.
     #[arg(long, default_value_t = 8)]
     batch: usize,
+    /// A deterministic regressor (`train tem-diffusion --deterministic`) on the same masks:
+    /// psnr_deterministic, ssim_deterministic.
+    #[arg(long, value_name = "FILE")]
+    deterministic: Option<PathBuf>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = crate::device::DeviceChoice::Cpu)]
     device: crate::device::DeviceChoice,
@@ -752,28 +773,31 @@ pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
         s.image.boundary.pixels().iter().map(|&b| b > 0).collect()
     };
     // One sample per mask; noise of image i is noise_seed(seed, i), as `sample tem-diffusion`.
-    let draw =
-        |samples: &[synth::dataset::TemSample], first: u64| -> Result<Vec<imaging::Image<f32>>> {
-            let (w, h) = (
-                samples[0].image.image.width(),
-                samples[0].image.image.height(),
-            );
-            let masks: Vec<Vec<bool>> = samples.iter().map(mask_of).collect();
-            let refs: Vec<&[bool]> = masks.iter().map(Vec::as_slice).collect();
-            let seeds: Vec<u64> = (first..first + samples.len() as u64)
-                .map(|i| models::diffusion::generator::noise_seed(a.seed, i))
-                .collect();
-            let values =
-                models::block_on(g.sample(&settings, &refs, (w, h), &seeds, &device, |_, _| true))?
-                    .context("sampling stopped")?;
-            values
-                .into_iter()
-                .map(|v| {
-                    let grey: Vec<f32> = v.iter().map(|&x| f32::from(value_to_gray(x))).collect();
-                    Ok(imaging::Image::from_vec(w, h, grey)?)
-                })
-                .collect()
-        };
+    let draw_with = |g: &TemGenerator,
+                     samples: &[synth::dataset::TemSample],
+                     first: u64|
+     -> Result<Vec<imaging::Image<f32>>> {
+        let (w, h) = (
+            samples[0].image.image.width(),
+            samples[0].image.image.height(),
+        );
+        let masks: Vec<Vec<bool>> = samples.iter().map(mask_of).collect();
+        let refs: Vec<&[bool]> = masks.iter().map(Vec::as_slice).collect();
+        let seeds: Vec<u64> = (first..first + samples.len() as u64)
+            .map(|i| models::diffusion::generator::noise_seed(a.seed, i))
+            .collect();
+        let values =
+            models::block_on(g.sample(&settings, &refs, (w, h), &seeds, &device, |_, _| true))?
+                .context("sampling stopped")?;
+        values
+            .into_iter()
+            .map(|v| {
+                let grey: Vec<f32> = v.iter().map(|&x| f32::from(value_to_gray(x))).collect();
+                Ok(imaging::Image::from_vec(w, h, grey)?)
+            })
+            .collect()
+    };
+    let draw = |samples: &[synth::dataset::TemSample], first: u64| draw_with(&g, samples, first);
     let mut generated = Vec::with_capacity(a.count);
     for (c, chunk) in engine.chunks(a.batch.max(1)).enumerate() {
         generated.extend(draw(chunk, (c * a.batch.max(1)) as u64)?);
@@ -870,6 +894,61 @@ pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
             ssim_mean.push(ssim(&mean, &to_image(s), 255.0)?);
         }
     }
+    // The engine's own second micrograph of each mask (another appearance draw): what a
+    // perfect sampler of the engine's distribution would score.
+    let (psnr_redraw, ssim_redraw): (Vec<f64>, Vec<f64>) = engine
+        .par_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let params =
+                synth::tem::redraw_appearance(&s.params, a.seed ^ REDRAW_STREAM, i as u64)?;
+            let other = synth::tem::render(&params)?.image.map(f32::from);
+            let truth = to_image(s);
+            Ok((psnr(&other, &truth, 255.0)?, ssim(&other, &truth, 255.0)?))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    // The mean of --mean-of redraws: the engine's own estimate of the conditional mean, which
+    // bounds the PSNR of any deterministic predictor from the mask.
+    let (psnr_redraw_mean, ssim_redraw_mean): (Vec<f64>, Vec<f64>) = engine
+        .par_iter()
+        .take(if a.mean_of > 0 { a.mean_masks } else { 0 })
+        .enumerate()
+        .map(|(i, s)| {
+            let mut mean = vec![0.0f32; w * h];
+            for k in 0..a.mean_of {
+                let index = ((a.count + i * a.mean_of + k) as u64) << 8;
+                let params =
+                    synth::tem::redraw_appearance(&s.params, a.seed ^ REDRAW_STREAM, index)?;
+                let other = synth::tem::render(&params)?.image;
+                for (m, &v) in mean.iter_mut().zip(other.pixels()) {
+                    *m += f32::from(v) / a.mean_of as f32;
+                }
+            }
+            let mean = imaging::Image::from_vec(w, h, mean)?;
+            let truth = to_image(s);
+            Ok((psnr(&mean, &truth, 255.0)?, ssim(&mean, &truth, 255.0)?))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let (mut psnr_det, mut ssim_det) = (Vec::new(), Vec::new());
+    if let Some(path) = &a.deterministic {
+        let (d, _) = load_model(path, &device)?;
+        if !d.header.deterministic {
+            bail!(
+                "--deterministic: {} is a diffusion model; give one from `train tem-diffusion --deterministic`",
+                path.display()
+            );
+        }
+        for chunk in engine.chunks(a.batch.max(1)) {
+            for (s, x) in chunk.iter().zip(draw_with(&d, chunk, 0)?) {
+                psnr_det.push(psnr(&x, &to_image(s), 255.0)?);
+                ssim_det.push(ssim(&x, &to_image(s), 255.0)?);
+            }
+        }
+    }
     let r = |v: f64| (v * 1e4).round() / 1e4;
     let report = serde_json::json!({
         "model": a.model.display().to_string(),
@@ -881,6 +960,13 @@ pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
         format!("psnr_mean{}", a.mean_of): mean_with_interval(&psnr_mean),
         format!("ssim_mean{}", a.mean_of): mean_with_interval(&ssim_mean),
         "mean_masks": psnr_mean.len(),
+        "psnr_deterministic": mean_with_interval(&psnr_det),
+        "ssim_deterministic": mean_with_interval(&ssim_det),
+        "deterministic_model": a.deterministic.as_ref().map(|p| p.display().to_string()),
+        "psnr_engine_redraw": mean_with_interval(&psnr_redraw),
+        "ssim_engine_redraw": mean_with_interval(&ssim_redraw),
+        format!("psnr_engine_redraw_mean{}", a.mean_of): mean_with_interval(&psnr_redraw_mean),
+        format!("ssim_engine_redraw_mean{}", a.mean_of): mean_with_interval(&ssim_redraw_mean),
         "boundary_f1_on_generated": mean_with_interval(&f1_generated),
         "boundary_f1_on_engine": mean_with_interval(&f1_engine),
         "grain_pipeline": grain_name,

@@ -179,6 +179,22 @@ pub fn sample_params(config: &TemConfig, seed: u64, index: u64) -> Result<TemPar
     })
 }
 
+/// The same grains (`params.circles`) with the appearance of image `index` of batch `seed`:
+/// blur, dose, read noise, gain, offset, illumination and the per-grain contrast all drawn anew.
+/// Its boundary mask and grains are those of `params`; the pair shows how far two micrographs
+/// of one mask differ under the engine itself, the ceiling of any mask-conditioned generator's
+/// PSNR and SSIM against the engine's image.
+pub fn redraw_appearance(
+    params: &TemParams,
+    seed: u64,
+    index: u64,
+) -> Result<TemParams, SynthError> {
+    Ok(TemParams {
+        circles: params.circles.clone(),
+        ..sample_params(&params.config, seed, index)?
+    })
+}
+
 /// Monte Carlo packing: lognormal diameters until the (margin-extended) frame is covered, placed
 /// largest first at the best of up to 40 random positions (least relative overlap).
 fn place_circles(rng: &mut ChaCha8Rng, config: &TemConfig) -> Vec<Circle> {
@@ -510,6 +526,25 @@ pub fn render(params: &TemParams) -> Result<TemImage, SynthError> {
 mod tests {
     use super::*;
     use imaging::stats::{ks_critical_1pct, ks_statistic, lognormal_cdf};
+
+    #[test]
+    fn a_redrawn_appearance_keeps_the_mask_and_changes_the_image() {
+        let cfg = TemConfig::default();
+        let p = sample_params(&cfg, 3, 1).expect("valid");
+        let q = redraw_appearance(&p, 99, 1).expect("valid");
+        assert_ne!(p.noise_seed, q.noise_seed);
+        let (a, b) = (render(&p).expect("a"), render(&q).expect("b"));
+        assert_eq!(a.boundary, b.boundary);
+        assert_eq!(a.grains, b.grains);
+        let differing = a
+            .image
+            .pixels()
+            .iter()
+            .zip(b.image.pixels())
+            .filter(|(x, y)| x != y)
+            .count();
+        assert!(differing > a.image.pixels().len() / 2, "{differing}");
+    }
 
     #[test]
     fn drawn_grain_sizes_follow_the_requested_lognormal() {

@@ -68,6 +68,28 @@ pub struct TemHeader {
     pub trained: String,
     /// Bytes of the denoiser's burnpack record after the header.
     pub denoiser_bytes: usize,
+    /// The network is a regressor, not a denoiser: one pass ([`regress`]) gives the micrograph
+    /// of a mask. Trained with an L1 loss on the same pairs, it is the distortion ceiling that
+    /// issue 19 compares the sampler with (`psnr_deterministic`). `false` in files written
+    /// before the field existed.
+    #[serde(default)]
+    pub deterministic: bool,
+}
+
+/// The regressor's one pass: the network at t = 1 on a zero image (the noise's mean), so the
+/// condition planes alone decide the output.
+///
+/// # Shapes
+/// - `planes`: `[batch, 8, h, w]` → `[batch, 4, h, w]` (the network's layout)
+pub fn regress(net: &Denoiser, planes: Tensor<4>) -> Tensor<4> {
+    let [b, _, h, w] = planes.dims();
+    let zeros = Tensor::<4>::zeros([b, BLOCK_PX * BLOCK_PX, h, w], &planes.device());
+    let condition = Condition {
+        planes: Some(planes),
+        tags: None,
+        tags_given: None,
+    };
+    net.forward(zeros, &[1.0], &condition)
 }
 
 impl DenoiserFileHeader for TemHeader {
@@ -194,6 +216,7 @@ impl TemGenerator {
             ramp_px: DEFAULT_RAMP_PX,
             trained: String::new(),
             denoiser_bytes: 0,
+            deterministic: false,
         };
         header.check_size(patch_px, patch_px)?;
         Ok(Self {
@@ -291,15 +314,22 @@ impl TemGenerator {
                 seeds.len()
             )));
         }
-        let model = self.model(self.planes(masks, width, height, device)?)?;
-        let mut sampler = self.sampler(settings, seeds, width, height, device)?;
-        while !sampler.is_done() {
-            sampler.step(&model);
-            if !progress(sampler.steps_done(), sampler.steps()) {
-                return Ok(None);
+        let planes = self.planes(masks, width, height, device)?;
+        let blocks = if self.header.deterministic {
+            progress(1, 1);
+            regress(&self.denoiser, planes).clamp(-1.0, 1.0)
+        } else {
+            let model = self.model(planes)?;
+            let mut sampler = self.sampler(settings, seeds, width, height, device)?;
+            while !sampler.is_done() {
+                sampler.step(&model);
+                if !progress(sampler.steps_done(), sampler.steps()) {
+                    return Ok(None);
+                }
             }
-        }
-        let values = depth_to_space(sampler.current())
+            sampler.current()
+        };
+        let values = depth_to_space(blocks)
             .into_data_async()
             .await
             .map_err(|e| GeneratorError::Device(format!("{e:?}")))?
@@ -430,5 +460,49 @@ mod tests {
             .expect("not a multiple");
         assert!(err.to_string().contains("multiples of 8"), "{err}");
         assert!(TemGenerator::from_bytes(b"SSDIFF01xxxxxxxx", &device).is_err());
+    }
+
+    #[test]
+    fn a_deterministic_generator_is_one_pass_whatever_the_seed() {
+        let device = Device::flex();
+        let mut g = small(&device);
+        g.header.deterministic = true;
+        let back = TemGenerator::from_bytes(&g.to_bytes().expect("bytes"), &device).expect("read");
+        assert!(back.header.deterministic);
+        let m: Vec<bool> = (0..16 * 8).map(|i| i % 16 == 5).collect();
+        let mut calls = Vec::new();
+        let out = crate::block_on(back.sample(
+            &SampleSettings::default(),
+            &[&m, &m],
+            (16, 8),
+            &[1, 2],
+            &device,
+            |done, of| {
+                calls.push((done, of));
+                true
+            },
+        ))
+        .expect("sample")
+        .expect("not stopped");
+        assert_eq!(calls, [(1, 1)]);
+        assert_eq!(out[0], out[1], "the seed plays no part");
+        // The pass is `regress` on the planes, clipped to the grey range.
+        let direct = depth_to_space(regress(
+            &back.denoiser,
+            back.planes(&[&m], 16, 8, &device).expect("planes"),
+        ))
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32");
+        for (a, b) in out[0].iter().zip(&direct) {
+            assert!((a - b.clamp(-1.0, 1.0)).abs() < 1e-6);
+        }
+        // Files written before the field existed read as diffusion models.
+        let mut json = serde_json::to_value(&g.header).expect("json");
+        json.as_object_mut()
+            .expect("object")
+            .remove("deterministic");
+        let old: TemHeader = serde_json::from_value(json).expect("old header");
+        assert!(!old.deterministic);
     }
 }
