@@ -15,8 +15,8 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
 use crate::protocol::{
-    self, ClassifiedHeader, DiffuseRequest, DiffusedHeader, FromWorker, ModelState, RealismInfo,
-    SegmentedHeader, Setup, Source, ToWorker,
+    self, ClassifiedHeader, DiffuseRequest, DiffusedHeader, FromWorker, MicrographHeader,
+    MicrographRequest, ModelState, RealismInfo, SegmentedHeader, Setup, Source, ToWorker,
 };
 use crate::runtime::Status;
 
@@ -154,6 +154,42 @@ impl Diffused {
     }
 }
 
+/// A micrograph drawn for a mask, as the page holds it.
+pub struct Micrograph {
+    /// Model, size, PSNR/SSIM to the engine's image, timings.
+    pub header: MicrographHeader,
+    /// The micrograph, 8-bit grey.
+    pub image: Image<u8>,
+    /// The mask it was drawn for.
+    pub mask: Vec<bool>,
+    /// The engine's own micrograph of the mask, when the mask is the engine's.
+    pub engine: Option<Image<u8>>,
+}
+
+impl Micrograph {
+    fn from_message(header: MicrographHeader, b: &[js_sys::ArrayBuffer]) -> Result<Self, String> {
+        let (w, h) = (header.width, header.height);
+        let image = |buffer: &js_sys::ArrayBuffer| {
+            Image::from_vec(w, h, protocol::bytes(buffer)).map_err(|e| e.to_string())
+        };
+        let (Some(first), Some(second)) = (b.first(), b.get(1)) else {
+            return Err(
+                "the worker's micrograph came without its buffers (a bug: please report it)".into(),
+            );
+        };
+        let mask = protocol::bytes(second);
+        if mask.len() != w * h {
+            return Err("the worker's mask has the wrong size (a bug: please report it)".into());
+        }
+        Ok(Self {
+            image: image(first)?,
+            mask: mask.iter().map(|&v| v != 0).collect(),
+            engine: b.get(2).map(image).transpose()?,
+            header,
+        })
+    }
+}
+
 /// A diffusion request's progress: steps taken, steps in all, and the first image's current
 /// clean estimate (`[q, χ]` row-major with its shape).
 pub struct DiffusionProgress {
@@ -174,6 +210,7 @@ enum Reply {
     Realism(RealismInfo),
     Projected(Vec<[f32; 2]>),
     Diffused(Diffused),
+    Micrograph(Micrograph),
     Cancelled,
 }
 
@@ -186,6 +223,7 @@ impl Reply {
             Reply::Realism(_) => "a model change",
             Reply::Projected(_) => "a projection",
             Reply::Diffused(_) => "generated images",
+            Reply::Micrograph(_) => "a generated micrograph",
             Reply::Cancelled => "a cancellation",
         }
     }
@@ -225,6 +263,8 @@ pub struct Compute {
     pub classifiers: ReadSignal<ModelState>,
     /// The diffusion generator's state.
     pub generator: ReadSignal<ModelState>,
+    /// The TEM generator's state.
+    pub tem_generator: ReadSignal<ModelState>,
     /// The model version the worker classifies with ([`protocol::SHIPPED_MODEL`] until a
     /// fine-tuned realism ensemble is handed over with [`Compute::use_realism`]).
     pub model_version: RwSignal<String>,
@@ -237,6 +277,7 @@ impl Compute {
         let (model, set_model) = signal(ModelState::NotLoaded);
         let (classifiers, set_classifiers) = signal(ModelState::NotLoaded);
         let (generator, set_generator) = signal(ModelState::NotLoaded);
+        let (tem_generator, set_tem_generator) = signal(ModelState::NotLoaded);
         let pending: Rc<RefCell<HashMap<u64, Pending>>> = Rc::default();
         let worker = match web_sys::Worker::new(WORKER_URL) {
             Ok(w) => w,
@@ -246,7 +287,7 @@ impl Compute {
                     crate::browser::js_error(&e)
                 )));
                 // Requests fail on `status`.
-                return Self::stopped(status, model, classifiers, generator);
+                return Self::stopped(status, model, classifiers, generator, tem_generator);
             }
         };
         let on_message = {
@@ -271,6 +312,14 @@ impl Compute {
                     FromWorker::Model(m) => set_model.set(m),
                     FromWorker::Classifiers(m) => set_classifiers.set(m),
                     FromWorker::Generator(m) => set_generator.set(m),
+                    FromWorker::TemGenerator(m) => set_tem_generator.set(m),
+                    FromWorker::Micrograph(header) => {
+                        if let Some(p) = pending.borrow_mut().remove(&header.id) {
+                            let _ = p.done.send(
+                                Micrograph::from_message(header, &buffers).map(Reply::Micrograph),
+                            );
+                        }
+                    }
                     FromWorker::Diffusing {
                         id,
                         done,
@@ -375,6 +424,7 @@ impl Compute {
             model,
             classifiers,
             generator,
+            tem_generator,
             model_version: RwSignal::new(protocol::SHIPPED_MODEL.to_string()),
         }
     }
@@ -384,6 +434,7 @@ impl Compute {
         model: ReadSignal<ModelState>,
         classifiers: ReadSignal<ModelState>,
         generator: ReadSignal<ModelState>,
+        tem_generator: ReadSignal<ModelState>,
     ) -> Self {
         Self {
             worker: None,
@@ -393,6 +444,7 @@ impl Compute {
             model,
             classifiers,
             generator,
+            tem_generator,
             model_version: RwSignal::new(protocol::SHIPPED_MODEL.to_string()),
         }
     }
@@ -571,6 +623,28 @@ impl Compute {
             .await?
         {
             Reply::Diffused(d) => Ok(Some(d)),
+            Reply::Cancelled => Ok(None),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Draws a micrograph for a mask with the TEM generator in the worker as request `id`
+    /// (from [`Compute::reserve_id`]); `mask` is the mask file's bytes or the drawn mask's
+    /// pixels (none for an engine mask); `progress` hears every step. `Ok(None)`: cancelled.
+    pub async fn draw_micrograph(
+        &self,
+        id: u64,
+        request: MicrographRequest,
+        mask: Option<&[u8]>,
+        progress: impl Fn(DiffusionProgress) + 'static,
+    ) -> Result<Option<Micrograph>, String> {
+        let buffers = mask.map(protocol::u8_buffer).into_iter().collect();
+        let request = ToWorker::DrawMicrograph { id, request };
+        match self
+            .request_with_progress(id, &request, buffers, |_| {}, progress)
+            .await?
+        {
+            Reply::Micrograph(m) => Ok(Some(m)),
             Reply::Cancelled => Ok(None),
             other => Err(unexpected(&other)),
         }

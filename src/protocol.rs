@@ -65,7 +65,18 @@ pub enum ToWorker {
         /// What to draw.
         request: DiffuseRequest,
     },
-    /// Stops request `id` (a `Diffuse`) after its current step. Handled as it arrives, not
+    /// Draws a TEM micrograph for a boundary mask with the mask-conditioned generator.
+    /// Buffer: the mask (a file for [`MaskSource::File`], one byte per pixel for
+    /// [`MaskSource::Drawn`], none for [`MaskSource::Engine`]). Answered by
+    /// [`FromWorker::Diffusing`] after every step, then [`FromWorker::Micrograph`] (or
+    /// [`FromWorker::Cancelled`]).
+    DrawMicrograph {
+        /// Request id.
+        id: u64,
+        /// What to draw.
+        request: MicrographRequest,
+    },
+    /// Stops request `id` (a `Diffuse` or `DrawMicrograph`) after its current step. Handled as it arrives, not
     /// queued behind the request it stops.
     Cancel {
         /// The request to stop.
@@ -94,6 +105,64 @@ pub struct DiffuseRequest {
     pub count: usize,
     /// Side of the square detector, pixels.
     pub size_px: usize,
+}
+
+/// Where a [`ToWorker::DrawMicrograph`]'s boundary mask comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MaskSource {
+    /// The engine's mask of image `index` of batch `seed` (496 × 96); the engine's own
+    /// micrograph of it is the reference for PSNR and SSIM.
+    Engine {
+        /// Engine batch seed.
+        seed: u64,
+        /// Image index in the batch.
+        index: u64,
+    },
+    /// A mask file (PNG or TIFF, white boundaries on black), decoded in the worker.
+    File,
+    /// A mask drawn on the page: one byte per pixel, non-zero on boundaries.
+    Drawn {
+        /// Width in pixels.
+        width: usize,
+        /// Height in pixels.
+        height: usize,
+    },
+}
+
+/// What a [`ToWorker::DrawMicrograph`] asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MicrographRequest {
+    /// The condition.
+    pub mask: MaskSource,
+    /// Denoising steps (DPM-Solver++).
+    pub steps: usize,
+    /// Noise batch seed: the noise is `noise_seed(seed, index)`, as image `index` of
+    /// `synthscope sample tem-diffusion --seed seed`.
+    pub seed: u64,
+    /// Index of the drawing in its batch.
+    pub index: u64,
+}
+
+/// The scalar part of a finished [`ToWorker::DrawMicrograph`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MicrographHeader {
+    /// Request id.
+    pub id: u64,
+    /// The generator's name (as `weights::TEM_DIFFUSION`).
+    pub model: String,
+    /// SHA-256 of its weights file.
+    pub model_sha256: String,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// PSNR (dB, data range 255) and SSIM against the engine's own micrograph of the mask,
+    /// when the mask is the engine's.
+    pub psnr_db: Option<f64>,
+    /// See `psnr_db`.
+    pub ssim: Option<f64>,
+    /// Wall time per stage in ms, in order.
+    pub stage_ms: Vec<(String, f64)>,
 }
 
 /// The scalar part of a finished [`ToWorker::Diffuse`].
@@ -219,9 +288,9 @@ pub enum FromWorker {
     },
     /// The diffusion generator's weights changed state.
     Generator(ModelState),
-    /// Request `id` (a `Diffuse`) took step `done` of `total`. Buffer: the current estimate
-    /// of the clean polar image of its first image, `q × χ` `f32`s row-major, values in
-    /// [−1, 1].
+    /// Request `id` (a `Diffuse` or `DrawMicrograph`) took step `done` of `total`. Buffer: the
+    /// current estimate of the clean image of its first image, `shape.0 × shape.1` `f32`s
+    /// row-major, values in [−1, 1] (a polar image, `q × χ`; or a micrograph, `height × width`).
     Diffusing {
         /// Request id.
         id: u64,
@@ -229,12 +298,18 @@ pub enum FromWorker {
         done: usize,
         /// Steps in all.
         total: usize,
-        /// Rows (q) and columns (χ) of the estimate.
+        /// Rows and columns of the estimate.
         shape: (usize, usize),
     },
     /// Request `id` (a `Diffuse`) finished. Buffers per image, in header order: detector
     /// counts (`u32`, `size_px²`), the sample's polar image (`f32`, `q × χ`).
     Diffused(DiffusedHeader),
+    /// The TEM generator's weights changed state.
+    TemGenerator(ModelState),
+    /// Request `id` (a `DrawMicrograph`) finished. Buffers: the micrograph (`u8` grey), the
+    /// mask it was drawn for (`u8` 0/1), and the engine's micrograph (`u8`) when the header
+    /// has a PSNR.
+    Micrograph(MicrographHeader),
     /// Request `id` was stopped by a [`ToWorker::Cancel`].
     Cancelled {
         /// Request id.

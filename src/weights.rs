@@ -56,6 +56,13 @@ pub const DIFFUSION: Shipped = Shipped {
     sha256_line: include_str!("../public/models/diffusion-v2.bin.sha256"),
 };
 
+/// The mask-conditioned TEM micrograph generator (diffusion).
+pub const TEM_DIFFUSION: Shipped = Shipped {
+    name: "tem-diffusion-v1",
+    url: "public/models/tem-diffusion-v1.bin",
+    sha256_line: include_str!("../public/models/tem-diffusion-v1.bin.sha256"),
+};
+
 /// Cache Storage bucket for weights; bump the suffix to drop every cached file.
 const CACHE_NAME: &str = "synthscope-models-v1";
 

@@ -25,6 +25,7 @@ use imaging::scattering::{
 use models::classify::{Classifier, Inputs};
 use models::diffusion::generator::{Generator, SampleSettings, noise_seed};
 use models::diffusion::sampler::SamplerKind;
+use models::diffusion::tem::{TemGenerator, depth_to_space, mask_from_gray, value_to_gray};
 use models::grain::{GrainInput, GrainModel, GrainRun};
 use models::realism::Ensemble;
 use models::tagger::TaggerSet;
@@ -32,8 +33,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::browser;
 use crate::protocol::{
-    self, ClassifiedHeader, Curve, DiffuseRequest, DiffusedHeader, FromWorker, ModelState,
-    SegmentedHeader, Setup, Source, ToWorker, Vote,
+    self, ClassifiedHeader, Curve, DiffuseRequest, DiffusedHeader, FromWorker, MaskSource,
+    MicrographHeader, MicrographRequest, ModelState, SegmentedHeader, Setup, Source, ToWorker,
+    Vote,
 };
 use crate::runtime::{self, Status};
 use crate::weights;
@@ -109,6 +111,7 @@ async fn serve(
     let model: Rc<RefCell<Option<Rc<GrainModel>>>> = Rc::default();
     let classifier: RefCell<Option<Rc<Classifier>>> = RefCell::default();
     let generator: RefCell<Option<Rc<Generator>>> = RefCell::default();
+    let tem_generator: RefCell<Option<Rc<TemGenerator>>> = RefCell::default();
     // The version predictions are made with: the shipped weights until the page hands over a
     // fine-tuned ensemble.
     let version = RefCell::new(protocol::SHIPPED_MODEL.to_string());
@@ -168,6 +171,21 @@ async fn serve(
                     Some(device) => match load_generator(device, &generator).await {
                         Ok(g) => diffuse(id, &request, &g, device, &cancelled).await,
                         Err(e) => Err(format!("the diffusion model could not be loaded: {e}")),
+                    },
+                    None => Err(no_runtime()),
+                };
+                cancelled.borrow_mut().remove(&id);
+                if let Err(error) = result {
+                    post(&FromWorker::Failed { id, error }, Vec::new());
+                }
+            }
+            ToWorker::DrawMicrograph { id, request } => {
+                let result = match &device {
+                    Some(device) => match load_tem_generator(device, &tem_generator).await {
+                        Ok(g) => {
+                            draw_micrograph(id, &request, &buffers, &g, device, &cancelled).await
+                        }
+                        Err(e) => Err(format!("the TEM generator could not be loaded: {e}")),
                     },
                     None => Err(no_runtime()),
                 };
@@ -333,6 +351,162 @@ async fn load_generator(
         })
     })
     .await
+}
+
+/// The mask-conditioned TEM generator, from this worker's cache, Cache Storage or the network.
+async fn load_tem_generator(
+    device: &Device,
+    cache: &RefCell<Option<Rc<TemGenerator>>>,
+) -> Result<Rc<TemGenerator>, String> {
+    let announce = |m: ModelState| post(&FromWorker::TemGenerator(m), Vec::new());
+    load_cached(cache, &announce, async {
+        let (bytes, source) = fetch_weights(&weights::TEM_DIFFUSION, &announce).await?;
+        let model = TemGenerator::from_bytes(&bytes, device).map_err(|e| e.to_string())?;
+        let parts = vec![(
+            "denoiser".into(),
+            burn::module::Module::num_params(&model.denoiser),
+        )];
+        Ok(Loaded {
+            model,
+            source,
+            parts,
+        })
+    })
+    .await
+}
+
+/// The boundary mask of a `DrawMicrograph` request, its size, and the engine's own micrograph
+/// of it when the mask is the engine's.
+type MicrographMask = (Vec<bool>, (usize, usize), Option<Image<u8>>);
+
+fn micrograph_mask(
+    source: &MaskSource,
+    buffers: &[js_sys::ArrayBuffer],
+) -> Result<MicrographMask, String> {
+    let buffer = || {
+        buffers
+            .first()
+            .map(protocol::bytes)
+            .ok_or_else(|| "the request carried no mask (a bug: please report it)".to_string())
+    };
+    Ok(match source {
+        MaskSource::Engine { seed, index } => {
+            let sample =
+                synth::dataset::generate_tem(&synth::tem::TemConfig::default(), *seed, *index)
+                    .map_err(|e| e.to_string())?;
+            let t = sample.image;
+            let mask = t.boundary.pixels().iter().map(|&b| b > 0).collect();
+            (mask, (t.image.width(), t.image.height()), Some(t.image))
+        }
+        MaskSource::File => {
+            let loaded = imaging::load::load_gray(&buffer()?, 8).map_err(|e| e.to_string())?;
+            let image = loaded.image.to_f32();
+            let mask = mask_from_gray(image.pixels()).map_err(|e| e.to_string())?;
+            (mask, (image.width(), image.height()), None)
+        }
+        MaskSource::Drawn { width, height } => {
+            let bytes = buffer()?;
+            if bytes.len() != width * height {
+                return Err(format!(
+                    "the drawn mask has {} pixels for {width} × {height} (a bug: please report it)",
+                    bytes.len()
+                ));
+            }
+            (
+                bytes.iter().map(|&b| b != 0).collect(),
+                (*width, *height),
+                None,
+            )
+        }
+    })
+}
+
+/// Draws one micrograph for a mask: the generator's steps one at a time (each followed by a
+/// progress message with the current clean estimate, and a yield, so that a `Cancel` is
+/// heard), as `synthscope sample tem-diffusion` draws image `r.index` of batch `r.seed`.
+async fn draw_micrograph(
+    id: u64,
+    r: &MicrographRequest,
+    buffers: &[js_sys::ArrayBuffer],
+    g: &TemGenerator,
+    device: &Device,
+    cancelled: &Cancelled,
+) -> Result<(), String> {
+    let mut clock = StageClock::start();
+    let (mask, (w, h), engine) = micrograph_mask(&r.mask, buffers)?;
+    let settings = SampleSettings {
+        steps: r.steps,
+        ..SampleSettings::default()
+    };
+    let planes = g
+        .planes(&[&mask], w, h, device)
+        .map_err(|e| format!("this mask cannot be drawn: {e}"))?;
+    clock.lap("condition");
+    let model = g.model(planes).map_err(|e| e.to_string())?;
+    let mut sampler = g
+        .sampler(&settings, &[noise_seed(r.seed, r.index)], w, h, device)
+        .map_err(|e| e.to_string())?;
+    let read = |x: burn::tensor::Tensor<4>| async move {
+        depth_to_space(x)
+            .into_data_async()
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .try_into_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))
+    };
+    while !sampler.is_done() {
+        if cancelled.borrow().contains(&id) {
+            post(&FromWorker::Cancelled { id }, Vec::new());
+            return Ok(());
+        }
+        // Reading the estimate back also waits for the step on WebGPU, so progress is real.
+        let estimate = read(sampler.step(&model)).await?;
+        post(
+            &FromWorker::Diffusing {
+                id,
+                done: sampler.steps_done(),
+                total: sampler.steps(),
+                shape: (h, w),
+            },
+            vec![protocol::f32_buffer(&estimate)],
+        );
+        browser::yield_now().await;
+    }
+    let values = read(sampler.current()).await?;
+    clock.lap("denoise");
+    let pixels: Vec<u8> = values.iter().map(|&v| value_to_gray(v)).collect();
+    let (psnr_db, ssim) = match &engine {
+        Some(truth) => {
+            let x = Image::from_vec(w, h, pixels.iter().map(|&p| f32::from(p)).collect())
+                .map_err(|e| e.to_string())?;
+            let t = truth.map(f32::from);
+            (
+                Some(imaging::similarity::psnr(&x, &t, 255.0).map_err(|e| e.to_string())?),
+                Some(imaging::similarity::ssim(&x, &t, 255.0).map_err(|e| e.to_string())?),
+            )
+        }
+        None => (None, None),
+    };
+    clock.lap("compare");
+    let mut out = vec![
+        protocol::u8_buffer(&pixels),
+        protocol::u8_buffer(&mask.iter().map(|&b| u8::from(b)).collect::<Vec<_>>()),
+    ];
+    if let Some(truth) = &engine {
+        out.push(protocol::u8_buffer(truth.pixels()));
+    }
+    let header = MicrographHeader {
+        id,
+        model: weights::TEM_DIFFUSION.name.to_string(),
+        model_sha256: weights::TEM_DIFFUSION.sha256().to_string(),
+        width: w,
+        height: h,
+        psnr_db,
+        ssim,
+        stage_ms: clock.stages,
+    };
+    post(&FromWorker::Micrograph(header), out);
+    Ok(())
 }
 
 /// Samples `r.count` scattering images: the generator's denoising steps one at a time (each

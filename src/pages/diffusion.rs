@@ -322,9 +322,8 @@ pub fn cancel(compute: Option<ComputeContext>, state: DiffusionState) {
     }
 }
 
-/// One line on the generator's weights: not loaded, downloading, ready or failed.
-fn model_state_text(state: &ModelState) -> String {
-    let name = crate::weights::DIFFUSION.name;
+/// One line on a generator's weights (`name`): not loaded, downloading, ready or failed.
+pub fn model_state_text(name: &str, state: &ModelState) -> String {
     match state {
         ModelState::NotLoaded => format!("Model {name}: loaded with the first sample"),
         ModelState::Loading(done, total) => format!(
@@ -392,7 +391,7 @@ pub fn DiffusionPanel(
     let compute = use_context::<ComputeContext>();
     let model_line = move || {
         let state = compute.map(|c| c.get_value().generator.get())?;
-        Some(model_state_text(&state))
+        Some(model_state_text(crate::weights::DIFFUSION.name, &state))
     };
     view! {
         <section>

@@ -5,4 +5,5 @@ pub mod classify;
 pub mod dataset;
 pub mod diffusion;
 pub mod generate;
+pub mod micrograph;
 pub mod segment;

@@ -384,6 +384,7 @@ pub fn SegmentPage() -> impl IntoView {
                         <button id="dl-json" on:click=move |_| download("json")>"Statistics (JSON)"</button>
                     </div>
                 </Show>
+                <crate::pages::micrograph::MicrographPanel />
             </section>
         </div>
     }

@@ -518,61 +518,22 @@ fn masks_of_dir(dir: &Path, g: &TemGenerator) -> Result<Vec<MaskJob>> {
 }
 
 /// Writes a drawn micrograph, its mask and the grains the mask encloses in the `generate tem`
-/// layout; returns its line of labels.jsonl.
+/// layout (`synth::dataset::drawn_tem_record`, as the browser's download); returns its line of
+/// labels.jsonl.
 fn write_pair(out: &Path, job: &MaskJob, pixels: Vec<u8>) -> Result<serde_json::Value> {
-    use imaging::codec::{encode_png_u8, encode_png_u16};
-    let (w, h) = (job.width, job.height);
-    let labels = imaging::grains::label_grains(&job.boundary, w, h, 1).filled();
-    let areas = labels.areas_px();
-    let ids: Vec<u16> = labels
-        .ids
-        .iter()
-        .map(|&id| u16::try_from(id).unwrap_or(u16::MAX))
-        .collect();
-    let mask: Vec<u8> = job
-        .boundary
-        .iter()
-        .map(|&b| if b { 255 } else { 0 })
-        .collect();
-    let files = [
-        (
-            format!("{}.png", job.stem),
-            encode_png_u8(&imaging::Image::from_vec(w, h, pixels)?),
-        ),
-        (
-            format!("{}_boundary.png", job.stem),
-            encode_png_u8(&imaging::Image::from_vec(w, h, mask)?),
-        ),
-        (
-            format!("{}_grains.png", job.stem),
-            encode_png_u16(&imaging::Image::from_vec(w, h, ids)?),
-        ),
-    ];
-    for (name, bytes) in &files {
-        let bytes = bytes
-            .as_ref()
-            .map_err(|e| anyhow::anyhow!("cannot encode {name}: {e}"))?;
-        fs::write(out.join(name), bytes).with_context(|| format!("cannot write {name}"))?;
+    let origin = job.origin.as_object().cloned().unwrap_or_default();
+    let record = synth::dataset::drawn_tem_record(
+        &job.stem,
+        &job.boundary,
+        (job.width, job.height),
+        pixels,
+        &origin,
+    )?;
+    for f in &record.files {
+        fs::write(out.join(&f.name), &f.bytes)
+            .with_context(|| format!("cannot write {}", f.name))?;
     }
-    let mut line = serde_json::json!({
-        "file": files[0].0,
-        "boundary": files[1].0,
-        "grains": files[2].0,
-        "kind": "tem",
-        "width": w,
-        "height": h,
-        "tags": Vec::<String>::new(),
-        "grain_count": areas.len(),
-        "grain_area_px": areas,
-        "grain_ecd_px": areas
-            .iter()
-            .map(|&a| (imaging::grains::ecd(a as f64) * 1000.0).round() / 1000.0)
-            .collect::<Vec<_>>(),
-    });
-    if let (Some(l), Some(o)) = (line.as_object_mut(), job.origin.as_object()) {
-        l.extend(o.clone());
-    }
-    Ok(line)
+    Ok(serde_json::from_str(&record.label_line)?)
 }
 
 /// The TEM generator in `path` and the file's SHA-256, or a message naming the file and what

@@ -268,6 +268,40 @@ pub fn grain_stats(
     }
 }
 
+/// Marks the pixels of the segment from `a` to `b` on a `width × height` boundary mask
+/// (row-major), 4-connected so that a drawn outline encloses a grain as [`label_grains`] sees
+/// it; the parts outside the mask are dropped.
+pub fn draw_boundary_line(
+    mask: &mut [bool],
+    (width, height): (usize, usize),
+    a: (i64, i64),
+    b: (i64, i64),
+) {
+    let (mut x, mut y) = a;
+    let (dx, dy) = ((b.0 - x).abs(), -(b.1 - y).abs());
+    let (sx, sy) = (if x < b.0 { 1 } else { -1 }, if y < b.1 { 1 } else { -1 });
+    let mut err = dx + dy;
+    loop {
+        if (0..width as i64).contains(&x)
+            && (0..height as i64).contains(&y)
+            && let Some(p) = mask.get_mut(y as usize * width + x as usize)
+        {
+            *p = true;
+        }
+        if (x, y) == b {
+            break;
+        }
+        // One axis per step: a diagonal step would leave a gap between 4-neighbours.
+        if 2 * err - dy > dx - 2 * err {
+            err += dy;
+            x += sx;
+        } else {
+            err += dx;
+            y += sy;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,5 +384,23 @@ mod tests {
         // 28, 36 cross y = 9, 19, 29.
         assert_eq!(len, 5 * w + 5 * h);
         assert_eq!(n, 4 * 4 + 1 + 5 * 3);
+    }
+
+    #[test]
+    fn drawn_lines_are_four_connected_and_close_grains() {
+        let (w, h) = (20, 12);
+        let mut m = vec![false; w * h];
+        draw_boundary_line(&mut m, (w, h), (2, 3), (9, 7));
+        assert!(m[3 * w + 2] && m[7 * w + 9]);
+        // 4-connected: |dx| + |dy| + 1 pixels.
+        assert_eq!(m.iter().filter(|&&b| b).count(), 7 + 4 + 1);
+        // A diagonal line splits the image into two grains.
+        let mut d = vec![false; w * h];
+        draw_boundary_line(&mut d, (w, h), (0, 0), (11, 11));
+        assert_eq!(label_grains(&d, w, h, 1).count, 2);
+        // Off-mask parts are dropped, not wrapped.
+        let mut n = vec![false; w * h];
+        draw_boundary_line(&mut n, (w, h), (-5, 0), (1, 0));
+        assert_eq!(n.iter().filter(|&&b| b).count(), 2);
     }
 }

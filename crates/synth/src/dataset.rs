@@ -114,6 +114,71 @@ pub fn saxs_record(
     })
 }
 
+/// Files and label line of a micrograph drawn for a boundary mask (by the mask-conditioned
+/// generator, in the CLI or the browser) in the `generate tem` layout: `<stem>.png`, the mask
+/// as `<stem>_boundary.png` (255 on boundaries), the grains it encloses as `<stem>_grains.png`
+/// (16-bit ids) and their sizes; `origin`'s fields (model, seeds, mask file) join the line.
+pub fn drawn_tem_record(
+    stem: &str,
+    boundary: &[bool],
+    (width, height): (usize, usize),
+    micrograph: Vec<u8>,
+    origin: &serde_json::Map<String, Value>,
+) -> Result<Record, SynthError> {
+    let labels = imaging::grains::label_grains(boundary, width, height, 1).filled();
+    let areas = labels.areas_px();
+    let ids: Vec<u16> = labels
+        .ids
+        .iter()
+        .map(|&id| u16::try_from(id).unwrap_or(u16::MAX))
+        .collect();
+    let mask: Vec<u8> = boundary.iter().map(|&b| if b { 255 } else { 0 }).collect();
+    let image = |v| imaging::Image::from_vec(width, height, v).map_err(encode_err_image);
+    let files = vec![
+        DatasetFile {
+            name: format!("{stem}.png"),
+            bytes: codec::encode_png_u8(&image(micrograph)?).map_err(encode_err)?,
+        },
+        DatasetFile {
+            name: format!("{stem}_boundary.png"),
+            bytes: codec::encode_png_u8(&image(mask)?).map_err(encode_err)?,
+        },
+        DatasetFile {
+            name: format!("{stem}_grains.png"),
+            bytes: codec::encode_png_u16(
+                &imaging::Image::from_vec(width, height, ids).map_err(encode_err_image)?,
+            )
+            .map_err(encode_err)?,
+        },
+    ];
+    let mut line = json!({
+        "file": files[0].name,
+        "boundary": files[1].name,
+        "grains": files[2].name,
+        "kind": "tem",
+        "width": width,
+        "height": height,
+        "tags": Vec::<String>::new(),
+        "grain_count": areas.len(),
+        "grain_area_px": areas,
+        "grain_ecd_px": areas
+            .iter()
+            .map(|&a| (imaging::grains::ecd(a as f64) * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>(),
+    });
+    if let Some(l) = line.as_object_mut() {
+        l.extend(origin.clone());
+    }
+    Ok(Record {
+        files,
+        label_line: line.to_string(),
+    })
+}
+
+fn encode_err_image(e: imaging::ImageError) -> SynthError {
+    SynthError::Encode(e.to_string())
+}
+
 /// Files and label line of a micrograph: `tem_NNNNNN.png` (8-bit), `tem_NNNNNN_boundary.png`
 /// (0/255) and `tem_NNNNNN_grains.png` (16-bit ids), or the same as `.tiff`.
 pub fn tem_record(
