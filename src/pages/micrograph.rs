@@ -180,6 +180,15 @@ pub fn MicrographPanel() -> impl IntoView {
         }
     };
 
+    // Escape stops a drawing in flight, wherever the focus is (the button is disabled while
+    // it runs, so the focus leaves the panel).
+    let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" && running.get_untracked().is_some() {
+            cancel();
+        }
+    });
+    on_cleanup(move || handle.remove());
+
     let start = move || {
         let Some(compute) = compute.map(|c| c.get_value()) else {
             message.set(Some((
@@ -330,8 +339,7 @@ pub fn MicrographPanel() -> impl IntoView {
     };
 
     view! {
-        <section class="micrograph" id="micrograph-panel"
-            on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Escape" { cancel() }>
+        <section class="micrograph" id="micrograph-panel">
             <h2>"Generate micrographs like these"</h2>
             <p class="muted">"A micrograph drawn for a boundary mask by the mask-conditioned diffusion generator, in this browser. Pairs download in the layout of synthscope generate tem, ready for synthscope train grain."</p>
             <p class="muted" id="tem-model">{model_line}</p>
