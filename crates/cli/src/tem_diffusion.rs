@@ -32,7 +32,7 @@ use synth::tem::TemConfig;
 use crate::device::device;
 use crate::ema::Ema;
 use crate::stages::{Progress, RunArgs};
-use crate::train_diffusion::{DenoiserStage, DenoisingTask, loss_value};
+use crate::train_diffusion::{DenoiserStage, DenoisingTask, loss_value, noise_draws};
 use crate::training::{Checkpoint, SourceArgs, split_validation};
 
 /// One training pair: a micrograph and the boundary mask it was drawn for.
@@ -414,11 +414,7 @@ impl DenoisingTask for TemTask<'_> {
                 pair.patch(at, p, flip, transpose)
             })
             .collect();
-        // Stratified noise levels: one per 1/b of (0, 1), so every batch spans them all.
-        let times: Vec<f32> = (0..b)
-            .map(|i| ((i as f64 + rng.random::<f64>()) / b as f64) as f32)
-            .collect();
-        let seeds: Vec<u64> = (0..b).map(|_| rng.random()).collect();
+        let (times, seeds) = noise_draws(b, &mut rng);
         loss_on(net, self.generator, &patches, &times, &seeds, self.device)
     }
 

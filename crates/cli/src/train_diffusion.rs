@@ -398,6 +398,16 @@ pub(crate) fn loss_value(loss: Tensor<1>) -> Result<f64> {
     Ok(f64::from(v.first().copied().unwrap_or(f32::NAN)))
 }
 
+/// A training batch's noise levels and noise seeds, drawn from the step's `rng`: stratified
+/// levels, one in each 1/b of (0, 1), so every batch spans them all.
+pub(crate) fn noise_draws(b: usize, rng: &mut ChaCha8Rng) -> (Vec<f32>, Vec<u64>) {
+    let times = (0..b)
+        .map(|i| ((i as f64 + rng.random::<f64>()) / b as f64) as f32)
+        .collect();
+    let seeds = (0..b).map(|_| rng.random()).collect();
+    (times, seeds)
+}
+
 /// What one diffusion trainer's data gives [`DenoiserStage`] (the scattering generator's
 /// polar images, the TEM generator's patches): the loss of a step's batch, the validation
 /// loss, and the model file of a network.
@@ -579,11 +589,7 @@ impl DenoisingTask for ScatteringTask<'_> {
             })
             .collect();
         let tags: Vec<[f32; TAG_COUNT]> = batch.iter().map(|s| s.tags).collect();
-        // Stratified noise levels: one per 1/b of (0, 1), so every batch spans them all.
-        let times: Vec<f32> = (0..b)
-            .map(|i| ((i as f64 + rng.random::<f64>()) / b as f64) as f32)
-            .collect();
-        let seeds: Vec<u64> = (0..b).map(|_| rng.random()).collect();
+        let (times, seeds) = noise_draws(b, &mut rng);
         let dropped: Vec<bool> = (0..b).map(|_| rng.random_bool(self.tag_dropout)).collect();
         Ok(loss_on(
             net,
