@@ -478,9 +478,9 @@ pub(crate) fn diffusion(a: &BenchDiffusionArgs) -> Result<()> {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchTemDiffusionArgs {
-    /// The TEM generator's weights (from `train tem-diffusion`).
+    /// The TEM generator's weights (from `train tem-diffusion`; default: the shipped ones).
     #[arg(long)]
-    model: std::path::PathBuf,
+    model: Option<std::path::PathBuf>,
     /// Runs per case (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -494,10 +494,9 @@ pub(crate) struct BenchTemDiffusionArgs {
 pub(crate) fn tem_diffusion(a: &BenchTemDiffusionArgs) -> Result<()> {
     use models::diffusion::generator::SampleSettings;
     let device = crate::device::device(a.device)?;
-    let (g, _) = crate::tem_diffusion::load_model(&a.model, &device)?;
+    let (g, model_name, _) = crate::tem_diffusion::load_model(a.model.as_deref(), &device)?;
     println!(
-        "TEM diffusion sampling latency, {}, {:?} device, {} threads, median of {} runs (s per micrograph)",
-        a.model.display(),
+        "TEM diffusion sampling latency, {model_name}, {:?} device, {} threads, median of {} runs (s per micrograph)",
         a.device,
         rayon::current_num_threads(),
         a.runs.max(1)

@@ -5,6 +5,7 @@
 //! models whose weights the browser loads, runs the browser's pipelines on files, and measures
 //! throughput.
 
+mod adapt;
 mod bench;
 mod checksum;
 mod classify;
@@ -72,6 +73,17 @@ enum Command {
     /// The companion on 127.0.0.1 for the app: takes a training set, fine-tunes the realism
     /// ensemble, hands back the new weights.
     Serve(serve::ServeArgs),
+    /// Adapt a model to a scientist's own, unlabelled data.
+    #[command(subcommand)]
+    Adapt(AdaptKind),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdaptKind {
+    /// Grain networks for your microscope: pseudo-masks of your micrographs, the TEM generator
+    /// fine-tuned on them, engine masks drawn in their look, the grain networks fine-tuned on
+    /// those pairs; writes the adapted grain.bin and a report.
+    Grain(adapt::AdaptGrainArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,7 +277,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command {
+    let result = dispatch(cli.command);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one parsed command.
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Generate(GenerateKind::Saxs(a)) => generate::saxs(&a),
         Command::Generate(GenerateKind::Tem(a)) => generate::tem(&a),
         Command::Train(TrainKind::Grain(a)) => train_grain::run(&a),
@@ -290,12 +314,16 @@ fn main() -> ExitCode {
         Command::Bench(BenchKind::TemDiffusion(a)) => bench::tem_diffusion(&a),
         Command::Labels(c) => expert_labels::run(&c),
         Command::Serve(a) => serve::run(&a),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Command::Adapt(AdaptKind::Grain(a)) => adapt::grain(&a),
     }
+}
+
+/// Runs a command given as its arguments (without the program name), as if typed: the same
+/// parsing, defaults and checks. `adapt grain` runs its stages through this, so each stage is
+/// exactly the command its report prints.
+pub(crate) fn run_command(args: &[String]) -> anyhow::Result<()> {
+    let cli =
+        Cli::try_parse_from(std::iter::once("synthscope".to_owned()).chain(args.iter().cloned()))
+            .map_err(|e| anyhow::anyhow!("synthscope {}: {e}", args.join(" ")))?;
+    dispatch(cli.command)
 }

@@ -91,6 +91,33 @@ fn stem(path: &Path) -> String {
         .unwrap_or_else(|| "image".into())
 }
 
+/// The grain pipeline (edge planes, Net1, Net2 refinement with the model's own settings) on one
+/// grey image.
+pub(crate) fn predict_boundaries(
+    image: &Image<f32>,
+    model: &GrainModel,
+    device: &burn::tensor::Device,
+) -> Result<grain::GrainPrediction> {
+    let (_, _, planes) = imaging::edges::grain_planes(image);
+    predict_from_planes(&planes, (image.width(), image.height()), model, device)
+}
+
+/// The same from the edge planes `[4, h, w]` of `imaging::edges::grain_planes`.
+pub(crate) fn predict_from_planes(
+    planes: &[f32],
+    (w, h): (usize, usize),
+    model: &GrainModel,
+    device: &burn::tensor::Device,
+) -> Result<grain::GrainPrediction> {
+    let prepared = GrainInput::new(planes, w, h, model.multiple_px())?;
+    Ok(block_on(grain::predict(
+        model,
+        prepared,
+        model.header.refine,
+        device,
+    ))?)
+}
+
 fn segment_one(
     input: &Path,
     a: &SegmentArgs,
@@ -104,9 +131,7 @@ fn segment_one(
     }
     let image = loaded.image.to_f32();
     let (w, h) = (image.width(), image.height());
-    let (_, _, planes) = imaging::edges::grain_planes(&image);
-    let prepared = GrainInput::new(&planes, w, h, model.multiple_px())?;
-    let p = block_on(grain::predict(model, prepared, model.header.refine, device))?;
+    let p = predict_boundaries(&image, model, device)?;
     let labels = label_grains(&p.mask, w, h, MIN_GRAIN_PX);
     let stats = grain_stats(&p.mask, &labels, a.pixel_size_nm);
     let name = stem(input);

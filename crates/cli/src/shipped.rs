@@ -34,6 +34,18 @@ pub(crate) const DIFFUSION: Option<Shipped> = Some(Shipped {
     sha256_line: DIFFUSION_V2_SHA256,
 });
 
+/// `public/models/tem-diffusion-v1.bin` and its `sha256sum` line.
+const TEM_DIFFUSION_V1: &[u8] = include_bytes!("../../../public/models/tem-diffusion-v1.bin");
+const TEM_DIFFUSION_V1_SHA256: &str =
+    include_str!("../../../public/models/tem-diffusion-v1.bin.sha256");
+
+/// The shipped mask-conditioned TEM generator.
+pub(crate) const TEM_DIFFUSION: Shipped = Shipped {
+    bytes: TEM_DIFFUSION_V1,
+    name: "shipped:tem-diffusion-v1.bin",
+    sha256_line: TEM_DIFFUSION_V1_SHA256,
+};
+
 /// The first field of a `sha256sum` line.
 fn recorded_digest(line: &str) -> Option<&str> {
     line.split_whitespace().next()

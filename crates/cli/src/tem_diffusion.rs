@@ -431,9 +431,9 @@ impl DenoisingTask for TemTask<'_> {
 
 #[derive(Debug, Args)]
 pub(crate) struct SampleTemDiffusionArgs {
-    /// The TEM generator's weights (from `train tem-diffusion`).
+    /// The TEM generator's weights (from `train tem-diffusion`; default: the shipped ones).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Draw one micrograph per engine mask: this many masks of batch --seed.
     #[arg(long, conflicts_with = "masks", required_unless_present = "masks")]
     generate: Option<usize>,
@@ -462,14 +462,14 @@ pub(crate) struct SampleTemDiffusionArgs {
 }
 
 /// A mask to draw for, with what its line of labels.jsonl records.
-struct MaskJob {
+pub(crate) struct MaskJob {
     /// File stem of the written pair.
-    stem: String,
-    width: usize,
-    height: usize,
-    boundary: Vec<bool>,
+    pub stem: String,
+    pub width: usize,
+    pub height: usize,
+    pub boundary: Vec<bool>,
     /// Extra fields of the line (the engine's parameters, or the mask's file).
-    origin: serde_json::Value,
+    pub origin: serde_json::Value,
 }
 
 /// Every mask image of `dir`, checked: binary and of a size the network draws.
@@ -516,7 +516,7 @@ fn masks_of_dir(dir: &Path, g: &TemGenerator) -> Result<Vec<MaskJob>> {
 /// Writes a drawn micrograph, its mask and the grains the mask encloses in the `generate tem`
 /// layout (`synth::dataset::drawn_tem_record`, as the browser's download); returns its line of
 /// labels.jsonl.
-fn write_pair(out: &Path, job: &MaskJob, pixels: Vec<u8>) -> Result<serde_json::Value> {
+pub(crate) fn write_pair(out: &Path, job: &MaskJob, pixels: Vec<u8>) -> Result<serde_json::Value> {
     let origin = job.origin.as_object().cloned().unwrap_or_default();
     let record = synth::dataset::drawn_tem_record(
         &job.stem,
@@ -532,23 +532,31 @@ fn write_pair(out: &Path, job: &MaskJob, pixels: Vec<u8>) -> Result<serde_json::
     Ok(serde_json::from_str(&record.label_line)?)
 }
 
-/// The TEM generator in `path` and the file's SHA-256, or a message naming the file and what
-/// is wrong with it.
-pub(crate) fn load_model(path: &Path, device: &Device) -> Result<(TemGenerator, String)> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+/// The TEM generator in `path` (checked against `<path>.sha256` where there is one) or the
+/// shipped one; returns it, a name for reports and the file's SHA-256, or a message naming the
+/// file and what is wrong with it.
+pub(crate) fn load_model(
+    path: Option<&Path>,
+    device: &Device,
+) -> Result<(TemGenerator, String, String)> {
+    let (bytes, name, digest) = crate::shipped::read_weights(
+        path,
+        Some(&crate::shipped::TEM_DIFFUSION),
+        "tem-diffusion",
+        "--model",
+    )?;
     let g = TemGenerator::from_bytes(&bytes, device).with_context(|| {
         format!(
-            "cannot load {} as a TEM diffusion model (from `synthscope train tem-diffusion`)",
-            path.display()
+            "cannot load {name} as a TEM diffusion model (from `synthscope train tem-diffusion`)"
         )
     })?;
-    Ok((g, crate::checksum::sha256_hex(&bytes)))
+    Ok((g, name, digest))
 }
 
 pub(crate) fn sample(a: &SampleTemDiffusionArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
-    let (g, model_sha) = load_model(&a.model, &device)?;
+    let (g, model_name, model_sha) = load_model(a.model.as_deref(), &device)?;
     let settings = SampleSettings {
         steps: a.steps,
         ..SampleSettings::default()
@@ -578,11 +586,6 @@ pub(crate) fn sample(a: &SampleTemDiffusionArgs) -> Result<()> {
         bail!("no masks to draw for");
     }
     fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-    let model_name = a
-        .model
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
     let mut lines = String::new();
     let mut done = 0u64;
     // Masks of one size are sampled together.
@@ -615,8 +618,7 @@ pub(crate) fn sample(a: &SampleTemDiffusionArgs) -> Result<()> {
     eprintln!();
     fs::write(a.out.join("labels.jsonl"), lines).context("cannot write labels.jsonl")?;
     eprintln!(
-        "wrote {done} micrographs of {} ({} steps) and labels.jsonl to {} in {:.1} s",
-        a.model.display(),
+        "wrote {done} micrographs of {model_name} ({} steps) and labels.jsonl to {} in {:.1} s",
         a.steps,
         a.out.display(),
         started.elapsed().as_secs_f64()
@@ -629,9 +631,9 @@ const REDRAW_STREAM: u64 = 0x5245_4452_4157;
 
 #[derive(Debug, Args)]
 pub(crate) struct EvalTemDiffusionArgs {
-    /// The TEM generator's weights (from `train tem-diffusion`).
+    /// The TEM generator's weights (from `train tem-diffusion`; default: the shipped ones).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Held-out engine masks (and their engine micrographs) to draw for.
     #[arg(long, default_value_t = 500)]
     count: usize,
@@ -715,7 +717,7 @@ pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
         bail!("--count must be at least 1");
     }
     let device = device(a.device)?;
-    let (g, _) = load_model(&a.model, &device)?;
+    let (g, model_name, _) = load_model(a.model.as_deref(), &device)?;
     let (grain, grain_name, _) = crate::shipped::load_grain(None, &device)?;
     let settings = SampleSettings {
         steps: a.steps,
@@ -892,7 +894,7 @@ pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
         .unzip();
     let (mut psnr_det, mut ssim_det) = (Vec::new(), Vec::new());
     if let Some(path) = &a.deterministic {
-        let (d, _) = load_model(path, &device)?;
+        let (d, _, _) = load_model(Some(path), &device)?;
         if !d.header.deterministic {
             bail!(
                 "--deterministic: {} is a diffusion model; give one from `train tem-diffusion --deterministic`",
@@ -908,7 +910,7 @@ pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
     }
     let r = |v: f64| (v * 1e4).round() / 1e4;
     let report = serde_json::json!({
-        "model": a.model.display().to_string(),
+        "model": model_name,
         "masks": a.count,
         "engine_batch": a.seed,
         "steps": a.steps,

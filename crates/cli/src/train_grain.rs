@@ -70,6 +70,10 @@ pub(crate) struct TrainGrainArgs {
     /// Start Net1 from these weights (with --net1-epochs 0: train only Net2 on a trained Net1).
     #[arg(long, conflicts_with = "resume")]
     init_net1: Option<PathBuf>,
+    /// Start both networks from these weights and fine-tune them (their architecture and input
+    /// planes; `adapt grain` passes the grain networks it adapts).
+    #[arg(long, conflicts_with_all = ["resume", "init_net1"])]
+    init: Option<PathBuf>,
     /// Refinement noise level t₀ recorded in the weights (0–1).
     #[arg(long, default_value_t = RefineConfig::default().t0)]
     t0: f32,
@@ -300,6 +304,12 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
         model
     };
     let fresh = || -> Result<GrainModel> {
+        if let Some(path) = &a.init {
+            let bytes =
+                fs::read(path).with_context(|| format!("cannot read --init {}", path.display()))?;
+            return GrainModel::from_bytes(&bytes, &device)
+                .with_context(|| format!("--init: {} is not a grain model file", path.display()));
+        }
         let mut model = fresh();
         if let Some(path) = &a.init_net1 {
             let bytes =
@@ -447,9 +457,10 @@ pub(crate) fn run(a: &TrainGrainArgs) -> Result<()> {
     }
 
     let mut final_model = model_valid(&model);
-    let net1 = match &a.init_net1 {
-        Some(p) => format!("from {}", p.display()),
-        None => format!("{} epochs", a.net1_epochs),
+    let net1 = match (&a.init, &a.init_net1) {
+        (Some(p), _) => format!("fine-tuned from {}: {} epochs", p.display(), a.net1_epochs),
+        (None, Some(p)) => format!("from {}", p.display()),
+        (None, None) => format!("{} epochs", a.net1_epochs),
     };
     final_model.header.trained = format!(
         "synthscope {} train grain: {} images, Net1 {net1}, Net2 {} epochs, batch {}, patch {} px",

@@ -1838,3 +1838,131 @@ fn tem_diffusion_trains_resumes_samples_for_train_grain_and_evaluates() {
         }
     }
 }
+
+#[test]
+fn adapt_grain_runs_every_stage_reports_and_continues_where_it_stopped() {
+    // A scientist's directory: micrographs (one as a 16-bit TIFF), an unreadable file, and
+    // masks of the generate-tem layout that must not be taken for micrographs.
+    let data = tempfile::tempdir().expect("dir");
+    small_tem(data.path(), "4", "21");
+    let scientist = tempfile::tempdir().expect("dir");
+    for i in 0..3 {
+        let name = format!("tem_{i:06}.png");
+        std::fs::copy(data.path().join(&name), scientist.path().join(&name)).expect("copy");
+    }
+    let deep = imaging::codec::decode_gray(
+        &std::fs::read(data.path().join("tem_000003.png")).expect("png"),
+    )
+    .expect("decode")
+    .to_f32()
+    .map(|v| (v * 200.0) as u16);
+    std::fs::write(
+        scientist.path().join("deep.tif"),
+        imaging::codec::encode_tiff_u16(&deep).expect("tiff"),
+    )
+    .expect("write");
+    std::fs::write(
+        scientist.path().join("broken.png"),
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .expect("write");
+    std::fs::copy(
+        data.path().join("tem_000000_boundary.png"),
+        scientist.path().join("tem_000000_boundary.png"),
+    )
+    .expect("copy");
+
+    let work = tempfile::tempdir().expect("dir");
+    let out = work.path().join("adapted");
+    let args = [
+        "adapt",
+        "grain",
+        "--micrographs",
+        scientist.path().to_str().expect("utf-8"),
+        "--heldout",
+        data.path().to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--patch-px",
+        "32",
+        "--generator-epochs",
+        "1",
+        "--generate",
+        "8",
+        "--check",
+        "1",
+        "--steps",
+        "2",
+        "--net1-epochs",
+        "1",
+        "--net2-epochs",
+        "1",
+        "--max-steps-per-epoch",
+        "1",
+    ];
+    let o = run_ok(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("broken.png") && err.contains("skipped"),
+        "{err}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(report["micrograph_count"], 4, "{report}");
+    assert_eq!(report["pseudo_masks"]["unreadable"], 1, "{report}");
+    for key in ["before", "after"] {
+        for part in ["check_pairs", "heldout"] {
+            let f1 = report[part][key]["boundary_f1"].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&f1), "{part} {key}: {report}");
+        }
+    }
+    assert_eq!(report["heldout"]["images"], 4, "{report}");
+    let f1 = report["your_micrographs"]["boundary_f1_adapted_vs_original"]
+        .as_f64()
+        .unwrap_or(-1.0);
+    assert!((0.0..=1.0).contains(&f1), "{report}");
+    // Every stage names the command that reproduces it, and the pairs it drew are read by
+    // `train grain`'s reader: the adapted weights evaluate like any other.
+    let stages = report["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 5, "{report}");
+    assert!(
+        stages[1]["command"].as_str().is_some_and(|c| c
+            .starts_with("synthscope train tem-diffusion")
+            && c.contains("--init")),
+        "{report}"
+    );
+    let grain = out.join("grain.bin");
+    run_ok(&[
+        "eval",
+        "grain",
+        "--data",
+        out.join("check").to_str().expect("utf-8"),
+        "--model",
+        grain.to_str().expect("utf-8"),
+    ]);
+    assert!(std::fs::read_to_string(out.join("report.json")).is_ok());
+
+    // Run again: every stage's output exists, nothing is retrained, the same weights come out.
+    let digest = report["grain_sha256"].clone();
+    let o = run_ok(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("skipped").count(), 5, "{err}");
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(again["grain_sha256"], digest);
+    assert_eq!(again["pseudo_masks"], report["pseudo_masks"]);
+
+    // A directory without micrographs is refused with what it lacks.
+    let empty = tempfile::tempdir().expect("dir");
+    let o = synthscope(&[
+        "adapt",
+        "grain",
+        "--micrographs",
+        empty.path().to_str().expect("utf-8"),
+        "--out",
+        work.path().join("none").to_str().expect("utf-8"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no PNG, TIFF or JPEG micrographs"),
+        "{err}"
+    );
+}
