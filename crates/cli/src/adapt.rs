@@ -100,7 +100,7 @@ pub(crate) struct AdaptGrainArgs {
 }
 
 /// One stage's command and how long it took.
-struct Stage {
+pub(crate) struct Stage {
     name: &'static str,
     command: Vec<String>,
     seconds: f64,
@@ -108,7 +108,7 @@ struct Stage {
 }
 
 impl Stage {
-    fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "stage": self.name,
             "command": format!("synthscope {}", self.command.join(" ")),
@@ -118,18 +118,21 @@ impl Stage {
     }
 }
 
-/// Runs `command` unless `done` exists; announces it first.
-fn stage(number: usize, name: &'static str, command: Vec<String>, done: &Path) -> Result<Stage> {
+/// Runs `command` (as typed after `synthscope`) unless `done` exists, announcing it as
+/// `step` (e.g. "stage 2/5"); a pipeline made of such stages continues where it stopped.
+pub(crate) fn stage(
+    step: &str,
+    name: &'static str,
+    command: Vec<String>,
+    done: &Path,
+) -> Result<Stage> {
     let started = Instant::now();
     let skipped = done.exists();
     if skipped {
-        eprintln!(
-            "stage {number}/5, {name}: {} exists, skipped",
-            done.display()
-        );
+        eprintln!("{step}, {name}: {} exists, skipped", done.display());
     } else {
-        eprintln!("stage {number}/5, {name}: synthscope {}", command.join(" "));
-        crate::run_command(&command).with_context(|| format!("stage {number} ({name}) failed"))?;
+        eprintln!("{step}, {name}: synthscope {}", command.join(" "));
+        crate::run_command(&command).with_context(|| format!("{step} ({name}) failed"))?;
     }
     Ok(Stage {
         name,
@@ -139,7 +142,7 @@ fn stage(number: usize, name: &'static str, command: Vec<String>, done: &Path) -
     })
 }
 
-fn path_arg(p: &Path) -> String {
+pub(crate) fn path_arg(p: &Path) -> String {
     p.display().to_string()
 }
 
@@ -262,7 +265,12 @@ pub(crate) fn grain(a: &AdaptGrainArgs) -> Result<()> {
     } else {
         command.extend(["--init".into(), path_arg(&base_generator)]);
     }
-    stages.push(stage(2, "generator fine-tuning", command, &generator)?);
+    stages.push(stage(
+        "stage 2/5",
+        "generator fine-tuning",
+        command,
+        &generator,
+    )?);
 
     // 3. Engine masks in that look: training pairs and check pairs.
     let generated = out("generated");
@@ -289,7 +297,12 @@ pub(crate) fn grain(a: &AdaptGrainArgs) -> Result<()> {
         ]
         .map(String::from)
         .to_vec();
-        stages.push(stage(3, name, command, &dir.join("labels.jsonl"))?);
+        stages.push(stage(
+            "stage 3/5",
+            name,
+            command,
+            &dir.join("labels.jsonl"),
+        )?);
     }
 
     // 4. The grain networks learn from exact masks in the micrographs' look.
@@ -331,20 +344,20 @@ pub(crate) fn grain(a: &AdaptGrainArgs) -> Result<()> {
     } else {
         command.extend(["--init".into(), path_arg(&base_grain)]);
     }
-    stages.push(stage(4, "grain fine-tuning", command, &adapted)?);
+    stages.push(stage("stage 4/5", "grain fine-tuning", command, &adapted)?);
 
     // 5. The report.
     eprintln!("stage 5/5, report: the pipeline before and after adaptation");
     let (adapted_model, _, adapted_sha) = shipped::load_grain(Some(&adapted), &device)?;
     let check_samples = crate::grain_data::load_dir(&check, None)?;
-    let before = evaluate(&base_model, &check_samples, refine, &device)?.0;
-    let after = evaluate(&adapted_model, &check_samples, refine, &device)?.0;
+    let before = evaluate(&base_model, &check_samples, refine, &device)?.full;
+    let after = evaluate(&adapted_model, &check_samples, refine, &device)?.full;
     let changed = changes_on_micrographs(&pseudo, &base_model, &adapted_model, &device)?;
     let heldout = match &a.heldout {
         Some(dir) => {
             let samples = crate::grain_data::load_dir(dir, None)?;
-            let before = evaluate(&base_model, &samples, refine, &device)?.0;
-            let after = evaluate(&adapted_model, &samples, refine, &device)?.0;
+            let before = evaluate(&base_model, &samples, refine, &device)?.full;
+            let after = evaluate(&adapted_model, &samples, refine, &device)?.full;
             serde_json::json!({
                 "data": path_arg(dir),
                 "images": samples.len(),
@@ -460,10 +473,12 @@ fn write_pseudo_pairs(
 ) -> Result<serde_json::Value> {
     let files = micrograph_files(&a.micrographs, a.limit)?;
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let bar = crate::training::progress_bar("pseudo-masks", files.len(), 0);
     let results: Vec<Result<(String, usize, f64)>> = files
         .par_iter()
         .enumerate()
         .map(|(i, path)| {
+            let _tick = Tick(&bar);
             let bytes = fs::read(path).context("cannot read the file")?;
             let loaded = imaging::load::load_gray(&bytes, MIN_SIDE_PX)?;
             let (w, h) = (
@@ -491,6 +506,7 @@ fn write_pseudo_pairs(
             Ok((format!("{line}\n"), grains, fraction))
         })
         .collect();
+    bar.finish_and_clear();
     let mut lines = String::new();
     let (mut grains, mut fraction, mut failed) = (0usize, 0.0, 0usize);
     for (path, r) in files.iter().zip(results) {
@@ -514,6 +530,15 @@ fn write_pseudo_pairs(
         "mean_grains": (grains as f64 / n * 10.0).round() / 10.0,
         "mean_boundary_fraction": (fraction / n * 1e4).round() / 1e4,
     }))
+}
+
+/// Advances a progress bar when dropped: once per item, however it ended.
+struct Tick<'a>(&'a indicatif::ProgressBar);
+
+impl Drop for Tick<'_> {
+    fn drop(&mut self) {
+        self.0.inc(1);
+    }
 }
 
 /// How much adaptation changed the masks of the scientist's own micrographs: the adapted

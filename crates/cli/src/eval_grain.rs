@@ -135,14 +135,24 @@ fn rounded(m: GrainMetrics) -> GrainMetrics {
     }
 }
 
+/// What `evaluate` measures.
+pub(crate) struct Evaluation {
+    /// Net1 + Net2, averaged over images (rounded for reports).
+    pub full: GrainMetrics,
+    /// Net1 alone.
+    pub net1: GrainMetrics,
+    /// Net1 + Net2's boundary F1 of each image, for intervals.
+    pub boundary_f1_per_image: Vec<f64>,
+}
+
 /// The grain pipeline's metrics on `samples` (each image against its masks), for Net1 + Net2
-/// and for Net1 alone, rounded for reports; with a progress bar.
+/// and for Net1 alone; with a progress bar.
 pub(crate) fn evaluate(
     model: &GrainModel,
     samples: &[GrainSample],
     refine: RefineConfig,
     device: &Device,
-) -> Result<(GrainMetrics, GrainMetrics)> {
+) -> Result<Evaluation> {
     let bar = ProgressBar::new(samples.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("eval [{bar:30}] {pos}/{len} images, ETA {eta}")
@@ -164,10 +174,11 @@ pub(crate) fn evaluate(
         .flat_map(|s| s.ecd_px.iter().copied())
         .collect();
     let (full, net1): (Vec<ImageScores>, Vec<ImageScores>) = per_image.into_iter().unzip();
-    Ok((
-        rounded(average(&full, &true_ecd)),
-        rounded(average(&net1, &true_ecd)),
-    ))
+    Ok(Evaluation {
+        full: rounded(average(&full, &true_ecd)),
+        net1: rounded(average(&net1, &true_ecd)),
+        boundary_f1_per_image: full.iter().map(|s| s.metrics.boundary_f1).collect(),
+    })
 }
 
 pub(crate) fn run(a: &EvalGrainArgs) -> Result<()> {
@@ -194,7 +205,7 @@ pub(crate) fn run(a: &EvalGrainArgs) -> Result<()> {
     if let Some(m) = a.max_iterations {
         refine.max_iterations = m;
     }
-    let (full, net1) = evaluate(&model, &samples, refine, &device)?;
+    let Evaluation { full, net1, .. } = evaluate(&model, &samples, refine, &device)?;
     let report = serde_json::json!({
         "images": samples.len(),
         "model": model_name,

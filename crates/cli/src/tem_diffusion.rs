@@ -29,8 +29,10 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use synth::tem::TemConfig;
 
+use crate::adapt::{Stage, path_arg, stage};
 use crate::device::device;
 use crate::ema::Ema;
+use crate::segment::predict_boundaries;
 use crate::stages::{Progress, RunArgs};
 use crate::train_diffusion::{DenoiserStage, DenoisingTask, loss_value, noise_draws};
 use crate::training::{Checkpoint, SourceArgs, split_validation};
@@ -657,9 +659,129 @@ pub(crate) struct EvalTemDiffusionArgs {
     /// psnr_deterministic, ssim_deterministic.
     #[arg(long, value_name = "FILE")]
     deterministic: Option<PathBuf>,
+    /// downstream_f1: also train grain networks from scratch on this many generated pairs
+    /// (engine masks of batch --downstream-seed drawn by the model) and, with the same budget,
+    /// on the engine's own micrographs of the same masks; both are scored on the held-out
+    /// engine micrographs. 0 skips it.
+    #[arg(long, default_value_t = 0)]
+    downstream: usize,
+    /// Engine batch of the downstream training masks.
+    #[arg(long, default_value_t = 31)]
+    downstream_seed: u64,
+    /// Net1 epochs of each downstream training run.
+    #[arg(long, default_value_t = 6)]
+    downstream_net1_epochs: usize,
+    /// Net2 epochs of each downstream training run.
+    #[arg(long, default_value_t = 2)]
+    downstream_net2_epochs: usize,
+    /// Stop each downstream training epoch after this many steps (for smoke tests).
+    #[arg(long)]
+    downstream_max_steps_per_epoch: Option<usize>,
+    /// Keep the downstream runs' pairs and weights here (rerunning continues where it stopped;
+    /// default: a temporary directory, removed afterwards).
+    #[arg(long)]
+    downstream_dir: Option<PathBuf>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = crate::device::DeviceChoice::Cpu)]
     device: crate::device::DeviceChoice,
+}
+
+/// `downstream_f1`: grain networks trained from scratch on generated pairs and, with the same
+/// budget, on engine pairs of the same masks, each scored on `heldout` (boundary F1 with an
+/// interval); the ratio is what the generated pairs are worth as training data.
+fn downstream(
+    a: &EvalTemDiffusionArgs,
+    heldout: &[crate::grain_data::GrainSample],
+    device: &Device,
+) -> Result<serde_json::Value> {
+    let temporary = a.downstream_dir.is_none();
+    let dir = a.downstream_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("synthscope-downstream-{}", std::process::id()))
+    });
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (n, seed) = (a.downstream.to_string(), a.downstream_seed.to_string());
+    let mut draw: Vec<String> = ["sample", "tem-diffusion", "--generate", &n, "--seed", &seed]
+        .map(String::from)
+        .to_vec();
+    if let Some(m) = &a.model {
+        draw.extend(["--model".into(), path_arg(m)]);
+    }
+    let generated = dir.join("generated");
+    let engine = dir.join("engine");
+    draw.extend([
+        "--steps".into(),
+        a.steps.to_string(),
+        "--out".into(),
+        path_arg(&generated),
+    ]);
+    let mut stages: Vec<Stage> = vec![
+        stage(
+            "downstream 1/4",
+            "drawing pairs",
+            draw,
+            &generated.join("labels.jsonl"),
+        )?,
+        stage(
+            "downstream 2/4",
+            "the engine's pairs of the same masks",
+            [
+                "generate",
+                "tem",
+                "--count",
+                &n,
+                "--seed",
+                &seed,
+                "--out",
+                &path_arg(&engine),
+            ]
+            .map(String::from)
+            .to_vec(),
+            &engine.join("labels.jsonl"),
+        )?,
+    ];
+    let mut scores = Vec::new();
+    for (step, data) in [("downstream 3/4", &generated), ("downstream 4/4", &engine)] {
+        let out = data.with_extension("grain.bin");
+        let mut train: Vec<String> = [
+            "train",
+            "grain",
+            "--data",
+            &path_arg(data),
+            "--out",
+            &path_arg(&out),
+            "--net1-epochs",
+            &a.downstream_net1_epochs.to_string(),
+            "--net2-epochs",
+            &a.downstream_net2_epochs.to_string(),
+            "--val",
+            &(a.downstream / 8).clamp(1, 24).to_string(),
+            "--seed",
+            &seed,
+        ]
+        .map(String::from)
+        .to_vec();
+        if let Some(m) = a.downstream_max_steps_per_epoch {
+            train.extend(["--max-steps-per-epoch".into(), m.to_string()]);
+        }
+        stages.push(stage(step, "grain networks from scratch", train, &out)?);
+        let (model, _, _) = crate::shipped::load_grain(Some(&out), device)?;
+        let refine = model.header.refine;
+        scores.push(crate::eval_grain::evaluate(
+            &model, heldout, refine, device,
+        )?);
+    }
+    if temporary {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    let (on_generated, on_engine) = (&scores[0], &scores[1]);
+    Ok(serde_json::json!({
+        "trained_on_generated": mean_with_interval(&on_generated.boundary_f1_per_image),
+        "trained_on_engine": mean_with_interval(&on_engine.boundary_f1_per_image),
+        "ratio": ((on_generated.full.boundary_f1 / on_engine.full.boundary_f1) * 1e4).round() / 1e4,
+        "pairs": a.downstream,
+        "masks_batch": a.downstream_seed,
+        "stages": stages.iter().map(Stage::json).collect::<Vec<_>>(),
+    }))
 }
 
 /// Mean and bootstrap 95 % interval (1 000 resamples, fixed seed) of per-image figures.
@@ -676,28 +798,6 @@ fn mean_with_interval(values: &[f64]) -> serde_json::Value {
     means.sort_by(f64::total_cmp);
     let r = |v: f64| (v * 1e4).round() / 1e4;
     serde_json::json!({ "mean": r(mean), "ci95": [r(means[25]), r(means[974])] })
-}
-
-/// What the shipped grain pipeline finds on one micrograph: its boundary mask.
-fn segment_boundaries(
-    model: &models::grain::GrainModel,
-    image: &imaging::Image<f32>,
-    device: &Device,
-) -> Result<Vec<bool>> {
-    let (_, _, planes) = imaging::edges::grain_planes(image);
-    let input = models::grain::GrainInput::new(
-        &planes,
-        image.width(),
-        image.height(),
-        model.multiple_px(),
-    )?;
-    let p = crate::device::block_on(models::grain::predict(
-        model,
-        input,
-        model.header.refine,
-        device,
-    ))?;
-    Ok(p.mask)
 }
 
 /// Equivalent-circle diameters of the grains a boundary mask encloses, pixels.
@@ -781,8 +881,8 @@ pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
         .zip(&generated)
         .map(|(s, x)| {
             Ok((
-                segment_boundaries(&grain, x, &device)?,
-                segment_boundaries(&grain, &to_image(s), &device)?,
+                predict_boundaries(x, &grain, &device)?.mask,
+                predict_boundaries(&to_image(s), &grain, &device)?.mask,
             ))
         })
         .collect::<Result<_>>()?;
@@ -908,6 +1008,12 @@ pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
             }
         }
     }
+    let downstream_f1 = if a.downstream > 0 {
+        let heldout = crate::grain_data::generate(&TemConfig::default(), a.seed, a.count)?;
+        downstream(a, &heldout, &device)?
+    } else {
+        serde_json::Value::Null
+    };
     let r = |v: f64| (v * 1e4).round() / 1e4;
     let report = serde_json::json!({
         "model": model_name,
@@ -933,6 +1039,7 @@ pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
         "ecd_ks": r(imaging::stats::ks_two_sample(&ecd_generated, &ecd_engine)),
         "s2_l2": r(s2_l2),
         "seconds_per_sample": r(sample_seconds),
+        "downstream_f1": downstream_f1,
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     });
     println!("{report}");

@@ -1779,8 +1779,31 @@ fn tem_diffusion_trains_resumes_samples_for_train_grain_and_evaluates() {
         "2",
         "--mean-masks",
         "1",
+        "--downstream",
+        "8",
+        "--downstream-net1-epochs",
+        "1",
+        "--downstream-net2-epochs",
+        "1",
+        "--downstream-max-steps-per-epoch",
+        "1",
     ]);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    // downstream_f1: grain networks trained on drawn pairs and on engine pairs, both scored.
+    let downstream = &report["downstream_f1"];
+    for key in ["trained_on_generated", "trained_on_engine"] {
+        let f1 = downstream[key]["mean"].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&f1), "{key}: {report}");
+    }
+    assert!(
+        downstream["ratio"].as_f64().is_some_and(f64::is_finite),
+        "{report}"
+    );
+    assert_eq!(
+        downstream["stages"].as_array().map(Vec::len),
+        Some(4),
+        "{report}"
+    );
     for key in [
         "psnr",
         "ssim",
