@@ -7,8 +7,10 @@
 //! | `GET /status` | `{"synthscope": version, "init": realism file, "diffusion_init": diffusion file, "jobs": n}` |
 //! | `POST /train/realism` | body: a training set (the Dataset page's export, or any label export with images); validated, then `train realism --labels … --init …` runs as a child process. `202 {"job": id}`, or `400 {"error": …}` |
 //! | `POST /train/diffusion` | body: the `labels.jsonl` of a `generate saxs` directory, or a zip holding it (the images may come along; training reads the engine parameters); every line checked, then `train diffusion --data … --init …` fine-tunes the scattering generator as a child process. `202 {"job": id}`, or `400 {"error": …}` |
+//! | `POST /adapt/grain` | body: a zip of your micrographs (PNG, TIFF or JPEG, at any depth; no masks); then `adapt grain --micrographs … --out …` adapts the grain networks to them as a child process (pseudo-masks, the TEM generator fine-tuned, drawn pairs, the grain networks fine-tuned). `202 {"job": id}`, or `400 {"error": …}` |
 //! | `GET /jobs/{id}` | `{"job", "state": "running"/"done"/"failed", "progress": last line, "log": last lines, "error"?, "weights"?: path}` |
 //! | `GET /jobs/{id}/weights` | the new weights file once the job is done |
+//! | `GET /jobs/{id}/report` | an adaptation's `report.json` once the job is done |
 //!
 //! Every answer allows any origin (CORS, including Chrome's private-network preflight): the
 //! server listens on the loopback interface only, and what it receives is what the page sends.
@@ -44,6 +46,10 @@ pub struct ServeArgs {
         allow_hyphen_values = true
     )]
     diffusion_args: String,
+    /// Arguments of every `adapt grain` run, as one string (`--micrographs` and `--out` are set
+    /// by the server), for example "--generator-epochs 10 --device cuda".
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    adapt_args: String,
     /// Where job files go (a new temporary directory by default).
     #[arg(long)]
     work: Option<PathBuf>,
@@ -169,7 +175,7 @@ fn answer(request: &mut tiny_http::Request, args: &ServeArgs, work: &Path, jobs:
                 }),
             )
         }
-        (tiny_http::Method::Post, ["train", what @ ("realism" | "diffusion")]) => {
+        (tiny_http::Method::Post, [verb @ ("train" | "adapt"), what]) => {
             let mut body = Vec::new();
             let read = request
                 .as_reader()
@@ -184,10 +190,11 @@ fn answer(request: &mut tiny_http::Request, args: &ServeArgs, work: &Path, jobs:
                     &format!("the training set is over {} GiB", MAX_BODY_BYTES >> 30),
                 );
             }
-            let started = if *what == "realism" {
-                start_realism(&body, args, work, jobs)
-            } else {
-                start_diffusion(&body, args, work, jobs)
+            let started = match (*verb, *what) {
+                ("train", "realism") => start_realism(&body, args, work, jobs),
+                ("train", "diffusion") => start_diffusion(&body, args, work, jobs),
+                ("adapt", "grain") => start_adapt_grain(&body, args, work, jobs),
+                _ => return error_reply(404, &format!("unknown request: POST /{verb}/{what}")),
             };
             match started {
                 Ok(id) => json_reply(202, &json!({ "job": id })),
@@ -204,20 +211,32 @@ fn answer(request: &mut tiny_http::Request, args: &ServeArgs, work: &Path, jobs:
             },
             Err(_) => error_reply(404, &format!("{id} is not a job number")),
         },
-        (tiny_http::Method::Get, ["jobs", id, "weights"]) => {
+        (tiny_http::Method::Get, ["jobs", id, what @ ("weights" | "report")]) => {
             let file = id
                 .parse::<u64>()
                 .ok()
-                .and_then(|id| jobs.lock().ok()?.get(&id)?.weights.clone());
+                .and_then(|id| jobs.lock().ok()?.get(&id)?.weights.clone())
+                .map(|w| {
+                    if *what == "report" {
+                        w.with_file_name("report.json")
+                    } else {
+                        w
+                    }
+                });
+            let content_type = if *what == "report" {
+                "application/json"
+            } else {
+                "application/octet-stream"
+            };
             match file.map(std::fs::read) {
-                Some(Ok(bytes)) => reply(200, "application/octet-stream", bytes),
-                Some(Err(e)) => error_reply(500, &format!("the weights file cannot be read: {e}")),
-                None => error_reply(404, "no weights for that job (yet)"),
+                Some(Ok(bytes)) => reply(200, content_type, bytes),
+                Some(Err(e)) => error_reply(404, &format!("that job has no {what}: {e}")),
+                None => error_reply(404, &format!("no {what} for that job (yet)")),
             }
         }
         _ => error_reply(
             404,
-            "unknown request: use GET /status, POST /train/realism, POST /train/diffusion, GET /jobs/{id}, GET /jobs/{id}/weights",
+            "unknown request: use GET /status, POST /train/realism, POST /train/diffusion, POST /adapt/grain, GET /jobs/{id}, GET /jobs/{id}/weights, GET /jobs/{id}/report",
         ),
     }
 }
@@ -332,6 +351,93 @@ fn start_diffusion(body: &[u8], args: &ServeArgs, work: &Path, jobs: &Jobs) -> R
     );
     let first = format!("job {id}: {count} engine images (generate saxs parameters)");
     spawn_job(id, &train, out, first, jobs)?;
+    Ok(id)
+}
+
+/// Most micrographs one adaptation takes.
+const MAX_MICROGRAPHS: usize = 10_000;
+
+/// Unpacks a zip of micrographs to the job's directory and starts `adapt grain` on them.
+fn start_adapt_grain(body: &[u8], args: &ServeArgs, work: &Path, jobs: &Jobs) -> Result<u64> {
+    anyhow::ensure!(
+        body.starts_with(b"PK"),
+        "send your micrographs as one zip (PNG, TIFF or JPEG files; no masks needed)"
+    );
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body))
+        .context("the micrographs are not a readable zip")?;
+    let names: Vec<String> = zip
+        .file_names()
+        .filter(|n| {
+            let lower = n.to_ascii_lowercase();
+            !n.ends_with('/')
+                && [".png", ".tif", ".tiff", ".jpg", ".jpeg"]
+                    .iter()
+                    .any(|e| lower.ends_with(e))
+        })
+        .map(str::to_string)
+        .collect();
+    anyhow::ensure!(
+        !names.is_empty(),
+        "the zip holds no PNG, TIFF or JPEG micrographs"
+    );
+    anyhow::ensure!(
+        names.len() <= MAX_MICROGRAPHS,
+        "the zip holds {} micrographs; one adaptation takes at most {MAX_MICROGRAPHS}",
+        names.len()
+    );
+    let (id, dir) = new_job_dir(work, jobs)?;
+    let micrographs = dir.join("micrographs");
+    std::fs::create_dir_all(&micrographs)
+        .with_context(|| format!("cannot create {}", micrographs.display()))?;
+    let mut unpacked = 0u64;
+    for (i, name) in names.iter().enumerate() {
+        let entry = zip
+            .by_name(name)
+            .with_context(|| format!("the zip's {name} cannot be read"))?;
+        let mut bytes = Vec::new();
+        entry
+            .take(MAX_BODY_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("the zip's {name} cannot be read"))?;
+        unpacked += bytes.len() as u64;
+        anyhow::ensure!(
+            unpacked <= MAX_BODY_BYTES,
+            "the micrographs are over {} GiB unpacked",
+            MAX_BODY_BYTES >> 30
+        );
+        // Flat, numbered names: nothing in the zip can write outside the job's directory.
+        let base: String = Path::new(name)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = micrographs.join(format!("{i:05}-{base}"));
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let out = dir.join("adapted");
+    let mut adapt: Vec<std::ffi::OsString> = vec![
+        "adapt".into(),
+        "grain".into(),
+        "--micrographs".into(),
+        micrographs.into_os_string(),
+        "--out".into(),
+        out.clone().into_os_string(),
+    ];
+    adapt.extend(args.adapt_args.split_whitespace().map(Into::into));
+    eprintln!(
+        "job {id}: adapting the grain networks to {} micrographs",
+        names.len()
+    );
+    let first = format!("job {id}: {} micrographs", names.len());
+    spawn_job(id, &adapt, out.join("grain.bin"), first, jobs)?;
     Ok(id)
 }
 

@@ -1973,6 +1973,64 @@ fn adapt_grain_runs_every_stage_reports_and_continues_where_it_stopped() {
     assert_eq!(again["grain_sha256"], digest);
     assert_eq!(again["pseudo_masks"], report["pseudo_masks"]);
 
+    // The same through `synthscope serve`: a zip of micrographs in, adapted weights and the
+    // report out.
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut zipped);
+        for i in 0..3 {
+            let name = format!("tem_{i:06}.png");
+            z.start_file(
+                format!("scope/{name}"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .expect("zip");
+            let bytes = std::fs::read(data.path().join(&name)).expect("png");
+            std::io::Write::write_all(&mut z, &bytes).expect("zip");
+        }
+        z.finish().expect("zip");
+    }
+    let serve_dir = work.path().join("serve");
+    let realism = concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/models/realism-v1.bin");
+    let (mut server, addr) = serve(&[
+        "--init",
+        realism,
+        "--adapt-args",
+        "--patch-px 32 --generator-epochs 1 --generate 8 --check 1 --steps 2 --net1-epochs 1 --net2-epochs 1 --max-steps-per-epoch 1",
+        "--work",
+        serve_dir.to_str().expect("utf-8"),
+    ]);
+    let result = std::panic::catch_unwind(|| {
+        let (status, reply) = http(&addr, "POST", "/adapt/grain", b"not a zip");
+        let e: serde_json::Value = serde_json::from_slice(&reply).expect("json");
+        assert_eq!(status, 400, "{e}");
+        assert!(
+            e["error"].as_str().expect("error").contains("one zip"),
+            "{e}"
+        );
+        let (status, reply) = http(&addr, "POST", "/adapt/grain", zipped.get_ref());
+        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&reply));
+        let state = finished_job(&addr, &reply);
+        assert_eq!(state["state"], "done", "{state}");
+        assert!(
+            state["log"].to_string().contains("3 micrographs"),
+            "{state}"
+        );
+        let job = state["job"].as_u64().expect("job");
+        let (status, weights) = http(&addr, "GET", &format!("/jobs/{job}/weights"), b"");
+        assert_eq!(status, 200);
+        assert_eq!(&weights[..8], b"SSGRAIN1");
+        let (status, report) = http(&addr, "GET", &format!("/jobs/{job}/report"), b"");
+        assert_eq!(status, 200);
+        let report: serde_json::Value = serde_json::from_slice(&report).expect("json");
+        assert_eq!(report["micrograph_count"], 3, "{report}");
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+
     // A directory without micrographs is refused with what it lacks.
     let empty = tempfile::tempdir().expect("dir");
     let o = synthscope(&[
