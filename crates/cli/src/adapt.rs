@@ -574,3 +574,51 @@ fn changes_on_micrographs(
         "mean_grains_adapted": r(mean(|p| p.2 as f64)),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_micrographs_are_scaled_from_their_minimum_to_their_maximum() {
+        let deep = imaging::Image::from_vec(4, 1, vec![1000u16, 1500, 2000, 3000]).expect("image");
+        assert_eq!(to_u8(&GrayImage::U16(deep)), vec![0, 64, 128, 255]);
+        let flat = imaging::Image::from_vec(2, 1, vec![7.5f32, 7.5]).expect("image");
+        assert_eq!(to_u8(&GrayImage::F32(flat)), vec![0, 0]);
+        let bytes = imaging::Image::from_vec(2, 1, vec![3u8, 250]).expect("image");
+        assert_eq!(
+            to_u8(&GrayImage::U8(bytes)),
+            vec![3, 250],
+            "8-bit stays as it is"
+        );
+    }
+
+    #[test]
+    fn masks_and_other_files_are_not_taken_for_micrographs() {
+        let dir = tempfile::tempdir().expect("dir");
+        for name in [
+            "b.tif",
+            "a.png",
+            "a_boundary.png",
+            "a_grains.png",
+            "labels.jsonl",
+            "c.JPG",
+            "notes.txt",
+        ] {
+            fs::write(dir.path().join(name), b"x").expect("write");
+        }
+        let names: Vec<String> = micrograph_files(dir.path(), None)
+            .expect("files")
+            .iter()
+            .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.png", "b.tif", "c.JPG"]);
+        assert_eq!(
+            micrograph_files(dir.path(), Some(1)).expect("files").len(),
+            1
+        );
+        let empty = tempfile::tempdir().expect("dir");
+        let e = micrograph_files(empty.path(), None).expect_err("nothing to adapt to");
+        assert!(e.to_string().contains("no PNG, TIFF or JPEG"), "{e}");
+    }
+}

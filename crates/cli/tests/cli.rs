@@ -1991,7 +1991,10 @@ fn adapt_grain_runs_every_stage_reports_and_continues_where_it_stopped() {
         z.finish().expect("zip");
     }
     let serve_dir = work.path().join("serve");
-    let realism = concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/models/realism-v1.bin");
+    let realism = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../public/models/realism-v1.bin"
+    );
     let (mut server, addr) = serve(&[
         "--init",
         realism,
