@@ -171,6 +171,15 @@ pub(crate) struct TrainTemDiffusionArgs {
     /// distortion ceiling `eval tem-diffusion --deterministic` compares the sampler with.
     #[arg(long, conflicts_with_all = ["resume", "init"])]
     deterministic: bool,
+    /// Train an unconditional base that ignores the mask (the frozen half of the
+    /// ControlNet-style comparison, `--control-of`).
+    #[arg(long, conflicts_with_all = ["resume", "init", "deterministic"])]
+    unconditional: bool,
+    /// The ControlNet-style variant: freeze this unconditional base (from `--unconditional`)
+    /// and train a copy of its way down and middle that reads the mask, joined to it through
+    /// zero-initialised 1 × 1 convolutions.
+    #[arg(long, value_name = "BASE", conflicts_with_all = ["resume", "init", "deterministic", "unconditional"])]
+    control_of: Option<PathBuf>,
 }
 
 pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
@@ -205,10 +214,23 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
         })?;
         eprintln!("fine-tuning {} ({})", path.display(), g.header.trained);
         (g, None, Progress::default())
+    } else if let Some(path) = &a.control_of {
+        let (base, name, _) = load_model(Some(path), &device)?;
+        let g = base
+            .with_control()
+            .with_context(|| format!("--control-of {name}"))?;
+        eprintln!(
+            "ControlNet-style branch on the frozen base {name} ({})",
+            g.header.trained
+        );
+        (g, None, Progress::default())
     } else {
-        let config = default_tem_denoiser()
+        let mut config = default_tem_denoiser()
             .with_base_width(a.width)
             .with_blocks_per_level(a.blocks_per_level);
+        if a.unconditional {
+            config = config.with_condition_channels(0);
+        }
         let mut g = TemGenerator::init(config, a.patch_px, &device)?;
         g.header.deterministic = a.deterministic;
         (g, None, Progress::default())
@@ -236,7 +258,8 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
         None => format!("{} engine pairs (batch seed {})", train.len(), src.seed),
     };
     eprintln!(
-        "TEM diffusion training on {described}, {} px patches; {} validation pairs, prepared in {:.1} s",
+        "TEM diffusion training ({}) on {described}, {} px patches; {} validation pairs, prepared in {:.1} s",
+        generator.header.conditioning().name(),
         a.patch_px,
         val.len(),
         started.elapsed().as_secs_f64()
@@ -261,6 +284,15 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
         if generator.header.deterministic {
             generator.header.trained += ", deterministic regressor (L1)";
         }
+        if a.unconditional {
+            generator.header.trained += ", unconditional base (no mask)";
+        }
+        if let Some(base) = &a.control_of {
+            generator.header.trained += &format!(
+                ", ControlNet-style branch on the frozen base {}",
+                base.display()
+            );
+        }
     }
     let ema = match ema_net {
         Some(net) => Ema::new(&net.denoiser, a.ema, progress.step as u64),
@@ -275,8 +307,9 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
         device: &device,
         generator: &generator,
     };
+    // Only a ControlNet-style branch trains when there is one; its base stays as it was.
     DenoiserStage::new(task, ema, &run.out).train_and_ship(
-        generator.denoiser.clone(),
+        generator.denoiser.clone().freeze_base(),
         &schedule,
         &mut ckpt,
         &mut progress,
@@ -1017,6 +1050,7 @@ pub(crate) fn eval(a: &EvalTemDiffusionArgs) -> Result<()> {
     let r = |v: f64| (v * 1e4).round() / 1e4;
     let report = serde_json::json!({
         "model": model_name,
+        "conditioning": g.header.conditioning().name(),
         "masks": a.count,
         "engine_batch": a.seed,
         "steps": a.steps,

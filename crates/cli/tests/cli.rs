@@ -1620,6 +1620,66 @@ fn tem_diffusion_trains_resumes_samples_for_train_grain_and_evaluates() {
     );
     let log = std::fs::read_to_string(work.path().join("tem.bin.ckpt/log.jsonl")).expect("log");
     assert_eq!(log.lines().count(), 2, "{log}");
+    // The ControlNet-style variant: an unconditional base, then a branch on it, frozen.
+    let base = work.path().join("base.bin");
+    let branch = work.path().join("branch.bin");
+    for (out, extra) in [
+        (&base, vec!["--unconditional"]),
+        (&branch, vec!["--control-of", base.to_str().expect("utf-8")]),
+    ] {
+        let mut args = vec![
+            "train",
+            "tem-diffusion",
+            "--data",
+            data_s,
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--val",
+            "2",
+            "--batch",
+            "2",
+            "--patch-px",
+            "32",
+            "--width",
+            "8",
+            "--blocks-per-level",
+            "1",
+            "--epochs",
+            "1",
+            "--max-steps-per-epoch",
+            "1",
+        ];
+        args.extend(extra);
+        let o = run_ok(&args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        let want = if out == &base {
+            "none (unconditional base)"
+        } else {
+            "ControlNet-style branch on a frozen base"
+        };
+        assert!(err.contains(want), "{err}");
+    }
+    // Only an unconditional base takes a branch.
+    let o = synthscope(&[
+        "train",
+        "tem-diffusion",
+        "--data",
+        data_s,
+        "--out",
+        work.path().join("no.bin").to_str().expect("utf-8"),
+        "--control-of",
+        model_s,
+        "--val",
+        "2",
+        "--patch-px",
+        "32",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("unconditional base"),
+        "{err}"
+    );
+
     // A patch larger than the images is refused with the sizes.
     let o = synthscope(&[
         "train",

@@ -36,6 +36,12 @@ pub struct DenoiserConfig {
     /// Condition planes concatenated to the input (0: none).
     #[config(default = 0)]
     pub condition_channels: usize,
+    /// Condition planes read by a ControlNet-style branch (0: none; Zhang et al. 2023): a
+    /// trainable copy of the way down and the middle that sees the planes, added to this
+    /// network's skips and middle through zero-initialised 1 × 1 convolutions, while the rest
+    /// (trained without them) stays frozen. See [`Denoiser::with_control`].
+    #[config(default = 0)]
+    pub control_channels: usize,
     /// Length of the tag vector (0: no tags).
     #[config(default = 0)]
     pub tags: usize,
@@ -164,6 +170,15 @@ impl DenoiserConfig {
             }
         }
         let tags = (self.tags > 0).then(|| LinearConfig::new(self.tags + 1, emb).init(device));
+        let control = (self.control_channels > 0).then(|| {
+            let base = DenoiserConfig {
+                control_channels: 0,
+                condition_channels: self.condition_channels + self.control_channels,
+                ..self.clone()
+            }
+            .init(device);
+            ControlBranch::copy_of(base.input.clone(), &base.encoder(), self.widths(), device)
+        });
         Denoiser {
             time1: LinearConfig::new(self.base_width, emb).init(device),
             time2: LinearConfig::new(emb, emb).init(device),
@@ -186,8 +201,38 @@ impl DenoiserConfig {
             base_width: self.base_width,
             tag_count: self.tags,
             condition_channels: self.condition_channels,
+            control,
+            control_channels: self.control_channels,
         }
     }
+
+    /// The width of each level, from full resolution down.
+    fn widths(&self) -> Vec<usize> {
+        (0..self.multipliers.len()).map(|l| self.width(l)).collect()
+    }
+}
+
+/// `conv` reading `extra` more input channels, with zero weights: its output is unchanged until
+/// training moves them.
+fn widen_input(mut conv: Conv2d, extra: usize) -> Result<Conv2d, String> {
+    let weight = conv.weight.val();
+    let [out, inputs, kh, kw] = weight.dims();
+    let device = weight.device();
+    // Rebuilt from its values: the widened weight must be a new leaf of the autodiff graph.
+    let old = weight
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))?;
+    let per_out = inputs * kh * kw;
+    let mut values = Vec::with_capacity(out * (inputs + extra) * kh * kw);
+    for o in old.chunks(per_out) {
+        values.extend_from_slice(o);
+        values.extend(std::iter::repeat_n(0.0f32, extra * kh * kw));
+    }
+    let widened = TensorData::new(values, [out, inputs + extra, kh, kw]);
+    conv.weight = Param::from_tensor(Tensor::from_data(widened, &device));
+    Ok(conv)
 }
 
 /// 3 × 3, or 3 × 1 along the height only.
@@ -263,6 +308,11 @@ impl ResBlock {
             conv2: conv3(o, o, one_dimensional, device),
             skip: (i != o).then(|| Conv2dConfig::new([i, o], [1, 1]).init(device)),
         }
+    }
+
+    /// Channels out (o).
+    fn out_channels(&self) -> usize {
+        self.conv2.weight.val().dims()[0]
     }
 
     /// # Shapes
@@ -389,6 +439,114 @@ pub struct Denoiser {
     /// Whether the middle's self-attention runs (its weights exist either way, so files of
     /// both kinds have the same layout).
     attend: bool,
+    /// The ControlNet-style branch, if any.
+    control: Option<ControlBranch>,
+    control_channels: usize,
+}
+
+/// The layers of a way down and a middle: the network's own, or its branch's copy.
+struct Encoder<'a> {
+    input: &'a Conv2d,
+    down: &'a [Vec<ResBlock>],
+    downsample: &'a [Conv2d],
+    mid1: &'a ResBlock,
+    attention: &'a Attention,
+    mid2: &'a ResBlock,
+    attend: bool,
+}
+
+impl Encoder<'_> {
+    /// The features after the middle and the skip of each level, finest first.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, input channels, h, w]`, `emb`: `[batch, embedding]`
+    /// - output: `[batch, top width, h / 2^(levels−1), w / …]` and `[batch, width(l), h / 2^l, …]`
+    fn forward(&self, x: Tensor<4>, emb: &Tensor<2>) -> (Tensor<4>, Vec<Tensor<4>>) {
+        let mut h = self.input.forward(x);
+        let mut skips = Vec::with_capacity(self.down.len());
+        for (l, blocks) in self.down.iter().enumerate() {
+            for block in blocks {
+                h = block.forward(h, Some(emb.clone()));
+            }
+            skips.push(h.clone());
+            if let Some(d) = self.downsample.get(l) {
+                h = d.forward(h);
+            }
+        }
+        h = self.mid1.forward(h, Some(emb.clone()));
+        if self.attend {
+            h = self.attention.forward(h);
+        }
+        (self.mid2.forward(h, Some(emb.clone())), skips)
+    }
+}
+
+/// The ControlNet-style branch of a [`Denoiser`]: a copy of its way down and middle whose input
+/// convolution also reads the condition planes (with zero weights at first), and one
+/// zero-initialised 1 × 1 convolution per level's skip and for the middle, whose outputs are
+/// added to the network's own. At creation it changes nothing: the network's output is its
+/// base's until training moves the zero convolutions.
+#[derive(Module, Debug)]
+pub struct ControlBranch {
+    input: Conv2d,
+    down: Vec<Vec<ResBlock>>,
+    downsample: Vec<Conv2d>,
+    mid1: ResBlock,
+    attention: Attention,
+    mid2: ResBlock,
+    /// One per level (its width), then the middle.
+    zero: Vec<Conv2d>,
+}
+
+impl ControlBranch {
+    /// A copy of `source` with `input` (which reads the planes) in front; `widths` are the
+    /// levels' widths. Shares no parameter with the original layers.
+    fn copy_of(input: Conv2d, source: &Encoder<'_>, widths: Vec<usize>, device: &Device) -> Self {
+        let mut fresh = FreshParams;
+        let top = widths.last().copied().unwrap_or(0);
+        let zero = widths
+            .into_iter()
+            .chain(std::iter::once(top))
+            .map(|c| {
+                Conv2dConfig::new([c, c], [1, 1])
+                    .with_initializer(Initializer::Zeros)
+                    .init(device)
+            })
+            .collect();
+        Self {
+            input: input.map(&mut fresh),
+            down: source.down.to_vec().map(&mut fresh),
+            downsample: source.downsample.to_vec().map(&mut fresh),
+            mid1: source.mid1.clone().map(&mut fresh),
+            attention: source.attention.clone().map(&mut fresh),
+            mid2: source.mid2.clone().map(&mut fresh),
+            zero,
+        }
+    }
+
+    fn encoder(&self, attend: bool) -> Encoder<'_> {
+        Encoder {
+            input: &self.input,
+            down: &self.down,
+            downsample: &self.downsample,
+            mid1: &self.mid1,
+            attention: &self.attention,
+            mid2: &self.mid2,
+            attend,
+        }
+    }
+}
+
+/// Gives every parameter a new identity and a new leaf of the autodiff graph (same values),
+/// so a copy of layers trains apart from its original.
+struct FreshParams;
+
+impl burn::module::ModuleMapper for FreshParams {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let value = param.val();
+        let device = value.device();
+        Param::from_tensor(Tensor::from_data(value.into_data(), &device))
+    }
 }
 
 impl Denoiser {
@@ -398,25 +556,80 @@ impl Denoiser {
     /// # Errors
     /// When the weights cannot be read back from the device.
     pub fn with_condition_channels(mut self, extra: usize) -> Result<Self, String> {
-        let weight = self.input.weight.val();
-        let [out, inputs, kh, kw] = weight.dims();
-        let device = weight.device();
-        // Rebuilt from its values: the widened weight must be a new leaf of the autodiff graph.
-        let old = weight
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| format!("{e:?}"))?;
-        let per_out = inputs * kh * kw;
-        let mut values = Vec::with_capacity(out * (inputs + extra) * kh * kw);
-        for o in old.chunks(per_out) {
-            values.extend_from_slice(o);
-            values.extend(std::iter::repeat_n(0.0f32, extra * kh * kw));
-        }
-        let widened = TensorData::new(values, [out, inputs + extra, kh, kw]);
-        self.input.weight = Param::from_tensor(Tensor::from_data(widened, &device));
+        self.input = widen_input(self.input, extra)?;
         self.condition_channels += extra;
         Ok(self)
+    }
+
+    fn encoder(&self) -> Encoder<'_> {
+        Encoder {
+            input: &self.input,
+            down: &self.down,
+            downsample: &self.downsample,
+            mid1: &self.mid1,
+            attention: &self.attention,
+            mid2: &self.mid2,
+            attend: self.attend,
+        }
+    }
+
+    /// This network (trained without condition planes) as the frozen base of a ControlNet-style
+    /// branch that reads `planes` condition planes: a copy of its way down and middle, whose
+    /// input convolution reads the planes with zero weights, joined through zero-initialised
+    /// 1 × 1 convolutions, so the output is unchanged until training moves them. Call
+    /// [`Denoiser::freeze_base`] on the network that is trained.
+    ///
+    /// # Errors
+    /// When the network already reads planes or has a branch, or its weights cannot be read.
+    pub fn with_control(mut self, planes: usize) -> Result<Self, String> {
+        if self.condition_channels > 0 || self.control.is_some() || planes == 0 {
+            return Err(
+                "a ControlNet-style branch needs a base trained without condition planes".into(),
+            );
+        }
+        let device = self.input.weight.val().device();
+        let widths: Vec<usize> = self
+            .down
+            .iter()
+            .filter_map(|level| level.last())
+            .map(ResBlock::out_channels)
+            .collect();
+        let input = widen_input(self.input.clone(), planes)?;
+        self.control = Some(ControlBranch::copy_of(
+            input,
+            &self.encoder(),
+            widths,
+            &device,
+        ));
+        self.control_channels = planes;
+        Ok(self)
+    }
+
+    /// Stops the gradients of everything but the ControlNet-style branch (for training the
+    /// branch on a frozen base); a network without a branch is returned as it is.
+    pub fn freeze_base(mut self) -> Self {
+        if self.control.is_none() {
+            return self;
+        }
+        self.time1 = self.time1.no_grad();
+        self.time2 = self.time2.no_grad();
+        self.tags = self.tags.map(Module::no_grad);
+        self.input = self.input.no_grad();
+        self.down = self.down.no_grad();
+        self.downsample = self.downsample.no_grad();
+        self.mid1 = self.mid1.no_grad();
+        self.attention = self.attention.no_grad();
+        self.mid2 = self.mid2.no_grad();
+        self.up = self.up.no_grad();
+        self.upsample = self.upsample.no_grad();
+        self.out_norm = self.out_norm.no_grad();
+        self.output = self.output.no_grad();
+        self
+    }
+
+    /// Whether the network has a ControlNet-style branch.
+    pub fn has_control(&self) -> bool {
+        self.control.is_some()
     }
 
     /// The network output for a noisy batch at per-item times.
@@ -454,30 +667,31 @@ impl Denoiser {
             emb = emb + layer.forward(input);
         }
         let emb = silu(emb);
-        let x = match (&condition.planes, self.condition_channels) {
-            (Some(p), c) if c > 0 => Tensor::cat(vec![x_t, p.clone()], 1),
-            (None, c) if c > 0 => {
-                let [_, _, h, w] = x_t.dims();
-                Tensor::cat(vec![x_t, Tensor::zeros([b, c, h, w], &device)], 1)
-            }
-            _ => x_t,
+        let planes = |c: usize, h: usize, w: usize| match &condition.planes {
+            Some(p) => p.clone(),
+            None => Tensor::zeros([b, c, h, w], &device),
         };
-        let mut h = self.input.forward(x);
-        let mut skips = Vec::with_capacity(self.down.len());
-        for (l, blocks) in self.down.iter().enumerate() {
-            for block in blocks {
-                h = block.forward(h, Some(emb.clone()));
-            }
-            skips.push(h.clone());
-            if let Some(d) = self.downsample.get(l) {
-                h = d.forward(h);
+        let [_, _, height, width] = x_t.dims();
+        let x = match self.condition_channels {
+            0 => x_t.clone(),
+            c => Tensor::cat(vec![x_t.clone(), planes(c, height, width)], 1),
+        };
+        let (mut h, mut skips) = self.encoder().forward(x, &emb);
+        if let Some(branch) = &self.control {
+            // [x_t, planes]: the branch's input convolution reads both.
+            let x = Tensor::cat(vec![x_t, planes(self.control_channels, height, width)], 1);
+            let (hc, skips_c) = branch.encoder(self.attend).forward(x, &emb);
+            // One zero convolution per level's skip, then the middle's.
+            if let Some((zero_mid, zero_skips)) = branch.zero.split_last() {
+                skips = skips
+                    .into_iter()
+                    .zip(skips_c)
+                    .zip(zero_skips)
+                    .map(|((s, sc), z)| s + z.forward(sc))
+                    .collect();
+                h = h + zero_mid.forward(hc);
             }
         }
-        h = self.mid1.forward(h, Some(emb.clone()));
-        if self.attend {
-            h = self.attention.forward(h);
-        }
-        h = self.mid2.forward(h, Some(emb.clone()));
         for (i, blocks) in self.up.iter().enumerate() {
             let skip = skips.pop().unwrap_or_else(|| h.clone());
             h = Tensor::cat(vec![h, skip], 1);
@@ -782,5 +996,85 @@ mod tests {
         let w = wide.input.weight.val().narrow(1, 2, 3);
         let moved = w.abs().max().into_scalar::<f32>();
         assert!(moved > 1e-3, "the plane weights did not train: {moved}");
+    }
+
+    #[test]
+    fn a_controlnet_branch_starts_silent_then_trains_alone_on_a_frozen_base() {
+        use burn::optim::{AdamConfig, GradientsParams};
+        let device = Device::flex().autodiff();
+        // An unconditional base (no tags, no planes) with an output that is not zero.
+        let base = randomise_output(small(0, 0).init(&device), &device);
+        let x = batch_noise(&[1, 2], [2, 8, 8], &device);
+        let planes = Tensor::<4>::random([2, 2, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        let with_planes = Condition {
+            planes: Some(planes.clone()),
+            ..Condition::none()
+        };
+        let before = values(base.forward(x.clone(), &[0.3], &Condition::none()));
+        let controlled = base.clone().with_control(2).expect("branch").freeze_base();
+        assert!(controlled.has_control() && !base.has_control());
+        // Step 0: the zero-initialised joins leave the base's output exactly as it was.
+        let after = values(controlled.forward(x.clone(), &[0.3], &with_planes));
+        assert_eq!(
+            after, before,
+            "a zero-initialised branch changed the output"
+        );
+        // A base that already reads planes, or has a branch, is refused.
+        assert!(small(0, 1).init(&device).with_control(2).is_err());
+        assert!(controlled.clone().with_control(2).is_err());
+
+        // Training moves the branch only: the base's weights stay, the joins leave zero, and
+        // the output now depends on the planes.
+        // Two steps: behind zero joins the branch gets no gradient at first, so step 1 moves
+        // only the joins and step 2 the branch's own weights (as in ControlNet).
+        let mut optim = AdamConfig::new().init();
+        let mut trained = controlled.clone();
+        for _ in 0..2 {
+            let loss = trained
+                .forward(x.clone(), &[0.3], &with_planes)
+                .sub_scalar(1.0)
+                .powi_scalar(2)
+                .mean();
+            let grads = GradientsParams::from_grads(loss.backward(), &trained);
+            trained = optim.step(1e-2, trained, grads);
+        }
+        let same = |a: &Param<Tensor<4>>, b: &Param<Tensor<4>>| values(a.val()) == values(b.val());
+        assert!(same(&trained.output.weight, &controlled.output.weight));
+        assert!(same(&trained.input.weight, &controlled.input.weight));
+        let branch = trained.control.as_ref().expect("branch");
+        let moved = branch
+            .zero
+            .iter()
+            .map(|z| z.weight.val().abs().max().into_scalar::<f32>())
+            .fold(0.0f32, f32::max);
+        assert!(moved > 1e-3, "the zero convolutions did not train: {moved}");
+        let other = Condition {
+            planes: Some(planes.neg()),
+            ..Condition::none()
+        };
+        let a = values(trained.forward(x.clone(), &[0.3], &with_planes));
+        let b = values(trained.forward(x, &[0.3], &other));
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff > 1e-4, "the trained branch ignores the planes: {diff}");
+
+        // The shape is in the config: a network built from it loads the branch's weights.
+        let config = small(0, 0).with_control_channels(2);
+        let rebuilt = crate::weights::load_record(
+            config.init(&device),
+            &crate::weights::record_bytes(&trained).expect("record"),
+        )
+        .expect("the branch's record loads into a network built from the config");
+        assert_eq!(
+            values(rebuilt.forward(x_again(&device), &[0.3], &with_planes)),
+            values(trained.forward(x_again(&device), &[0.3], &with_planes))
+        );
+    }
+
+    fn x_again(device: &Device) -> Tensor<4> {
+        batch_noise(&[1, 2], [2, 8, 8], device)
     }
 }

@@ -92,9 +92,64 @@ pub fn regress(net: &Denoiser, planes: Tensor<4>) -> Tensor<4> {
     net.forward(zeros, &[1.0], &condition)
 }
 
+/// How a TEM network reads the mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conditioning {
+    /// The planes concatenated to the noisy input (the shipped design).
+    Concatenated,
+    /// A ControlNet-style branch on a frozen base that was trained without them.
+    ControlBranch,
+    /// Not at all: an unconditional base for a ControlNet-style branch.
+    Unconditional,
+}
+
+impl Conditioning {
+    /// For reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Conditioning::Concatenated => "concatenated planes",
+            Conditioning::ControlBranch => "ControlNet-style branch on a frozen base",
+            Conditioning::Unconditional => "none (unconditional base)",
+        }
+    }
+}
+
+/// Which [`Conditioning`] a TEM network of this shape has, or why it is no TEM network.
+fn check_shape(d: &DenoiserConfig) -> Result<Conditioning, String> {
+    let block = BLOCK_PX * BLOCK_PX;
+    let planes = CONDITION_PLANES * block;
+    let conditioning = match (d.condition_channels, d.control_channels) {
+        (c, 0) if c == planes => Some(Conditioning::Concatenated),
+        (0, c) if c == planes => Some(Conditioning::ControlBranch),
+        (0, 0) => Some(Conditioning::Unconditional),
+        _ => None,
+    };
+    match conditioning {
+        Some(c) if d.channels == block && d.tags == 0 && !d.one_dimensional => Ok(c),
+        _ => Err(format!(
+            "the TEM generator needs a two-dimensional denoiser of {block} channels (2 × 2 pixel \
+             blocks), no tags, and {planes} condition channels read either as input planes or \
+             by a ControlNet-style branch (or none, for an unconditional base)"
+        )),
+    }
+}
+
+impl TemHeader {
+    /// How the network reads the mask.
+    pub fn conditioning(&self) -> Conditioning {
+        check_shape(&self.denoiser).unwrap_or(Conditioning::Concatenated)
+    }
+}
+
 impl DenoiserFileHeader for TemHeader {
     fn denoiser_config(&self) -> &DenoiserConfig {
         &self.denoiser
+    }
+
+    fn check(&self) -> Result<(), GeneratorError> {
+        check_shape(&self.denoiser)
+            .map(|_| ())
+            .map_err(GeneratorError::Format)
     }
 
     fn denoiser_bytes(&mut self) -> &mut usize {
@@ -197,18 +252,7 @@ impl TemGenerator {
         device: &Device,
     ) -> Result<Self, GeneratorError> {
         denoiser.validate().map_err(GeneratorError::Input)?;
-        let block = BLOCK_PX * BLOCK_PX;
-        if denoiser.channels != block
-            || denoiser.condition_channels != CONDITION_PLANES * block
-            || denoiser.tags != 0
-            || denoiser.one_dimensional
-        {
-            return Err(GeneratorError::Input(format!(
-                "the TEM generator needs a two-dimensional denoiser of {block} channels (2 × 2 \
-                 pixel blocks) with {} condition channels and no tags",
-                CONDITION_PLANES * block
-            )));
-        }
+        check_shape(&denoiser).map_err(GeneratorError::Input)?;
         let header = TemHeader {
             denoiser,
             prediction: Prediction::Velocity,
@@ -223,6 +267,26 @@ impl TemGenerator {
             denoiser: header.denoiser.init(device),
             header,
         })
+    }
+
+    /// This unconditional generator as the frozen base of a ControlNet-style branch that reads
+    /// the mask's planes (see [`Denoiser::with_control`]); it draws what the base draws until
+    /// the branch is trained.
+    pub fn with_control(mut self) -> Result<Self, GeneratorError> {
+        if self.header.conditioning() != Conditioning::Unconditional || self.header.deterministic {
+            return Err(GeneratorError::Input(
+                "a ControlNet-style branch needs an unconditional base (train tem-diffusion \
+                 --unconditional)"
+                    .into(),
+            ));
+        }
+        let planes = CONDITION_PLANES * BLOCK_PX * BLOCK_PX;
+        self.denoiser = self
+            .denoiser
+            .with_control(planes)
+            .map_err(GeneratorError::Input)?;
+        self.header.denoiser.control_channels = planes;
+        Ok(self)
     }
 
     /// Serialises the generator (see [`crate::weights`]).
@@ -504,5 +568,51 @@ mod tests {
             .remove("deterministic");
         let old: TemHeader = serde_json::from_value(json).expect("old header");
         assert!(!old.deterministic);
+    }
+
+    #[test]
+    fn a_controlnet_style_generator_reads_its_file_back_and_refuses_a_conditioned_base() {
+        let device = Device::flex();
+        let config = default_tem_denoiser()
+            .with_condition_channels(0)
+            .with_base_width(8)
+            .with_blocks_per_level(1)
+            .with_groups(4);
+        let base = TemGenerator::init(config, 16, &device).expect("unconditional base");
+        assert_eq!(base.header.conditioning(), Conditioning::Unconditional);
+        let controlled = base.with_control().expect("branch");
+        assert_eq!(
+            controlled.header.conditioning(),
+            Conditioning::ControlBranch
+        );
+        assert!(controlled.denoiser.has_control());
+        let back = TemGenerator::from_bytes(&controlled.to_bytes().expect("bytes"), &device)
+            .expect("read");
+        assert_eq!(back.header.conditioning(), Conditioning::ControlBranch);
+        let m: Vec<bool> = (0..16 * 8).map(|i| i % 16 == 5).collect();
+        let draw = |g: &TemGenerator| {
+            crate::block_on(g.sample(
+                &SampleSettings {
+                    steps: 2,
+                    ..SampleSettings::default()
+                },
+                &[&m],
+                (16, 8),
+                &[3],
+                &device,
+                |_, _| true,
+            ))
+            .expect("sample")
+            .expect("not stopped")
+        };
+        assert_eq!(draw(&back), draw(&controlled));
+        // Only an unconditional base takes a branch.
+        let err = small(&device).with_control().expect_err("refused");
+        assert!(err.to_string().contains("unconditional base"), "{err}");
+        let mut header = controlled.header.clone();
+        header.denoiser.condition_channels = 8;
+        let bytes = write_denoiser_file(MAGIC, &header, &controlled.denoiser).expect("bytes");
+        let err = TemGenerator::from_bytes(&bytes, &device).expect_err("refused");
+        assert!(err.to_string().contains("ControlNet-style branch"), "{err}");
     }
 }
