@@ -72,6 +72,11 @@ pub(crate) struct AdaptGrainArgs {
     /// Engine masks drawn in the micrographs' look to fine-tune the grain networks on.
     #[arg(long, default_value_t = 300)]
     generate: usize,
+    /// Which masks the training pairs are drawn for: engine masks (exact, the engine's grain
+    /// shapes), the micrographs' own pseudo-masks (their grain shapes; the drawn image matches
+    /// its mask, whatever the pipeline missed), or both.
+    #[arg(long, value_enum, default_value_t = MaskSource::Engine)]
+    masks: MaskSource,
     /// Drawn pairs kept aside to measure the pipeline's agreement with their masks.
     #[arg(long, default_value_t = 40)]
     check: usize,
@@ -97,6 +102,17 @@ pub(crate) struct AdaptGrainArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
+}
+
+/// `--masks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MaskSource {
+    /// `--generate` engine masks.
+    Engine,
+    /// One pair per micrograph, for its pseudo-mask.
+    Pseudo,
+    /// Both sets.
+    Both,
 }
 
 /// One stage's command and how long it took.
@@ -272,38 +288,64 @@ pub(crate) fn grain(a: &AdaptGrainArgs) -> Result<()> {
         &generator,
     )?);
 
-    // 3. Engine masks in that look: training pairs and check pairs.
+    // 3. Masks drawn in that look: training pairs (engine masks, the micrographs' own
+    //    pseudo-masks, or both) and check pairs (engine masks of another batch).
     let generated = out("generated");
     let check = out("check");
-    for (name, dir, count, seed) in [
-        ("drawing training pairs", &generated, a.generate, a.seed),
-        ("drawing check pairs", &check, a.check, a.seed + 1),
-    ] {
-        let command = [
-            "sample",
-            "tem-diffusion",
-            "--model",
-            &path_arg(&generator),
-            "--generate",
-            &count.to_string(),
-            "--seed",
-            &seed.to_string(),
-            "--steps",
-            &a.steps.to_string(),
-            "--out",
-            &path_arg(dir),
-            "--device",
-            &device_arg,
-        ]
-        .map(String::from)
-        .to_vec();
+    let draw = |masks: &[String], seed: u64, dir: &Path| -> Vec<String> {
+        let mut command: Vec<String> =
+            ["sample", "tem-diffusion", "--model", &path_arg(&generator)]
+                .map(String::from)
+                .to_vec();
+        command.extend(masks.iter().cloned());
+        command.extend(
+            [
+                "--seed",
+                &seed.to_string(),
+                "--steps",
+                &a.steps.to_string(),
+                "--out",
+                &path_arg(dir),
+                "--device",
+                &device_arg,
+            ]
+            .map(String::from),
+        );
+        command
+    };
+    let engine_masks = |n: usize| vec!["--generate".to_string(), n.to_string()];
+    let mut training_dirs = Vec::new();
+    if a.masks != MaskSource::Pseudo {
         stages.push(stage(
             "stage 3/5",
-            name,
-            command,
-            &dir.join("labels.jsonl"),
+            "drawing pairs for engine masks",
+            draw(&engine_masks(a.generate), a.seed, &generated),
+            &generated.join("labels.jsonl"),
         )?);
+        training_dirs.push(generated.clone());
     }
+    if a.masks != MaskSource::Engine {
+        let masks = out("pseudo-masks");
+        write_mask_files(&pseudo, &masks)?;
+        let drawn = out("generated-pseudo");
+        stages.push(stage(
+            "stage 3/5",
+            "drawing pairs for the micrographs' own pseudo-masks",
+            draw(&["--masks".into(), path_arg(&masks)], a.seed, &drawn),
+            &drawn.join("labels.jsonl"),
+        )?);
+        training_dirs.push(drawn);
+    }
+    stages.push(stage(
+        "stage 3/5",
+        "drawing check pairs",
+        draw(&engine_masks(a.check), a.seed + 1, &check),
+        &check.join("labels.jsonl"),
+    )?);
+    let training = match training_dirs.as_slice() {
+        [one] => one.clone(),
+        _ => joined_dataset(&training_dirs, &out("training"))?,
+    };
 
     // 4. The grain networks learn from exact masks in the micrographs' look.
     let adapted = out("grain.bin");
@@ -312,7 +354,7 @@ pub(crate) fn grain(a: &AdaptGrainArgs) -> Result<()> {
         "train",
         "grain",
         "--data",
-        &path_arg(&generated),
+        &path_arg(&training),
         "--out",
         &path_arg(&adapted),
         "--net1-epochs",
@@ -530,6 +572,67 @@ fn write_pseudo_pairs(
         "mean_grains": (grains as f64 / n * 10.0).round() / 10.0,
         "mean_boundary_fraction": (fraction / n * 1e4).round() / 1e4,
     }))
+}
+
+/// The pseudo-masks of `pseudo` as mask images for `sample tem-diffusion --masks`: cropped to
+/// multiples of 8 pixels (what the generator draws), without masks that are empty or all
+/// boundary after cropping. Written once.
+fn write_mask_files(pseudo: &Path, dir: &Path) -> Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let partial = dir.with_extension("partial");
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    for (n, record) in crate::labels::read(pseudo, "tem", None)? {
+        let path = crate::labels::file_field(pseudo, &record, "boundary", n)?;
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mask = crate::grain_data::decode(&bytes, &path)?.to_f32();
+        let (w, h) = (mask.width() / 8 * 8, mask.height() / 8 * 8);
+        let pixels: Vec<u8> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                if mask.pixels()[y * mask.width() + x] > 0.0 {
+                    255
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let lines = pixels.iter().filter(|&&p| p > 0).count();
+        if w == 0 || h == 0 || lines == 0 || lines == pixels.len() {
+            continue;
+        }
+        let name = path.file_name().map(|f| f.to_owned()).unwrap_or_default();
+        let image = imaging::Image::from_vec(w, h, pixels)?;
+        fs::write(partial.join(name), imaging::codec::encode_png_u8(&image)?)
+            .with_context(|| format!("cannot write into {}", partial.display()))?;
+    }
+    fs::rename(&partial, dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(())
+}
+
+/// One `generate tem`-layout directory listing the pairs of `dirs` (its labels.jsonl names
+/// their files by relative paths), for `train grain --data`.
+fn joined_dataset(dirs: &[PathBuf], out: &Path) -> Result<PathBuf> {
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut lines = String::new();
+    for dir in dirs {
+        let prefix = dir
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (_, mut record) in crate::labels::read(dir, "tem", None)? {
+            for key in ["file", "boundary", "grains"] {
+                if let Some(f) = record.get(key).and_then(|f| f.as_str()) {
+                    record[key] = format!("../{prefix}/{f}").into();
+                }
+            }
+            lines += &format!("{record}\n");
+        }
+    }
+    write_atomic(&out.join("labels.jsonl"), lines.as_bytes())?;
+    Ok(out.to_path_buf())
 }
 
 /// Advances a progress bar when dropped: once per item, however it ended.

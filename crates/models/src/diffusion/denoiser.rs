@@ -39,9 +39,9 @@ pub struct DenoiserConfig {
     /// Condition planes read by a ControlNet-style branch (0: none; Zhang et al. 2023): a
     /// trainable copy of the way down and the middle that sees the planes, added to this
     /// network's skips and middle through zero-initialised 1 × 1 convolutions, while the rest
-    /// (trained without them) stays frozen. See [`Denoiser::with_control`].
-    #[config(default = 0)]
-    pub control_channels: usize,
+    /// (trained without them) stays frozen. See [`Denoiser::with_control`]. `None` (files
+    /// written before the field existed) is 0.
+    pub control_channels: Option<usize>,
     /// Length of the tag vector (0: no tags).
     #[config(default = 0)]
     pub tags: usize,
@@ -72,6 +72,11 @@ pub struct DenoiserConfig {
 }
 
 impl DenoiserConfig {
+    /// Planes read by the ControlNet-style branch (0: none).
+    pub fn control_planes(&self) -> usize {
+        self.control_channels.unwrap_or(0)
+    }
+
     /// Height (and, unless one-dimensional, width) of the input must be a multiple of this.
     pub fn multiple_px(&self) -> usize {
         1 << self.multipliers.len().saturating_sub(1)
@@ -170,10 +175,10 @@ impl DenoiserConfig {
             }
         }
         let tags = (self.tags > 0).then(|| LinearConfig::new(self.tags + 1, emb).init(device));
-        let control = (self.control_channels > 0).then(|| {
+        let control = (self.control_planes() > 0).then(|| {
             let base = DenoiserConfig {
-                control_channels: 0,
-                condition_channels: self.condition_channels + self.control_channels,
+                control_channels: None,
+                condition_channels: self.condition_channels + self.control_planes(),
                 ..self.clone()
             }
             .init(device);
@@ -202,7 +207,7 @@ impl DenoiserConfig {
             tag_count: self.tags,
             condition_channels: self.condition_channels,
             control,
-            control_channels: self.control_channels,
+            control_channels: self.control_planes(),
         }
     }
 
@@ -1062,7 +1067,7 @@ mod tests {
         assert!(diff > 1e-4, "the trained branch ignores the planes: {diff}");
 
         // The shape is in the config: a network built from it loads the branch's weights.
-        let config = small(0, 0).with_control_channels(2);
+        let config = small(0, 0).with_control_channels(Some(2));
         let rebuilt = crate::weights::load_record(
             config.init(&device),
             &crate::weights::record_bytes(&trained).expect("record"),

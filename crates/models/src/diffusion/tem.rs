@@ -118,7 +118,7 @@ impl Conditioning {
 fn check_shape(d: &DenoiserConfig) -> Result<Conditioning, String> {
     let block = BLOCK_PX * BLOCK_PX;
     let planes = CONDITION_PLANES * block;
-    let conditioning = match (d.condition_channels, d.control_channels) {
+    let conditioning = match (d.condition_channels, d.control_planes()) {
         (c, 0) if c == planes => Some(Conditioning::Concatenated),
         (0, c) if c == planes => Some(Conditioning::ControlBranch),
         (0, 0) => Some(Conditioning::Unconditional),
@@ -285,7 +285,7 @@ impl TemGenerator {
             .denoiser
             .with_control(planes)
             .map_err(GeneratorError::Input)?;
-        self.header.denoiser.control_channels = planes;
+        self.header.denoiser.control_channels = Some(planes);
         Ok(self)
     }
 
@@ -614,5 +614,18 @@ mod tests {
         let bytes = write_denoiser_file(MAGIC, &header, &controlled.denoiser).expect("bytes");
         let err = TemGenerator::from_bytes(&bytes, &device).expect_err("refused");
         assert!(err.to_string().contains("ControlNet-style branch"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_files_still_read_after_the_network_grew_fields() {
+        // Files written before `control_channels` (and the ControlNet-style branch) existed.
+        let device = Device::flex();
+        let tem = include_bytes!("../../../../public/models/tem-diffusion-v1.bin");
+        let g = TemGenerator::from_bytes(tem, &device).expect("tem-diffusion-v1 reads");
+        assert_eq!(g.header.conditioning(), Conditioning::Concatenated);
+        assert!(!g.denoiser.has_control());
+        let scattering = include_bytes!("../../../../public/models/diffusion-v2.bin");
+        crate::diffusion::generator::Generator::from_bytes(scattering, &device)
+            .expect("diffusion-v2 reads");
     }
 }
