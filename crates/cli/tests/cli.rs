@@ -2033,6 +2033,28 @@ fn adapt_grain_runs_every_stage_reports_and_continues_where_it_stopped() {
     assert_eq!(again["grain_sha256"], digest);
     assert_eq!(again["pseudo_masks"], report["pseudo_masks"]);
 
+    // Pairs drawn for the micrographs' own pseudo-masks as well: one training set of both.
+    let both = work.path().join("both");
+    let mut with_both: Vec<&str> = args.to_vec();
+    let both_s = both.to_str().expect("utf-8");
+    let at = with_both.iter().position(|a| *a == "--out").expect("--out") + 1;
+    with_both[at] = both_s;
+    with_both.extend(["--masks", "both"]);
+    let o = run_ok(&with_both);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(
+        report["stages"].as_array().map(Vec::len),
+        Some(6),
+        "{report}"
+    );
+    let joined = std::fs::read_to_string(both.join("training/labels.jsonl")).expect("joined");
+    assert_eq!(
+        joined.lines().count(),
+        8 + 4,
+        "8 engine masks and 4 pseudo-masks"
+    );
+    assert!(joined.contains("../generated-pseudo/"), "{joined}");
+
     // The same through `synthscope serve`: a zip of micrographs in, adapted weights and the
     // report out.
     let mut zipped = std::io::Cursor::new(Vec::new());
