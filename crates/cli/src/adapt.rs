@@ -5,8 +5,9 @@
 //!    `<out>/pseudo/` in the `generate tem` layout.
 //! 2. **Generator**: the mask-conditioned TEM generator is fine-tuned on those pairs, so it learns
 //!    the look of these micrographs (`<out>/generator.bin`).
-//! 3. **Training pairs**: it draws engine masks — exact labels — in that look
-//!    (`<out>/generated/`), and a second batch kept aside as a check (`<out>/check/`).
+//! 3. **Training pairs**: it draws a micrograph in that look for each pseudo-mask (their grain
+//!    shapes; the pair is exact whatever the pipeline missed) or for engine masks (`--masks`),
+//!    and engine masks of another batch kept aside as a check (`<out>/check/`).
 //! 4. **Grain networks**: fine-tuned on the drawn pairs (`<out>/grain.bin`).
 //! 5. **Report** (`<out>/report.json`, also printed): the pipeline's agreement with the
 //!    generator's conditions on the check pairs before and after, how much the masks of the
@@ -69,13 +70,15 @@ pub(crate) struct AdaptGrainArgs {
     /// micrographs' smaller side).
     #[arg(long, default_value_t = 96)]
     patch_px: usize,
-    /// Engine masks drawn in the micrographs' look to fine-tune the grain networks on.
+    /// Engine masks drawn in the micrographs' look to fine-tune the grain networks on (with
+    /// `--masks engine` or `both`).
     #[arg(long, default_value_t = 300)]
     generate: usize,
-    /// Which masks the training pairs are drawn for: engine masks (exact, the engine's grain
-    /// shapes), the micrographs' own pseudo-masks (their grain shapes; the drawn image matches
-    /// its mask, whatever the pipeline missed), or both.
-    #[arg(long, value_enum, default_value_t = MaskSource::Engine)]
+    /// Which masks the training pairs are drawn for: the micrographs' own pseudo-masks (their
+    /// grain shapes; the drawn image follows its mask, whatever the pipeline missed), engine
+    /// masks (the engine's grain shapes, which the networks then learn too), or both. Pseudo
+    /// was chosen on a validation domain (docs/tem-diffusion.md).
+    #[arg(long, value_enum, default_value_t = MaskSource::Pseudo)]
     masks: MaskSource,
     /// Drawn pairs kept aside to measure the pipeline's agreement with their masks.
     #[arg(long, default_value_t = 40)]
@@ -346,6 +349,10 @@ pub(crate) fn grain(a: &AdaptGrainArgs) -> Result<()> {
         [one] => one.clone(),
         _ => joined_dataset(&training_dirs, &out("training"))?,
     };
+    let training_pairs = crate::labels::read(&training, "tem", None)?.len();
+    if training_pairs < 2 {
+        bail!("{training_pairs} training pair(s) were drawn; fine-tuning needs at least 2");
+    }
 
     // 4. The grain networks learn from exact masks in the micrographs' look.
     let adapted = out("grain.bin");
@@ -364,7 +371,7 @@ pub(crate) fn grain(a: &AdaptGrainArgs) -> Result<()> {
         "--lr",
         &a.grain_lr.to_string(),
         "--val",
-        &(a.generate / 8).clamp(1, 24).to_string(),
+        &(training_pairs / 8).clamp(1, 24).to_string(),
         "--t0",
         &refine.t0.to_string(),
         "--threshold",
