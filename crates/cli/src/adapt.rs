@@ -167,7 +167,7 @@ pub(crate) fn path_arg(p: &Path) -> String {
 
 pub(crate) fn grain(a: &AdaptGrainArgs) -> Result<()> {
     let started = Instant::now();
-    if a.generate < 8 || a.check < 1 {
+    if (a.masks != MaskSource::Pseudo && a.generate < 8) || a.check < 1 {
         bail!(
             "--generate must be at least 8 (the grain networks' fine-tuning keeps some for validation) and --check at least 1"
         );
