@@ -275,15 +275,7 @@ pub(crate) fn grain(a: &AdaptGrainArgs) -> Result<()> {
     .map(String::from)
     .to_vec();
     command.extend(max_steps(a));
-    if generator
-        .with_extension("bin.ckpt")
-        .join("progress.json")
-        .exists()
-    {
-        command.push("--resume".into());
-    } else {
-        command.extend(["--init".into(), path_arg(&base_generator)]);
-    }
+    command.extend(resume_or_init(&generator, &base_generator));
     stages.push(stage(
         "stage 2/5",
         "generator fine-tuning",
@@ -384,15 +376,7 @@ pub(crate) fn grain(a: &AdaptGrainArgs) -> Result<()> {
     .map(String::from)
     .to_vec();
     command.extend(max_steps(a));
-    if adapted
-        .with_extension("bin.ckpt")
-        .join("progress.json")
-        .exists()
-    {
-        command.push("--resume".into());
-    } else {
-        command.extend(["--init".into(), path_arg(&base_grain)]);
-    }
+    command.extend(resume_or_init(&adapted, &base_grain));
     stages.push(stage("stage 4/5", "grain fine-tuning", command, &adapted)?);
 
     // 5. The report.
@@ -453,6 +437,19 @@ fn heldout_line(heldout: &serde_json::Value) -> String {
     match (f1("before"), f1("after")) {
         (Some(b), Some(a)) => format!("; held-out micrographs: boundary F1 {b:.4} → {a:.4}"),
         _ => String::new(),
+    }
+}
+
+/// `--resume` when the training that writes `out` left a checkpoint, else `--init base`.
+fn resume_or_init(out: &Path, base: &Path) -> Vec<String> {
+    if out
+        .with_extension("bin.ckpt")
+        .join("progress.json")
+        .exists()
+    {
+        vec!["--resume".into()]
+    } else {
+        vec!["--init".into(), path_arg(base)]
     }
 }
 
@@ -730,5 +727,18 @@ mod tests {
         let empty = tempfile::tempdir().expect("dir");
         let e = micrograph_files(empty.path(), None).expect_err("nothing to adapt to");
         assert!(e.to_string().contains("no PNG, TIFF or JPEG"), "{e}");
+    }
+
+    #[test]
+    fn an_interrupted_fine_tuning_resumes_and_a_new_one_starts_from_the_base() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (out, base) = (dir.path().join("grain.bin"), dir.path().join("base.bin"));
+        assert_eq!(
+            resume_or_init(&out, &base),
+            ["--init".to_string(), base.display().to_string()]
+        );
+        fs::create_dir_all(dir.path().join("grain.bin.ckpt")).expect("dir");
+        fs::write(dir.path().join("grain.bin.ckpt/progress.json"), "{}").expect("write");
+        assert_eq!(resume_or_init(&out, &base), ["--resume"]);
     }
 }
