@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use imaging::plausibility::{self, Verdict};
 use imaging::scattering::{BeamSource, FourierBessel, Prepared, prepare};
 use models::classify::{Classification, Classifier, Inputs};
 use rayon::prelude::*;
@@ -108,16 +109,27 @@ pub(crate) fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// One file read and prepared for the classifiers.
+struct Read {
+    prepared: Prepared,
+    /// Where the beam centre came from ("given", "file header", …).
+    beam_from: &'static str,
+    /// The plausibility check's verdict on the raw counts.
+    verdict: Verdict,
+}
+
 /// Reads and prepares one file: the beam centre `given` (with where it came from), else the
-/// one the file's header records (CBF), else estimated. Also says where a given centre came
-/// from.
+/// one the file's header records (CBF), else estimated; and checks that it is a plausible
+/// detector frame.
 fn read_and_prepare(
     path: &Path,
     given: Option<((f64, f64), &'static str)>,
     basis: &FourierBessel,
-) -> Result<(Prepared, &'static str)> {
+) -> Result<Read> {
     let bytes = fs::read(path).context("cannot read the file")?;
     let loaded = imaging::load::load_gray(&bytes, 8)?;
+    let image = loaded.image.to_f32();
+    let verdict = plausibility::check(&image, loaded.image.full_scale());
     let header = loaded
         .geometry
         .as_ref()
@@ -127,8 +139,12 @@ fn read_and_prepare(
         Some((b, source)) => (Some(b), source),
         None => (None, "estimated"),
     };
-    let p = prepare(&loaded.image.to_f32(), None, beam, basis)?;
-    Ok((p, source))
+    let prepared = prepare(&image, None, beam, basis)?;
+    Ok(Read {
+        prepared,
+        beam_from: source,
+        verdict,
+    })
 }
 
 /// The classifiers' inputs of a prepared image (the realism members read the image view).
@@ -140,13 +156,10 @@ pub(crate) fn inputs(p: &Prepared) -> Inputs<'_> {
     }
 }
 
-/// The JSON line of a classified image.
-fn line(
-    path: &Path,
-    (p, given_by): &(Prepared, &'static str),
-    c: &Classification,
-    classifier: &Classifier,
-) -> Value {
+/// The JSON line of a classified image. An implausible frame keeps its tags (with the verdict
+/// beside them) but gets no realism score: the ensemble was never shown such frames.
+fn line(path: &Path, read: &Read, c: &Classification, classifier: &Classifier) -> Value {
+    let (p, given_by) = (&read.prepared, &read.beam_from);
     let r4 = |x: f64| (x * 1e4).round() / 1e4;
     let tags: serde_json::Map<String, Value> = classifier
         .tags
@@ -183,10 +196,25 @@ fn line(
         "beam_doubtful": p.beam_source.doubtful(),
         "tags": tags,
         "top_tags": ranked.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
-        "realism": {
-            "score": r4(c.realism_score),
-            "realistic": c.realistic,
-            "members": members,
+        "plausibility": {
+            "plausible": read.verdict.plausible(),
+            "problems": read.verdict.problems,
+            "summary": read.verdict.summary(),
+        },
+        "realism": if read.verdict.plausible() {
+            json!({
+                "judged": true,
+                "score": r4(c.realism_score),
+                "realistic": c.realistic,
+                "members": members,
+            })
+        } else {
+            json!({
+                "judged": false,
+                "score": null,
+                "realistic": null,
+                "reason": "not a plausible detector frame (see plausibility)",
+            })
         },
     })
 }
@@ -231,23 +259,31 @@ pub(crate) fn run(a: &ClassifyArgs) -> Result<()> {
     let bar = progress_bar("classify", files.len(), 0);
     let mut failed = 0usize;
     for chunk in files.chunks(CHUNK) {
-        let prepared: Vec<Result<(Prepared, &'static str)>> = chunk
+        let prepared: Vec<Result<Read>> = chunk
             .par_iter()
             .map(|f| read_and_prepare(f, given, &basis))
             .collect();
         let ok: Vec<&Prepared> = prepared
             .iter()
-            .filter_map(|p| p.as_ref().ok().map(|(p, _)| p))
+            .filter_map(|r| r.as_ref().ok().map(|r| &r.prepared))
             .collect();
         let inputs: Vec<Inputs> = ok.iter().map(|p| inputs(p)).collect();
         let mut results = block_on(classifier.classify(&inputs, &device))?.into_iter();
         for (path, p) in chunk.iter().zip(&prepared) {
             let value = match p {
-                Ok(p) => {
+                Ok(read) => {
                     let c = results
                         .next()
                         .context("the classifier returned fewer results than images")?;
-                    line(path, p, &c, &classifier)
+                    if let Some(summary) = read.verdict.summary() {
+                        bar.suspend(|| {
+                            eprintln!(
+                                "warning: {}: {summary}; its realism is not judged",
+                                path.display()
+                            )
+                        });
+                    }
+                    line(path, read, &c, &classifier)
                 }
                 Err(e) => {
                     failed += 1;

@@ -650,6 +650,19 @@ fn classify_streams_a_directory_to_json_lines_and_reports_bad_files() {
     args.extend_from_slice(&tiny);
     run_ok(&args);
     std::fs::write(data.path().join("broken.tiff"), b"II*\0 not really").expect("write");
+    // The damaged TIFF a user met: 98 % zeros and a stripe of values near 2³² that still decodes.
+    let mut damaged = imaging::Image::from_vec(256, 256, vec![0u32; 256 * 256]).expect("size");
+    for (i, p) in damaged.pixels_mut()[100 * 256..105 * 256]
+        .iter_mut()
+        .enumerate()
+    {
+        *p = 4_290_000_000 + (i as u32 % 97) * 10_000;
+    }
+    std::fs::write(
+        data.path().join("damaged.tiff"),
+        imaging::codec::encode_tiff_u32(&damaged).expect("TIFF"),
+    )
+    .expect("write");
     let out = w("tags.jsonl");
     let o = synthscope(&[
         "classify",
@@ -667,7 +680,7 @@ fn classify_streams_a_directory_to_json_lines_and_reports_bad_files() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
-    assert_eq!(lines.len(), 13);
+    assert_eq!(lines.len(), 14);
     let broken = lines
         .iter()
         .find(|l| {
@@ -677,8 +690,39 @@ fn classify_streams_a_directory_to_json_lines_and_reports_bad_files() {
         })
         .expect("a line for the broken file");
     assert!(broken["error"].is_string(), "{broken}");
-    let good: Vec<_> = lines.iter().filter(|l| l["error"].is_null()).collect();
-    assert_eq!(good.len(), 12);
+    let damaged = lines
+        .iter()
+        .find(|l| {
+            l["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("damaged.tiff"))
+        })
+        .expect("a line for the damaged file");
+    assert_eq!(damaged["plausibility"]["plausible"], false, "{damaged}");
+    assert_eq!(
+        damaged["plausibility"]["problems"][0]["kind"],
+        "beyond_counter"
+    );
+    assert_eq!(damaged["realism"]["judged"], false, "{damaged}");
+    assert!(damaged["realism"]["score"].is_null());
+    let good: Vec<_> = lines
+        .iter()
+        .filter(|l| l["error"].is_null() && l["plausibility"]["plausible"] == true)
+        .collect();
+    // The engine draws the odd frame empty (beam off the detector, nothing on it): "no signal".
+    for l in lines
+        .iter()
+        .filter(|l| l["plausibility"]["plausible"] == false)
+    {
+        if !std::ptr::eq(l, damaged) {
+            assert_eq!(l["plausibility"]["problems"][0]["kind"], "no_signal", "{l}");
+        }
+    }
+    assert!(
+        good.len() >= 10,
+        "{} plausible engine frames of 12",
+        good.len()
+    );
     for l in good {
         assert_eq!(l["tags"].as_object().expect("tags").len(), 15, "{l}");
         let score = l["realism"]["score"].as_f64().expect("score");

@@ -105,6 +105,17 @@ pub enum GrayImage {
 }
 
 impl GrayImage {
+    /// The largest value of the integer sample type (255, 65 535, 4 294 967 295); `None` for
+    /// floats. Detector files use it to mark masked or saturated pixels.
+    pub fn full_scale(&self) -> Option<f64> {
+        match self {
+            GrayImage::U8(_) => Some(f64::from(u8::MAX)),
+            GrayImage::U16(_) => Some(f64::from(u16::MAX)),
+            GrayImage::U32(_) => Some(f64::from(u32::MAX)),
+            GrayImage::F32(_) => None,
+        }
+    }
+
     /// Converts any depth to `f32` values (no rescaling).
     pub fn to_f32(&self) -> Image<f32> {
         match self {

@@ -12,6 +12,8 @@
 //! - [`math`]: portable transcendental functions (identical bits natively and in wasm).
 //! - [`metrics`]: pixel accuracy, boundary F1 with tolerance, variation of information, adapted
 //!   Rand, the two-point correlation S₂(r) of a boundary map.
+//! - [`plausibility`]: is a file a detector frame at all (no signal, saturated, counts beyond
+//!   any counter, not counting noise, garbage lines)? Checked before the models judge it.
 //! - [`poni`]: pyFAI PONI calibrations → beam centre and q per pixel (pyFAI's conventions).
 //! - [`profile`]: radial (I(r)) and azimuthal (I(χ)) averages around a beam centre.
 //! - [`regions`]: 4-connected flood fill.
@@ -35,6 +37,7 @@ mod image;
 pub mod load;
 pub mod math;
 pub mod metrics;
+pub mod plausibility;
 pub mod poni;
 pub mod profile;
 pub mod regions;
