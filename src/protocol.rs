@@ -408,6 +408,10 @@ pub struct ClassifiedHeader {
     pub beam_doubtful: bool,
     /// Tag names and probabilities, most probable first.
     pub tags: Vec<(String, f32)>,
+    /// Why the file is not a plausible detector frame (`imaging::plausibility`); then its
+    /// realism is not judged. `None` for a plausible frame.
+    #[serde(default)]
+    pub implausible: Option<String>,
     /// The ensemble's weighted soft vote that the image is realistic.
     pub realism_score: f64,
     /// The vote is above the ensemble's decision threshold.

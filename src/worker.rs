@@ -717,8 +717,17 @@ struct ClassifyRequest {
 }
 
 /// Decodes the source buffer of a request.
-/// The image, a notice for the user, and the set-up the file's header records (CBF).
-type Decoded = (Image<f32>, Option<String>, Option<FileGeometry>);
+/// What [`decode`] gives: the image as floats and what the file said about it.
+struct Decoded {
+    image: Image<f32>,
+    /// A notice for the user (colour converted to grey).
+    notice: Option<String>,
+    /// The set-up the file's header records (CBF).
+    geometry: Option<FileGeometry>,
+    /// The largest value of the file's integer sample type (`None`: floats, or pixels handed
+    /// over by the Generate page), for the plausibility check.
+    full_scale: Option<f64>,
+}
 
 fn decode(
     source: Source,
@@ -729,13 +738,20 @@ fn decode(
         Source::File => {
             let loaded = imaging::load::load_gray(&protocol::bytes(first), min_side_px)
                 .map_err(|e| e.to_string())?;
-            (loaded.image.to_f32(), loaded.notice(), loaded.geometry)
+            Decoded {
+                image: loaded.image.to_f32(),
+                notice: loaded.notice(),
+                full_scale: loaded.image.full_scale(),
+                geometry: loaded.geometry,
+            }
         }
-        Source::Pixels { width, height } => (
-            Image::from_vec(width, height, protocol::f32s(first)).map_err(|e| e.to_string())?,
-            None,
-            None,
-        ),
+        Source::Pixels { width, height } => Decoded {
+            image: Image::from_vec(width, height, protocol::f32s(first))
+                .map_err(|e| e.to_string())?,
+            notice: None,
+            geometry: None,
+            full_scale: None,
+        },
     })
 }
 
@@ -764,8 +780,15 @@ async fn classify(
         .first()
         .ok_or("the request carried no image (a bug: please report it)")?;
     stage("decoding");
-    let (image, notice, header) = decode(r.source, first, 8)?;
-    let header = header.unwrap_or_default();
+    let Decoded {
+        image,
+        notice,
+        geometry,
+        full_scale,
+    } = decode(r.source, first, 8)?;
+    let header = geometry.unwrap_or_default();
+    // Before the models: a frame no detector would write gets no realism verdict.
+    let implausible = imaging::plausibility::check(&image, full_scale).summary();
     let (w, h) = (image.width(), image.height());
     // A centre the user gave wins over the file's; the file's over an estimate.
     let header_beam = if r.beam_px.is_none() {
@@ -885,6 +908,7 @@ async fn classify(
         beam_explained: beam_explained.filter(|e| e.is_finite()),
         beam_doubtful: p.beam_source.doubtful(),
         tags,
+        implausible,
         // JSON has no NaN: a NaN score (a broken weights file) reads as "not realistic".
         realism_score: if c.realism_score.is_finite() {
             c.realism_score
@@ -945,7 +969,7 @@ async fn segment(
         .first()
         .ok_or("the request carried no image (a bug: please report it)")?;
     stage("decoding".into());
-    let (image, notice, _) = decode(source, first, MIN_SIDE_PX)?;
+    let Decoded { image, notice, .. } = decode(source, first, MIN_SIDE_PX)?;
     let (w, h) = (image.width(), image.height());
     clock.lap("decode");
     stage("edge fusion (Sobel, LoG, Canny)".into());

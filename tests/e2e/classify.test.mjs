@@ -161,18 +161,36 @@ test('16-bit TIFFs are tagged, judged and profiled on the CPU; edits, Pilatus, b
     assert.equal(Number(await page.getAttribute('#classify-status', 'data-done')), doneBefore);
     assert.match(await page.textContent('#classify-status'), /corrupt\.tif/);
 
+    // A damaged file that still decodes (98 % zeros, a stripe of values near 2³²): the
+    // plausibility check says so, and the realism ensemble does not judge it.
+    const damagedCounts = new Uint32Array(256 * 256);
+    for (let i = 100 * 256; i < 105 * 256; i++) damagedCounts[i] = 4_290_000_000 + (i % 97) * 10_000;
+    const damaged = path.join(dataDir, 'damaged_u32.tif');
+    fs.writeFileSync(damaged, encodeTiff(256, 256, damagedCounts, { bits: 32 }));
+    await upload(page, damaged);
+    await select(page, IMAGES + 3);
+    await page.waitForSelector('#plausibility');
+    assert.match(await page.textContent('#plausibility'), /Not a plausible detector frame: .*2³¹ counts or more/);
+    assert.equal(await page.getAttribute('#realism', 'data-verdict'), 'not judged');
+    await page.screenshot({ path: `${ARTIFACTS}/classify-implausible.png` });
+
     // Export: one JSON record per classified image.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
     const file = `${ARTIFACTS}/classified.json`;
     await download.saveAs(file);
     const records = JSON.parse(fs.readFileSync(file, 'utf8'));
-    assert.equal(records.length, doneBefore);
+    assert.equal(records.length, doneBefore + 1);
     assert.equal(Object.keys(records[0].tags).length, 15);
     assert.ok(typeof records[0].realism.score === 'number');
+    const judged = records.find((r) => r.file === 'damaged_u32.tif');
+    assert.equal(judged?.realism.judged, false, JSON.stringify(judged?.realism));
+    assert.equal(judged.plausibility.plausible, false);
     const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
     const csvFile = `${ARTIFACTS}/classified.csv`;
     await csvDownload.saveAs(csvFile);
-    assert.equal(fs.readFileSync(csvFile, 'utf8').trim().split('\n').length, doneBefore + 1);
+    const csvLines = fs.readFileSync(csvFile, 'utf8').trim().split('\n');
+    assert.equal(csvLines.length, doneBefore + 2);
+    assert.match(csvLines.find((l) => l.startsWith('"damaged_u32.tif"')), /,not judged,/);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -195,7 +195,10 @@ pub fn check(image: &Image<f32>, full_scale: Option<f64>) -> Verdict {
         return Verdict { problems };
     }
     if lo == hi {
-        problems.push(Problem::NoSignal { value: lo });
+        // Beside counts beyond the counter, "every pixel is 0" would not be true.
+        if beyond == 0 {
+            problems.push(Problem::NoSignal { value: lo });
+        }
         return Verdict { problems };
     }
     let at_max = pixels
@@ -223,33 +226,41 @@ fn roughness_problem(image: &Image<f32>, is_marker: &dyn Fn(f64) -> bool) -> Opt
     }
     let pixels = image.pixels();
     let at = |x: usize, y: usize| f64::from(pixels[y * w + x]);
-    let valid = |v: f64| v.is_finite() && v >= 0.0 && v < COUNTER_LIMIT && !is_marker(v);
+    let valid = |v: f64| v.is_finite() && (0.0..COUNTER_LIMIT).contains(&v) && !is_marker(v);
     // Per interior pixel: the smallest |Δ| to its right, lower, lower-right and lower-left
     // neighbours over √(level + 1). Structure (rings, streaks, beamstop edges) is smooth along
     // at least one of the four directions; counting noise and garbage are rough along all.
-    let mut by_row: Vec<Vec<f64>> = vec![Vec::new(); h];
-    let mut by_column: Vec<Vec<f64>> = vec![Vec::new(); w];
-    for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            let c = at(x, y);
-            let around = [
-                at(x + 1, y),
-                at(x, y + 1),
-                at(x + 1, y + 1),
-                at(x - 1, y + 1),
-            ];
-            if !valid(c) || !around.iter().all(|&v| valid(v)) {
-                continue;
-            }
-            let smallest = around
-                .iter()
-                .map(|&v| (v - c).abs())
-                .fold(f64::INFINITY, f64::min);
-            let r = smallest / (c + 1.0).sqrt();
-            by_row[y].push(r);
-            by_column[x].push(r);
+    let roughness = |x: usize, y: usize| -> Option<f64> {
+        if x == 0 || y == 0 || x + 1 >= w || y + 1 >= h {
+            return None;
         }
-    }
+        let c = at(x, y);
+        let around = [
+            at(x + 1, y),
+            at(x, y + 1),
+            at(x + 1, y + 1),
+            at(x - 1, y + 1),
+        ];
+        if !valid(c) || !around.iter().all(|&v| valid(v)) {
+            return None;
+        }
+        let smallest = around
+            .iter()
+            .map(|&v| (v - c).abs())
+            .fold(f64::INFINITY, f64::min);
+        Some(smallest / (c + 1.0).sqrt())
+    };
+    // [h][w], row-major like the image.
+    let map: Vec<Option<f64>> = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .map(|(x, y)| roughness(x, y))
+        .collect();
+    let by_row: Vec<Vec<f64>> = (0..h)
+        .map(|y| map[y * w..(y + 1) * w].iter().flatten().copied().collect())
+        .collect();
+    let by_column: Vec<Vec<f64>> = (0..w)
+        .map(|x| map.iter().skip(x).step_by(w).flatten().copied().collect())
+        .collect();
     let line_medians = |lines: Vec<Vec<f64>>| -> Vec<Option<f64>> {
         lines
             .into_iter()
@@ -379,8 +390,8 @@ mod tests {
             &Image::from_vec(w, h, data).expect("sizes"),
             Some(4_294_967_295.0),
         );
-        match &v.problems[0] {
-            Problem::BeyondCounter { pixels, .. } => assert_eq!(*pixels, 2 * w),
+        match &v.problems[..] {
+            [Problem::BeyondCounter { pixels, .. }] => assert_eq!(*pixels, 2 * w),
             other => panic!("{other:?}"),
         }
         assert!(v.summary().expect("implausible").contains("damaged"));
