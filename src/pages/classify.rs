@@ -16,6 +16,9 @@ use wasm_bindgen::JsCast;
 
 use crate::browser;
 use crate::compute::{Classified, ComputeContext, SegmentSource};
+use crate::pages::queue::{
+    DropTarget, FileChooser, FileQueue, Outcome, QueueList, QueueStatus, State,
+};
 use crate::protocol::{Curve, ModelState, Setup, WeightsSource};
 use crate::weights;
 
@@ -33,20 +36,28 @@ pub struct Incoming {
 /// Images handed over by other pages; the Classify page drains it.
 pub type Inbox = RwSignal<Vec<Incoming>, LocalStorage>;
 
-#[derive(Clone)]
-enum State {
-    Queued,
-    Running(String),
-    Done(Rc<Classified>),
-    Failed(String),
+impl Outcome for Classified {
+    fn summary(&self) -> String {
+        let top: Vec<&str> = self
+            .header
+            .tags
+            .iter()
+            .filter(|(_, p)| *p >= 0.5)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        match self.header.implausible {
+            None => format!(
+                "{} · realism {:.2}",
+                top.join(", "),
+                self.header.realism_score
+            ),
+            Some(_) => format!("{} · not a plausible frame", top.join(", ")),
+        }
+    }
 }
 
-#[derive(Clone)]
-struct Item {
-    id: usize,
-    incoming: Incoming,
-    state: State,
-}
+/// One run of an image: the beam centre and mask the user set, if any.
+type Job = (Option<(f64, f64)>, Option<Vec<bool>>);
 
 /// What the pointer does on the image.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -69,10 +80,15 @@ fn record(name: &str, c: &Classified) -> serde_json::Value {
         "beam": h.beam_source,
         "tags": h.tags.iter().map(|(t, p)| (t.clone(), serde_json::json!(r4(f64::from(*p))))).collect::<serde_json::Map<_, _>>(),
         "top_tags": h.tags.iter().filter(|(_, p)| *p >= 0.5).map(|(t, _)| t.clone()).collect::<Vec<_>>(),
-        "realism": {
-            "score": r4(h.realism_score),
-            "realistic": h.realistic,
-            "members": h.votes.iter().map(|v| (v.name.clone(), serde_json::json!({"probability": r4(f64::from(v.probability)), "weight": r4(v.weight)}))).collect::<serde_json::Map<_, _>>(),
+        "plausibility": {"plausible": h.implausible.is_none(), "summary": h.implausible},
+        "realism": match &h.implausible {
+            None => serde_json::json!({
+                "judged": true,
+                "score": r4(h.realism_score),
+                "realistic": h.realistic,
+                "members": h.votes.iter().map(|v| (v.name.clone(), serde_json::json!({"probability": r4(f64::from(v.probability)), "weight": r4(v.weight)}))).collect::<serde_json::Map<_, _>>(),
+            }),
+            Some(_) => serde_json::json!({"judged": false, "score": null, "realistic": null}),
         },
         "setup": {"pixel_size_um": h.setup.pixel_size_um, "distance_m": h.setup.distance_m, "energy_kev": h.setup.energy_kev, "source": h.setup_source},
     })
@@ -94,14 +110,16 @@ fn csv(rows: &[(String, Rc<Classified>)]) -> String {
     out.push('\n');
     for (name, c) in rows {
         let h = &c.header;
+        let (score, realistic) = match h.implausible {
+            None => (format!("{:.4}", h.realism_score), h.realistic.to_string()),
+            Some(_) => (String::new(), "not judged".to_string()),
+        };
         out.push_str(&format!(
-            "{},{:.2},{:.2},{},{:.4},{}",
+            "{},{:.2},{:.2},{},{score},{realistic}",
             quote(name),
             h.beam_px.0,
             h.beam_px.1,
             h.beam_source,
-            h.realism_score,
-            h.realistic
         ));
         for t in &tags {
             let p = h
@@ -114,19 +132,6 @@ fn csv(rows: &[(String, Rc<Classified>)]) -> String {
         out.push('\n');
     }
     out
-}
-
-/// Reads the files of an `<input type=file>` or a drop.
-async fn read_files(files: web_sys::FileList) -> Vec<Incoming> {
-    browser::read_files(files)
-        .await
-        .into_iter()
-        .map(|(name, bytes)| Incoming {
-            name,
-            source: SegmentSource::File(Rc::new(bytes)),
-            truth_tags: None,
-        })
-        .collect()
 }
 
 /// Draws the image (log scale, viridis), the mask in red and the beam centre.
@@ -166,14 +171,6 @@ fn image_point(ev: &leptos::ev::MouseEvent, w: usize, h: usize) -> Option<(f64, 
 pub fn ClassifyPage() -> impl IntoView {
     let inbox = use_context::<Inbox>();
     let compute = use_context::<ComputeContext>();
-    let items: RwSignal<Vec<Item>, LocalStorage> = RwSignal::new_local(Vec::new());
-    // (id, beam override, mask override) waiting for the worker.
-    type Job = (usize, Option<(f64, f64)>, Option<Vec<bool>>);
-    let pending: RwSignal<Vec<Job>, LocalStorage> = RwSignal::new_local(Vec::new());
-    let selected = RwSignal::new(None::<usize>);
-    let running = RwSignal::new(false);
-    let next_id = StoredValue::new(0usize);
-    let dragging = RwSignal::new(false);
     let tool = RwSignal::new(Tool::Beam);
     let brush_px = RwSignal::new(6.0f64);
     // The selected image's editable beam centre and mask.
@@ -187,13 +184,6 @@ pub fn ClassifyPage() -> impl IntoView {
     ];
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
 
-    let set_state = move |id: usize, state: State| {
-        items.update(|v| {
-            if let Some(it) = v.iter_mut().find(|it| it.id == id) {
-                it.state = state;
-            }
-        })
-    };
     let setup = move || -> Option<Setup> {
         let v: Vec<Option<f64>> = setup_text
             .iter()
@@ -215,66 +205,25 @@ pub fn ClassifyPage() -> impl IntoView {
         }
     };
 
-    // One image at a time, in arrival order.
-    let start_runner = move || {
-        if running.get_untracked() {
-            return;
-        }
-        running.set(true);
-        leptos::task::spawn_local(async move {
-            loop {
-                let next = pending
-                    .try_update(|p| (!p.is_empty()).then(|| p.remove(0)))
-                    .flatten();
-                let Some((id, beam, mask)) = next else { break };
-                let Some(source) = items.with_untracked(|v| {
-                    v.iter()
-                        .find(|it| it.id == id)
-                        .map(|it| it.incoming.source.clone())
-                }) else {
-                    continue;
-                };
-                let Some(compute) = compute.map(|c| c.get_value()) else {
-                    set_state(
-                        id,
-                        State::Failed("no compute worker (a bug: please report it)".into()),
-                    );
-                    continue;
-                };
-                set_state(id, State::Running("waiting for the worker".into()));
-                let result = compute
-                    .classify(source, mask.as_deref(), beam, setup(), move |s| {
-                        set_state(id, State::Running(s))
-                    })
-                    .await;
-                match result {
-                    Ok(c) => {
-                        set_state(id, State::Done(Rc::new(c)));
-                        selected.set(Some(id));
-                    }
-                    Err(e) => set_state(id, State::Failed(e)),
-                }
-            }
-            running.set(false);
-        });
-    };
-
+    // One image at a time in the worker: mask, beam centre, features, tagger, realism.
+    let queue = FileQueue::new(
+        move |incoming: Incoming, (beam, mask): Job, progress| async move {
+            let compute = compute
+                .map(|c| c.get_value())
+                .ok_or("no compute worker (a bug: please report it)")?;
+            compute
+                .classify(incoming.source, mask.as_deref(), beam, setup(), move |s| {
+                    progress(s)
+                })
+                .await
+        },
+    );
+    let items = queue.items;
     let enqueue = move |new: Vec<Incoming>| {
         for incoming in new {
-            let id = next_id.get_value();
-            next_id.set_value(id + 1);
-            items.update(|v| {
-                v.push(Item {
-                    id,
-                    incoming,
-                    state: State::Queued,
-                })
-            });
-            pending.update(|p| p.push((id, None, None)));
+            queue.add(incoming.name.clone(), incoming, (None, None));
         }
-        start_runner();
     };
-
     if let Some(inbox) = inbox {
         Effect::new(move |_| {
             let new = inbox.get();
@@ -284,37 +233,18 @@ pub fn ClassifyPage() -> impl IntoView {
             }
         });
     }
-
-    let on_files = move |ev: leptos::ev::Event| {
-        let Some(input) = browser::input_of(&ev) else {
-            return;
-        };
-        if let Some(files) = input.files() {
-            leptos::task::spawn_local(async move {
-                enqueue(read_files(files).await);
-                input.set_value("");
-            });
+    let on_files = Callback::new(move |files: Vec<(String, Vec<u8>)>| {
+        for (name, bytes) in files {
+            let source = SegmentSource::File(Rc::new(bytes));
+            let incoming = Incoming {
+                name: name.clone(),
+                source,
+                truth_tags: None,
+            };
+            queue.add(name, incoming, (None, None));
         }
-    };
-    let on_drop = move |ev: leptos::ev::DragEvent| {
-        ev.prevent_default();
-        dragging.set(false);
-        if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
-            leptos::task::spawn_local(async move { enqueue(read_files(files).await) });
-        }
-    };
-
-    let current = move || -> Option<(Item, Rc<Classified>)> {
-        let id = selected.get()?;
-        items.with(|v| {
-            v.iter()
-                .find(|it| it.id == id)
-                .and_then(|it| match &it.state {
-                    State::Done(c) => Some((it.clone(), c.clone())),
-                    _ => None,
-                })
-        })
-    };
+    });
+    let current = move || queue.current();
 
     // A new result: the edits start from what the worker used.
     Effect::new(move |_| {
@@ -374,9 +304,8 @@ pub fn ClassifyPage() -> impl IntoView {
     let reclassify = move |_| {
         let Some((it, _)) = current() else { return };
         let mask = mask_edit.with_untracked(|m| m.as_ref().map(|m| m.as_slice().to_vec()));
-        pending.update(|p| p.push((it.id, beam_edit.get_untracked(), mask)));
-        set_state(it.id, State::Queued);
-        start_runner();
+        queue.set_state(it.id, State::Queued);
+        queue.rerun(it.id, (beam_edit.get_untracked(), mask));
     };
     let clear_mask = move |_| {
         let Some((_, c)) = current() else { return };
@@ -389,7 +318,7 @@ pub fn ClassifyPage() -> impl IntoView {
         items.with_untracked(|v| {
             v.iter()
                 .filter_map(|it| match &it.state {
-                    State::Done(c) => Some((it.incoming.name.clone(), c.clone())),
+                    State::Done(c) => Some((it.name.clone(), c.clone())),
                     _ => None,
                 })
                 .collect()
@@ -440,20 +369,13 @@ pub fn ClassifyPage() -> impl IntoView {
     };
 
     view! {
-        <div
-            class=move || if dragging.get() { "classify dragging" } else { "classify" }
-            id="classify"
-            on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
-            on:dragleave=move |_| dragging.set(false)
-            on:drop=on_drop
-        >
+        <DropTarget page="classify" on_files=on_files>
             <aside class="controls">
                 <section>
                     <h2>"Detector images"</h2>
-                    <label class="drop">
-                        <input id="classify-files" type="file" multiple accept=".png,.tif,.tiff,.edf,.cbf,.jpg,.jpeg,image/png,image/tiff,image/jpeg" on:change=on_files />
-                        <span>"Choose scattering images or drop them here (TIFF 16/32-bit integer or float, Pilatus int32, EDF, CBF, PNG)"</span>
-                    </label>
+                    <FileChooser prefix="classify" on_files=on_files
+                        accept=".png,.tif,.tiff,.edf,.cbf,.jpg,.jpeg,image/png,image/tiff,image/jpeg"
+                        hint="Choose scattering images or drop them here (TIFF 16/32-bit integer or float, Pilatus int32, EDF, CBF, PNG)" />
                     <details>
                         <summary>"Detector set-up for q (optional)"</summary>
                         {field("Pixel size (µm)", "setup-pixel", 0, "reference")}
@@ -465,12 +387,8 @@ pub fn ClassifyPage() -> impl IntoView {
                 </section>
                 <section>
                     <h2>"Results"</h2>
-                    <ul class="queue" id="classify-queue">
-                        {move || items.get().into_iter().map(|it| view! { <Row item=it selected=selected /> }).collect_view()}
-                    </ul>
-                    <Show when=move || items.with(|v| v.is_empty())>
-                        <p class="muted">"No images yet. Use the Generate page's “Classify this image”, or choose files."</p>
-                    </Show>
+                    <QueueList queue=queue prefix="classify"
+                        empty="No images yet. Use the Generate page's “Classify this image”, or choose files." />
                     <div class="downloads">
                         <button id="export-json" on:click=move |_| export("json")>"Export JSON"</button>
                         <button id="export-csv" on:click=move |_| export("csv")>"Export CSV"</button>
@@ -478,7 +396,7 @@ pub fn ClassifyPage() -> impl IntoView {
                 </section>
             </aside>
             <section class="viewer">
-                <StatusLine items=items selected=selected />
+                <QueueStatus queue=queue prefix="classify" />
                 <Show when=move || current().is_some()>
                     <div class="classify-view">
                         <figure>
@@ -513,95 +431,11 @@ pub fn ClassifyPage() -> impl IntoView {
                                 <button id="reclassify" on:click=reclassify>"Classify again"</button>
                             </div>
                         </figure>
-                        {move || current().map(|(it, c)| view! { <Results c=c truth=it.incoming.truth_tags.clone() /> })}
+                        {move || current().map(|(it, c)| view! { <Results c=c truth=it.input.truth_tags.clone() /> })}
                     </div>
                 </Show>
             </section>
-        </div>
-    }
-}
-
-#[component]
-fn Row(item: Item, selected: RwSignal<Option<usize>>) -> impl IntoView {
-    let id = item.id;
-    let (class, text) = match &item.state {
-        State::Queued => ("queued", "queued".to_string()),
-        State::Running(s) => ("running", s.clone()),
-        State::Done(c) => (
-            "done",
-            format!(
-                "{} · realism {:.2}",
-                c.header
-                    .tags
-                    .iter()
-                    .filter(|(_, p)| *p >= 0.5)
-                    .map(|(t, _)| t.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                c.header.realism_score
-            ),
-        ),
-        State::Failed(e) => ("failed", e.clone()),
-    };
-    view! {
-        <li
-            class=move || format!("{class}{}", if selected.get() == Some(id) { " selected" } else { "" })
-            data-state=class
-            on:click=move |_| selected.set(Some(id))
-        >
-            <strong>{item.incoming.name}</strong>
-            <span class="state">{text}</span>
-        </li>
-    }
-}
-
-/// The status line above the results, with `data-state` for tests.
-#[component]
-fn StatusLine(
-    items: RwSignal<Vec<Item>, LocalStorage>,
-    selected: RwSignal<Option<usize>>,
-) -> impl IntoView {
-    move || {
-        let all = items.get();
-        let running = all.iter().find_map(|it| match &it.state {
-            State::Running(s) => Some(format!("{}: {s}…", it.incoming.name)),
-            _ => None,
-        });
-        let queued = all
-            .iter()
-            .filter(|it| matches!(it.state, State::Queued))
-            .count();
-        let failed: Vec<String> = all
-            .iter()
-            .filter_map(|it| match &it.state {
-                State::Failed(e) => Some(format!("{}: {e}", it.incoming.name)),
-                _ => None,
-            })
-            .collect();
-        let n_failed = failed.len();
-        let n_done = all
-            .iter()
-            .filter(|it| matches!(it.state, State::Done(_)))
-            .count();
-        let sel_done = selected.get().is_some_and(|id| {
-            all.iter()
-                .any(|it| it.id == id && matches!(it.state, State::Done(_)))
-        });
-        let state = if running.is_some() || queued > 0 {
-            "running"
-        } else if sel_done {
-            "done"
-        } else if n_failed > 0 {
-            "error"
-        } else {
-            "idle"
-        };
-        view! {
-            <div id="classify-status" data-state=state data-failed=n_failed data-done=n_done>
-                {running.map(|r| view! { <p class="running"><span class="spinner"></span>{r}{if queued > 0 { format!(" ({queued} more queued)") } else { String::new() }}</p> })}
-                {failed.into_iter().map(|f| view! { <p class="error" role="alert">{f}</p> }).collect_view()}
-            </div>
-        }
+        </DropTarget>
     }
 }
 
@@ -635,7 +469,11 @@ fn ClassifierStatus(model: ReadSignal<ModelState>) -> impl IntoView {
 #[component]
 fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
     let h = &c.header;
-    let verdict = if h.realistic { "realistic" } else { "fake" };
+    let verdict = match (&h.implausible, h.realistic) {
+        (Some(_), _) => "not judged",
+        (None, true) => "realistic",
+        (None, false) => "fake",
+    };
     let beam = format!(
         "Beam centre ({:.1}, {:.1}) px, {}{}",
         h.beam_px.0,
@@ -671,6 +509,11 @@ fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
                 </p>
             })}
             {h.notice.clone().map(|n| view! { <p class="notice">{n}</p> })}
+            {h.implausible.clone().map(|why| view! {
+                <p class="notice" id="plausibility" role="status">
+                    {format!("Not a plausible detector frame: {why}. The tags below are what the tagger says about it anyway; its realism is not judged.")}
+                </p>
+            })}
             <h3>"Tags"{truth.is_some().then_some(" (✓ = true tag of the generated image)")}</h3>
             <ul class="bars" id="tag-list">
                 {h.tags.iter().map(|(t, p)| {
@@ -687,9 +530,12 @@ fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
             </ul>
             <h3>"Realism"</h3>
             <p id="realism" data-score=format!("{:.4}", h.realism_score) data-verdict=verdict>
-                {format!("{verdict}: weighted soft vote {:.2} (threshold {:.2})", h.realism_score, h.vote_threshold)}
+                {match h.implausible {
+                    None => format!("{verdict}: weighted soft vote {:.2} (threshold {:.2})", h.realism_score, h.vote_threshold),
+                    Some(_) => "not judged: the ensemble only judges plausible detector frames (see above)".to_string(),
+                }}
             </p>
-            <ul class="bars" id="votes">
+            <ul class="bars" id="votes" hidden=h.implausible.is_some()>
                 {h.votes.iter().map(|v| view! {
                     <li class={if f64::from(v.probability) > v.threshold { "bar on" } else { "bar" }} data-member=v.name.clone()>
                         <span class="label" title=format!("calls the image realistic above {:.2}", v.threshold)>{format!("{} (weight {:.2})", v.name, v.weight)}</span>

@@ -6,4 +6,5 @@ pub mod dataset;
 pub mod diffusion;
 pub mod generate;
 pub mod micrograph;
+pub mod queue;
 pub mod segment;

@@ -14,6 +14,9 @@ use leptos::prelude::*;
 
 use crate::browser;
 use crate::compute::{ComputeContext, Segmented};
+use crate::pages::queue::{
+    DropTarget, FileChooser, FileQueue, Outcome, QueueList, QueueStatus, State,
+};
 use crate::protocol::{ModelState, WeightsSource};
 use crate::weights;
 
@@ -33,19 +36,17 @@ pub struct Incoming {
 /// Images handed over by other pages; the Segment page drains it.
 pub type Inbox = RwSignal<Vec<Incoming>, LocalStorage>;
 
-#[derive(Clone)]
-enum State {
-    Queued,
-    Running(String),
-    Done(Rc<Segmented>),
-    Failed(String),
-}
+impl Outcome for Segmented {
+    fn summary(&self) -> String {
+        format!(
+            "{} grains, {} iterations",
+            self.labels.count, self.header.iterations
+        )
+    }
 
-#[derive(Clone)]
-struct Item {
-    id: usize,
-    name: String,
-    state: State,
+    fn notice(&self) -> Option<String> {
+        self.header.notice.clone()
+    }
 }
 
 fn stem(name: &str) -> String {
@@ -85,100 +86,36 @@ fn draw_to(canvas: Option<web_sys::HtmlCanvasElement>, w: usize, h: usize, rgba:
     }
 }
 
-/// Reads the files of an `<input type=file>` or a drop into [`Incoming`] images.
-async fn read_files(files: web_sys::FileList) -> Vec<Incoming> {
-    browser::read_files(files)
-        .await
-        .into_iter()
-        .map(|(name, bytes)| Incoming {
-            name,
-            source: IncomingSource::File(Rc::new(bytes)),
-            truth: None,
-        })
-        .collect()
-}
-
 /// The Segment page.
 #[component]
 pub fn SegmentPage() -> impl IntoView {
     let inbox = use_context::<Inbox>();
     let compute = use_context::<ComputeContext>();
-    let items: RwSignal<Vec<Item>, LocalStorage> = RwSignal::new_local(Vec::new());
-    let pending: RwSignal<Vec<(usize, Incoming)>, LocalStorage> = RwSignal::new_local(Vec::new());
-    let selected = RwSignal::new(None::<usize>);
-    let running = RwSignal::new(false);
+    // One image at a time in the worker: decoding, edge fusion, Net1, Net2.
+    let queue = FileQueue::new(move |incoming: Incoming, (), progress| async move {
+        let compute = compute
+            .map(|c| c.get_value())
+            .ok_or("no compute worker (a bug: please report it)")?;
+        compute
+            .segment(incoming.source, incoming.truth.as_deref(), move |s| {
+                progress(s)
+            })
+            .await
+    });
+    let (items, selected) = (queue.items, queue.selected);
     let pixel_size_nm = RwSignal::new(String::new());
     let opacity = RwSignal::new(0.8f64);
-    let next_id = StoredValue::new(0usize);
-    let dragging = RwSignal::new(false);
 
     let input_ref = NodeRef::<leptos::html::Canvas>::new();
     let edges_ref = NodeRef::<leptos::html::Canvas>::new();
     let net1_ref = NodeRef::<leptos::html::Canvas>::new();
     let overlay_ref = NodeRef::<leptos::html::Canvas>::new();
 
-    let set_state = move |id: usize, state: State| {
-        items.update(|v| {
-            if let Some(it) = v.iter_mut().find(|it| it.id == id) {
-                it.state = state;
-            }
-        })
-    };
-
-    // The runner: one image at a time, in arrival order, while anything is pending.
-    let start_runner = move || {
-        if running.get_untracked() {
-            return;
-        }
-        running.set(true);
-        leptos::task::spawn_local(async move {
-            loop {
-                let next = pending
-                    .try_update(|p| (!p.is_empty()).then(|| p.remove(0)))
-                    .flatten();
-                let Some((id, incoming)) = next else { break };
-                let Some(compute) = compute.map(|c| c.get_value()) else {
-                    set_state(
-                        id,
-                        State::Failed("no compute worker (a bug: please report it)".into()),
-                    );
-                    continue;
-                };
-                let result = compute
-                    .segment(
-                        incoming.source.clone(),
-                        incoming.truth.as_deref(),
-                        move |s| set_state(id, State::Running(s)),
-                    )
-                    .await;
-                match result {
-                    Ok(s) => {
-                        set_state(id, State::Done(Rc::new(s)));
-                        selected.set(Some(id));
-                    }
-                    Err(e) => set_state(id, State::Failed(e)),
-                }
-            }
-            running.set(false);
-        });
-    };
-
     let enqueue = move |new: Vec<Incoming>| {
         for incoming in new {
-            let id = next_id.get_value();
-            next_id.set_value(id + 1);
-            items.update(|v| {
-                v.push(Item {
-                    id,
-                    name: incoming.name.clone(),
-                    state: State::Queued,
-                })
-            });
-            pending.update(|p| p.push((id, incoming)));
+            queue.add(incoming.name.clone(), incoming, ());
         }
-        start_runner();
     };
-
     // Images sent from the Generate page.
     if let Some(inbox) = inbox {
         Effect::new(move |_| {
@@ -189,40 +126,21 @@ pub fn SegmentPage() -> impl IntoView {
             }
         });
     }
-
-    let on_files = move |ev: leptos::ev::Event| {
-        let Some(input) = browser::input_of(&ev) else {
-            return;
-        };
-        if let Some(files) = input.files() {
-            leptos::task::spawn_local(async move {
-                enqueue(read_files(files).await);
-                // Clear the chooser so that choosing the same file again is a change too.
-                input.set_value("");
-            });
+    let on_files = Callback::new(move |files: Vec<(String, Vec<u8>)>| {
+        for (name, bytes) in files {
+            let source = IncomingSource::File(Rc::new(bytes));
+            queue.add(
+                name.clone(),
+                Incoming {
+                    name,
+                    source,
+                    truth: None,
+                },
+                (),
+            );
         }
-    };
-    let on_drop = move |ev: leptos::ev::DragEvent| {
-        ev.prevent_default();
-        dragging.set(false);
-        if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
-            leptos::task::spawn_local(async move {
-                enqueue(read_files(files).await);
-            });
-        }
-    };
-
-    let current = move || -> Option<Rc<Segmented>> {
-        let id = selected.get()?;
-        items.with(|v| {
-            v.iter()
-                .find(|it| it.id == id)
-                .and_then(|it| match &it.state {
-                    State::Done(s) => Some(s.clone()),
-                    _ => None,
-                })
-        })
-    };
+    });
+    let current = move || queue.current().map(|(_, s)| s);
     let pixel_nm = move || {
         pixel_size_nm
             .get()
@@ -320,25 +238,18 @@ pub fn SegmentPage() -> impl IntoView {
         if let Err(e) = result
             && let Some(id) = selected.get_untracked()
         {
-            set_state(id, State::Failed(format!("download failed: {e}")));
+            queue.set_state(id, State::Failed(format!("download failed: {e}")));
         }
     };
 
     view! {
-        <div
-            class=move || if dragging.get() { "segment dragging" } else { "segment" }
-            id="segment"
-            on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
-            on:dragleave=move |_| dragging.set(false)
-            on:drop=on_drop
-        >
+        <DropTarget page="segment" on_files=on_files>
             <aside class="controls">
                 <section>
                     <h2>"Images"</h2>
-                    <label class="drop">
-                        <input id="segment-files" type="file" multiple accept=".png,.tif,.tiff,.jpg,.jpeg,image/png,image/tiff,image/jpeg" on:change=on_files />
-                        <span>"Choose TEM images or drop them here (PNG, TIFF 8/16-bit or float, JPEG)"</span>
-                    </label>
+                    <FileChooser prefix="segment" on_files=on_files
+                        accept=".png,.tif,.tiff,.jpg,.jpeg,image/png,image/tiff,image/jpeg"
+                        hint="Choose TEM images or drop them here (PNG, TIFF 8/16-bit or float, JPEG)" />
                     <label class="field">
                         <span>"Pixel size (nm)"</span>
                         <input id="pixel-size" type="number" min="0" step="any" placeholder="optional"
@@ -349,16 +260,12 @@ pub fn SegmentPage() -> impl IntoView {
                 </section>
                 <section>
                     <h2>"Queue"</h2>
-                    <ul class="queue" id="segment-queue">
-                        {move || items.get().into_iter().map(|it| view! { <QueueRow item=it selected=selected /> }).collect_view()}
-                    </ul>
-                    <Show when=move || items.with(|v| v.is_empty())>
-                        <p class="muted">"No images yet. Use the Generate page's “Segment this image”, or choose files."</p>
-                    </Show>
+                    <QueueList queue=queue prefix="segment"
+                        empty="No images yet. Use the Generate page's “Segment this image”, or choose files." />
                 </section>
             </aside>
             <section class="viewer">
-                <Status items=items selected=selected />
+                <QueueStatus queue=queue prefix="segment" />
                 <Show when=move || current().is_some()>
                     <div class="views">
                         <figure><figcaption>"Input"</figcaption><canvas id="seg-input" node_ref=input_ref></canvas></figure>
@@ -386,87 +293,7 @@ pub fn SegmentPage() -> impl IntoView {
                 </Show>
                 <crate::pages::micrograph::MicrographPanel />
             </section>
-        </div>
-    }
-}
-
-#[component]
-fn QueueRow(item: Item, selected: RwSignal<Option<usize>>) -> impl IntoView {
-    let id = item.id;
-    let (class, text) = match &item.state {
-        State::Queued => ("queued", "queued".to_string()),
-        State::Running(s) => ("running", s.clone()),
-        State::Done(s) => (
-            "done",
-            format!(
-                "{} grains, {} iterations",
-                s.labels.count, s.header.iterations
-            ),
-        ),
-        State::Failed(e) => ("failed", e.clone()),
-    };
-    view! {
-        <li
-            class=move || format!("{class}{}", if selected.get() == Some(id) { " selected" } else { "" })
-            data-state=class
-            on:click=move |_| selected.set(Some(id))
-        >
-            <strong>{item.name}</strong>
-            <span class="state">{text}</span>
-        </li>
-    }
-}
-
-/// The status line above the views, with `data-state` for tests.
-#[component]
-fn Status(
-    items: RwSignal<Vec<Item>, LocalStorage>,
-    selected: RwSignal<Option<usize>>,
-) -> impl IntoView {
-    move || {
-        let all = items.get();
-        let running = all.iter().find_map(|it| match &it.state {
-            State::Running(s) => Some(format!("{}: {s}…", it.name)),
-            _ => None,
-        });
-        let queued = all
-            .iter()
-            .filter(|it| matches!(it.state, State::Queued))
-            .count();
-        let sel = selected
-            .get()
-            .and_then(|id| all.iter().find(|it| it.id == id).cloned());
-        let failed: Vec<String> = all
-            .iter()
-            .filter_map(|it| match &it.state {
-                State::Failed(e) => Some(format!("{}: {e}", it.name)),
-                _ => None,
-            })
-            .collect();
-        let n_failed = failed.len();
-        let state = if running.is_some() || queued > 0 {
-            "running"
-        } else if sel
-            .as_ref()
-            .is_some_and(|it| matches!(it.state, State::Done(_)))
-        {
-            "done"
-        } else if !failed.is_empty() {
-            "error"
-        } else {
-            "idle"
-        };
-        let notice = sel.as_ref().and_then(|it| match &it.state {
-            State::Done(s) => s.header.notice.clone(),
-            _ => None,
-        });
-        view! {
-            <div id="segment-status" data-state=state data-failed=n_failed>
-                {running.map(|r| view! { <p class="running"><span class="spinner"></span>{r}{if queued > 0 { format!(" ({queued} more queued)") } else { String::new() }}</p> })}
-                {failed.into_iter().map(|f| view! { <p class="error" role="alert">{f}</p> }).collect_view()}
-                {notice.map(|n| view! { <p class="notice" id="segment-notice">{n}</p> })}
-            </div>
-        }
+        </DropTarget>
     }
 }
 
