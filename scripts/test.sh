@@ -27,9 +27,11 @@ log "release build of the CLI"
 cargo build --release --locked -p synthscope-cli
 export SYNTHSCOPE_BIN="$CARGO_TARGET_DIR/release/synthscope"
 
+# The deployable build (relative URLs, scripts/build-site.sh): the end-to-end tests serve it at
+# the root and, in deploy.test.mjs, under a sub-path.
 log "release build of the web app (trunk)"
 DIST="$CARGO_TARGET_DIR/synthscope-dist"
-trunk build --release --dist "$DIST"
+trunk build --release --public-url ./ --dist "$DIST"
 export SYNTHSCOPE_DIST="$DIST"
 
 log "end-to-end tests in headless Chromium"

@@ -10,14 +10,29 @@ const TYPES = {
   '.css': 'text/css', '.json': 'application/json', '.png': 'image/png', '.md': 'text/markdown',
 };
 
-/** Serves `dir` on 127.0.0.1 at a free port; resolves to { url, close }. */
-export function serve(dir) {
+/**
+ * Serves `dir` on 127.0.0.1 at a free port under the path `base` (as a static host serves an
+ * uploaded folder, for example `/synthscope/`); resolves to { url, close, outside }, where `url`
+ * is the app's address and `outside` lists requests for paths not under `base` (each a 404).
+ */
+export function serve(dir, { base = '/' } = {}) {
   if (!fs.existsSync(path.join(dir, 'index.html'))) {
     throw new Error(`${dir}/index.html is missing: build the app first (trunk build --release)`);
   }
+  const outside = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    let file = path.normalize(path.join(dir, decodeURIComponent(url.pathname)));
+    if (url.pathname === base.replace(/\/$/, '') && base !== '/') {
+      res.writeHead(301, { location: base }).end();
+      return;
+    }
+    if (!url.pathname.startsWith(base)) {
+      outside.push(url.pathname);
+      res.writeHead(404).end('not found');
+      return;
+    }
+    const rel = decodeURIComponent(url.pathname.slice(base.length));
+    let file = path.normalize(path.join(dir, rel));
     if (!file.startsWith(path.resolve(dir))) { res.writeHead(403).end(); return; }
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     fs.readFile(file, (err, data) => {
@@ -28,7 +43,11 @@ export function serve(dir) {
   });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
-      resolve({ url: `http://127.0.0.1:${server.address().port}/`, close: () => server.close() });
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}${base}`,
+        close: () => server.close(),
+        outside,
+      });
     });
   });
 }
