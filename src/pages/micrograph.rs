@@ -95,7 +95,7 @@ pub fn MicrographPanel() -> impl IntoView {
     let source = RwSignal::new("engine".to_string());
     let engine_seed = RwSignal::new(7.0f64);
     let engine_index = RwSignal::new(0.0f64);
-    let steps = RwSignal::new(20.0f64);
+    let steps = RwSignal::new(models::diffusion::tem::DEFAULT_STEPS as f64);
     let noise_seed = RwSignal::new(1.0f64);
     let upload: RwSignal<Option<Upload>, LocalStorage> = RwSignal::new_local(None);
     let drawing = StoredValue::new(vec![false; DRAW_W * DRAW_H]);

@@ -484,13 +484,16 @@ pub(crate) struct BenchTemDiffusionArgs {
     /// Runs per case (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Step counts timed at the engine's 96 × 496 (512 × 512 is timed at the first).
+    #[arg(long, value_delimiter = ',', default_values_t = [20, 10, models::diffusion::tem::DEFAULT_STEPS])]
+    steps: Vec<usize>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = crate::device::DeviceChoice::Cpu)]
     device: crate::device::DeviceChoice,
 }
 
 /// `synthscope bench tem-diffusion`: seconds to draw one micrograph for an engine mask, at the
-/// engine's 96 × 496 and at 512 × 512, with 20 and 10 DPM-Solver++ steps.
+/// engine's 96 × 496 with each of `--steps` DPM-Solver++ steps, and at 512 × 512.
 pub(crate) fn tem_diffusion(a: &BenchTemDiffusionArgs) -> Result<()> {
     use models::diffusion::generator::SampleSettings;
     let device = crate::device::device(a.device)?;
@@ -502,7 +505,15 @@ pub(crate) fn tem_diffusion(a: &BenchTemDiffusionArgs) -> Result<()> {
         a.runs.max(1)
     );
     println!("{:>10} {:>6} {:>10}", "size", "steps", "seconds");
-    for ((w, h), steps) in [((496, 96), 20), ((496, 96), 10), ((512, 512), 20)] {
+    if a.steps.is_empty() || a.steps.contains(&0) {
+        anyhow::bail!("--steps takes step counts of at least 1, for example 20,10,8");
+    }
+    let cases = a
+        .steps
+        .iter()
+        .map(|&s| ((496, 96), s))
+        .chain([((512, 512), a.steps[0])]);
+    for ((w, h), steps) in cases {
         let config = synth::tem::TemConfig {
             width_px: w,
             height_px: h,

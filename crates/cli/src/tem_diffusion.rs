@@ -482,8 +482,8 @@ pub(crate) struct SampleTemDiffusionArgs {
     /// Seed of the sampling noise (default: --seed): other samples of the same masks.
     #[arg(long)]
     noise_seed: Option<u64>,
-    /// Denoising steps.
-    #[arg(long, default_value_t = 20)]
+    /// Denoising steps (DPM-Solver++).
+    #[arg(long, default_value_t = models::diffusion::tem::DEFAULT_STEPS)]
     steps: usize,
     /// Micrographs sampled at once.
     #[arg(long, default_value_t = 4)]
@@ -675,8 +675,8 @@ pub(crate) struct EvalTemDiffusionArgs {
     /// Engine batch of the held-out masks (not the training batch).
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Denoising steps.
-    #[arg(long, default_value_t = 20)]
+    /// Denoising steps (DPM-Solver++).
+    #[arg(long, default_value_t = models::diffusion::tem::DEFAULT_STEPS)]
     steps: usize,
     /// Also draw this many samples per mask for the first --mean-masks masks and score their
     /// mean (psnr_mean8, ssim_mean8 with 8); 0 skips it.
