@@ -182,6 +182,8 @@ impl GrainModel {
         let header: GrainHeader =
             serde_json::from_slice(json).map_err(|e| GrainError::Format(e.to_string()))?;
         let parts = weights::records(body, &[header.net1_bytes, header.net2_bytes])?;
+        weights::check_budget(&header.net1, parts[0].len())?;
+        weights::check_budget(&header.net2, parts[1].len())?;
         Ok(Self {
             net1: load_record(header.net1.init(device), parts[0])?,
             net2: load_record(header.net2.init(device), parts[1])?,

@@ -95,6 +95,28 @@ pub struct MemberConfig {
     pub width: usize,
 }
 
+impl crate::weights::Shape for MemberConfig {
+    /// Every family has a layer of at least width × width weights (a 3 × 3 convolution, the
+    /// ViT's attention at 4 × width, the rings perceptron's 16 × width → 8 × width layer).
+    fn min_parameters(&self) -> usize {
+        self.width.saturating_mul(self.width)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let c = self.width;
+        let cnn = matches!(self.family, Family::Resnet | Family::Vgg);
+        if c == 0
+            || (cnn
+                && ![c, 2 * c, 4 * c]
+                    .into_iter()
+                    .all(crate::weights::group_norm_fits))
+        {
+            return Err(format!("a {} member of width {c}", self.family.name()));
+        }
+        Ok(())
+    }
+}
+
 impl MemberConfig {
     /// Builds the network with freshly initialised weights.
     pub fn init(&self, device: &Device) -> Member {

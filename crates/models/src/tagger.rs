@@ -120,6 +120,44 @@ pub struct TaggerConfig {
     pub coeff_folds: bool,
 }
 
+impl crate::weights::Shape for TaggerConfig {
+    /// The image CNN has a 3 × 3 convolution of its channels onto themselves; the coefficient
+    /// network a hidden layer of `coeff_hidden` from at least one input; every branch an
+    /// embedding of `embedding` from at least one input.
+    fn min_parameters(&self) -> usize {
+        let image = if self.view.has_image() {
+            self.image_channels
+                .saturating_mul(self.image_channels)
+                .saturating_mul(9)
+        } else {
+            0
+        };
+        let coeff = if self.view.has_coeff() {
+            self.coeff_hidden
+        } else {
+            0
+        };
+        image.saturating_add(coeff).saturating_add(self.embedding)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let c = self.image_channels;
+        let widths_fit = [c, 2 * c, 4 * c, 8 * c]
+            .into_iter()
+            .all(crate::weights::group_norm_fits);
+        if self.embedding == 0
+            || (self.view.has_image() && !widths_fit)
+            || (self.view.has_coeff() && self.coeff_hidden == 0)
+        {
+            return Err(format!(
+                "a tagger of {c} image channels, {} hidden, embedding {}",
+                self.coeff_hidden, self.embedding
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl TaggerConfig {
     /// Builds the network with freshly initialised weights.
     pub fn init(&self, device: &Device) -> Tagger {

@@ -25,6 +25,23 @@ pub struct UNetConfig {
     pub depth: usize,
 }
 
+impl crate::weights::Shape for UNetConfig {
+    /// The bridge's 3 × 3 convolution at `base_channels · 2^depth` channels, and the first
+    /// convolution from the input.
+    fn min_parameters(&self) -> usize {
+        let top = u32::try_from(self.depth)
+            .ok()
+            .and_then(|d| self.base_channels.checked_shl(d))
+            .filter(|&t| t >> self.depth.min(63) == self.base_channels)
+            .unwrap_or(usize::MAX);
+        top.saturating_mul(top).saturating_mul(9).saturating_add(
+            self.in_channels
+                .saturating_mul(self.base_channels)
+                .saturating_mul(9),
+        )
+    }
+}
+
 impl UNetConfig {
     /// Height and width of the input must be a multiple of this.
     pub fn multiple_px(&self) -> usize {

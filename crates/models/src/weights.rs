@@ -39,6 +39,44 @@ pub fn load_record<M: Module>(module: M, bytes: &[u8]) -> Result<M, WeightsError
         .map_err(|e| WeightsError::Weights(e.to_string()))
 }
 
+/// A network shape that can say, without building it, how many parameters it has at least: a
+/// header asking for more than its record can hold is refused before anything is allocated (a
+/// damaged or hostile file could otherwise ask `init` for terabytes; the fuzzing campaign of
+/// `tests/fuzz.rs` found such files).
+pub trait Shape {
+    /// A lower bound of the parameter count (saturating: never overflows).
+    fn min_parameters(&self) -> usize;
+    /// Whether the network can be built at all (no zero widths, GroupNorm groups that divide
+    /// their widths): burn's `init` panics otherwise.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Whether the GroupNorm of `width` channels that the CNNs use (`(width / 8).max(1)` groups)
+/// divides them.
+pub fn group_norm_fits(width: usize) -> bool {
+    width > 0 && width.is_multiple_of((width / 8).max(1))
+}
+
+/// Refuses `shape` when it cannot be built, or when its record of `record_bytes` cannot hold
+/// its parameters at 2 bytes each (half precision, the smallest burn writes).
+pub fn check_budget(shape: &impl Shape, record_bytes: usize) -> Result<(), WeightsError> {
+    shape.check().map_err(|e| {
+        WeightsError::Format(format!(
+            "the header describes a network that cannot be built: {e}"
+        ))
+    })?;
+    let at_least = shape.min_parameters();
+    if at_least.saturating_mul(2) > record_bytes {
+        return Err(WeightsError::Format(format!(
+            "the header describes a network of at least {at_least} parameters, more than its \
+             {record_bytes}-byte record holds: the file is damaged"
+        )));
+    }
+    Ok(())
+}
+
 /// Joins magic, header and records into one file.
 pub fn join(magic: &[u8; 8], header_json: &[u8], records: &[Vec<u8>]) -> Vec<u8> {
     let body: usize = records.iter().map(Vec::len).sum();
@@ -129,12 +167,16 @@ pub fn read_set<'a, H: SetHeader>(
     Ok((header, parts))
 }
 
-/// Each network built by `init` from its config and loaded from its record.
-pub fn load_all<C, M: Module>(
+/// Each network built by `init` from its config and loaded from its record (every shape is
+/// checked against its record's size before any network is built).
+pub fn load_all<C: Shape, M: Module>(
     configs: &[C],
     records: Vec<&[u8]>,
     init: impl Fn(&C) -> M,
 ) -> Result<Vec<M>, WeightsError> {
+    for (c, bytes) in configs.iter().zip(&records) {
+        check_budget(c, bytes.len())?;
+    }
     configs
         .iter()
         .zip(records)

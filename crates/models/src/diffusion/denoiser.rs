@@ -71,6 +71,28 @@ pub struct DenoiserConfig {
     pub attention: Option<bool>,
 }
 
+impl crate::weights::Shape for DenoiserConfig {
+    /// Each level's residual blocks end in a convolution of the level's width onto itself (3
+    /// taps at least: 3 × 1 in one-dimensional networks); the input convolution reads the
+    /// channels and planes.
+    fn min_parameters(&self) -> usize {
+        let blocks = self.multipliers.iter().fold(0usize, |sum, &m| {
+            let w = self.base_width.saturating_mul(m);
+            sum.saturating_add(
+                w.saturating_mul(w)
+                    .saturating_mul(3)
+                    .saturating_mul(self.blocks_per_level),
+            )
+        });
+        let input = self
+            .channels
+            .saturating_add(self.condition_channels)
+            .saturating_mul(self.base_width)
+            .saturating_mul(3);
+        blocks.saturating_add(input)
+    }
+}
+
 impl DenoiserConfig {
     /// Planes read by the ControlNet-style branch (0: none).
     pub fn control_planes(&self) -> usize {

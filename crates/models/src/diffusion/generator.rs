@@ -99,6 +99,7 @@ pub(crate) fn read_denoiser_file<H: DenoiserFileHeader>(
         .map_err(GeneratorError::Format)?;
     header.check()?;
     let parts = weights::records(body, &[*header.denoiser_bytes()])?;
+    weights::check_budget(header.denoiser_config(), parts[0].len())?;
     let net = load_record(header.denoiser_config().init(device), parts[0])?;
     Ok((header, net))
 }
