@@ -518,6 +518,7 @@ impl Compute {
         mask: Option<&[bool]>,
         beam_px: Option<(f64, f64)>,
         setup: Option<Setup>,
+        geometry_from: Option<String>,
         stage: impl Fn(String) + 'static,
     ) -> Result<Classified, String> {
         let id = self.next_request_id();
@@ -534,6 +535,7 @@ impl Compute {
             has_mask: mask.is_some(),
             beam_px,
             setup,
+            geometry_from,
         };
         match self.request(id, &request, buffers, stage).await? {
             Reply::Classified(c) => Ok(c),

@@ -36,6 +36,10 @@ pub enum ToWorker {
         beam_px: Option<(f64, f64)>,
         /// Detector set-up for the q axis; `None` uses the reference set-up.
         setup: Option<Setup>,
+        /// The calibration file the beam centre and set-up come from (a pyFAI PONI file), for
+        /// saying so; `None`: the user's entries.
+        #[serde(default)]
+        geometry_from: Option<String>,
     },
     /// Classify with another realism ensemble from now on (a fine-tuned round of the
     /// human-in-the-loop loop). Buffer: the weights file, when `version` is given; `None` goes

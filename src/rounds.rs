@@ -72,6 +72,7 @@ pub async fn predict_missing(
                 None,
                 None,
                 None,
+                None,
                 |_| {},
             )
             .await

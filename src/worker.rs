@@ -128,6 +128,7 @@ async fn serve(
                 has_mask,
                 beam_px,
                 setup,
+                geometry_from,
             } => {
                 let result = match &device {
                     Some(device) => match load_classifier(device, &classifier).await {
@@ -138,6 +139,7 @@ async fn serve(
                                 has_mask,
                                 beam_px,
                                 setup,
+                                geometry_from,
                             };
                             let v = version.borrow().clone();
                             classify(request, &buffers, &c, &v, &basis, device).await
@@ -714,9 +716,9 @@ struct ClassifyRequest {
     has_mask: bool,
     beam_px: Option<(f64, f64)>,
     setup: Option<Setup>,
+    geometry_from: Option<String>,
 }
 
-/// Decodes the source buffer of a request.
 /// What [`decode`] gives: the image as floats and what the file said about it.
 struct Decoded {
     image: Image<f32>,
@@ -729,6 +731,7 @@ struct Decoded {
     full_scale: Option<f64>,
 }
 
+/// Decodes the source buffer of a request.
 fn decode(
     source: Source,
     first: &js_sys::ArrayBuffer,
@@ -839,6 +842,7 @@ async fn classify(
         _ => None,
     };
     let (setup, setup_source) = match (r.setup, from_header) {
+        (Some(s), _) if r.geometry_from.is_some() => (s, "the PONI calibration"),
         (Some(s), _) => (s, "your entries"),
         (None, Some(s)) => (s, "the file header"),
         (None, None) => {
@@ -894,6 +898,7 @@ async fn classify(
         .collect();
     let (beam_source, beam_explained) = match p.beam_source {
         BeamSource::Given if header_beam.is_some() => ("file header", None),
+        BeamSource::Given if r.geometry_from.is_some() => ("PONI", None),
         BeamSource::Given => ("given", None),
         BeamSource::Estimated { explained } => ("estimated", Some(explained)),
         BeamSource::ImageCentre => ("image centre", None),

@@ -205,19 +205,58 @@ pub fn ClassifyPage() -> impl IntoView {
         }
     };
 
+    // A pyFAI calibration dropped with the images: (file name, its direct-beam point), and what
+    // the page says about it (`Err`: why it could not be read).
+    let poni: RwSignal<Option<(String, (f64, f64))>> = RwSignal::new(None);
+    let poni_message: RwSignal<Option<Result<String, String>>> = RwSignal::new(None);
+
     // One image at a time in the worker: mask, beam centre, features, tagger, realism.
     let queue = FileQueue::new(
         move |incoming: Incoming, (beam, mask): Job, progress| async move {
             let compute = compute
                 .map(|c| c.get_value())
                 .ok_or("no compute worker (a bug: please report it)")?;
+            // The calibration is named while its own beam centre is the one used.
+            let from = poni
+                .get_untracked()
+                .filter(|(_, b)| beam == Some(*b))
+                .map(|(name, _)| name);
             compute
-                .classify(incoming.source, mask.as_deref(), beam, setup(), move |s| {
-                    progress(s)
-                })
+                .classify(
+                    incoming.source,
+                    mask.as_deref(),
+                    beam,
+                    setup(),
+                    from,
+                    move |s| progress(s),
+                )
                 .await
         },
     );
+    // Reads a PONI file: its beam centre for the images that follow, its set-up into the fields.
+    let use_poni = move |name: String, bytes: &[u8]| {
+        let parsed = std::str::from_utf8(bytes)
+            .map_err(|_| "not a text file".to_string())
+            .and_then(|text| imaging::poni::parse_poni(text).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(p) => {
+                let g = p.geometry(1, 1);
+                let beam = p.beam_centre_px();
+                for (k, v) in [g.pixel_size_um, g.distance_m, g.energy_kev]
+                    .into_iter()
+                    .enumerate()
+                {
+                    setup_text[k].set(format!("{}", (v * 1e4).round() / 1e4));
+                }
+                poni.set(Some((name.clone(), beam)));
+                poni_message.set(Some(Ok(format!(
+                    "Calibration {name}: beam centre ({:.1}, {:.1}) px, {:.1} µm pixels, {:.4} m, {:.3} keV; used for the images added from now on.",
+                    beam.0, beam.1, g.pixel_size_um, g.distance_m, g.energy_kev
+                ))));
+            }
+            Err(e) => poni_message.set(Some(Err(format!("{name}: {e}")))),
+        }
+    };
     let items = queue.items;
     let enqueue = move |new: Vec<Incoming>| {
         for incoming in new {
@@ -234,14 +273,22 @@ pub fn ClassifyPage() -> impl IntoView {
         });
     }
     let on_files = Callback::new(move |files: Vec<(String, Vec<u8>)>| {
-        for (name, bytes) in files {
+        // Calibrations first, so that images dropped with one use it.
+        let (calibrations, images): (Vec<_>, Vec<_>) = files
+            .into_iter()
+            .partition(|(name, _)| name.to_ascii_lowercase().ends_with(".poni"));
+        for (name, bytes) in calibrations {
+            use_poni(name, &bytes);
+        }
+        let beam = poni.get_untracked().map(|(_, b)| b);
+        for (name, bytes) in images {
             let source = SegmentSource::File(Rc::new(bytes));
             let incoming = Incoming {
                 name: name.clone(),
                 source,
                 truth_tags: None,
             };
-            queue.add(name, incoming, (None, None));
+            queue.add(name, incoming, (beam, None));
         }
     });
     let current = move || queue.current();
@@ -374,8 +421,12 @@ pub fn ClassifyPage() -> impl IntoView {
                 <section>
                     <h2>"Detector images"</h2>
                     <FileChooser prefix="classify" on_files=on_files
-                        accept=".png,.tif,.tiff,.edf,.cbf,.jpg,.jpeg,image/png,image/tiff,image/jpeg"
-                        hint="Choose scattering images or drop them here (TIFF 16/32-bit integer or float, Pilatus int32, EDF, CBF, PNG)" />
+                        accept=".png,.tif,.tiff,.edf,.cbf,.jpg,.jpeg,.poni,image/png,image/tiff,image/jpeg"
+                        hint="Choose scattering images or drop them here (TIFF 16/32-bit integer or float, Pilatus int32, EDF, CBF, PNG), with a pyFAI .poni calibration if you have one" />
+                    {move || poni_message.get().map(|m| match m {
+                        Ok(text) => view! { <p class="muted" id="poni-status" data-state="ok">{text}</p> }.into_any(),
+                        Err(text) => view! { <p class="error" id="poni-status" data-state="error" role="alert">{text}</p> }.into_any(),
+                    })}
                     <details>
                         <summary>"Detector set-up for q (optional)"</summary>
                         {field("Pixel size (µm)", "setup-pixel", 0, "reference")}

@@ -302,7 +302,14 @@ async fn check_all(compute: &crate::compute::Compute, batch: &[Rc<Sample>]) {
     for s in batch {
         let pixels = Rc::new(s.counts.map(|v| v as f32));
         let result = compute
-            .classify(SegmentSource::Pixels(pixels), None, None, None, |_| {})
+            .classify(
+                SegmentSource::Pixels(pixels),
+                None,
+                None,
+                None,
+                None,
+                |_| {},
+            )
             .await
             .map(|c| Check {
                 tags: c.header.tags,

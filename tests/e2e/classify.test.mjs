@@ -191,6 +191,26 @@ test('16-bit TIFFs are tagged, judged and profiled on the CPU; edits, Pilatus, b
     const csvLines = fs.readFileSync(csvFile, 'utf8').trim().split('\n');
     assert.equal(csvLines.length, doneBefore + 2);
     assert.match(csvLines.find((l) => l.startsWith('"damaged_u32.tif"')), /,not judged,/);
+
+    // A pyFAI calibration dropped with an image: its direct-beam point and set-up are used, and
+    // the page says so; a broken one is refused by name.
+    const poniFile = new URL('../../crates/imaging/tests/data/generic_flat.poni', import.meta.url).pathname;
+    const badPoni = path.join(dataDir, 'broken.poni');
+    fs.writeFileSync(badPoni, 'Distance: near\n');
+    await page.setInputFiles('#classify-files', [badPoni]);
+    await page.waitForSelector('#poni-status[data-state="error"]');
+    assert.match(await page.textContent('#poni-status'), /broken\.poni: .*Distance|broken\.poni: /);
+    // Two files, one queue row: the calibration is not an image.
+    await page.setInputFiles('#classify-files', [poniFile, tiff16[1]]);
+    await page.waitForFunction((n) => {
+      const rows = [...document.querySelectorAll('#classify-queue li')];
+      return rows.length === n && rows.every((li) => li.dataset.state === 'done' || li.dataset.state === 'failed');
+    }, IMAGES + 5, { timeout: 600_000 });
+    assert.match(await page.textContent('#poni-status'), /generic_flat\.poni: beam centre \(506\.7, 500\.0\) px, 75\.0 µm pixels, 0\.5940 m/);
+    await select(page, IMAGES + 4);
+    await page.waitForFunction(() => document.querySelector('#classify-results')?.dataset.beam === 'PONI', null, { timeout: 300_000 });
+    assert.match(await page.textContent('#classify-timings'), /75\.0 µm, distance 0\.594 m.*\(the PONI calibration\)/);
+    assert.equal(await page.inputValue('#setup-distance'), '0.594');
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
