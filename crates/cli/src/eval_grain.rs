@@ -1,7 +1,6 @@
 //! `synthscope eval grain`: boundary, region and grain-size metrics of the grain pipeline on a
 //! directory written by `synthscope generate tem`, for Net1 + Net2 and for Net1 alone.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -26,15 +25,8 @@ pub(crate) const TOLERANCE_PX: f64 = 2.0;
 
 #[derive(Debug, Args)]
 pub(crate) struct EvalGrainArgs {
-    /// A directory written by `synthscope generate tem` (use a seed not used in training).
-    #[arg(long)]
-    data: PathBuf,
-    /// Weights written by `synthscope train grain` (default: the shipped weights).
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Evaluate at most this many images.
-    #[arg(long)]
-    limit: Option<usize>,
+    #[command(flatten)]
+    held_out: crate::training::HeldOutArgs,
     /// Override the refinement's noise level t₀ (0–1).
     #[arg(long)]
     t0: Option<f32>,
@@ -184,10 +176,10 @@ pub(crate) fn evaluate(
 pub(crate) fn run(a: &EvalGrainArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
-    let (model, model_name, sha256) = shipped::load_grain(a.model.as_deref(), &device)?;
-    let samples = grain_data::load_dir(&a.data, a.limit)?;
+    let (model, model_name, sha256) = shipped::load_grain(a.held_out.model.as_deref(), &device)?;
+    let samples = grain_data::load_dir(&a.held_out.data, a.held_out.limit)?;
     if samples.is_empty() {
-        bail!("{} holds no images", a.data.display());
+        bail!("{} holds no images", a.held_out.data.display());
     }
     let mut refine = model.header.refine;
     if let Some(t0) = a.t0 {

@@ -27,15 +27,8 @@ use crate::train_realism::member_probabilities;
 
 #[derive(Debug, Args)]
 pub(crate) struct EvalRealismArgs {
-    /// A directory written by `synthscope generate saxs` (use a seed not used in training).
-    #[arg(long)]
-    data: PathBuf,
-    /// Weights written by `synthscope train realism` (default: the shipped weights).
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Evaluate at most this many images.
-    #[arg(long)]
-    limit: Option<usize>,
+    #[command(flatten)]
+    held_out: crate::training::HeldOutArgs,
     /// Seed of the choice of fakes (as in training).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -112,11 +105,13 @@ fn write_scores(
 pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
-    let (ensemble, name, digest) = shipped::load_realism(a.model.as_deref(), &device, "--model")?;
+    let (ensemble, name, digest) =
+        shipped::load_realism(a.held_out.model.as_deref(), &device, "--model")?;
     let beam = Beam::estimated_if(!a.true_beam);
-    let mut samples = realism_data::load_dir(&a.data, a.limit, a.seed, a.mix, beam)?;
+    let mut samples =
+        realism_data::load_dir(&a.held_out.data, a.held_out.limit, a.seed, a.mix, beam)?;
     if let Some(dir) = &a.generated {
-        samples.extend(realism_data::load_generated(dir, a.limit, beam)?);
+        samples.extend(realism_data::load_generated(dir, a.held_out.limit, beam)?);
     }
     let truth: Vec<bool> = samples.iter().map(|s| s.realistic).collect();
     let probs = member_probabilities(&ensemble.members, &samples, &device)?;

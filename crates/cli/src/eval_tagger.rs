@@ -15,15 +15,8 @@ use crate::train_tagger::{average_precisions, probabilities, top_k_precision};
 
 #[derive(Debug, Args)]
 pub(crate) struct EvalTaggerArgs {
-    /// A directory written by `synthscope generate saxs`.
-    #[arg(long)]
-    data: PathBuf,
-    /// Weights written by `synthscope train tagger` (default: the shipped weights).
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Evaluate at most this many images.
-    #[arg(long)]
-    limit: Option<usize>,
+    #[command(flatten)]
+    held_out: crate::training::HeldOutArgs,
     /// Take the coefficient view around beam centres estimated from the images, as
     /// `synthscope classify` and the browser do (the figure a user sees), instead of the true
     /// centres of labels.jsonl.
@@ -64,8 +57,13 @@ fn view_json(map: f64, per_tag: &[f64], top_k: f64) -> serde_json::Value {
 pub(crate) fn run(a: &EvalTaggerArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
-    let (set, name, digest) = shipped::load_tagger(a.model.as_deref(), &device, "--model")?;
-    let samples = saxs_data::load_dir(&a.data, a.limit, Beam::estimated_if(a.estimated_beam))?;
+    let (set, name, digest) =
+        shipped::load_tagger(a.held_out.model.as_deref(), &device, "--model")?;
+    let samples = saxs_data::load_dir(
+        &a.held_out.data,
+        a.held_out.limit,
+        Beam::estimated_if(a.estimated_beam),
+    )?;
     let mut out = serde_json::Map::new();
     let mut headline = None;
     let mut lines = String::new();

@@ -31,6 +31,21 @@ pub(crate) struct SourceArgs {
     pub limit: Option<usize>,
 }
 
+/// What every `eval grain|tagger|realism` command reads: the held-out set, the weights to judge
+/// and how much of the set.
+#[derive(Debug, clap::Args)]
+pub(crate) struct HeldOutArgs {
+    /// A directory written by `synthscope generate` (a seed not used in training).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Weights written by the matching `synthscope train …` (default: the shipped weights).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Evaluate at most this many images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
 impl SourceArgs {
     /// The run's samples: read from `--data` by `from_dir(dir, limit)`, or made from
     /// `--generate` engine images of `config` (batch `--seed`) by `generate(config, seed, count)`.
