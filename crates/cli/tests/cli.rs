@@ -353,8 +353,8 @@ fn segment_writes_masks_and_statistics_and_reports_bad_files() {
 
 #[test]
 fn shipped_grain_weights_find_boundaries_on_unseen_images() {
-    // A seed the shipped weights were not trained on; the full 200-image figures are in the
-    // README and come from `synthscope eval grain`.
+    // A seed the shipped weights were not trained on; the full 200-image figures are in
+    // docs/grain.md and come from `synthscope eval grain`.
     let data = tempfile::tempdir().expect("dir");
     let out = data.path().to_str().expect("utf-8");
     run_ok(&[
