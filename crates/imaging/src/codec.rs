@@ -316,6 +316,35 @@ pub fn edf_header(bytes: &[u8]) -> Result<EdfHeader, CodecError> {
     })
 }
 
+/// A single-image EDF file as beamline software writes it: the header (`DataType` as EDF names
+/// it, for example `SignedInteger` or `UnsignedShort`; the byte order; `Dim_1` = width,
+/// `Dim_2` = height) padded to a multiple of 512 bytes, then `data`, the samples as stored. Used
+/// to make test and fuzzing seeds; nothing here checks that `data` matches the type and size.
+pub fn encode_edf(
+    data_type: &str,
+    big_endian: bool,
+    width: usize,
+    height: usize,
+    data: &[u8],
+) -> Vec<u8> {
+    let order = if big_endian {
+        "HighByteFirst"
+    } else {
+        "LowByteFirst"
+    };
+    let mut head = format!(
+        "{{\nHeaderID = EH:000001:000000:000000 ;\nImage = 1 ;\nByteOrder = {order} ;\nDataType = {data_type} ;\nDim_1 = {width} ;\nDim_2 = {height} ;\nSize = {} ;\n",
+        data.len()
+    );
+    while (head.len() + 2) % 512 != 0 {
+        head.push(' ');
+    }
+    head.push_str("}\n");
+    let mut out = head.into_bytes();
+    out.extend_from_slice(data);
+    out
+}
+
 /// Decodes a single-image EDF file (ESRF data format, as written by many beamlines): unsigned
 /// and signed 8/16/32-bit integers, 32/64-bit floats, either byte order.
 pub fn decode_edf(bytes: &[u8]) -> Result<GrayImage, CodecError> {
@@ -422,32 +451,12 @@ mod tests {
         assert_eq!(decode_png(&bytes).expect("decode"), GrayImage::U8(img));
     }
 
-    /// An EDF file as beamline software writes it: header padded to 512 bytes, then the data.
-    fn edf(data_type: &str, big_endian: bool, w: usize, h: usize, data: &[u8]) -> Vec<u8> {
-        let order = if big_endian {
-            "HighByteFirst"
-        } else {
-            "LowByteFirst"
-        };
-        let mut head = format!(
-            "{{\nHeaderID = EH:000001:000000:000000 ;\nImage = 1 ;\nByteOrder = {order} ;\nDataType = {data_type} ;\nDim_1 = {w} ;\nDim_2 = {h} ;\nSize = {} ;\n",
-            data.len()
-        );
-        while (head.len() + 2) % 512 != 0 {
-            head.push(' ');
-        }
-        head.push_str("}\n");
-        let mut out = head.into_bytes();
-        out.extend_from_slice(data);
-        out
-    }
-
     #[test]
     fn edf_reads_pilatus_style_signed_and_unsigned_data_in_both_byte_orders() {
         // 3 × 2 SignedInteger with −1 (gap) and −2 (bad pixel), little endian.
         let v: [i32; 6] = [0, 5, -1, 70_000, -2, 12];
         let le: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        let img = decode_gray(&edf("SignedInteger", false, 3, 2, &le)).expect("EDF");
+        let img = decode_gray(&encode_edf("SignedInteger", false, 3, 2, &le)).expect("EDF");
         assert_eq!(
             img.to_f32().pixels(),
             &[0.0, 5.0, -1.0, 70_000.0, -2.0, 12.0]
@@ -455,20 +464,20 @@ mod tests {
         // UnsignedShort, big endian.
         let u: [u16; 4] = [1, 256, 65_535, 7];
         let be: Vec<u8> = u.iter().flat_map(|x| x.to_be_bytes()).collect();
-        let img = decode_edf(&edf("UnsignedShort", true, 2, 2, &be)).expect("EDF");
+        let img = decode_edf(&encode_edf("UnsignedShort", true, 2, 2, &be)).expect("EDF");
         assert_eq!(
             img,
             GrayImage::U16(Image::from_vec(2, 2, u.to_vec()).expect("2×2"))
         );
         // Truncated data and unknown types are clear errors.
-        let short = edf("FloatValue", false, 4, 4, &[0u8; 10]);
+        let short = encode_edf("FloatValue", false, 4, 4, &[0u8; 10]);
         assert!(
             decode_edf(&short)
                 .expect_err("truncated")
                 .to_string()
                 .contains("truncated")
         );
-        assert!(decode_edf(&edf("Complex", false, 1, 1, &[0; 8])).is_err());
+        assert!(decode_edf(&encode_edf("Complex", false, 1, 1, &[0; 8])).is_err());
     }
 
     #[test]

@@ -32,7 +32,7 @@ use fuzzing::{LARGEST, campaign, iterations, quietly, report_and_check};
 
 use synthscope_imaging::Image;
 use synthscope_imaging::codec::{
-    encode_png_u8, encode_png_u16, encode_tiff_f32, encode_tiff_u8, encode_tiff_u16,
+    encode_edf, encode_png_u8, encode_png_u16, encode_tiff_f32, encode_tiff_u8, encode_tiff_u16,
     encode_tiff_u32,
 };
 use synthscope_imaging::load::{MAX_PIXELS, load_gray};
@@ -52,20 +52,6 @@ fn frame(w: usize, h: usize) -> Vec<u32> {
             (40.0 * (-(r - 12.0).powi(2) / 8.0).exp() * 100.0 + (i % 7) as f64) as u32
         })
         .collect()
-}
-
-fn edf(data_type: &str, w: usize, h: usize, data: &[u8]) -> Vec<u8> {
-    let mut head = format!(
-        "{{\nHeaderID = EH:000001:000000:000000 ;\nImage = 1 ;\nByteOrder = LowByteFirst ;\nDataType = {data_type} ;\nDim_1 = {w} ;\nDim_2 = {h} ;\nSize = {} ;\n",
-        data.len()
-    );
-    while (head.len() + 2) % 512 != 0 {
-        head.push(' ');
-    }
-    head.push_str("}\n");
-    let mut out = head.into_bytes();
-    out.extend_from_slice(data);
-    out
 }
 
 /// The seed files of each image format: (format, file).
@@ -92,7 +78,10 @@ fn image_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("TIFF 16-bit", encode_tiff_u16(&img16).expect("tiff")),
         ("TIFF 32-bit", encode_tiff_u32(&img32).expect("tiff")),
         ("TIFF float", encode_tiff_f32(&imgf).expect("tiff")),
-        ("EDF int32", edf("SignedInteger", w, h, &i32_bytes)),
+        (
+            "EDF int32",
+            encode_edf("SignedInteger", false, w, h, &i32_bytes),
+        ),
         ("CBF (fabio, Pilatus)", data("pilatus_61x97.cbf")),
         ("CBF (fabio, u16)", data("unsigned16_20x33.cbf")),
     ]
