@@ -267,7 +267,8 @@ fn load_tiff(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         }
     };
     // An uncompressed file must hold every sample: refuse a header that claims more before the
-    // decoder allocates for it (the fuzzing campaign found 4 KB files asking for 256 MB).
+    // decoder allocates its output for it (8 000 × 8 000 pixels claimed by a 4 KB file would
+    // otherwise cost 64 MB before the first strip is found missing).
     let uncompressed = decoder
         .get_tag_u32(tiff::tags::Tag::Compression)
         .map_or(true, |c| c == 1);
