@@ -23,6 +23,9 @@ pub enum CodecError {
     /// The file holds a pixel layout this crate does not read.
     #[error("unsupported image layout: {0}")]
     Unsupported(String),
+    /// The header claims what the file cannot hold (refused before anything is allocated).
+    #[error("the file is damaged: {0}")]
+    Damaged(String),
     /// The decoded size does not match the pixel data.
     #[error(transparent)]
     Image(#[from] crate::ImageError),
@@ -158,6 +161,7 @@ pub fn decode_png(bytes: &[u8]) -> Result<GrayImage, CodecError> {
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| CodecError::Unsupported("PNG too large to decode".into()))?;
+    check_png_output(size, bytes.len()).map_err(CodecError::Damaged)?;
     let mut buf = vec![0u8; size];
     let frame = reader.next_frame(&mut buf)?;
     let (w, h) = (frame.width as usize, frame.height as usize);
@@ -173,6 +177,75 @@ pub fn decode_png(bytes: &[u8]) -> Result<GrayImage, CodecError> {
         }
         d => Err(CodecError::Unsupported(format!("PNG bit depth {d:?}"))),
     }
+}
+
+/// Refuses a classic TIFF whose first directory lists a tag with more data than the whole file
+/// (the `tiff` crate would allocate for the claimed count before noticing: the fuzzing campaign
+/// found a 4.7 KB file whose PhotometricInterpretation claimed 8 million values, 266 MB), or a
+/// tag the crate reads the first value of with none. Run by every TIFF reader (`decode_tiff`
+/// and `load::load_gray`) before the decoder sees the bytes.
+pub(crate) fn check_tiff_tags(bytes: &[u8]) -> Result<(), String> {
+    let little = bytes.starts_with(b"II");
+    let u16_at = |at: usize| -> Option<usize> {
+        let b: [u8; 2] = bytes.get(at..at + 2)?.try_into().ok()?;
+        Some(usize::from(if little {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        }))
+    };
+    let u32_at = |at: usize| -> Option<usize> {
+        let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+        Some(if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        } as usize)
+    };
+    // Offsets and counts that do not fit are left to the decoder, which refuses them.
+    let Some(ifd) = u32_at(4) else { return Ok(()) };
+    let Some(entries) = u16_at(ifd) else {
+        return Ok(());
+    };
+    for k in 0..entries {
+        let at = ifd + 2 + 12 * k;
+        let (Some(tag), Some(kind), Some(count)) = (u16_at(at), u16_at(at + 2), u32_at(at + 4))
+        else {
+            break;
+        };
+        // Bytes per value of the TIFF 6 field types (unknown types: 1).
+        let size = match kind {
+            3 | 8 => 2,
+            4 | 9 | 11 | 13 => 4,
+            5 | 10 | 12 | 16 | 17 | 18 => 8,
+            _ => 1,
+        };
+        // The `tiff` crate (0.10) indexes the first value of these without checking that
+        // there is one (the campaign found SampleFormat with no values: a panic).
+        const INDEXED: [usize; 6] = [258, 273, 279, 324, 325, 339];
+        if count == 0 && INDEXED.contains(&tag) {
+            return Err(format!("tag {tag} has no values"));
+        }
+        if count.saturating_mul(size) > bytes.len() {
+            return Err(format!(
+                "tag {tag} claims {count} values, more than the file's {} bytes hold",
+                bytes.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a PNG whose header asks for an output of `size` bytes that a `file_len`-byte file
+/// cannot hold: zlib expands at most 1032:1, so this is checked before the buffer is allocated
+/// (the fuzzing campaign found 2 KB files asking for 80 MB).
+pub(crate) fn check_png_output(size: usize, file_len: usize) -> Result<(), String> {
+    if size > file_len.saturating_mul(1032).saturating_add(1 << 16) {
+        return Err(format!(
+            "the header asks for {size} bytes of pixels, more than a {file_len}-byte file can hold"
+        ));
+    }
+    Ok(())
 }
 
 /// Encodes an 8-bit grayscale TIFF.
@@ -223,6 +296,7 @@ pub fn encode_tiff_f32(image: &Image<f32>) -> Result<Vec<u8>, CodecError> {
 /// Decodes a single-channel TIFF of 8/16/32-bit unsigned integers or 32-bit floats.
 pub fn decode_tiff(bytes: &[u8]) -> Result<GrayImage, CodecError> {
     use tiff::decoder::{Decoder, DecodingResult};
+    check_tiff_tags(bytes).map_err(CodecError::Damaged)?;
     let mut decoder = Decoder::new(Cursor::new(bytes))?;
     let (w, h) = decoder.dimensions()?;
     let (w, h) = (w as usize, h as usize);

@@ -189,18 +189,10 @@ fn load_png(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| LoadError::Unsupported("PNG too large to decode".into()))?;
-    // zlib expands at most 1032:1: a header asking for more than the file can hold is damaged
-    // (refused before the buffer is allocated; the fuzzing campaign found 2 KB files asking for
-    // 80 MB).
-    if size > bytes.len().saturating_mul(1032).saturating_add(1 << 16) {
-        return Err(LoadError::Damaged {
-            format: "PNG",
-            detail: format!(
-                "the header says {w} × {h} pixels, more than a {}-byte file can hold",
-                bytes.len()
-            ),
-        });
-    }
+    crate::codec::check_png_output(size, bytes.len()).map_err(|detail| LoadError::Damaged {
+        format: "PNG",
+        detail,
+    })?;
     let mut buf = vec![0u8; size];
     let frame = reader.next_frame(&mut buf).map_err(damaged)?;
     buf.truncate(frame.buffer_size());
@@ -249,7 +241,10 @@ fn load_tiff(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         format: "TIFF",
         detail: e.to_string(),
     };
-    check_tiff_tags(bytes)?;
+    crate::codec::check_tiff_tags(bytes).map_err(|detail| LoadError::Damaged {
+        format: "TIFF",
+        detail,
+    })?;
     let mut decoder = Decoder::new(Cursor::new(bytes)).map_err(damaged)?;
     let (w, h) = decoder.dimensions().map_err(damaged)?;
     let (w, h) = (w as usize, h as usize);
@@ -321,66 +316,6 @@ fn load_tiff(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         converted_from_colour: channels >= 3,
         geometry: None,
     })
-}
-
-/// Refuses a classic TIFF whose first directory lists a tag with more data than the whole file
-/// (the `tiff` crate would allocate for the claimed count before noticing: the fuzzing campaign
-/// found a 4.7 KB file whose PhotometricInterpretation claimed 8 million values, 266 MB), or a
-/// tag the crate reads the first value of with none.
-fn check_tiff_tags(bytes: &[u8]) -> Result<(), LoadError> {
-    let little = bytes.starts_with(b"II");
-    let u16_at = |at: usize| -> Option<usize> {
-        let b: [u8; 2] = bytes.get(at..at + 2)?.try_into().ok()?;
-        Some(usize::from(if little {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_be_bytes(b)
-        }))
-    };
-    let u32_at = |at: usize| -> Option<usize> {
-        let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
-        Some(if little {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        } as usize)
-    };
-    let damaged = |detail: String| LoadError::Damaged {
-        format: "TIFF",
-        detail,
-    };
-    // Offsets and counts that do not fit are left to the decoder, which refuses them.
-    let Some(ifd) = u32_at(4) else { return Ok(()) };
-    let Some(entries) = u16_at(ifd) else {
-        return Ok(());
-    };
-    for k in 0..entries {
-        let at = ifd + 2 + 12 * k;
-        let (Some(tag), Some(kind), Some(count)) = (u16_at(at), u16_at(at + 2), u32_at(at + 4))
-        else {
-            break;
-        };
-        // Bytes per value of the TIFF 6 field types (unknown types: 1).
-        let size = match kind {
-            3 | 8 => 2,
-            4 | 9 | 11 | 13 => 4,
-            5 | 10 | 12 | 16 | 17 | 18 => 8,
-            _ => 1,
-        };
-        // The `tiff` crate (0.10) indexes the first value of these without checking that
-        // there is one (the campaign found SampleFormat with no values: a panic).
-        const INDEXED: [usize; 6] = [258, 273, 279, 324, 325, 339];
-        if count == 0 && INDEXED.contains(&tag) {
-            return Err(damaged(format!("tag {tag} has no values")));
-        }
-        if count.saturating_mul(size) > bytes.len() {
-            return Err(damaged(format!(
-                "tag {tag} claims {count} values, more than the file's {} bytes hold",
-                bytes.len()
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn load_jpeg(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {

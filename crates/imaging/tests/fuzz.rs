@@ -15,7 +15,7 @@
 //! once fixed it belongs in `tests/data/fuzz/`, where every file must be refused with less
 //! than 1 MiB allocated (`regressions_stay_fixed`). Found so far: a 4.7 KB TIFF whose
 //! PhotometricInterpretation tag claimed 8 million values made the `tiff` crate allocate
-//! 266 MB (`tiff_tag_count_8M.tif`; now refused by `load::check_tiff_tags`), and PNG headers
+//! 266 MB (`tiff_tag_count_8M.tif`; now refused by `codec::check_tiff_tags`, which every TIFF reader runs), and PNG headers
 //! asking for up to 80 MB from 2 KB files (`png_8000x8000_in_100_bytes.png`; now refused
 //! before the buffer is allocated, as zlib cannot expand more than 1032:1).
 
