@@ -119,12 +119,14 @@ impl GrayImage {
         }
     }
 
-    /// Converts any depth to `f32` values (no rescaling).
+    /// Converts any depth to `f32` values (no rescaling), except that a 32-bit file's
+    /// 2³² − 1 — the masked-pixel marker of Eiger detectors, never a count — becomes −1, the
+    /// invalid-pixel flag every analysis masks (as Pilatus files write their gaps).
     pub fn to_f32(&self) -> Image<f32> {
         match self {
             GrayImage::U8(i) => i.map(f32::from),
             GrayImage::U16(i) => i.map(f32::from),
-            GrayImage::U32(i) => i.map(|v| v as f32),
+            GrayImage::U32(i) => i.map(|v| if v == u32::MAX { -1.0 } else { v as f32 }),
             GrayImage::F32(i) => i.clone(),
         }
     }
@@ -565,6 +567,17 @@ mod tests {
             .expect("write");
         let img = decode_gray(&bytes).expect("decodes");
         assert_eq!(img.to_f32().pixels(), &[3.0, -1.0, 1_000_000.0, -2.0]);
+    }
+
+    #[test]
+    fn eiger_style_uint32_marks_masked_pixels_as_invalid() {
+        let img = Image::from_vec(2, 2, vec![7, u32::MAX, 4_000_000, u32::MAX - 1]).expect("img");
+        let decoded = decode_gray(&encode_tiff_u32(&img).expect("u32")).expect("decodes");
+        // Only the marker is flagged; one below it stays a (damaged, implausible) count.
+        assert_eq!(
+            decoded.to_f32().pixels(),
+            &[7.0, -1.0, 4_000_000.0, (u32::MAX - 1) as f32]
+        );
     }
 
     #[test]

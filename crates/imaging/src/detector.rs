@@ -140,7 +140,104 @@ pub enum DetectorKind {
     Pilatus,
     /// Eiger-like: 1030×514 px modules, 10 px gaps between columns, 37 px between rows.
     Eiger,
+    /// Dectris Pilatus 300K (1 × 3 modules, 487 × 619 px), the whole detector binned onto
+    /// the image (as are the seven below; see [`DetectorKind::gap_mask`]).
+    #[serde(rename = "pilatus_300k")]
+    Pilatus300k,
+    /// Dectris Pilatus 1M (2 × 5 modules, 981 × 1043 px).
+    #[serde(rename = "pilatus_1m")]
+    Pilatus1M,
+    /// Dectris Pilatus 2M (3 × 8 modules, 1475 × 1679 px).
+    #[serde(rename = "pilatus_2m")]
+    Pilatus2M,
+    /// Dectris Pilatus 6M (5 × 12 modules, 2463 × 2527 px).
+    #[serde(rename = "pilatus_6m")]
+    Pilatus6M,
+    /// Dectris Eiger 1M (1 × 2 modules, 1030 × 1065 px).
+    #[serde(rename = "eiger_1m")]
+    Eiger1M,
+    /// Dectris Eiger 4M (2 × 4 modules, 2070 × 2167 px).
+    #[serde(rename = "eiger_4m")]
+    Eiger4M,
+    /// Dectris Eiger 9M (3 × 6 modules, 3110 × 3269 px).
+    #[serde(rename = "eiger_9m")]
+    Eiger9M,
+    /// Dectris Eiger 16M (4 × 8 modules, 4150 × 4371 px).
+    #[serde(rename = "eiger_16m")]
+    Eiger16M,
 }
+
+/// A real detector's modules: how many across and down, their size and the gaps between
+/// them, in sensor pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModuleLayout {
+    /// Modules side by side.
+    pub across: u32,
+    /// Modules one above the other.
+    pub down: u32,
+    /// Module width in pixels.
+    pub module_w_px: f64,
+    /// Module height in pixels.
+    pub module_h_px: f64,
+    /// Gap between two modules side by side.
+    pub gap_x_px: f64,
+    /// Gap between two modules one above the other.
+    pub gap_y_px: f64,
+}
+
+impl ModuleLayout {
+    /// Width and height of the whole detector in sensor pixels.
+    pub fn size_px(&self) -> (f64, f64) {
+        let (nx, ny) = (f64::from(self.across), f64::from(self.down));
+        (
+            nx * self.module_w_px + (nx - 1.0) * self.gap_x_px,
+            ny * self.module_h_px + (ny - 1.0) * self.gap_y_px,
+        )
+    }
+
+    /// Fraction of sensor under each of `bins` image pixels of `bin_px` sensor pixels along
+    /// one axis, the detector starting `offset_px` sensor pixels into the first bin.
+    fn coverage(
+        count: u32,
+        module_px: f64,
+        gap_px: f64,
+        bins: usize,
+        bin_px: f64,
+        offset_px: f64,
+    ) -> Vec<f64> {
+        let pitch = module_px + gap_px;
+        (0..bins)
+            .map(|i| {
+                let (a, b) = (
+                    i as f64 * bin_px - offset_px,
+                    (i + 1) as f64 * bin_px - offset_px,
+                );
+                let covered: f64 = (0..count)
+                    .map(|m| {
+                        let start = f64::from(m) * pitch;
+                        (b.min(start + module_px) - a.max(start)).max(0.0)
+                    })
+                    .sum();
+                covered / bin_px
+            })
+            .collect()
+    }
+}
+
+/// Every detector layout, in the order the engine draws them from.
+pub const DETECTOR_KINDS: [DetectorKind; 11] = [
+    DetectorKind::Plain,
+    DetectorKind::Pilatus,
+    DetectorKind::Eiger,
+    DetectorKind::Pilatus300k,
+    DetectorKind::Pilatus1M,
+    DetectorKind::Pilatus2M,
+    DetectorKind::Pilatus6M,
+    DetectorKind::Eiger1M,
+    DetectorKind::Eiger4M,
+    DetectorKind::Eiger9M,
+    DetectorKind::Eiger16M,
+];
 
 impl DetectorKind {
     /// Module size and gaps in reference (1000 px scale) pixels: (module w, module h, gap x, gap y).
@@ -151,12 +248,77 @@ impl DetectorKind {
             // Eiger modules are large: on a 1000 px reference image show them at half scale so
             // the gaps are visible, as on an Eiger 4M binned 2×2.
             DetectorKind::Eiger => Some((515.0, 257.0, 5.0, 18.5)),
+            _ => None,
+        }
+    }
+
+    /// The modules of a real detector (Pilatus: 487 × 195 px modules, gaps 7 and 17 px;
+    /// Eiger: 1030 × 514 px, gaps 10 and 37 px); `None` for the monolithic and the two
+    /// scaled layouts.
+    pub fn modules(self) -> Option<ModuleLayout> {
+        let pilatus = |across, down| ModuleLayout {
+            across,
+            down,
+            module_w_px: 487.0,
+            module_h_px: 195.0,
+            gap_x_px: 7.0,
+            gap_y_px: 17.0,
+        };
+        let eiger = |across, down| ModuleLayout {
+            across,
+            down,
+            module_w_px: 1030.0,
+            module_h_px: 514.0,
+            gap_x_px: 10.0,
+            gap_y_px: 37.0,
+        };
+        match self {
+            DetectorKind::Plain | DetectorKind::Pilatus | DetectorKind::Eiger => None,
+            DetectorKind::Pilatus300k => Some(pilatus(1, 3)),
+            DetectorKind::Pilatus1M => Some(pilatus(2, 5)),
+            DetectorKind::Pilatus2M => Some(pilatus(3, 8)),
+            DetectorKind::Pilatus6M => Some(pilatus(5, 12)),
+            DetectorKind::Eiger1M => Some(eiger(1, 2)),
+            DetectorKind::Eiger4M => Some(eiger(2, 4)),
+            DetectorKind::Eiger9M => Some(eiger(3, 6)),
+            DetectorKind::Eiger16M => Some(eiger(4, 8)),
         }
     }
 
     /// The gap mask (`true` = no sensor) for an image of `width × height`, where one reference pixel
     /// spans `scale` image pixels.
+    ///
+    /// A real detector ([`DetectorKind::modules`]) is instead binned whole onto the image: its
+    /// longer side fills the image, centred, so a binned pixel covers several sensor pixels
+    /// (`scale` is not used); a pixel with less than half of it on sensor — in a gap, or
+    /// beside a detector narrower than the image — is masked, as a binned frame's would be.
     pub fn gap_mask(self, width_px: usize, height_px: usize, scale: f64) -> Option<Vec<bool>> {
+        if let Some(m) = self.modules() {
+            let (dw, dh) = m.size_px();
+            let bin_px = (dw / width_px as f64).max(dh / height_px as f64);
+            let offset = |bins: usize, size: f64| (bins as f64 * bin_px - size) / 2.0;
+            let cx = ModuleLayout::coverage(
+                m.across,
+                m.module_w_px,
+                m.gap_x_px,
+                width_px,
+                bin_px,
+                offset(width_px, dw),
+            );
+            let cy = ModuleLayout::coverage(
+                m.down,
+                m.module_h_px,
+                m.gap_y_px,
+                height_px,
+                bin_px,
+                offset(height_px, dh),
+            );
+            return Some(
+                cy.iter()
+                    .flat_map(|fy| cx.iter().map(move |fx| fx * fy < 0.5))
+                    .collect(),
+            );
+        }
         let (mw, mh, gx, gy) = self.layout()?;
         let (pitch_x, pitch_y) = ((mw + gx) * scale, (mh + gy) * scale);
         let (gap_x, gap_y) = ((gx * scale).max(1.0), (gy * scale).max(1.0));
@@ -190,6 +352,38 @@ mod tests {
             "{}",
             g.q_at_radius(1.0)
         );
+    }
+
+    #[test]
+    fn real_detectors_bin_their_module_gaps_onto_the_image() {
+        // Pilatus 1M (981 × 1043 px) on 256 × 256: 4.07 sensor px per image px, the 7 px
+        // column gap → 1–2 masked columns; 4 row gaps of 17 px → 4 bands of about 4 masked
+        // rows; the detector is narrower than tall: 981 / 4.07 = 241 columns of sensor, 15
+        // empty beside it.
+        let mask = DetectorKind::Pilatus1M
+            .gap_mask(256, 256, 1.0)
+            .expect("a layout");
+        let masked_rows = (0..256)
+            .filter(|y| (0..256).all(|x| mask[y * 256 + x]))
+            .count();
+        let masked_cols = (0..256)
+            .filter(|x| (0..256).all(|y| mask[y * 256 + x]))
+            .count();
+        assert!((15..=18).contains(&masked_rows), "{masked_rows}");
+        assert!((16..=18).contains(&masked_cols), "{masked_cols}");
+        let fraction = mask.iter().filter(|m| **m).count() as f64 / mask.len() as f64;
+        // pyFAI's own Pilatus 1M mask is 7.2 % gaps, on 94 % of the image; plus the empty
+        // columns beside it (6 %).
+        assert!((0.11..0.15).contains(&fraction), "{fraction}");
+        // The largest Eiger still shows its row gaps at 256 px (37 px gaps at 17 px a bin).
+        let eiger = DetectorKind::Eiger16M
+            .gap_mask(256, 256, 1.0)
+            .expect("a layout");
+        let rows = (0..256)
+            .filter(|y| (60..200).all(|x| eiger[y * 256 + x]))
+            .count();
+        assert!((7..=16).contains(&rows), "{rows}");
+        assert!(DetectorKind::Plain.gap_mask(256, 256, 1.0).is_none());
     }
 
     #[test]
