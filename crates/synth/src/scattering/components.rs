@@ -277,6 +277,18 @@ impl Component {
         }
     }
 
+    /// Multiplies the counts of a diffuse low-q term (power law, Ornstein–Zernike,
+    /// Debye–Bueche, Guinier) by `factor`; other terms unchanged.
+    pub(crate) fn scale_amplitude(&mut self, factor: f64) {
+        if let Component::PowerLaw { amplitude, .. }
+        | Component::OrnsteinZernike { amplitude, .. }
+        | Component::DebyeBueche { amplitude, .. }
+        | Component::Guinier { amplitude, .. } = self
+        {
+            *amplitude *= factor;
+        }
+    }
+
     /// The anisotropy (ε, χ₀ in radians) of diffuse terms, `None` for isotropic ones.
     pub(crate) fn stretch(&self) -> Option<(f64, f64)> {
         match *self {

@@ -12,7 +12,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::math::Portable;
-use crate::rng::{log_uniform, uniform};
+use crate::rng::{log_uniform, poisson, uniform};
 
 use super::{SaxsImage, SaxsParams, Truth};
 use imaging::Image;
@@ -35,6 +35,16 @@ pub enum FakeKind {
     Checkerboard,
     /// The radius warped non-linearly: every ring plausible, their spacings unphysical.
     UnphysicalSpacing,
+    /// Not a pattern at all: Poisson counts of one flat level.
+    FlatPoisson,
+    /// Not a pattern at all: parallel bands (a test pattern, a read-out fault).
+    Stripes,
+    /// Not a pattern at all: a smooth ramp.
+    Gradient,
+    /// Not a pattern at all: independent uniform values of an 8-, 10- or 12-bit range.
+    UniformNoise,
+    /// Not a pattern at all: shapes, edges and texture, like a photograph of a scene.
+    PhotoLike,
 }
 
 impl FakeKind {
@@ -49,6 +59,18 @@ impl FakeKind {
         FakeKind::UnphysicalSpacing,
     ];
 
+    /// Frames that are no scattering pattern at all (they ignore the engine image but for its
+    /// size): what a user may load by mistake, or a generator that learnt nothing draws. The
+    /// plausibility check (`imaging::plausibility`) catches the blatant ones (all one value,
+    /// two levels, 16-bit noise) before any model; these reach the realism ensemble.
+    pub const NOT_SCATTERING: [FakeKind; 5] = [
+        FakeKind::FlatPoisson,
+        FakeKind::Stripes,
+        FakeKind::Gradient,
+        FakeKind::UniformNoise,
+        FakeKind::PhotoLike,
+    ];
+
     /// Stable name for files and reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -59,6 +81,11 @@ impl FakeKind {
             FakeKind::Blobs => "blobs",
             FakeKind::Checkerboard => "checkerboard",
             FakeKind::UnphysicalSpacing => "unphysical_spacing",
+            FakeKind::FlatPoisson => "flat_poisson",
+            FakeKind::Stripes => "stripes",
+            FakeKind::Gradient => "gradient",
+            FakeKind::UniformNoise => "uniform_noise",
+            FakeKind::PhotoLike => "photo_like",
         }
     }
 }
@@ -118,6 +145,9 @@ pub fn make_fake(
     let (cx, cy) = (g.beam_x_px, g.beam_y_px);
     let size = counts.width().max(counts.height()) as f64;
     let saturation = f64::from(params.saturation_counts);
+    if FakeKind::NOT_SCATTERING.contains(&kind) {
+        return not_a_pattern(kind, counts.width(), counts.height(), rng);
+    }
     let mut out = match kind {
         FakeKind::BrokenRings => {
             // Arcs of the brightest rings replaced by what lies just inside and outside them;
@@ -249,6 +279,7 @@ pub fn make_fake(
                 sample(counts, cx + dx * k, cy + dy * k)
             })
         }
+        _ => return None,
     };
     for v in out.pixels_mut() {
         *v = v.min(saturation as f32).round();
@@ -260,6 +291,122 @@ pub fn make_fake(
         .filter(|&(&a, &b)| (a - b).abs() > 3.0_f32.max(0.1 * b.abs()))
         .count();
     (changed as f64 >= MIN_CHANGED_FRACTION * out.pixels().len() as f64).then_some(out)
+}
+
+/// A `width × height` frame of one of [`FakeKind::NOT_SCATTERING`] (any other kind: zeros);
+/// `None` for an empty size.
+pub fn not_a_pattern(
+    kind: FakeKind,
+    width: usize,
+    height: usize,
+    rng: &mut impl Rng,
+) -> Option<Image<f32>> {
+    let (w, h) = (width as f64, height as f64);
+    let level = log_uniform(rng, 0.5, 2000.0);
+    let counted = rng.random::<bool>();
+    let noisy = |rng: &mut _, mean: f64| {
+        if counted {
+            poisson(rng, mean.max(0.0))
+        } else {
+            mean.max(0.0).round()
+        }
+    };
+    let mut out = vec![0f32; width * height];
+    match kind {
+        FakeKind::FlatPoisson => {
+            for v in out.iter_mut() {
+                *v = poisson(rng, level) as f32;
+            }
+        }
+        FakeKind::Stripes => {
+            let period = uniform(rng, 3.0, 0.25 * w.max(h));
+            let angle = [0.0, 90.0, 45.0, uniform(rng, 0.0, 180.0)][rng.random_range(0..4)];
+            let (ux, uy) = (angle.to_radians().cos_p(), angle.to_radians().sin_p());
+            let contrast = log_uniform(rng, 1.5, 50.0);
+            let smooth = rng.random::<bool>();
+            for y in 0..height {
+                for x in 0..width {
+                    let t = ((x as f64 + 0.5) * ux + (y as f64 + 0.5) * uy) / period;
+                    let phase = t - t.floor();
+                    let on = if smooth {
+                        0.5 + 0.5 * (std::f64::consts::TAU * t).sin_p()
+                    } else {
+                        f64::from(u8::from(phase < 0.5))
+                    };
+                    out[y * width + x] = noisy(rng, level * (1.0 + (contrast - 1.0) * on)) as f32;
+                }
+            }
+        }
+        FakeKind::Gradient => {
+            let angle = uniform(rng, 0.0, std::f64::consts::TAU);
+            let (ux, uy) = (angle.cos_p(), angle.sin_p());
+            let span = w * ux.abs() + h * uy.abs();
+            let (a, b) = (level, level * log_uniform(rng, 2.0, 200.0));
+            let log_ramp = rng.random::<bool>();
+            for y in 0..height {
+                for x in 0..width {
+                    let t = (((x as f64 - w / 2.0) * ux + (y as f64 - h / 2.0) * uy) / span + 0.5)
+                        .clamp(0.0, 1.0);
+                    let mean = if log_ramp {
+                        a * (b / a).powf_p(t)
+                    } else {
+                        a + (b - a) * t
+                    };
+                    out[y * width + x] = noisy(rng, mean) as f32;
+                }
+            }
+        }
+        FakeKind::UniformNoise => {
+            let top = [255.0, 1023.0, 4095.0][rng.random_range(0..3)];
+            for v in out.iter_mut() {
+                *v = uniform(rng, 0.0, top + 1.0).floor() as f32;
+            }
+        }
+        FakeKind::PhotoLike => {
+            // A lit background, then overlapping shapes of their own grey and shading, then
+            // grain: edges at every angle and scale, nothing centred, as in a photograph.
+            let (gx, gy, g0) = (
+                uniform(rng, -1.0, 1.0),
+                uniform(rng, -1.0, 1.0),
+                uniform(rng, 60.0, 180.0),
+            );
+            let mut grey: Vec<f64> = (0..width * height)
+                .map(|i| {
+                    let (x, y) = ((i % width) as f64 / w - 0.5, (i / width) as f64 / h - 0.5);
+                    g0 + 60.0 * (gx * x + gy * y)
+                })
+                .collect();
+            for _ in 0..rng.random_range(4..=30) {
+                let (cx, cy) = (uniform(rng, 0.0, w), uniform(rng, 0.0, h));
+                let (rx, ry) = (
+                    log_uniform(rng, 0.02, 0.5) * w,
+                    log_uniform(rng, 0.02, 0.5) * h,
+                );
+                let (tone, shade) = (uniform(rng, 0.0, 255.0), uniform(rng, -40.0, 40.0));
+                let ellipse = rng.random::<bool>();
+                for (i, g) in grey.iter_mut().enumerate() {
+                    let dx = ((i % width) as f64 + 0.5 - cx) / rx;
+                    let dy = ((i / width) as f64 + 0.5 - cy) / ry;
+                    let inside = if ellipse {
+                        dx * dx + dy * dy <= 1.0
+                    } else {
+                        dx.abs() <= 1.0 && dy.abs() <= 1.0
+                    };
+                    if inside {
+                        *g = tone + shade * dy;
+                    }
+                }
+            }
+            let grain = uniform(rng, 1.0, 12.0);
+            for (v, g) in out.iter_mut().zip(&grey) {
+                *v = (g + grain * crate::rng::normal(rng))
+                    .clamp(0.0, 255.0)
+                    .round() as f32;
+            }
+        }
+        _ => {}
+    }
+    Image::from_vec(width, height, out).ok()
 }
 
 /// Mean over a `(2r+1)²` box, by summed-area table.
@@ -379,5 +526,38 @@ mod tests {
         let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
         let slope = sxy / sxx;
         assert!((0.95..=2.55).contains(&slope), "slope {slope}");
+    }
+
+    #[test]
+    fn frames_that_are_no_pattern_are_integer_counts_in_range_and_reproducible() {
+        let (p, img, t) = engine(2);
+        let counts = counts_f32(&img);
+        for kind in FakeKind::NOT_SCATTERING {
+            for i in 0..6 {
+                let mut rng = image_rng(9, i);
+                let frame = make_fake(&counts, &p, &t, kind, &mut rng).expect("always made");
+                assert_eq!(
+                    (frame.width(), frame.height()),
+                    (counts.width(), counts.height())
+                );
+                let px = frame.pixels();
+                assert!(
+                    px.iter()
+                        .all(|v| v.is_finite() && *v >= 0.0 && v.fract() == 0.0)
+                );
+                let (lo, hi) = px
+                    .iter()
+                    .fold((f32::MAX, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+                assert!(hi > lo, "{kind:?} is one value");
+                // Integer counts within a 16-bit detector's range, as a file would hold them.
+                assert!(hi < 65_535.0, "{kind:?} reaches {hi}");
+                let same = make_fake(&counts, &p, &t, kind, &mut image_rng(9, i)).expect("made");
+                assert!(same == frame, "{kind:?} is not reproducible");
+            }
+        }
+        // A photograph-like frame has 8-bit values and edges: many neighbours differ a lot.
+        let photo = not_a_pattern(FakeKind::PhotoLike, 64, 64, &mut image_rng(4, 0)).expect("made");
+        assert!(photo.pixels().iter().all(|&v| v <= 255.0));
+        assert!(not_a_pattern(FakeKind::Blobs, 0, 0, &mut image_rng(4, 0)).is_none());
     }
 }

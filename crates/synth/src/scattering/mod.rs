@@ -69,6 +69,25 @@ pub enum BackgroundChoice {
     Window,
 }
 
+/// How widely the engine draws set-ups and samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Variety {
+    /// The reference simulator of `DOMAIN.md` §1: one set-up (0.594 m, 8.9 keV, a 1000 px
+    /// detector of 75 µm pixels seen at the image size), a beamstop on every image, the beam
+    /// within 5 % of the image, rings at q₀ ~ N(0.02, 0.04) Å⁻¹.
+    #[default]
+    Reference,
+    /// What real beamlines show as well, for taggers that must hold up on it: distances of
+    /// 0.15–2.4 m and energies of 8–17 keV, the detector drawn from every layout (Pilatus
+    /// 300K–6M and Eiger 1M–16M binned whole onto the image among them), no beamstop on 30 %
+    /// of images, the beam well off the detector (5–60 % of a side beyond an edge) on 20 %,
+    /// a sample that is only a diffuse low-q fall-off (power law, Ornstein–Zernike,
+    /// Debye–Bueche or Guinier) on 25 %, and rings anywhere from near the beam to the far
+    /// side of the detector. The `detector` and `beamstop` of the configuration are ignored.
+    Wide,
+}
+
 /// A user-chosen sample instead of the reference mix.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CustomSample {
@@ -121,6 +140,10 @@ pub struct SaxsConfig {
     pub exposure: f64,
     /// Beam centre as fractions of width and height; `None` draws it in −5 %…105 %.
     pub beam_centre_frac: Option<(f64, f64)>,
+    /// The reference mix or the wide one (absent in configurations written before it: the
+    /// reference).
+    #[serde(default)]
+    pub variety: Variety,
 }
 
 impl Default for SaxsConfig {
@@ -134,6 +157,7 @@ impl Default for SaxsConfig {
             poisson_noise: true,
             exposure: 1.0,
             beam_centre_frac: None,
+            variety: Variety::Reference,
         }
     }
 }
@@ -229,19 +253,47 @@ pub struct SaxsParams {
 pub fn sample_params(config: &SaxsConfig, seed: u64, index: u64) -> Result<SaxsParams, SynthError> {
     config.validate()?;
     let mut rng = image_rng(seed, index);
+    let wide = config.variety == Variety::Wide;
     let (bx, by) = config.beam_centre_frac.unwrap_or_else(|| {
-        (
-            uniform(&mut rng, -0.05, 1.05),
-            uniform(&mut rng, -0.05, 1.05),
-        )
+        if wide && rng.random::<f64>() < 0.2 {
+            beam_well_off(&mut rng)
+        } else {
+            (
+                uniform(&mut rng, -0.05, 1.05),
+                uniform(&mut rng, -0.05, 1.05),
+            )
+        }
     });
-    let geometry = Geometry::reference(config.size_px, bx, by);
+    let mut geometry = Geometry::reference(config.size_px, bx, by);
+    let mut detector = config.detector;
+    let mut placement = RingPlacement::Reference;
+    if wide {
+        geometry.distance_m *= log_uniform(&mut rng, 0.25, 4.0);
+        geometry.energy_kev = uniform(&mut rng, 8.0, 17.0);
+        detector = geometry::DETECTOR_KINDS[rng.random_range(0..geometry::DETECTOR_KINDS.len())];
+        let size = config.size_px as f64;
+        placement = RingPlacement::Between {
+            q_lo: geometry.q_at_radius(0.03 * size),
+            q_hi: geometry.q_at_radius(0.9 * size),
+        };
+    }
     // Image pixels per reference (1000 px) pixel: sizes in px below are reference sizes × scale.
     let scale = config.size_px as f64 / geometry::REFERENCE_SIZE_PX as f64;
 
     let mut components = match &config.sample {
         Some(custom) => custom_components(&mut rng, custom),
-        None => reference_components(&mut rng),
+        None if wide && rng.random::<f64>() < 0.25 => {
+            // Only a fall-off, scaled to 30–30 000 counts a little beyond the image's point
+            // nearest the beam (its amplitude is otherwise given at q = 0.01 Å⁻¹, which a
+            // short distance does not reach).
+            let mut fall_off = diffuse_low_q(&mut rng);
+            let near_px = geometry.radius_range_px().0 + 0.05 * config.size_px as f64;
+            let at_near = fall_off.radial_fn()(geometry.q_at_radius(near_px));
+            let target = log_uniform(&mut rng, 30.0, 3e4);
+            fall_off.scale_amplitude((target / at_near.max(1e-12)).clamp(1e-3, 1e6));
+            vec![fall_off]
+        }
+        None => reference_components(&mut rng, &placement),
     };
     if rng.random::<f64>() < 0.4 {
         components.push(diffuse_low_q(&mut rng));
@@ -263,7 +315,14 @@ pub fn sample_params(config: &SaxsConfig, seed: u64, index: u64) -> Result<SaxsP
         BackgroundChoice::None => None,
         kind => Some(random_background(&mut rng, config.size_px, Some(kind))),
     };
-    let beamstop_kind = match config.beamstop {
+    let beamstop_choice = if wide && rng.random::<f64>() < 0.3 {
+        BeamstopChoice::None
+    } else if wide {
+        BeamstopChoice::Random
+    } else {
+        config.beamstop
+    };
+    let beamstop_kind = match beamstop_choice {
         BeamstopChoice::Random => [
             BeamstopChoice::Circular,
             BeamstopChoice::Linear,
@@ -322,7 +381,7 @@ pub fn sample_params(config: &SaxsConfig, seed: u64, index: u64) -> Result<SaxsP
     };
     Ok(SaxsParams {
         geometry,
-        detector: config.detector,
+        detector,
         components,
         background,
         beamstop,
@@ -336,9 +395,47 @@ pub fn sample_params(config: &SaxsConfig, seed: u64, index: u64) -> Result<SaxsP
     })
 }
 
-/// q₀ of a ring or first peak: N(0.02, 0.04) clipped to [0.008, 0.1] Å⁻¹.
-fn draw_q0(rng: &mut impl Rng) -> f64 {
-    (0.02 + 0.04 * normal(rng)).clamp(0.008, 0.1)
+/// A beam centre 5–60 % of a side beyond one edge (as fractions of width and height).
+fn beam_well_off(rng: &mut impl Rng) -> (f64, f64) {
+    let beyond = uniform(rng, 0.05, 0.6);
+    let along = uniform(rng, -0.2, 1.2);
+    match rng.random_range(0..4) {
+        0 => (-beyond, along),
+        1 => (1.0 + beyond, along),
+        2 => (along, -beyond),
+        _ => (along, 1.0 + beyond),
+    }
+}
+
+/// Where rings and first peaks are put.
+enum RingPlacement {
+    /// The reference simulator's q₀ distribution.
+    Reference,
+    /// Log-uniform between two q (Å⁻¹): the set-up's q near the beam and at the far side.
+    Between { q_lo: f64, q_hi: f64 },
+}
+
+impl RingPlacement {
+    /// q₀ of a ring or first peak: N(0.02, 0.04) clipped to [0.008, 0.1] Å⁻¹, or log-uniform
+    /// over the range.
+    fn q0(&self, rng: &mut impl Rng) -> f64 {
+        match *self {
+            RingPlacement::Reference => (0.02 + 0.04 * normal(rng)).clamp(0.008, 0.1),
+            RingPlacement::Between { q_lo, q_hi } => log_uniform(rng, q_lo, q_hi),
+        }
+    }
+
+    /// The largest first position of a series whose higher orders must fit: `reference_cap`
+    /// (Å⁻¹) of the reference range [0.008, 0.1], or the same point on a log scale of the range.
+    fn cap(&self, reference_cap: f64) -> f64 {
+        match *self {
+            RingPlacement::Reference => reference_cap,
+            RingPlacement::Between { q_lo, q_hi } => {
+                let t = (reference_cap / 0.008).ln_p() / (0.1f64 / 0.008).ln_p();
+                q_lo * (q_hi / q_lo).powf_p(t)
+            }
+        }
+    }
 }
 
 /// Symmetry order n = clip(2·round(lognormal(0, 0.75)), 2, 20).
@@ -389,7 +486,7 @@ fn lattice(
 }
 
 /// The reference simulator's sample: 1 + Poisson(0.3) contributions with its weights.
-fn reference_components(rng: &mut impl Rng) -> Vec<Component> {
+fn reference_components(rng: &mut impl Rng, placement: &RingPlacement) -> Vec<Component> {
     let count = 1 + poisson(rng, 0.3) as usize;
     // single symmetry ring, single halo, ring series, sphere, lattice, distorted lattice,
     // ad hoc rings, speckled rings, coherent halo (mesostructure is drawn as a broad lattice).
@@ -398,7 +495,7 @@ fn reference_components(rng: &mut impl Rng) -> Vec<Component> {
     for _ in 0..count {
         match weighted_index(rng, &weights) {
             0 => {
-                let (q0, w) = (draw_q0(rng), uniform(rng, 0.01, 0.2));
+                let (q0, w) = (placement.q0(rng), uniform(rng, 0.01, 0.2));
                 let mut c = ring(rng, q0, w, false);
                 if let Component::Ring { eta, symmetry, .. } = &mut c {
                     *eta = uniform(rng, 0.5, 0.95);
@@ -407,12 +504,12 @@ fn reference_components(rng: &mut impl Rng) -> Vec<Component> {
                 out.push(c);
             }
             1 => {
-                let (q0, w) = (draw_q0(rng), uniform(rng, 0.3, 0.6));
+                let (q0, w) = (placement.q0(rng), uniform(rng, 0.3, 0.6));
                 out.push(ring(rng, q0, w, true));
             }
             2 => {
                 // A series at integer multiples (a single-phase higher-order series).
-                let q0 = draw_q0(rng).min(0.05);
+                let q0 = placement.q0(rng).min(placement.cap(0.05));
                 let w = uniform(rng, 0.01, 0.1);
                 let eta = draw_eta(rng);
                 out.push(lattice(rng, LatticeKind::Lamellar, q0, w, eta, 2));
@@ -432,24 +529,24 @@ fn reference_components(rng: &mut impl Rng) -> Vec<Component> {
                 };
                 let eta = draw_eta(rng);
                 let n = draw_symmetry(rng);
-                let q1 = draw_q0(rng).min(0.06);
+                let q1 = placement.q0(rng).min(placement.cap(0.06));
                 out.push(lattice(rng, kind, q1, w, eta, n));
             }
             6 => {
                 for _ in 0..rng.random_range(1..=4) {
-                    let (q0, w) = (draw_q0(rng), uniform(rng, 0.01, 0.2));
+                    let (q0, w) = (placement.q0(rng), uniform(rng, 0.01, 0.2));
                     out.push(ring(rng, q0, w, false));
                 }
             }
             7 => out.push(Component::SpeckledRing {
-                q0_inv_angstrom: draw_q0(rng),
+                q0_inv_angstrom: placement.q0(rng),
                 width_rel: uniform(rng, 0.01, 0.05),
                 graininess: uniform(rng, 0.3, 0.98),
                 amplitude: log_uniform(rng, 500.0, 2e4),
                 spot_seed: rng.random(),
             }),
             _ => out.push(Component::CoherentHalo {
-                q0_inv_angstrom: draw_q0(rng),
+                q0_inv_angstrom: placement.q0(rng),
                 width_rel: uniform(rng, 0.3, 0.6),
                 amplitude: log_uniform(rng, 300.0, 1e4),
                 speckle_px: uniform(rng, 1.5, 4.0),

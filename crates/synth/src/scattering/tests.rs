@@ -383,6 +383,72 @@ fn random_batches_cover_the_training_tags() {
 }
 
 #[test]
+fn the_wide_variety_draws_what_real_beamlines_show() {
+    let cfg = SaxsConfig {
+        size_px: 128,
+        variety: Variety::Wide,
+        ..SaxsConfig::default()
+    };
+    let count = 600;
+    let (mut no_stop, mut well_off, mut only_fall_off, mut low_q_alone) = (0, 0, 0, 0);
+    let mut detectors = std::collections::BTreeSet::new();
+    let (mut d_min, mut d_max) = (f64::MAX, 0f64);
+    for i in 0..count {
+        let p = sample_params(&cfg, 3, i).expect("valid");
+        let g = &p.geometry;
+        no_stop += usize::from(p.beamstop.is_none());
+        let off_by = |c: f64, size: usize| (-c).max(c - size as f64) / size as f64;
+        well_off += usize::from(off_by(g.beam_x_px, 128).max(off_by(g.beam_y_px, 128)) > 0.05);
+        only_fall_off += usize::from(
+            p.components.len() <= 2
+                && p.components.iter().all(|c| {
+                    matches!(
+                        c,
+                        Component::PowerLaw { .. }
+                            | Component::OrnsteinZernike { .. }
+                            | Component::DebyeBueche { .. }
+                            | Component::Guinier { .. }
+                            | Component::HighQ { .. }
+                    )
+                }),
+        );
+        detectors.insert(format!("{:?}", p.detector));
+        (d_min, d_max) = (d_min.min(g.distance_m), d_max.max(g.distance_m));
+        let tags = Truth::of(&p, &render(&p).expect("renders")).tags;
+        low_q_alone += usize::from(
+            tags.iter()
+                .all(|t| t == "low-q" || t.contains("beamstop") || t == "beam off image")
+                && tags.iter().any(|t| t == "low-q"),
+        );
+    }
+    let frac = |n: usize| n as f64 / count as f64;
+    // 30 % drawn without a stop; 20 % drawn well off (beyond 5 %), and the reference band
+    // never is; a quarter only a fall-off (plus the odd high-q term).
+    assert!((0.25..0.36).contains(&frac(no_stop)), "{no_stop}");
+    assert!((0.15..0.25).contains(&frac(well_off)), "{well_off}");
+    assert!(
+        (0.2..0.32).contains(&frac(only_fall_off)),
+        "{only_fall_off}"
+    );
+    // Most of those show as a low-q pattern and nothing else the taggers name.
+    assert!(frac(low_q_alone) > 0.12, "{low_q_alone}");
+    assert_eq!(
+        detectors.len(),
+        geometry::DETECTOR_KINDS.len(),
+        "{detectors:?}"
+    );
+    assert!(d_min < 0.2 && d_max > 1.8, "{d_min} … {d_max} m");
+    // The reference mix is untouched by the field: the same seed draws the same image.
+    let reference = SaxsConfig {
+        size_px: 128,
+        ..SaxsConfig::default()
+    };
+    let p = sample_params(&reference, 3, 0).expect("valid");
+    assert_eq!(p.geometry.distance_m, geometry::REFERENCE_DISTANCE_M);
+    assert_eq!(p.detector, DetectorKind::Plain);
+}
+
+#[test]
 fn bad_config_is_rejected_with_the_parameter_name() {
     let err = sample_params(
         &SaxsConfig {
