@@ -304,7 +304,10 @@ pub(crate) fn latent(a: &BenchLatentArgs) -> Result<()> {
         &config,
         11,
         a.images.max(3),
-        crate::realism_data::Mix::default(),
+        crate::realism_data::FakeMix {
+            mix: crate::realism_data::Mix::default(),
+            not_scattering: 0.0,
+        },
         crate::saxs_data::Beam::Estimated,
     )?;
     let generate_s = t.elapsed().as_secs_f64();

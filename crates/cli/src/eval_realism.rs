@@ -20,7 +20,7 @@ use models::realism::{MemberConfig, hard_vote, soft_vote};
 use serde_json::{Value, json};
 
 use crate::device::{DeviceChoice, device};
-use crate::realism_data::{self, Mix, RealismSample};
+use crate::realism_data::{self, RealismSample};
 use crate::saxs_data::Beam;
 use crate::shipped;
 use crate::train_realism::member_probabilities;
@@ -32,9 +32,8 @@ pub(crate) struct EvalRealismArgs {
     /// Seed of the choice of fakes (as in training).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Generated (fake) : experimental (realistic) images.
-    #[arg(long, default_value_t = Mix::default())]
-    mix: Mix,
+    #[command(flatten)]
+    fakes: realism_data::FakeMix,
     /// Take the ring statistics around the true beam centres of labels.jsonl instead of
     /// estimating the centres as `synthscope classify` does.
     #[arg(long)]
@@ -109,7 +108,7 @@ pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
         shipped::load_realism(a.held_out.model.as_deref(), &device, "--model")?;
     let beam = Beam::estimated_if(!a.true_beam);
     let mut samples =
-        realism_data::load_dir(&a.held_out.data, a.held_out.limit, a.seed, a.mix, beam)?;
+        realism_data::load_dir(&a.held_out.data, a.held_out.limit, a.seed, a.fakes, beam)?;
     if let Some(dir) = &a.generated {
         samples.extend(realism_data::load_generated(dir, a.held_out.limit, beam)?);
     }
@@ -182,7 +181,8 @@ pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
         "fakes_rejected": caught,
         "images": samples.len(),
         "realistic": truth.iter().filter(|&&t| t).count(),
-        "mix": a.mix.to_string(),
+        "mix": a.fakes.mix.to_string(),
+        "not_scattering": a.fakes.not_scattering,
         "beam": if a.true_beam { "true" } else { "estimated" },
         "model": name,
         "sha256": digest,

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use synth::dataset::{self, Record};
-use synth::scattering::{BackgroundChoice, BeamstopChoice, DetectorKind, SaxsConfig};
+use synth::scattering::{BackgroundChoice, BeamstopChoice, DetectorKind, SaxsConfig, Variety};
 use synth::tem::TemConfig;
 
 use crate::{Beamstop, Common, Detector, SaxsArgs, TemArgs};
@@ -24,6 +24,14 @@ pub(crate) fn saxs(a: &SaxsArgs) -> Result<()> {
             Detector::Plain => DetectorKind::Plain,
             Detector::Pilatus => DetectorKind::Pilatus,
             Detector::Eiger => DetectorKind::Eiger,
+            Detector::Pilatus300k => DetectorKind::Pilatus300k,
+            Detector::Pilatus1M => DetectorKind::Pilatus1M,
+            Detector::Pilatus2M => DetectorKind::Pilatus2M,
+            Detector::Pilatus6M => DetectorKind::Pilatus6M,
+            Detector::Eiger1M => DetectorKind::Eiger1M,
+            Detector::Eiger4M => DetectorKind::Eiger4M,
+            Detector::Eiger9M => DetectorKind::Eiger9M,
+            Detector::Eiger16M => DetectorKind::Eiger16M,
         },
         sample: None,
         beamstop: match a.beamstop {
@@ -37,6 +45,10 @@ pub(crate) fn saxs(a: &SaxsArgs) -> Result<()> {
         poisson_noise: !a.no_noise,
         exposure: a.exposure,
         beam_centre_frac: None,
+        variety: match a.variety {
+            crate::Variety::Reference => Variety::Reference,
+            crate::Variety::Wide => Variety::Wide,
+        },
     };
     // Fail on a bad configuration before creating anything.
     config.validate()?;

@@ -186,9 +186,14 @@ struct SaxsArgs {
     /// Square image size in pixels (128–2048).
     #[arg(long, default_value_t = 1000)]
     size: usize,
-    /// Detector layout.
+    /// Detector layout (the real ones bin the whole detector onto the image).
     #[arg(long, value_enum, default_value_t = Detector::Plain)]
     detector: Detector,
+    /// `reference`: the reference simulator's set-up and mix. `wide`: distances, energies,
+    /// every detector layout, no beamstop, the beam well off the detector and patterns that
+    /// are only a low-q fall-off, as the taggers train on (ignores --detector and --beamstop).
+    #[arg(long, value_enum, default_value_t = Variety::Reference)]
+    variety: Variety,
     /// Beamstop: random (as the reference simulator), none, circular, linear or wedge.
     #[arg(long, value_enum, default_value_t = Beamstop::Random)]
     beamstop: Beamstop,
@@ -205,6 +210,28 @@ enum Detector {
     Plain,
     Pilatus,
     Eiger,
+    #[value(name = "pilatus-300k")]
+    Pilatus300k,
+    #[value(name = "pilatus-1m")]
+    Pilatus1M,
+    #[value(name = "pilatus-2m")]
+    Pilatus2M,
+    #[value(name = "pilatus-6m")]
+    Pilatus6M,
+    #[value(name = "eiger-1m")]
+    Eiger1M,
+    #[value(name = "eiger-4m")]
+    Eiger4M,
+    #[value(name = "eiger-9m")]
+    Eiger9M,
+    #[value(name = "eiger-16m")]
+    Eiger16M,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Variety {
+    Reference,
+    Wide,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

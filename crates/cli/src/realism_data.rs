@@ -25,7 +25,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use synth::scattering::fakes::{FakeKind, make_fake};
-use synth::scattering::{SaxsConfig, SaxsParams, Truth};
+use synth::scattering::{DetectorKind, SaxsConfig, SaxsParams, Truth};
 
 pub(crate) use labels::rounds::Mix;
 
@@ -51,21 +51,57 @@ pub(crate) struct RealismSample {
     pub index: u64,
 }
 
+/// How the fake side of a realism set is made; the flags `train realism` and `eval realism`
+/// share (an evaluation must build its held-out set as the training built its own).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct FakeMix {
+    /// Generated (fake) : experimental (realistic) images, as in seed 000.
+    #[arg(long, default_value_t = Mix::default())]
+    pub mix: Mix,
+    /// Fraction of the fakes drawn as frames that are no scattering pattern at all (flat
+    /// Poisson noise, stripes, gradients, uniform noise, photograph-like scenes) instead of
+    /// damaged engine images, so that the ensemble learns to reject them too.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    pub not_scattering: f64,
+}
+
+impl std::fmt::Display for FakeMix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.mix)?;
+        if self.not_scattering > 0.0 {
+            write!(
+                f,
+                ", {:.0} % of fakes no pattern",
+                100.0 * self.not_scattering
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A number from 0 to 1.
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{text} is not a fraction from 0 to 1")),
+    }
+}
+
 /// How a run turns engine images into realism samples.
 struct Recipe {
     /// With the image's index, decides which images become fakes and how.
     seed: u64,
-    /// Generated : experimental images.
-    mix: Mix,
+    /// Generated : experimental images, and how fakes are made.
+    fakes: FakeMix,
     beam: Beam,
     basis: FourierBessel,
 }
 
 impl Recipe {
-    fn new(seed: u64, mix: Mix, beam: Beam) -> Self {
+    fn new(seed: u64, fakes: FakeMix, beam: Beam) -> Self {
         Self {
             seed,
-            mix,
+            fakes,
             beam,
             basis: crate::saxs_data::basis(),
         }
@@ -74,8 +110,13 @@ impl Recipe {
     /// The image grid and ring statistics of `counts`, prepared as for classification.
     fn input(&self, counts: &Image<f32>, params: &SaxsParams) -> Result<(Vec<f32>, Vec<f32>)> {
         let g = &params.geometry;
-        let (image, coefficients) =
-            prepare(counts, (g.beam_x_px, g.beam_y_px), self.beam, &self.basis)?;
+        let (image, coefficients) = prepare(
+            counts,
+            params.detector,
+            (g.beam_x_px, g.beam_y_px),
+            self.beam,
+            &self.basis,
+        )?;
         Ok((image, ring_statistics(coefficients)))
     }
 
@@ -92,7 +133,7 @@ impl Recipe {
         let mut rng = ChaCha8Rng::seed_from_u64(synth::rng::splitmix64(
             self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index,
         ));
-        if rng.random::<f64>() >= self.mix.fake_fraction() {
+        if rng.random::<f64>() >= self.fakes.mix.fake_fraction() {
             let (image, rings) = self.input(counts, params)?;
             return Ok(Some(RealismSample {
                 image,
@@ -103,10 +144,18 @@ impl Recipe {
                 index,
             }));
         }
+        // No pattern at all, or a damaged image (drawn only when asked for, so that sets
+        // built without --not-scattering stay as they were).
+        let kinds: &[FakeKind] =
+            if self.fakes.not_scattering > 0.0 && rng.random::<f64>() < self.fakes.not_scattering {
+                &FakeKind::NOT_SCATTERING
+            } else {
+                &FakeKind::ALL
+            };
         // A random kind first, then the others in turn, until one shows on this image.
-        let first = rng.random_range(0..FakeKind::ALL.len());
-        for k in 0..FakeKind::ALL.len() {
-            let kind = FakeKind::ALL[(first + k) % FakeKind::ALL.len()];
+        let first = rng.random_range(0..kinds.len());
+        for k in 0..kinds.len() {
+            let kind = kinds[(first + k) % kinds.len()];
             if let Some(fake) = make_fake(counts, params, truth, kind, &mut rng) {
                 let (image, rings) = self.input(&fake, params)?;
                 return Ok(Some(RealismSample {
@@ -129,11 +178,11 @@ pub(crate) fn load_dir(
     dir: &Path,
     limit: Option<usize>,
     seed: u64,
-    mix: Mix,
+    fakes: FakeMix,
     beam: Beam,
 ) -> Result<Vec<RealismSample>> {
     let lines = crate::labels::read(dir, "saxs", limit)?;
-    let recipe = Recipe::new(seed, mix, beam);
+    let recipe = Recipe::new(seed, fakes, beam);
     let built: Vec<Option<RealismSample>> = lines
         .par_iter()
         .map(|(n, v)| {
@@ -154,14 +203,14 @@ pub(crate) fn generate(
     config: &SaxsConfig,
     seed: u64,
     count: usize,
-    mix: Mix,
+    fakes: FakeMix,
     beam: Beam,
 ) -> Result<Vec<RealismSample>> {
     config.validate()?;
     if count == 0 {
         bail!("--generate needs at least one image");
     }
-    let recipe = Recipe::new(seed, mix, beam);
+    let recipe = Recipe::new(seed, fakes, beam);
     let built: Vec<Option<RealismSample>> = (0..count as u64)
         .into_par_iter()
         .map(|i| {
@@ -217,7 +266,13 @@ pub(crate) fn from_labels(files: &[std::path::PathBuf]) -> Result<Vec<RealismSam
             let loaded = imaging::load::load_gray(bytes[c.item.as_str()], 16)
                 .with_context(|| format!("{} ({}…)", c.file, &c.item[..12]))?;
             let counts = loaded.image.to_f32();
-            let (image, coefficients) = prepare(&counts, (0.0, 0.0), Beam::Estimated, &basis)?;
+            let (image, coefficients) = prepare(
+                &counts,
+                DetectorKind::Plain,
+                (0.0, 0.0),
+                Beam::Estimated,
+                &basis,
+            )?;
             Ok(Some(RealismSample {
                 image,
                 rings: ring_statistics(coefficients),
@@ -260,7 +315,8 @@ pub(crate) fn load_generated(
             let counts = crate::labels::read_counts(dir, v, *n)?;
             let at = |key: &str| v.get(key).and_then(serde_json::Value::as_f64);
             let drawn_beam_px = at("beam_x_px").zip(at("beam_y_px")).unwrap_or((0.0, 0.0));
-            let (image, coefficients) = prepare(&counts, drawn_beam_px, beam, &basis)?;
+            let (image, coefficients) =
+                prepare(&counts, DetectorKind::Plain, drawn_beam_px, beam, &basis)?;
             Ok(RealismSample {
                 image,
                 rings: ring_statistics(coefficients),
@@ -310,10 +366,17 @@ fn finish(built: Vec<Option<RealismSample>>) -> Result<Vec<RealismSample>> {
 mod tests {
     use super::*;
 
+    fn reference_mix() -> FakeMix {
+        FakeMix {
+            mix: Mix::default(),
+            not_scattering: 0.0,
+        }
+    }
+
     #[test]
     fn a_generated_set_follows_the_mix_and_is_reproducible() {
         let config = SaxsConfig::default();
-        let a = generate(&config, 3, 60, Mix::default(), Beam::Estimated).expect("set");
+        let a = generate(&config, 3, 60, reference_mix(), Beam::Estimated).expect("set");
         let fakes = a.iter().filter(|s| !s.realistic).count();
         // 40 % of 60 expected; binomial sd ≈ 3.8.
         assert!((14..=34).contains(&fakes), "{fakes} fakes of {}", a.len());
@@ -322,27 +385,69 @@ mod tests {
             a.iter()
                 .all(|s| s.image.len() == INPUT_SIDE_PX * INPUT_SIDE_PX)
         );
-        let b = generate(&config, 3, 60, Mix::default(), Beam::Estimated).expect("set");
+        let b = generate(&config, 3, 60, reference_mix(), Beam::Estimated).expect("set");
         assert!(
             a.iter()
                 .zip(&b)
                 .all(|(x, y)| x.image == y.image && x.fake == y.fake)
         );
         // The beam centre changes the ring statistics, not the image.
-        let truth = generate(&config, 3, 60, Mix::default(), Beam::True).expect("set");
+        let truth = generate(&config, 3, 60, reference_mix(), Beam::True).expect("set");
         assert!(a.iter().zip(&truth).all(|(x, y)| x.image == y.image));
         assert!(a.iter().zip(&truth).any(|(x, y)| x.rings != y.rings));
         let more = generate(
             &config,
             3,
             60,
-            Mix {
-                generated: 8,
-                experimental: 2,
+            FakeMix {
+                mix: Mix {
+                    generated: 8,
+                    experimental: 2,
+                },
+                not_scattering: 0.0,
             },
             Beam::True,
         )
         .expect("set");
         assert!(more.iter().filter(|s| !s.realistic).count() > fakes);
+    }
+
+    #[test]
+    fn not_scattering_replaces_that_fraction_of_the_fakes_and_nothing_else() {
+        let config = SaxsConfig {
+            size_px: 128,
+            ..SaxsConfig::default()
+        };
+        let with = |not_scattering| {
+            let fakes = FakeMix {
+                mix: Mix::default(),
+                not_scattering,
+            };
+            generate(&config, 5, 120, fakes, Beam::Estimated).expect("set")
+        };
+        let (none, half) = (with(0.0), with(0.5));
+        let no_pattern = |set: &[RealismSample]| {
+            set.iter()
+                .filter(|s| {
+                    s.fake
+                        .is_some_and(|k| FakeKind::NOT_SCATTERING.contains(&k))
+                })
+                .count()
+        };
+        assert_eq!(no_pattern(&none), 0);
+        let fakes = half.iter().filter(|s| !s.realistic).count();
+        // Half of ≈ 48 fakes; binomial sd ≈ 3.5.
+        let n = no_pattern(&half);
+        assert!(n * 4 >= fakes && n * 4 <= 3 * fakes, "{n} of {fakes}");
+        // Which images are realistic does not change, and they are the same images (fakes
+        // of a kind that does not show are left out, so match by index).
+        for a in none.iter().filter(|s| s.realistic) {
+            let b = half.iter().find(|b| b.index == a.index).expect("kept");
+            assert!(b.realistic && a.image == b.image);
+        }
+        assert_eq!(
+            none.iter().filter(|s| s.realistic).count(),
+            half.iter().filter(|s| s.realistic).count()
+        );
     }
 }

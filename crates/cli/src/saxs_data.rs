@@ -7,11 +7,12 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use imaging::Image;
 use imaging::scattering::FourierBessel;
+use imaging::scattering::Mask;
 use models::tagger::{
     FB_FEATURES, FOLD_FEATURES, IMAGE_SIDE_PX, PEAK_FEATURES, RING_FEATURES, TAG_COUNT,
 };
 use rayon::prelude::*;
-use synth::scattering::{SaxsConfig, TRAINING_TAGS};
+use synth::scattering::{DetectorKind, SaxsConfig, TRAINING_TAGS};
 
 /// One detector image as the taggers see it, with its true tags.
 pub(crate) struct SaxsSample {
@@ -76,14 +77,23 @@ impl Beam {
 /// Both views of detector counts, prepared as for classification (invalid pixels masked)
 /// around the true beam centre `true_beam_px` or, with [`Beam::Estimated`], around one
 /// estimated from the image.
+///
+/// The engine writes 0 in a detector's module gaps (a PNG has no invalid value), where a
+/// real detector's file marks them invalid (−1, or 2³² − 1); `detector` masks them as such,
+/// so the taggers learn from gaps as they will see them in real files.
 pub(crate) fn prepare(
     counts: &Image<f32>,
+    detector: DetectorKind,
     true_beam_px: (f64, f64),
     beam: Beam,
     basis: &FourierBessel,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let given = (beam == Beam::True).then_some(true_beam_px);
-    let p = imaging::scattering::prepare(counts, None, given, basis)?;
+    let mut gaps = Mask::empty(counts.width(), counts.height());
+    // One reference (1000 px) pixel per image pixel × size / 1000, as the engine draws gaps.
+    let scale = counts.width() as f64 / synth::scattering::geometry::REFERENCE_SIZE_PX as f64;
+    gaps.add_detector_gaps(detector, scale);
+    let p = imaging::scattering::prepare(counts, Some(&gaps), given, basis)?;
     Ok((p.tagger.image, p.tagger.coefficients))
 }
 
@@ -101,8 +111,14 @@ pub(crate) fn load_dir(dir: &Path, limit: Option<usize>, beam: Beam) -> Result<V
                     .with_context(|| format!("labels.jsonl line {n} has no \"{k}\""))
             };
             let names = crate::labels::tag_names(v, *n)?;
+            // Engine data name their detector in `params`; other sets mark gaps in the file.
+            let detector = v
+                .pointer("/params/detector")
+                .and_then(|d| serde_json::from_value(d.clone()).ok())
+                .unwrap_or_default();
             let (image, coeff) = prepare(
                 &counts,
+                detector,
                 (number("beam_x_px")?, number("beam_y_px")?),
                 beam,
                 &basis,
@@ -135,7 +151,13 @@ pub(crate) fn generate(
             let s = synth::dataset::generate_saxs(config, seed, i)?;
             let counts = s.image.counts.map(|c| c as f32);
             let g = s.params.geometry;
-            let (image, coeff) = prepare(&counts, (g.beam_x_px, g.beam_y_px), beam, &basis)?;
+            let (image, coeff) = prepare(
+                &counts,
+                s.params.detector,
+                (g.beam_x_px, g.beam_y_px),
+                beam,
+                &basis,
+            )?;
             let names: Vec<&str> = s.truth.tags.iter().map(String::as_str).collect();
             Ok(SaxsSample {
                 image,

@@ -24,7 +24,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::device::device;
-use crate::realism_data::{self, Mix, RealismSample};
+use crate::realism_data::{self, RealismSample};
 use crate::saxs_data::Beam;
 use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
 use crate::training::{Checkpoint, SourceArgs, bce_with_logits, split_validation, write_weights};
@@ -45,9 +45,8 @@ pub(crate) struct TrainRealismArgs {
     /// Width of each member (channels of its first stage; the ViT's tokens are 4× this).
     #[arg(long, default_value_t = 16)]
     width: usize,
-    /// Generated (fake) : experimental (realistic) images, as in seed 000.
-    #[arg(long, default_value_t = Mix::default())]
-    mix: Mix,
+    #[command(flatten)]
+    fakes: realism_data::FakeMix,
     /// Take these members from a realism file instead of training them (they must have this
     /// run's width); the voting weights are fitted anew. Written as FILE:MEMBER[,MEMBER…], for
     /// example realism-v1.bin:resnet,vgg,vit,convnext.
@@ -170,8 +169,8 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     let samples = if a.labels.is_empty() {
         src.samples(
             &stages::generated_saxs(),
-            |dir, limit| realism_data::load_dir(dir, limit, src.seed, a.mix, beam),
-            |config, seed, n| realism_data::generate(config, seed, n, a.mix, beam),
+            |dir, limit| realism_data::load_dir(dir, limit, src.seed, a.fakes, beam),
+            |config, seed, n| realism_data::generate(config, seed, n, a.fakes, beam),
         )?
     } else {
         realism_data::from_labels(&a.labels)?
@@ -189,7 +188,7 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     let fakes = |s: &[RealismSample]| s.iter().filter(|x| !x.realistic).count();
     eprintln!(
         "realism training (mix {}): {} training images ({} fake) and {} validation images ({} fake), prepared in {:.1} s",
-        a.mix,
+        a.fakes,
         train.len(),
         fakes(&train),
         val.len(),
@@ -291,7 +290,7 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     ensemble.header.vote_threshold = best_f1_threshold(&scores, &truth);
     let auc = imaging::metrics::roc_auc(&scores, &truth).unwrap_or(f64::NAN);
     let mut set = if a.labels.is_empty() {
-        format!("{} images (mix {})", train.len(), a.mix)
+        format!("{} images (mix {})", train.len(), a.fakes)
     } else {
         format!("{} expert-labelled images", train.len())
     };

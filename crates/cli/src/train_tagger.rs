@@ -47,6 +47,11 @@ pub(crate) struct TrainTaggerArgs {
     /// joint view still starts from them. Written as FILE:VIEW[,VIEW…]; may be repeated.
     #[arg(long)]
     keep: Vec<String>,
+    /// Start the networks of these views from a taggers file and train them on (fine-tuning,
+    /// for example the shipped coefficient network on a wider mix of images). Written as
+    /// FILE:VIEW[,VIEW…]; may be repeated.
+    #[arg(long)]
+    init: Vec<String>,
     /// Let the coefficient network read the raw Fourier–Bessel features too, not only their
     /// moduli and the ring statistics (the layout of weights trained before November 2026).
     #[arg(long)]
@@ -267,10 +272,15 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     };
     let mut kept = Vec::new();
     for spec in &a.keep {
-        kept.extend(keep_views(spec, &set.header.configs, &device)?);
+        kept.extend(views_of_file("--keep", spec, &set.header.configs, &device)?);
+    }
+    let mut started_from = Vec::new();
+    // A resumed run's checkpoint already holds what --init gave it.
+    for spec in a.init.iter().filter(|_| !run.resume) {
+        started_from.extend(views_of_file("--init", spec, &set.header.configs, &device)?);
     }
     let mut set = set;
-    for (view, net) in &kept {
+    for (view, net) in kept.iter().chain(&started_from) {
         if let Some(i) = views.iter().position(|v| v == view) {
             set.nets[i] = net.clone();
         }
@@ -322,16 +332,18 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     Ok(())
 }
 
-/// The networks of `--keep FILE:VIEW[,VIEW…]`, checked against the views of this run.
-fn keep_views(
+/// The networks of `--keep` or `--init FILE:VIEW[,VIEW…]` (`flag`), checked against the views
+/// of this run.
+fn views_of_file(
+    flag: &str,
     spec: &str,
     configs: &[TaggerConfig],
     device: &Device,
 ) -> Result<Vec<(View, Tagger)>> {
     let (file, names) = spec
         .rsplit_once(':')
-        .context("--keep wants FILE:VIEW[,VIEW…], for example tagger.bin:image")?;
-    let bytes = std::fs::read(file).with_context(|| format!("reading --keep file {file}"))?;
+        .with_context(|| format!("{flag} wants FILE:VIEW[,VIEW…], for example tagger.bin:image"))?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {flag} file {file}"))?;
     names
         .split(',')
         .map(|name| {
@@ -339,16 +351,16 @@ fn keep_views(
                 .into_iter()
                 .find(|v| v.name() == name.trim())
                 .with_context(|| {
-                    format!("--keep: unknown view \"{name}\" (image, coeff, joint)")
+                    format!("{flag}: unknown view \"{name}\" (image, coeff, joint)")
                 })?;
             let Some(wanted) = configs.iter().find(|c| c.view == view) else {
-                bail!("--keep {name}: this run does not have the {name} view (see --views)");
+                bail!("{flag} {name}: this run does not have the {name} view (see --views)");
             };
             let (config, net) = TaggerSet::view_from_bytes(&bytes, view, device)
-                .with_context(|| format!("--keep: reading the {name} view of {file}"))?
-                .with_context(|| format!("--keep: {file} has no {name} view"))?;
+                .with_context(|| format!("{flag}: reading the {name} view of {file}"))?
+                .with_context(|| format!("{flag}: {file} has no {name} view"))?;
             if &config != wanted {
-                bail!("--keep: the {name} view of {file} has another shape than this run's");
+                bail!("{flag}: the {name} view of {file} has another shape than this run's");
             }
             Ok((view, net))
         })

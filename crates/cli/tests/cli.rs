@@ -2176,3 +2176,83 @@ fn adapt_grain_runs_every_stage_reports_and_continues_where_it_stopped() {
         "{err}"
     );
 }
+
+/// The ten frames of the issue that are no scattering pattern at all — drawn here with their
+/// own parameters, not by the training's generator (`synth::scattering::fakes::not_a_pattern`)
+/// — and two photographs it never saw: the shipped realism ensemble calls none of them
+/// realistic (the plausibility check stops some first; the rest the ensemble must reject).
+#[test]
+fn no_frame_that_is_not_a_pattern_is_called_realistic() {
+    let dir = tempfile::tempdir().expect("dir");
+    let side = 256usize;
+    // A small deterministic stream (xorshift) for the noise frames.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let poisson = |lambda: f64, u: &mut dyn FnMut() -> f64| {
+        // Knuth's method is fine for the small means used here.
+        let (limit, mut k, mut p) = ((-lambda).exp(), 0u16, 1.0);
+        loop {
+            p *= u();
+            if p <= limit {
+                return k;
+            }
+            k += 1;
+        }
+    };
+    let frame = |f: &mut dyn FnMut(usize, usize) -> u16| {
+        let v: Vec<u16> = (0..side * side).map(|i| f(i % side, i / side)).collect();
+        imaging::Image::from_vec(side, side, v).expect("size")
+    };
+    let frames: Vec<(&str, imaging::Image<u16>)> = vec![
+        ("all_zero", frame(&mut |_, _| 0)),
+        ("saturated", frame(&mut |_, _| u16::MAX)),
+        (
+            "uniform_noise_16bit",
+            frame(&mut |_, _| (next() * 65_535.0) as u16),
+        ),
+        (
+            "uniform_noise_8bit",
+            frame(&mut |_, _| (next() * 255.0) as u16),
+        ),
+        ("flat_poisson", frame(&mut |_, _| poisson(40.0, &mut next))),
+        (
+            "stripes",
+            frame(&mut |x, _| if (x / 6) % 2 == 0 { 20 } else { 400 }),
+        ),
+        (
+            "checkerboard",
+            frame(&mut |x, y| if (x / 8 + y / 8) % 2 == 0 { 10 } else { 900 }),
+        ),
+        ("gradient", frame(&mut |x, y| (x + y) as u16 * 30)),
+    ];
+    for (name, image) in &frames {
+        std::fs::write(
+            dir.path().join(format!("{name}.png")),
+            imaging::codec::encode_png_u16(image).expect("PNG"),
+        )
+        .expect("write");
+    }
+    let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/photos");
+    for photo in ["camera.png", "astronaut.png"] {
+        std::fs::copy(photos.join(photo), dir.path().join(photo)).expect("copy");
+    }
+    let out = dir.path().join("verdicts.jsonl");
+    let d = dir.path().to_str().expect("utf-8");
+    let o = synthscope(&["classify", d, "--out", out.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).expect("lines");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 10, "{text}");
+    for l in &lines {
+        assert!(l["error"].is_null(), "{l}");
+        assert_ne!(l["realism"]["realistic"], true, "called realistic: {l}");
+    }
+}
