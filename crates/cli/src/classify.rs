@@ -1,8 +1,8 @@
 //! `synthscope classify IN... [--out FILE]`: tags and realism of detector images, one JSON line
 //! per image, streamed.
 //!
-//! Inputs are files or directories (walked recursively for PNG, TIFF, JPEG and EDF files, in
-//! name order). Images are read and prepared (mask, beam centre, both classifiers' inputs) in
+//! Inputs are files or directories (walked recursively for PNG, TIFF, JPEG, EDF, CBF and
+//! HDF5/NeXus files, in name order; an Eiger master file's data files are read through it). Images are read and prepared (mask, beam centre, both classifiers' inputs) in
 //! parallel on all cores a chunk at a time, then classified as one batch, so memory stays
 //! bounded however large the directory. A file that cannot be read gets a line with its `error`
 //! and the rest go on.
@@ -28,14 +28,20 @@ use crate::training::progress_bar;
 const CHUNK: usize = 64;
 
 /// File endings classify reads from directories.
-const EXTENSIONS: [&str; 7] = ["png", "tif", "tiff", "jpg", "jpeg", "edf", "cbf"];
+const EXTENSIONS: [&str; 11] = [
+    "png", "tif", "tiff", "jpg", "jpeg", "edf", "cbf", "h5", "hdf5", "nxs", "hdf",
+];
 
 #[derive(Debug, Args)]
 pub(crate) struct ClassifyArgs {
-    /// Detector images (PNG, TIFF 8–32-bit integer or float, JPEG, EDF, CBF) or directories of
-    /// them.
+    /// Detector images (PNG, TIFF 8–32-bit integer or float, JPEG, EDF, CBF, HDF5/NeXus) or
+    /// directories of them.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
+    /// Of an HDF5/NeXus stack: the frame to classify ("7", from 0) or a range to sum ("0-9").
+    /// Single-image files have frame 0 only.
+    #[arg(long, default_value = "0")]
+    frames: imaging::load::Frames,
     /// Write the JSON lines here instead of to standard output.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -76,6 +82,20 @@ pub(crate) fn read_poni(path: &Path) -> Result<imaging::poni::Poni> {
     imaging::poni::parse_poni(&text).with_context(|| format!("{} is not usable", path.display()))
 }
 
+/// Whether `path` is an Eiger data file (`…_data_000001.h5`) beside its master file
+/// (`…_master.h5`), through which its frames are read.
+fn is_linked_data_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let Some((stem, number)) = name.rsplit_once("_data_") else {
+        return false;
+    };
+    number.len() >= 9
+        && number[..6].bytes().all(|b| b.is_ascii_digit())
+        && path.with_file_name(format!("{stem}_master.h5")).exists()
+}
+
 /// Every file named by `inputs`, directories walked recursively, in order.
 pub(crate) fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -91,6 +111,7 @@ pub(crate) fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .extension()
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                && !is_linked_data_file(&p)
             {
                 out.push(p);
             }
@@ -116,6 +137,20 @@ struct Read {
     beam_from: &'static str,
     /// The plausibility check's verdict on the raw counts.
     verdict: Verdict,
+    /// For a stack: which frames of how many.
+    stack: Option<imaging::load::StackRead>,
+}
+
+/// The files an HDF5 master file's external links name, read from its folder when asked.
+fn linked_beside(path: &Path) -> imaging::hdf5::Linked {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    std::sync::Arc::new(move |name: &str| {
+        // Only a plain file name in the same folder (a link may not climb out of it).
+        if name.contains(['/', '\\']) || name == ".." {
+            return None;
+        }
+        fs::read(dir.join(name)).ok().map(Into::into)
+    })
 }
 
 /// Reads and prepares one file: the beam centre `given` (with where it came from), else the
@@ -124,10 +159,14 @@ struct Read {
 fn read_and_prepare(
     path: &Path,
     given: Option<((f64, f64), &'static str)>,
+    frames: imaging::load::Frames,
     basis: &FourierBessel,
 ) -> Result<Read> {
     let bytes = fs::read(path).context("cannot read the file")?;
-    let loaded = imaging::load::load_gray(&bytes, 8)?;
+    // Single images have frame 0 only: a range asked for a stack does not make them fail.
+    let is_stack = imaging::hdf5::is_hdf5(&bytes);
+    let frames = if is_stack { frames } else { Default::default() };
+    let loaded = imaging::load::load_detector(&bytes, linked_beside(path), frames, 8)?;
     let image = loaded.image.to_f32();
     let verdict = plausibility::check(&image, loaded.image.full_scale());
     let header = loaded
@@ -144,6 +183,7 @@ fn read_and_prepare(
         prepared,
         beam_from: source,
         verdict,
+        stack: loaded.stack,
     })
 }
 
@@ -194,6 +234,12 @@ fn line(path: &Path, read: &Read, c: &Classification, classifier: &Classifier) -
         "beam": source,
         "beam_explained": explained,
         "beam_doubtful": p.beam_source.doubtful(),
+        "frames": read.stack.as_ref().map(|s| json!({
+            "path": s.path,
+            "count": s.frame_count,
+            "taken": s.frames.to_string(),
+            "cutoff_counts": s.cutoff_counts,
+        })),
         "tags": tags,
         "top_tags": ranked.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
         "plausibility": {
@@ -228,7 +274,7 @@ pub(crate) fn run(a: &ClassifyArgs) -> Result<()> {
     let classifier = Classifier::new(taggers, ensemble)?;
     let files = collect_files(&a.inputs)?;
     if files.is_empty() {
-        bail!("no images found (PNG, TIFF, JPEG, EDF or CBF) in the inputs given");
+        bail!("no images found (PNG, TIFF, JPEG, EDF, CBF or HDF5/NeXus) in the inputs given");
     }
     let mut out: Box<dyn Write> = match &a.out {
         Some(p) => Box::new(BufWriter::new(
@@ -261,7 +307,7 @@ pub(crate) fn run(a: &ClassifyArgs) -> Result<()> {
     for chunk in files.chunks(CHUNK) {
         let prepared: Vec<Result<Read>> = chunk
             .par_iter()
-            .map(|f| read_and_prepare(f, given, &basis))
+            .map(|f| read_and_prepare(f, given, a.frames, &basis))
             .collect();
         let ok: Vec<&Prepared> = prepared
             .iter()

@@ -2256,3 +2256,46 @@ fn no_frame_that_is_not_a_pattern_is_called_realistic() {
         assert_ne!(l["realism"]["realistic"], true, "called realistic: {l}");
     }
 }
+
+/// An Eiger master file and its data file (h5py + hdf5plugin, bitshuffle-LZ4) classify as one
+/// stack: the data file is read through the master, the NeXus beam centre is used, and a range
+/// of frames is summed; a frame the stack does not have is an error line naming the range.
+#[test]
+fn classify_reads_an_eiger_master_file_through_its_data_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../imaging/tests/data");
+    for name in ["eiger_master.h5", "eiger_data_000001.h5"] {
+        std::fs::copy(data.join(name), dir.path().join(name)).expect("copy");
+    }
+    let d = dir.path().to_str().expect("utf-8");
+    let o = run_ok(&["classify", d, "--frames", "0-2"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let l = &lines[0];
+    assert!(
+        l["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("eiger_master.h5")),
+        "{l}"
+    );
+    assert_eq!(l["beam"], "file header");
+    assert_eq!(
+        (l["beam_x_px"].as_f64(), l["beam_y_px"].as_f64()),
+        (Some(25.5), Some(18.25))
+    );
+    assert_eq!(l["frames"]["count"], 3);
+    assert_eq!(l["frames"]["taken"], "0-2");
+    assert_eq!(
+        (l["width"].as_u64(), l["height"].as_u64()),
+        (Some(52), Some(40))
+    );
+    let master = dir.path().join("eiger_master.h5");
+    let o = synthscope(&["classify", master.to_str().expect("utf-8"), "--frames", "3"]);
+    assert!(!o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("has 3 frames (0 to 2)"), "{text}");
+}

@@ -33,6 +33,7 @@ pub mod display;
 pub mod distance;
 pub mod edges;
 pub mod grains;
+pub mod hdf5;
 mod image;
 pub mod load;
 pub mod math;

@@ -3,7 +3,8 @@
 //!
 //! Formats: PNG (grey, grey+alpha, RGB, RGBA, palette; 8 or 16 bit), TIFF (grey 8/16/32-bit
 //! integer (signed too: Pilatus-style negative flags stay negative), 32/64-bit float; 8/16-bit
-//! RGB), JPEG (grey or colour), EDF (ESRF data format: 8/16/32-bit integer, 32/64-bit float).
+//! RGB), JPEG (grey or colour), EDF (ESRF data format: 8/16/32-bit integer, 32/64-bit float),
+//! CBF (byte-offset), HDF5/NeXus (one frame of a stack, or the sum of a range: [`Frames`]).
 
 use std::io::Cursor;
 
@@ -20,12 +21,12 @@ pub enum LoadError {
     #[error("the file is empty")]
     Empty,
     /// Not a format this tool reads.
-    #[error("not a supported image (PNG, TIFF, JPEG, EDF or CBF); {0}")]
+    #[error("not a supported image (PNG, TIFF, JPEG, EDF, CBF or HDF5/NeXus); {0}")]
     UnknownFormat(String),
     /// The format is known but the bytes are damaged or cut short.
     #[error("the {format} file is damaged or truncated ({detail})")]
     Damaged {
-        /// PNG, TIFF, JPEG, EDF or CBF.
+        /// PNG, TIFF, JPEG, EDF, CBF or HDF5.
         format: &'static str,
         /// What the decoder said.
         detail: String,
@@ -62,12 +63,79 @@ pub enum LoadError {
 pub struct Loaded {
     /// The samples, at the bit depth the file stores.
     pub image: GrayImage,
-    /// "PNG", "TIFF", "JPEG", "EDF" or "CBF".
+    /// "PNG", "TIFF", "JPEG", "EDF", "CBF" or "HDF5".
     pub format: &'static str,
     /// The file held colour that was converted to grey (Rec. 709 luma).
     pub converted_from_colour: bool,
-    /// The set-up the file's header records (CBF); `None` for formats without one.
+    /// The set-up the file's header records (CBF, NeXus); `None` for formats without one.
     pub geometry: Option<crate::detector::FileGeometry>,
+    /// For a stack of frames (HDF5/NeXus): how many it has and which were taken.
+    pub stack: Option<StackRead>,
+}
+
+/// Which frames of a multi-frame file make the image: one frame, or the sum of a range
+/// (both ends included). Single-image formats have only frame 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Frames {
+    /// First frame (from 0).
+    pub first: usize,
+    /// Last frame; equal to `first` for one frame.
+    pub last: usize,
+}
+
+impl Frames {
+    /// Frame `index` alone.
+    pub fn one(index: usize) -> Self {
+        Self {
+            first: index,
+            last: index,
+        }
+    }
+}
+
+impl std::str::FromStr for Frames {
+    type Err = String;
+
+    /// "7" (frame 7) or "0-9" (the sum of frames 0 to 9), counting from 0.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("\"{text}\" is not a frame (7) or a range of frames (0-9), from 0");
+        let number = |t: &str| t.trim().parse::<usize>().map_err(|_| bad());
+        match text.split_once(['-', ':']) {
+            Some((a, b)) => {
+                let (first, last) = (number(a)?, number(b)?);
+                if first > last {
+                    return Err(format!(
+                        "frames {first}-{last}: the first comes after the last"
+                    ));
+                }
+                Ok(Self { first, last })
+            }
+            None => Ok(Self::one(number(text)?)),
+        }
+    }
+}
+
+impl std::fmt::Display for Frames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
+    }
+}
+
+/// What was read from a stack of frames.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StackRead {
+    /// Where the frames are in the file (`/entry/data/data`, …).
+    pub path: String,
+    /// How many frames the stack has.
+    pub frame_count: usize,
+    /// Which were taken (summed when a range).
+    pub frames: Frames,
+    /// Counts above which the detector does not count reliably, if the file says.
+    pub cutoff_counts: Option<f64>,
 }
 
 impl Loaded {
@@ -108,9 +176,34 @@ fn luma(samples: &[f32], channels: usize) -> Vec<f32> {
 }
 
 /// Decodes `bytes`, refusing images over [`MAX_PIXELS`] or with a side under `min_side_px`.
+/// A stack (HDF5/NeXus) gives its first frame; see [`load_detector`] for others.
 pub fn load_gray(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
+    load_detector(
+        bytes,
+        crate::hdf5::nothing_linked(),
+        Frames::default(),
+        min_side_px,
+    )
+}
+
+/// Like [`load_gray`], with the `frames` of a stack to take and the files an HDF5 master
+/// file's external links name (`linked`, by file name).
+pub fn load_detector(
+    bytes: &[u8],
+    linked: crate::hdf5::Linked,
+    frames: Frames,
+    min_side_px: usize,
+) -> Result<Loaded, LoadError> {
     if bytes.is_empty() {
         return Err(LoadError::Empty);
+    }
+    if crate::hdf5::is_hdf5(bytes) {
+        return load_hdf5(bytes, linked, frames, min_side_px);
+    }
+    if frames != Frames::default() {
+        return Err(LoadError::Unsupported(format!(
+            "frames {frames} asked for, but this file holds one image (frame 0)"
+        )));
     }
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         load_png(bytes, min_side_px)
@@ -134,6 +227,46 @@ pub fn load_gray(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> 
     }
 }
 
+fn load_hdf5(
+    bytes: &[u8],
+    linked: crate::hdf5::Linked,
+    frames: Frames,
+    min_side_px: usize,
+) -> Result<Loaded, LoadError> {
+    let refused = |e: crate::codec::CodecError| match e {
+        crate::codec::CodecError::Unsupported(text) => LoadError::Unsupported(text),
+        other => LoadError::Damaged {
+            format: "HDF5",
+            detail: other.to_string(),
+        },
+    };
+    // The dataspace gives the frame size: refused before any frame is read.
+    let stack = crate::hdf5::open(bytes.into(), linked).map_err(refused)?;
+    check_size(stack.width, stack.height, min_side_px)?;
+    if frames.last >= stack.frames {
+        return Err(LoadError::Unsupported(format!(
+            "frames {frames} asked for; {} has {} frame{} (0 to {})",
+            stack.path,
+            stack.frames,
+            if stack.frames == 1 { "" } else { "s" },
+            stack.frames - 1
+        )));
+    }
+    let image = stack.sum(frames.first, frames.last).map_err(refused)?;
+    Ok(Loaded {
+        image: GrayImage::F32(image),
+        format: "HDF5",
+        converted_from_colour: false,
+        geometry: Some(stack.geometry.clone()),
+        stack: Some(StackRead {
+            path: stack.path.clone(),
+            frame_count: stack.frames,
+            frames,
+            cutoff_counts: stack.cutoff_counts,
+        }),
+    })
+}
+
 fn load_cbf(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
     let damaged = |e: crate::codec::CodecError| LoadError::Damaged {
         format: "CBF",
@@ -148,6 +281,7 @@ fn load_cbf(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         format: "CBF",
         converted_from_colour: false,
         geometry: Some(geometry),
+        stack: None,
     })
 }
 
@@ -164,6 +298,7 @@ fn load_edf(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         format: "EDF",
         converted_from_colour: false,
         geometry: None,
+        stack: None,
     })
 }
 
@@ -218,6 +353,7 @@ fn load_png(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         format: "PNG",
         converted_from_colour: channels >= 3,
         geometry: None,
+        stack: None,
     })
 }
 
@@ -288,6 +424,7 @@ fn load_tiff(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
                 format: "TIFF",
                 converted_from_colour: false,
                 geometry: None,
+                stack: None,
             })
             .map_err(|e| LoadError::Damaged {
                 format: "TIFF",
@@ -315,6 +452,7 @@ fn load_tiff(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         format: "TIFF",
         converted_from_colour: channels >= 3,
         geometry: None,
+        stack: None,
     })
 }
 
@@ -336,6 +474,7 @@ fn load_jpeg(bytes: &[u8], min_side_px: usize) -> Result<Loaded, LoadError> {
         format: "JPEG",
         converted_from_colour: colour,
         geometry: None,
+        stack: None,
     })
 }
 
