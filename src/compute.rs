@@ -519,6 +519,7 @@ impl Compute {
         beam_px: Option<(f64, f64)>,
         setup: Option<Setup>,
         geometry_from: Option<String>,
+        stack: &Stack,
         stage: impl Fn(String) + 'static,
     ) -> Result<Classified, String> {
         let id = self.next_request_id();
@@ -529,6 +530,9 @@ impl Compute {
                 &m.iter().map(|&b| u8::from(b)).collect::<Vec<_>>(),
             ));
         }
+        for (_, bytes) in &stack.linked {
+            buffers.push(protocol::u8_buffer(bytes));
+        }
         let request = ToWorker::Classify {
             id,
             source,
@@ -536,6 +540,8 @@ impl Compute {
             beam_px,
             setup,
             geometry_from,
+            frames: stack.frames,
+            linked: stack.linked.iter().map(|(name, _)| name.clone()).collect(),
         };
         match self.request(id, &request, buffers, stage).await? {
             Reply::Classified(c) => Ok(c),
@@ -676,6 +682,16 @@ fn source_buffer(source: SegmentSource) -> (Source, js_sys::ArrayBuffer) {
             protocol::f32_buffer(image.pixels()),
         ),
     }
+}
+
+/// Which frames of an HDF5/NeXus stack to classify, and the files its external links name
+/// (an Eiger master file's data files, by file name). Empty for single images.
+#[derive(Debug, Clone, Default)]
+pub struct Stack {
+    /// One frame, or a range summed.
+    pub frames: imaging::load::Frames,
+    /// Files given with it, by name.
+    pub linked: Vec<(String, Rc<Vec<u8>>)>,
 }
 
 /// An image for [`Compute::segment`] or [`Compute::classify`].

@@ -40,6 +40,13 @@ pub enum ToWorker {
         /// saying so; `None`: the user's entries.
         #[serde(default)]
         geometry_from: Option<String>,
+        /// Of an HDF5/NeXus stack: which frames (one, or a range summed).
+        #[serde(default)]
+        frames: imaging::load::Frames,
+        /// Names of the buffers after the image (and mask): the files an HDF5 master file's
+        /// external links name (its data files).
+        #[serde(default)]
+        linked: Vec<String>,
     },
     /// Classify with another realism ensemble from now on (a fine-tuned round of the
     /// human-in-the-loop loop). Buffer: the weights file, when `version` is given; `None` goes
@@ -435,6 +442,9 @@ pub struct ClassifiedHeader {
     pub setup_source: String,
     /// Wall time per stage in ms, in order.
     pub stage_ms: Vec<(String, f64)>,
+    /// For a stack of frames (HDF5/NeXus): how many it has and which were classified.
+    #[serde(default)]
+    pub stack: Option<imaging::load::StackRead>,
     /// The model version that classified it ([`SHIPPED_MODEL`] or an imported round).
     pub model: String,
     /// The realism ensemble's embedding of the image, for the latent-space view.

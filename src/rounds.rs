@@ -73,6 +73,7 @@ pub async fn predict_missing(
                 None,
                 None,
                 None,
+                &Default::default(),
                 |_| {},
             )
             .await

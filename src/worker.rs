@@ -129,6 +129,8 @@ async fn serve(
                 beam_px,
                 setup,
                 geometry_from,
+                frames,
+                linked,
             } => {
                 let result = match &device {
                     Some(device) => match load_classifier(device, &classifier).await {
@@ -140,6 +142,8 @@ async fn serve(
                                 beam_px,
                                 setup,
                                 geometry_from,
+                                frames,
+                                linked,
                             };
                             let v = version.borrow().clone();
                             classify(request, &buffers, &c, &v, &basis, device).await
@@ -717,6 +721,8 @@ struct ClassifyRequest {
     beam_px: Option<(f64, f64)>,
     setup: Option<Setup>,
     geometry_from: Option<String>,
+    frames: imaging::load::Frames,
+    linked: Vec<String>,
 }
 
 /// What [`decode`] gives: the image as floats and what the file said about it.
@@ -729,23 +735,30 @@ struct Decoded {
     /// The largest value of the file's integer sample type (`None`: floats, or pixels handed
     /// over by the Generate page), for the plausibility check.
     full_scale: Option<f64>,
+    /// For a stack (HDF5/NeXus): which frames of how many.
+    stack: Option<imaging::load::StackRead>,
 }
 
-/// Decodes the source buffer of a request.
+/// Decodes the source buffer of a request: `frames` of a stack, with the files its external
+/// links name in `linked`.
 fn decode(
     source: Source,
     first: &js_sys::ArrayBuffer,
+    linked: imaging::hdf5::Linked,
+    frames: imaging::load::Frames,
     min_side_px: usize,
 ) -> Result<Decoded, String> {
     Ok(match source {
         Source::File => {
-            let loaded = imaging::load::load_gray(&protocol::bytes(first), min_side_px)
-                .map_err(|e| e.to_string())?;
+            let loaded =
+                imaging::load::load_detector(&protocol::bytes(first), linked, frames, min_side_px)
+                    .map_err(|e| e.to_string())?;
             Decoded {
                 image: loaded.image.to_f32(),
                 notice: loaded.notice(),
                 full_scale: loaded.image.full_scale(),
                 geometry: loaded.geometry,
+                stack: loaded.stack,
             }
         }
         Source::Pixels { width, height } => Decoded {
@@ -754,6 +767,7 @@ fn decode(
             notice: None,
             geometry: None,
             full_scale: None,
+            stack: None,
         },
     })
 }
@@ -783,12 +797,27 @@ async fn classify(
         .first()
         .ok_or("the request carried no image (a bug: please report it)")?;
     stage("decoding");
+    // The data files an HDF5 master links to follow the image (and the mask).
+    let after = 1 + usize::from(r.has_mask);
+    let linked = imaging::hdf5::linked_from(
+        r.linked
+            .iter()
+            .cloned()
+            .zip(
+                buffers
+                    .iter()
+                    .skip(after)
+                    .map(|b| protocol::bytes(b).into()),
+            )
+            .collect(),
+    );
     let Decoded {
         image,
         notice,
         geometry,
         full_scale,
-    } = decode(r.source, first, 8)?;
+        stack,
+    } = decode(r.source, first, linked, r.frames, 8)?;
     let header = geometry.unwrap_or_default();
     // Before the models: a frame no detector would write gets no realism verdict.
     let implausible = imaging::plausibility::check(&image, full_scale).summary();
@@ -928,6 +957,7 @@ async fn classify(
         setup,
         setup_source: setup_source.into(),
         stage_ms: clock.stages,
+        stack,
         model: version.to_string(),
         // JSON has no NaN either: a non-finite feature (never seen) reads as 0.
         embedding: c
@@ -974,7 +1004,13 @@ async fn segment(
         .first()
         .ok_or("the request carried no image (a bug: please report it)")?;
     stage("decoding".into());
-    let Decoded { image, notice, .. } = decode(source, first, MIN_SIDE_PX)?;
+    let Decoded { image, notice, .. } = decode(
+        source,
+        first,
+        imaging::hdf5::nothing_linked(),
+        Default::default(),
+        MIN_SIDE_PX,
+    )?;
     let (w, h) = (image.width(), image.height());
     clock.lap("decode");
     stage("edge fusion (Sobel, LoG, Canny)".into());

@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::browser;
-use crate::compute::{Classified, ComputeContext, SegmentSource};
+use crate::compute::{Classified, ComputeContext, SegmentSource, Stack};
 use crate::pages::queue::{
     DropTarget, FileChooser, FileQueue, Outcome, QueueList, QueueStatus, State,
 };
@@ -57,7 +57,26 @@ impl Outcome for Classified {
 }
 
 /// One run of an image: the beam centre and mask the user set, if any.
-type Job = (Option<(f64, f64)>, Option<Vec<bool>>);
+type Job = (Option<(f64, f64)>, Option<Vec<bool>>, Stack);
+
+/// Whether a dropped file is HDF5/NeXus (by its signature, or its ending if too short).
+fn is_hdf5_file(name: &str, bytes: &[u8]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    imaging::hdf5::is_hdf5(bytes)
+        || [".h5", ".hdf5", ".nxs", ".hdf"]
+            .iter()
+            .any(|e| lower.ends_with(e))
+}
+
+/// Whether `name` is an Eiger data file (`series_data_000001.h5`) whose master
+/// (`series_master.h5`) is among `names`: its frames are read through the master.
+fn is_linked_data_file(name: &str, names: &[String]) -> bool {
+    name.rsplit_once("_data_").is_some_and(|(stem, number)| {
+        number.len() >= 9
+            && number[..6].bytes().all(|b| b.is_ascii_digit())
+            && names.iter().any(|n| *n == format!("{stem}_master.h5"))
+    })
+}
 
 /// What the pointer does on the image.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -205,6 +224,17 @@ pub fn ClassifyPage() -> impl IntoView {
         }
     };
 
+    // HDF5/NeXus files dropped so far (by name: an Eiger master file reads its data files
+    // through them), and which frames of each stack are classified.
+    let hdf5_files: StoredValue<Vec<(String, Rc<Vec<u8>>)>, LocalStorage> =
+        StoredValue::new_local(Vec::new());
+    let stacks: StoredValue<std::collections::HashMap<String, Stack>, LocalStorage> =
+        StoredValue::new_local(Default::default());
+    let stack_of = move |name: &str| {
+        stacks
+            .with_value(|m| m.get(name).cloned())
+            .unwrap_or_default()
+    };
     // A pyFAI calibration dropped with the images: (file name, its direct-beam point), and what
     // the page says about it (`Err`: why it could not be read).
     let poni: RwSignal<Option<(String, (f64, f64))>> = RwSignal::new(None);
@@ -212,7 +242,7 @@ pub fn ClassifyPage() -> impl IntoView {
 
     // One image at a time in the worker: mask, beam centre, features, tagger, realism.
     let queue = FileQueue::new(
-        move |incoming: Incoming, (beam, mask): Job, progress| async move {
+        move |incoming: Incoming, (beam, mask, stack): Job, progress| async move {
             let compute = compute
                 .map(|c| c.get_value())
                 .ok_or("no compute worker (a bug: please report it)")?;
@@ -228,6 +258,7 @@ pub fn ClassifyPage() -> impl IntoView {
                     beam,
                     setup(),
                     from,
+                    &stack,
                     move |s| progress(s),
                 )
                 .await
@@ -260,7 +291,11 @@ pub fn ClassifyPage() -> impl IntoView {
     let items = queue.items;
     let enqueue = move |new: Vec<Incoming>| {
         for incoming in new {
-            queue.add(incoming.name.clone(), incoming, (None, None));
+            queue.add(
+                incoming.name.clone(),
+                incoming,
+                (None, None, Stack::default()),
+            );
         }
     };
     if let Some(inbox) = inbox {
@@ -281,14 +316,43 @@ pub fn ClassifyPage() -> impl IntoView {
             use_poni(name, &bytes);
         }
         let beam = poni.get_untracked().map(|(_, b)| b);
+        let images: Vec<(String, Rc<Vec<u8>>)> = images
+            .into_iter()
+            .map(|(name, bytes)| (name, Rc::new(bytes)))
+            .collect();
+        hdf5_files.update_value(|files| {
+            files.extend(
+                images
+                    .iter()
+                    .filter(|(name, bytes)| is_hdf5_file(name, bytes))
+                    .cloned(),
+            )
+        });
+        let names: Vec<String> =
+            hdf5_files.with_value(|f| f.iter().map(|(n, _)| n.clone()).collect());
         for (name, bytes) in images {
-            let source = SegmentSource::File(Rc::new(bytes));
+            let stack = if is_hdf5_file(&name, &bytes) {
+                if is_linked_data_file(&name, &names) {
+                    continue;
+                }
+                let stack = Stack {
+                    frames: Default::default(),
+                    linked: hdf5_files.get_value(),
+                };
+                stacks.update_value(|m| {
+                    m.insert(name.clone(), stack.clone());
+                });
+                stack
+            } else {
+                Stack::default()
+            };
+            let source = SegmentSource::File(bytes);
             let incoming = Incoming {
                 name: name.clone(),
                 source,
                 truth_tags: None,
             };
-            queue.add(name, incoming, (beam, None));
+            queue.add(name, incoming, (beam, None, stack));
         }
     });
     let current = move || queue.current();
@@ -352,7 +416,56 @@ pub fn ClassifyPage() -> impl IntoView {
         let Some((it, _)) = current() else { return };
         let mask = mask_edit.with_untracked(|m| m.as_ref().map(|m| m.as_slice().to_vec()));
         queue.set_state(it.id, State::Queued);
-        queue.rerun(it.id, (beam_edit.get_untracked(), mask));
+        queue.rerun(it.id, (beam_edit.get_untracked(), mask, stack_of(&it.name)));
+    };
+    // The frames of a stack to classify ("first" and "last", from 0; summed when a range).
+    let frame_text = [
+        RwSignal::new(String::from("0")),
+        RwSignal::new(String::from("0")),
+    ];
+    let frame_error: RwSignal<Option<String>> = RwSignal::new(None);
+    Effect::new(move |_| {
+        if let Some((_, c)) = current()
+            && let Some(st) = &c.header.stack
+        {
+            frame_text[0].set(st.frames.first.to_string());
+            frame_text[1].set(st.frames.last.to_string());
+        }
+    });
+    let classify_frames = move |_| {
+        let Some((it, c)) = current() else { return };
+        let Some(count) = c.header.stack.as_ref().map(|s| s.frame_count) else {
+            return;
+        };
+        let text = format!(
+            "{}-{}",
+            frame_text[0].get_untracked().trim(),
+            frame_text[1].get_untracked().trim()
+        );
+        let frames = match text.parse::<imaging::load::Frames>() {
+            Ok(f) if f.last < count => f,
+            Ok(f) => {
+                frame_error.set(Some(format!(
+                    "frame {} asked for; this stack has frames 0 to {}",
+                    f.last,
+                    count - 1
+                )));
+                return;
+            }
+            Err(e) => {
+                frame_error.set(Some(e));
+                return;
+            }
+        };
+        frame_error.set(None);
+        let mut stack = stack_of(&it.name);
+        stack.frames = frames;
+        stacks.update_value(|m| {
+            m.insert(it.name.clone(), stack.clone());
+        });
+        let mask = mask_edit.with_untracked(|m| m.as_ref().map(|m| m.as_slice().to_vec()));
+        queue.set_state(it.id, State::Queued);
+        queue.rerun(it.id, (beam_edit.get_untracked(), mask, stack));
     };
     let clear_mask = move |_| {
         let Some((_, c)) = current() else { return };
@@ -421,8 +534,8 @@ pub fn ClassifyPage() -> impl IntoView {
                 <section>
                     <h2>"Detector images"</h2>
                     <FileChooser prefix="classify" on_files=on_files
-                        accept=".png,.tif,.tiff,.edf,.cbf,.jpg,.jpeg,.poni,image/png,image/tiff,image/jpeg"
-                        hint="Choose scattering images or drop them here (TIFF 16/32-bit integer or float, Pilatus int32, EDF, CBF, PNG), with a pyFAI .poni calibration if you have one" />
+                        accept=".png,.tif,.tiff,.edf,.cbf,.h5,.hdf5,.nxs,.jpg,.jpeg,.poni,image/png,image/tiff,image/jpeg"
+                        hint="Choose scattering images or drop them here (TIFF 16/32-bit integer or float, Pilatus int32, EDF, CBF, HDF5/NeXus: an Eiger master file with its data files, PNG), with a pyFAI .poni calibration if you have one" />
                     {move || poni_message.get().map(|m| match m {
                         Ok(text) => view! { <p class="muted" id="poni-status" data-state="ok">{text}</p> }.into_any(),
                         Err(text) => view! { <p class="error" id="poni-status" data-state="error" role="alert">{text}</p> }.into_any(),
@@ -482,6 +595,23 @@ pub fn ClassifyPage() -> impl IntoView {
                                 <button id="reclassify" on:click=reclassify>"Classify again"</button>
                             </div>
                         </figure>
+                        {move || current().and_then(|(_, c)| c.header.stack.clone()).map(|st| view! {
+                            <div class="tools" id="frame-picker" data-count=st.frame_count data-taken=st.frames.to_string()>
+                                <span>{format!("{} frame{} in {}: classify", st.frame_count, if st.frame_count == 1 { "" } else { "s" }, st.path)}</span>
+                                <label class="inline">"from "
+                                    <input id="frame-first" type="number" min="0" max=st.frame_count - 1 step="1"
+                                        prop:value=move || frame_text[0].get()
+                                        on:input=move |ev| frame_text[0].set(event_target_value(&ev)) />
+                                </label>
+                                <label class="inline">"to "
+                                    <input id="frame-last" type="number" min="0" max=st.frame_count - 1 step="1"
+                                        prop:value=move || frame_text[1].get()
+                                        on:input=move |ev| frame_text[1].set(event_target_value(&ev)) />
+                                </label>
+                                <button id="classify-frames" on:click=classify_frames>"Classify these frames (summed)"</button>
+                                {move || frame_error.get().map(|e| view! { <p class="error" role="alert" id="frame-error">{e}</p> })}
+                            </div>
+                        })}
                         {move || current().map(|(it, c)| view! { <Results c=c truth=it.input.truth_tags.clone() /> })}
                     </div>
                 </Show>
@@ -552,6 +682,13 @@ fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
     let masked = c.mask.iter().filter(|&&m| m).count() as f64 / c.mask.len().max(1) as f64;
     view! {
         <div class="results" id="classify-results" data-masked=format!("{masked:.4}") data-beam=h.beam_source.clone()>
+            {h.stack.as_ref().map(|st| view! {
+                <p class="muted" id="stack-info">{if st.frames.first == st.frames.last {
+                    format!("Frame {} of {} ({})", st.frames.first, st.frame_count, st.path)
+                } else {
+                    format!("Frames {} to {} of {}, summed ({})", st.frames.first, st.frames.last, st.frame_count, st.path)
+                }}</p>
+            })}
             <p class="muted" id="beam-info">{beam}</p>
             {h.beam_doubtful.then(|| view! {
                 <p class="notice" id="beam-warning" role="status">

@@ -308,6 +308,7 @@ async fn check_all(compute: &crate::compute::Compute, batch: &[Rc<Sample>]) {
                 None,
                 None,
                 None,
+                &Default::default(),
                 |_| {},
             )
             .await

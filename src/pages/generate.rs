@@ -243,6 +243,7 @@ impl Controls {
                 .centre_fixed
                 .get()
                 .then(|| (self.centre_x.get(), self.centre_y.get())),
+            variety: synth::scattering::Variety::Reference,
         }
     }
 

@@ -217,6 +217,37 @@ test('16-bit TIFFs are tagged, judged and profiled on the CPU; edits, Pilatus, b
   }
 });
 
+test('an Eiger master file and its data file open as one stack with a frame picker', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await openApp(browser, `${server.url}#classify`);
+    const data = (name) => new URL(`../../crates/imaging/tests/data/${name}`, import.meta.url).pathname;
+    // Two files, one queue row: the data file (bitshuffle-LZ4) is read through the master.
+    await page.setInputFiles('#classify-files', [data('eiger_master.h5'), data('eiger_data_000001.h5')]);
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#classify-queue li')];
+      return rows.length === 1 && rows[0].dataset.state === 'done';
+    }, null, { timeout: 600_000 });
+    await select(page, 0);
+    assert.equal(await page.textContent('#stack-info'), 'Frame 0 of 3 (/entry/data/data_000001)');
+    // The NeXus header's beam centre is used.
+    assert.equal(await page.getAttribute('#classify-results', 'data-beam'), 'file header');
+    assert.match(await page.textContent('#beam-info'), /\(25\.5, 18\.3\) px, file header/);
+    // Sum frames 0 to 2; a frame the stack lacks is refused on the page.
+    await page.fill('#frame-last', '5');
+    await page.click('#classify-frames');
+    assert.match(await page.textContent('#frame-error'), /this stack has frames 0 to 2/);
+    await page.fill('#frame-last', '2');
+    await page.click('#classify-frames');
+    await page.waitForFunction(() => document.querySelector('#stack-info')?.textContent.startsWith('Frames 0 to 2 of 3'), null, { timeout: 300_000 });
+    assert.equal(await page.getAttribute('#frame-picker', 'data-taken'), '0-2');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'classify-eiger-stack.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
 // The issue's check: a 16-bit TIFF generated with known tags gets the true tags on top. With the
 // beam centres given, tagger-v6 puts 13 of the 15 true tags of these six images on top natively
 // (`synthscope classify --beam X,Y`).
