@@ -29,8 +29,9 @@ const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 /// The bitshuffle filter's registered id (`hdf5plugin.Bitshuffle`, Eiger's compression).
 pub const FILTER_BITSHUFFLE: u16 = 32008;
 
-/// Largest chunk any filter may produce (a 16M-pixel 32-bit frame is 64 MiB).
-const MAX_CHUNK_BYTES: usize = 256 * 1024 * 1024;
+/// Largest chunk any filter may produce: one frame of an Eiger 16M (4150 × 4371 32-bit
+/// counts, 69 MiB), the largest detector written a frame a chunk.
+const MAX_CHUNK_BYTES: usize = 96 * 1024 * 1024;
 
 /// Whether `bytes` start like an HDF5 file (signature at 0 or 512).
 pub fn is_hdf5(bytes: &[u8]) -> bool {
@@ -635,6 +636,10 @@ impl Stack {
             return Err(CodecError::Unsupported(format!(
                 "frames {first} to {last}: the first must not come after the last"
             )));
+        }
+        if first == last {
+            // One frame: no running total (it would double the memory of a large frame).
+            return self.frame(first);
         }
         let mut total = vec![0f64; self.width * self.height];
         for index in first..=last {
