@@ -516,9 +516,7 @@ impl Compute {
         &self,
         source: SegmentSource,
         mask: Option<&[bool]>,
-        beam_px: Option<(f64, f64)>,
-        setup: Option<Setup>,
-        geometry_from: Option<String>,
+        given: Given,
         stack: &Stack,
         stage: impl Fn(String) + 'static,
     ) -> Result<Classified, String> {
@@ -537,9 +535,9 @@ impl Compute {
             id,
             source,
             has_mask: mask.is_some(),
-            beam_px,
-            setup,
-            geometry_from,
+            beam_px: given.beam_px,
+            setup: given.setup,
+            geometry_from: given.from,
             frames: stack.frames,
             linked: stack.linked.iter().map(|(name, _)| name.clone()).collect(),
         };
@@ -684,6 +682,9 @@ fn source_buffer(source: SegmentSource) -> (Source, js_sys::ArrayBuffer) {
     }
 }
 
+/// Files by name, as the user dropped them.
+pub type NamedFiles = Vec<(String, Rc<Vec<u8>>)>;
+
 /// Which frames of an HDF5/NeXus stack to classify, and the files its external links name
 /// (an Eiger master file's data files, by file name). Empty for single images.
 #[derive(Debug, Clone, Default)]
@@ -691,7 +692,19 @@ pub struct Stack {
     /// One frame, or a range summed.
     pub frames: imaging::load::Frames,
     /// Files given with it, by name.
-    pub linked: Vec<(String, Rc<Vec<u8>>)>,
+    pub linked: NamedFiles,
+}
+
+/// What a classification is given instead of estimating it: the beam centre, the set-up for
+/// the q axis, and the calibration file they come from (for saying so). `Default`: nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    /// Beam centre (column, row) in pixels.
+    pub beam_px: Option<(f64, f64)>,
+    /// Detector set-up for q.
+    pub setup: Option<Setup>,
+    /// A PONI file's name when the beam centre and set-up are its.
+    pub from: Option<String>,
 }
 
 /// An image for [`Compute::segment`] or [`Compute::classify`].

@@ -444,7 +444,7 @@ pub struct ClassifiedHeader {
     pub stage_ms: Vec<(String, f64)>,
     /// For a stack of frames (HDF5/NeXus): how many it has and which were classified.
     #[serde(default)]
-    pub stack: Option<imaging::load::StackRead>,
+    pub stack: Option<Box<imaging::load::StackRead>>,
     /// The model version that classified it ([`SHIPPED_MODEL`] or an imported round).
     pub model: String,
     /// The realism ensemble's embedding of the image, for the latent-space view.

@@ -70,9 +70,7 @@ pub async fn predict_missing(
             .classify(
                 SegmentSource::File(std::rc::Rc::new(bytes)),
                 None,
-                None,
-                None,
-                None,
+                Default::default(),
                 &Default::default(),
                 |_| {},
             )

@@ -957,7 +957,7 @@ async fn classify(
         setup,
         setup_source: setup_source.into(),
         stage_ms: clock.stages,
-        stack,
+        stack: stack.map(Box::new),
         model: version.to_string(),
         // JSON has no NaN either: a non-finite feature (never seen) reads as 0.
         embedding: c

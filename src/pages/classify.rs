@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::browser;
-use crate::compute::{Classified, ComputeContext, SegmentSource, Stack};
+use crate::compute::{Classified, ComputeContext, Given, NamedFiles, SegmentSource, Stack};
 use crate::pages::queue::{
     DropTarget, FileChooser, FileQueue, Outcome, QueueList, QueueStatus, State,
 };
@@ -226,8 +226,7 @@ pub fn ClassifyPage() -> impl IntoView {
 
     // HDF5/NeXus files dropped so far (by name: an Eiger master file reads its data files
     // through them), and which frames of each stack are classified.
-    let hdf5_files: StoredValue<Vec<(String, Rc<Vec<u8>>)>, LocalStorage> =
-        StoredValue::new_local(Vec::new());
+    let hdf5_files: StoredValue<NamedFiles, LocalStorage> = StoredValue::new_local(Vec::new());
     let stacks: StoredValue<std::collections::HashMap<String, Stack>, LocalStorage> =
         StoredValue::new_local(Default::default());
     let stack_of = move |name: &str| {
@@ -255,9 +254,11 @@ pub fn ClassifyPage() -> impl IntoView {
                 .classify(
                     incoming.source,
                     mask.as_deref(),
-                    beam,
-                    setup(),
-                    from,
+                    Given {
+                        beam_px: beam,
+                        setup: setup(),
+                        from,
+                    },
                     &stack,
                     move |s| progress(s),
                 )

@@ -305,9 +305,7 @@ async fn check_all(compute: &crate::compute::Compute, batch: &[Rc<Sample>]) {
             .classify(
                 SegmentSource::Pixels(pixels),
                 None,
-                None,
-                None,
-                None,
+                Default::default(),
                 &Default::default(),
                 |_| {},
             )

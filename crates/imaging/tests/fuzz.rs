@@ -86,7 +86,10 @@ fn image_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("CBF (fabio, u16)", data("unsigned16_20x33.cbf")),
         ("HDF5 (h5py, gzip + shuffle u16)", data("nexus_gzip_u16.h5")),
         ("HDF5 (h5py, LZ4 u32)", data("lz4_u32.h5")),
-        ("HDF5 (h5py, Eiger bitshuffle-LZ4)", data("eiger_data_000001.h5")),
+        (
+            "HDF5 (h5py, Eiger bitshuffle-LZ4)",
+            data("eiger_data_000001.h5"),
+        ),
     ]
 }
 

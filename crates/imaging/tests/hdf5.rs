@@ -14,7 +14,7 @@ fn read(name: &str) -> Arc<[u8]> {
 
 /// The script's `counts(frames, h, w)[f, y, x]`.
 fn counts(f: usize, y: usize, x: usize) -> i64 {
-    if (x * 5 + y * 3) % 37 == 0 {
+    if (x * 5 + y * 3).is_multiple_of(37) {
         return 70_000 + x as i64 * 100 + y as i64;
     }
     ((x * 7 + y * 13 + f * 101) % 1000 + 1000 * f) as i64
