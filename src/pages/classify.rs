@@ -465,8 +465,17 @@ pub fn ClassifyPage() -> impl IntoView {
             m.insert(it.name.clone(), stack.clone());
         });
         let mask = mask_edit.with_untracked(|m| m.as_ref().map(|m| m.as_slice().to_vec()));
+        // An unedited centre from the file header or an estimate is not "given": the header's
+        // is read again, or the new frames' own estimated (a PONI's or a typed one is kept).
+        let from_file = matches!(
+            c.header.beam_source.as_str(),
+            "file header" | "estimated" | "image centre"
+        );
+        let beam = beam_edit
+            .get_untracked()
+            .filter(|b| *b != c.header.beam_px || !from_file);
         queue.set_state(it.id, State::Queued);
-        queue.rerun(it.id, (beam_edit.get_untracked(), mask, stack));
+        queue.rerun(it.id, (beam, mask, stack));
     };
     let clear_mask = move |_| {
         let Some((_, c)) = current() else { return };

@@ -242,6 +242,8 @@ test('an Eiger master file and its data file open as one stack with a frame pick
     await page.click('#classify-frames');
     await page.waitForFunction(() => document.querySelector('#stack-info')?.textContent.startsWith('Frames 0 to 2 of 3'), null, { timeout: 300_000 });
     assert.equal(await page.getAttribute('#frame-picker', 'data-taken'), '0-2');
+    // The beam centre was not edited: still the file header's.
+    assert.equal(await page.getAttribute('#classify-results', 'data-beam'), 'file header');
     await page.screenshot({ path: path.join(ARTIFACTS, 'classify-eiger-stack.png'), fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
