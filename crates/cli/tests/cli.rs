@@ -2183,7 +2183,8 @@ fn adapt_grain_runs_every_stage_reports_and_continues_where_it_stopped() {
 /// realistic (the plausibility check stops some first; the rest the ensemble must reject).
 #[test]
 #[ignore = "realism-v1 still calls 4 of these 10 realistic (flat Poisson noise, stripes, uniform \
-            8-bit noise, one photograph); the realism-v2 attempt also 4 (docs/scattering-classifiers.md)"]
+            8-bit noise, one photograph); two retrained attempts 4 and 1, and both lost on damaged \
+            engine images (docs/scattering-classifiers.md)"]
 fn no_frame_that_is_not_a_pattern_is_called_realistic() {
     let dir = tempfile::tempdir().expect("dir");
     let side = 256usize;
