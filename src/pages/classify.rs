@@ -71,11 +71,7 @@ fn is_hdf5_file(name: &str, bytes: &[u8]) -> bool {
 /// Whether `name` is an Eiger data file (`series_data_000001.h5`) whose master
 /// (`series_master.h5`) is among `names`: its frames are read through the master.
 fn is_linked_data_file(name: &str, names: &[String]) -> bool {
-    name.rsplit_once("_data_").is_some_and(|(stem, number)| {
-        number.len() >= 9
-            && number[..6].bytes().all(|b| b.is_ascii_digit())
-            && names.iter().any(|n| *n == format!("{stem}_master.h5"))
-    })
+    imaging::hdf5::master_of(name).is_some_and(|master| names.contains(&master))
 }
 
 /// What the pointer does on the image.

@@ -85,15 +85,10 @@ pub(crate) fn read_poni(path: &Path) -> Result<imaging::poni::Poni> {
 /// Whether `path` is an Eiger data file (`…_data_000001.h5`) beside its master file
 /// (`…_master.h5`), through which its frames are read.
 fn is_linked_data_file(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
-    let Some((stem, number)) = name.rsplit_once("_data_") else {
-        return false;
-    };
-    number.len() >= 9
-        && number[..6].bytes().all(|b| b.is_ascii_digit())
-        && path.with_file_name(format!("{stem}_master.h5")).exists()
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(imaging::hdf5::master_of)
+        .is_some_and(|master| path.with_file_name(master).exists())
 }
 
 /// Every file named by `inputs`, directories walked recursively, in order.

@@ -38,6 +38,15 @@ pub fn is_hdf5(bytes: &[u8]) -> bool {
     bytes.starts_with(SIGNATURE) || bytes.get(512..520) == Some(SIGNATURE.as_slice())
 }
 
+/// The master file an Eiger data file belongs to, by Dectris's naming: `X_data_000001.h5` →
+/// `X_master.h5`; `None` for other names. Its frames are read through that master file.
+pub fn master_of(data_file_name: &str) -> Option<String> {
+    let (stem, number) = data_file_name.rsplit_once("_data_")?;
+    let digits = number.strip_suffix(".h5")?;
+    (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("{stem}_master.h5"))
+}
+
 fn damaged(what: impl std::fmt::Display) -> CodecError {
     CodecError::Damaged(what.to_string())
 }
@@ -717,6 +726,22 @@ mod tests {
                 bitshuffle_lz4_decode(&stream[..cut], size).is_err(),
                 "cut at {cut}"
             );
+        }
+    }
+
+    #[test]
+    fn eiger_data_files_name_their_master() {
+        assert_eq!(
+            master_of("series_7_data_000001.h5").as_deref(),
+            Some("series_7_master.h5")
+        );
+        for other in [
+            "series_master.h5",
+            "data_000001.h5",
+            "x_data_01.h5",
+            "x_data_000001.nxs",
+        ] {
+            assert_eq!(master_of(other), None, "{other}");
         }
     }
 
