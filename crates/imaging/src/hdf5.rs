@@ -504,40 +504,46 @@ pub fn open(bytes: Arc<[u8]>, linked: Linked) -> Result<Stack, CodecError> {
     })
 }
 
+/// `selection` of a numeric dataset, whatever its pixel type, each value through `convert`
+/// (as `f64`, which holds every 32-bit value exactly).
+fn read_numbers<O>(
+    ds: &Dataset,
+    selection: &SliceInfo,
+    convert: impl Fn(f64) -> O,
+) -> Result<Vec<O>, CodecError> {
+    fn each<T: hdf5_reader::H5Type + Copy, O>(
+        ds: &Dataset,
+        selection: &SliceInfo,
+        to_f64: impl Fn(T) -> f64,
+        convert: impl Fn(f64) -> O,
+    ) -> Result<Vec<O>, CodecError> {
+        let values = ds.read_slice::<T>(selection).map_err(reader_error)?;
+        Ok(values.iter().map(|&v| convert(to_f64(v))).collect())
+    }
+    match Sample::of(ds) {
+        Some(Sample::Unsigned(1)) => each(ds, selection, |v: u8| f64::from(v), convert),
+        Some(Sample::Unsigned(2)) => each(ds, selection, |v: u16| f64::from(v), convert),
+        Some(Sample::Unsigned(4)) => each(ds, selection, |v: u32| f64::from(v), convert),
+        Some(Sample::Signed(1)) => each(ds, selection, |v: i8| f64::from(v), convert),
+        Some(Sample::Signed(2)) => each(ds, selection, |v: i16| f64::from(v), convert),
+        Some(Sample::Signed(4)) => each(ds, selection, |v: i32| f64::from(v), convert),
+        Some(Sample::Float(4)) => each(ds, selection, |v: f32| f64::from(v), convert),
+        Some(Sample::Float(8)) => each(ds, selection, |v: f64| v, convert),
+        other => Err(CodecError::Unsupported(format!(
+            "{} holds {} values; 8/16/32-bit integers and 32/64-bit floats are read",
+            ds.name(),
+            other.map_or("non-numeric".to_string(), Sample::name)
+        ))),
+    }
+}
+
 /// A `pixel_mask` of the frame size (non-zero = excluded), if the file has one.
 fn read_mask(file: &Hdf5File, path: &str, width: usize, height: usize) -> Option<Vec<bool>> {
     let ds = file.dataset(path).ok()?;
     if ds.shape() != [height as u64, width as u64] {
         return None;
     }
-    let flags: Vec<bool> = match Sample::of(&ds)? {
-        Sample::Unsigned(4) => ds
-            .read_array::<u32>()
-            .ok()?
-            .iter()
-            .map(|&v| v != 0)
-            .collect(),
-        Sample::Signed(4) => ds
-            .read_array::<i32>()
-            .ok()?
-            .iter()
-            .map(|&v| v != 0)
-            .collect(),
-        Sample::Unsigned(1) => ds
-            .read_array::<u8>()
-            .ok()?
-            .iter()
-            .map(|&v| v != 0)
-            .collect(),
-        Sample::Unsigned(2) => ds
-            .read_array::<u16>()
-            .ok()?
-            .iter()
-            .map(|&v| v != 0)
-            .collect(),
-        _ => return None,
-    };
-    Some(flags)
+    read_numbers(&ds, &SliceInfo::all(2), |v| v != 0.0).ok()
 }
 
 impl Stack {
@@ -569,65 +575,14 @@ impl Stack {
         } else {
             SliceInfo::all(2)
         };
-        let ds = &self.dataset;
-        let read = |e| reader_error(e);
-        let values: Vec<f32> = match self.sample {
-            Sample::Unsigned(1) => ds
-                .read_slice::<u8>(&selection)
-                .map_err(read)?
-                .iter()
-                .map(|&v| f32::from(v))
-                .collect(),
-            Sample::Unsigned(2) => ds
-                .read_slice::<u16>(&selection)
-                .map_err(read)?
-                .iter()
-                .map(|&v| f32::from(v))
-                .collect(),
-            Sample::Unsigned(4) => ds
-                .read_slice::<u32>(&selection)
-                .map_err(read)?
-                .iter()
-                .map(|&v| if v == u32::MAX { -1.0 } else { v as f32 })
-                .collect(),
-            Sample::Signed(1) => ds
-                .read_slice::<i8>(&selection)
-                .map_err(read)?
-                .iter()
-                .map(|&v| f32::from(v))
-                .collect(),
-            Sample::Signed(2) => ds
-                .read_slice::<i16>(&selection)
-                .map_err(read)?
-                .iter()
-                .map(|&v| f32::from(v))
-                .collect(),
-            Sample::Signed(4) => ds
-                .read_slice::<i32>(&selection)
-                .map_err(read)?
-                .iter()
-                .map(|&v| v as f32)
-                .collect(),
-            Sample::Float(4) => ds
-                .read_slice::<f32>(&selection)
-                .map_err(read)?
-                .iter()
-                .copied()
-                .collect(),
-            Sample::Float(8) => ds
-                .read_slice::<f64>(&selection)
-                .map_err(read)?
-                .iter()
-                .map(|&v| v as f32)
-                .collect(),
-            other => {
-                return Err(CodecError::Unsupported(format!(
-                    "{} holds {} pixels; 8/16/32-bit integers and 32/64-bit floats are read",
-                    self.path,
-                    other.name()
-                )));
+        let values = read_numbers(&self.dataset, &selection, |v| {
+            // 2³² − 1 marks masked pixels in 32-bit unsigned (Eiger) data.
+            if self.sample == Sample::Unsigned(4) && v == f64::from(u32::MAX) {
+                -1.0
+            } else {
+                v as f32
             }
-        };
+        })?;
         let mut image = Image::from_vec(self.width, self.height, values)?;
         if let Some(mask) = &self.mask {
             for (v, &m) in image.pixels_mut().iter_mut().zip(mask) {
