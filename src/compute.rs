@@ -363,7 +363,7 @@ impl Compute {
                     FromWorker::Classified(header) => {
                         if let Some(p) = pending.borrow_mut().remove(&header.id) {
                             let _ = p.done.send(
-                                Classified::from_message(header, &buffers).map(Reply::Classified),
+                                Classified::from_message(*header, &buffers).map(Reply::Classified),
                             );
                         }
                     }

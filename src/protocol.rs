@@ -286,8 +286,8 @@ pub enum FromWorker {
     /// The classifiers' weights (tagger and realism ensemble) changed state.
     Classifiers(ModelState),
     /// Request `id` (a `Classify`) finished. Buffers: the image as log10(1 + counts) (`f32`,
-    /// NaN where invalid), the mask used (`u8` 0/1).
-    Classified(ClassifiedHeader),
+    /// NaN where invalid), the mask used (`u8` 0/1). Boxed: it is the largest message by far.
+    Classified(Box<ClassifiedHeader>),
     /// Request `id` (a `UseRealism`) finished: the ensemble now in use.
     Realism(RealismInfo),
     /// Request `id` (a `Project`) finished. Buffer: `points × 2` `f32`s (x, y).
@@ -423,6 +423,11 @@ pub struct ClassifiedHeader {
     /// realism is not judged. `None` for a plausible frame.
     #[serde(default)]
     pub implausible: Option<String>,
+    /// When the realism ensemble's pattern gate stopped the frame: its probability that the
+    /// frame is a scattering pattern at all, and the gate's threshold. Then its realism is not
+    /// judged.
+    #[serde(default)]
+    pub no_pattern: Option<(f32, f64)>,
     /// The ensemble's weighted soft vote that the image is realistic.
     pub realism_score: f64,
     /// The vote is above the ensemble's decision threshold.
@@ -449,6 +454,21 @@ pub struct ClassifiedHeader {
     pub model: String,
     /// The realism ensemble's embedding of the image, for the latent-space view.
     pub embedding: Vec<f32>,
+}
+
+impl ClassifiedHeader {
+    /// Why the realism ensemble did not judge the frame (not a plausible detector frame, or no
+    /// scattering pattern by its gate); `None` when it did.
+    pub fn not_judged(&self) -> Option<String> {
+        if let Some(why) = &self.implausible {
+            return Some(format!("not a plausible detector frame ({why})"));
+        }
+        self.no_pattern.map(|(p, threshold)| {
+            format!(
+                "no scattering pattern: the ensemble's gate gives {p:.2}, below its threshold {threshold:.2}"
+            )
+        })
+    }
 }
 
 /// Packs a header and its buffers into `(message, transfer list)`.

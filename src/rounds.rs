@@ -22,12 +22,18 @@ pub type StoreEpoch = RwSignal<u64>;
 /// Provided as context by [`crate::App`].
 pub type Focus = RwSignal<Option<String>>;
 
-/// The prediction stored for `item` from a classification.
+/// The prediction stored for `item` from a classification. A frame the ensemble did not judge
+/// (implausible, or no pattern by its gate) is stored with realism 0: decided not realistic,
+/// and last in the uncertainty-first queue.
 pub fn prediction_of(item: &str, h: &ClassifiedHeader) -> Prediction {
     Prediction {
         item: item.to_string(),
         model: h.model.clone(),
-        realism: h.realism_score,
+        realism: if h.not_judged().is_some() {
+            0.0
+        } else {
+            h.realism_score
+        },
         threshold: h.vote_threshold,
         tags: labels::TAGS
             .iter()

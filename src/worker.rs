@@ -942,6 +942,14 @@ async fn classify(
         beam_explained: beam_explained.filter(|e| e.is_finite()),
         beam_doubtful: p.beam_source.doubtful(),
         tags,
+        no_pattern: match (
+            c.is_pattern,
+            c.pattern_probability,
+            classifier.gate_threshold(),
+        ) {
+            (false, Some(p), Some(t)) if implausible.is_none() => Some((p, t)),
+            _ => None,
+        },
         implausible,
         // JSON has no NaN: a NaN score (a broken weights file) reads as "not realistic".
         realism_score: if c.realism_score.is_finite() {
@@ -980,7 +988,7 @@ async fn classify(
         .collect();
     let mask_bytes: Vec<u8> = mask.iter().map(|&b| u8::from(b)).collect();
     post(
-        &FromWorker::Classified(header),
+        &FromWorker::Classified(Box::new(header)),
         vec![
             protocol::f32_buffer(&display),
             protocol::u8_buffer(&mask_bytes),

@@ -45,13 +45,14 @@ impl Outcome for Classified {
             .filter(|(_, p)| *p >= 0.5)
             .map(|(t, _)| t.as_str())
             .collect();
-        match self.header.implausible {
-            None => format!(
+        match (&self.header.implausible, self.header.no_pattern) {
+            (None, None) => format!(
                 "{} · realism {:.2}",
                 top.join(", "),
                 self.header.realism_score
             ),
-            Some(_) => format!("{} · not a plausible frame", top.join(", ")),
+            (Some(_), _) => format!("{} · not a plausible frame", top.join(", ")),
+            (None, Some(_)) => format!("{} · no scattering pattern", top.join(", ")),
         }
     }
 }
@@ -96,14 +97,14 @@ fn record(name: &str, c: &Classified) -> serde_json::Value {
         "tags": h.tags.iter().map(|(t, p)| (t.clone(), serde_json::json!(r4(f64::from(*p))))).collect::<serde_json::Map<_, _>>(),
         "top_tags": h.tags.iter().filter(|(_, p)| *p >= 0.5).map(|(t, _)| t.clone()).collect::<Vec<_>>(),
         "plausibility": {"plausible": h.implausible.is_none(), "summary": h.implausible},
-        "realism": match &h.implausible {
+        "realism": match h.not_judged() {
             None => serde_json::json!({
                 "judged": true,
                 "score": r4(h.realism_score),
                 "realistic": h.realistic,
                 "members": h.votes.iter().map(|v| (v.name.clone(), serde_json::json!({"probability": r4(f64::from(v.probability)), "weight": r4(v.weight)}))).collect::<serde_json::Map<_, _>>(),
             }),
-            Some(_) => serde_json::json!({"judged": false, "score": null, "realistic": null}),
+            Some(reason) => serde_json::json!({"judged": false, "score": null, "realistic": null, "reason": reason}),
         },
         "setup": {"pixel_size_um": h.setup.pixel_size_um, "distance_m": h.setup.distance_m, "energy_kev": h.setup.energy_kev, "source": h.setup_source},
     })
@@ -125,7 +126,7 @@ fn csv(rows: &[(String, Rc<Classified>)]) -> String {
     out.push('\n');
     for (name, c) in rows {
         let h = &c.header;
-        let (score, realistic) = match h.implausible {
+        let (score, realistic) = match h.not_judged() {
             None => (format!("{:.4}", h.realism_score), h.realistic.to_string()),
             Some(_) => (String::new(), "not judged".to_string()),
         };
@@ -656,7 +657,8 @@ fn ClassifierStatus(model: ReadSignal<ModelState>) -> impl IntoView {
 #[component]
 fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
     let h = &c.header;
-    let verdict = match (&h.implausible, h.realistic) {
+    let not_judged = h.not_judged();
+    let verdict = match (&not_judged, h.realistic) {
         (Some(_), _) => "not judged",
         (None, true) => "realistic",
         (None, false) => "fake",
@@ -724,12 +726,12 @@ fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
             </ul>
             <h3>"Realism"</h3>
             <p id="realism" data-score=format!("{:.4}", h.realism_score) data-verdict=verdict>
-                {match h.implausible {
+                {match &not_judged {
                     None => format!("{verdict}: weighted soft vote {:.2} (threshold {:.2})", h.realism_score, h.vote_threshold),
-                    Some(_) => "not judged: the ensemble only judges plausible detector frames (see above)".to_string(),
+                    Some(reason) => format!("not judged: {reason}; the ensemble judges scattering patterns only"),
                 }}
             </p>
-            <ul class="bars" id="votes" hidden=h.implausible.is_some()>
+            <ul class="bars" id="votes" hidden=not_judged.is_some()>
                 {h.votes.iter().map(|v| view! {
                     <li class={if f64::from(v.probability) > v.threshold { "bar on" } else { "bar" }} data-member=v.name.clone()>
                         <span class="label" title=format!("calls the image realistic above {:.2}", v.threshold)>{format!("{} (weight {:.2})", v.name, v.weight)}</span>

@@ -174,22 +174,40 @@ test('16-bit TIFFs are tagged, judged and profiled on the CPU; edits, Pilatus, b
     assert.equal(await page.getAttribute('#realism', 'data-verdict'), 'not judged');
     await page.screenshot({ path: `${ARTIFACTS}/classify-implausible.png` });
 
+    // A plausible frame that is no scattering pattern (vertical stripes of 20 and 400 counts,
+    // as in the CLI's ten-frame test): the ensemble's pattern gate stops it, so its realism is
+    // not judged either.
+    const stripeCounts = new Uint16Array(256 * 256);
+    for (let i = 0; i < stripeCounts.length; i++) stripeCounts[i] = Math.floor((i % 256) / 6) % 2 === 0 ? 20 : 400;
+    const stripes = path.join(dataDir, 'stripes.tif');
+    fs.writeFileSync(stripes, encodeTiff(256, 256, stripeCounts, { bits: 16 }));
+    await upload(page, stripes);
+    await select(page, IMAGES + 4);
+    await page.waitForFunction(() => document.querySelector('#realism')?.dataset.verdict === 'not judged', null, { timeout: 300_000 });
+    assert.match(await page.textContent('#realism'), /no scattering pattern: the ensemble's gate gives 0\.\d\d, below its threshold/);
+    assert.equal(await page.isHidden('#votes'), true);
+    await page.screenshot({ path: `${ARTIFACTS}/classify-no-pattern.png` });
+
     // Export: one JSON record per classified image.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
     const file = `${ARTIFACTS}/classified.json`;
     await download.saveAs(file);
     const records = JSON.parse(fs.readFileSync(file, 'utf8'));
-    assert.equal(records.length, doneBefore + 1);
+    assert.equal(records.length, doneBefore + 2);
     assert.equal(Object.keys(records[0].tags).length, 15);
     assert.ok(typeof records[0].realism.score === 'number');
     const judged = records.find((r) => r.file === 'damaged_u32.tif');
     assert.equal(judged?.realism.judged, false, JSON.stringify(judged?.realism));
     assert.equal(judged.plausibility.plausible, false);
+    const stopped = records.find((r) => r.file === 'stripes.tif');
+    assert.equal(stopped?.realism.judged, false, JSON.stringify(stopped?.realism));
+    assert.match(stopped.realism.reason, /no scattering pattern/);
+    assert.equal(stopped.plausibility.plausible, true);
     const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
     const csvFile = `${ARTIFACTS}/classified.csv`;
     await csvDownload.saveAs(csvFile);
     const csvLines = fs.readFileSync(csvFile, 'utf8').trim().split('\n');
-    assert.equal(csvLines.length, doneBefore + 2);
+    assert.equal(csvLines.length, doneBefore + 3);
     assert.match(csvLines.find((l) => l.startsWith('"damaged_u32.tif"')), /,not judged,/);
 
     // A pyFAI calibration dropped with an image: its direct-beam point and set-up are used, and
@@ -205,9 +223,9 @@ test('16-bit TIFFs are tagged, judged and profiled on the CPU; edits, Pilatus, b
     await page.waitForFunction((n) => {
       const rows = [...document.querySelectorAll('#classify-queue li')];
       return rows.length === n && rows.every((li) => li.dataset.state === 'done' || li.dataset.state === 'failed');
-    }, IMAGES + 5, { timeout: 600_000 });
+    }, IMAGES + 6, { timeout: 600_000 });
     assert.match(await page.textContent('#poni-status'), /generic_flat\.poni: beam centre \(506\.7, 500\.0\) px, 75\.0 µm pixels, 0\.5940 m/);
-    await select(page, IMAGES + 4);
+    await select(page, IMAGES + 5);
     await page.waitForFunction(() => document.querySelector('#classify-results')?.dataset.beam === 'PONI', null, { timeout: 300_000 });
     assert.match(await page.textContent('#classify-timings'), /75\.0 µm, distance 0\.594 m.*\(the PONI calibration\)/);
     assert.equal(await page.inputValue('#setup-distance'), '0.594');

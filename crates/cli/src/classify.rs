@@ -242,21 +242,47 @@ fn line(path: &Path, read: &Read, c: &Classification, classifier: &Classifier) -
             "problems": read.verdict.problems,
             "summary": read.verdict.summary(),
         },
-        "realism": if read.verdict.plausible() {
-            json!({
-                "judged": true,
-                "score": r4(c.realism_score),
-                "realistic": c.realistic,
-                "members": members,
-            })
-        } else {
-            json!({
-                "judged": false,
-                "score": null,
-                "realistic": null,
-                "reason": "not a plausible detector frame (see plausibility)",
-            })
-        },
+        "realism": realism_json(read, c, classifier, members),
+    })
+}
+
+/// The realism part of a line: judged by the vote, or not judged because the frame is not a
+/// plausible detector frame or the ensemble's gate says it is no scattering pattern.
+fn realism_json(
+    read: &Read,
+    c: &Classification,
+    classifier: &Classifier,
+    members: serde_json::Map<String, Value>,
+) -> Value {
+    let r4 = |x: f64| (x * 1e4).round() / 1e4;
+    let pattern = c.pattern_probability.map(|p| r4(f64::from(p)));
+    if !read.verdict.plausible() {
+        return json!({
+            "judged": false,
+            "score": null,
+            "realistic": null,
+            "reason": "not a plausible detector frame (see plausibility)",
+        });
+    }
+    if !c.is_pattern {
+        let threshold = classifier.gate_threshold().unwrap_or(f64::NAN);
+        return json!({
+            "judged": false,
+            "score": null,
+            "realistic": null,
+            "pattern": pattern,
+            "reason": format!(
+                "not a scattering pattern: the ensemble's gate gives {:.2}, below its threshold {threshold:.2}",
+                pattern.unwrap_or(f64::NAN)
+            ),
+        });
+    }
+    json!({
+        "judged": true,
+        "score": r4(c.realism_score),
+        "realistic": c.realistic,
+        "pattern": pattern,
+        "members": members,
     })
 }
 
@@ -321,6 +347,14 @@ pub(crate) fn run(a: &ClassifyArgs) -> Result<()> {
                             eprintln!(
                                 "warning: {}: {summary}; its realism is not judged",
                                 path.display()
+                            )
+                        });
+                    } else if !c.is_pattern {
+                        bar.suspend(|| {
+                            eprintln!(
+                                "warning: {}: the realism ensemble's gate says this is no scattering pattern (p {:.2}); its realism is not judged",
+                                path.display(),
+                                c.pattern_probability.unwrap_or(f32::NAN)
                             )
                         });
                     }

@@ -47,6 +47,8 @@ pub(crate) struct EvalRealismArgs {
     /// report adds how well the ensemble separates them from the clean engine images.
     #[arg(long)]
     generated: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    no_pattern: realism_data::NoPatternImages,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -101,6 +103,76 @@ fn write_scores(
     std::fs::write(path, out).with_context(|| format!("writing --scores {}", path.display()))
 }
 
+/// Of each kind of fake (and of the given no-pattern images), the fraction `decisions` reject.
+fn rejected_per_kind(
+    samples: &[RealismSample],
+    decisions: &[bool],
+) -> serde_json::Map<String, Value> {
+    let mut per_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (s, &called_real) in samples.iter().zip(decisions) {
+        let kind = match s.fake {
+            Some(kind) => kind.name(),
+            None if s.given_no_pattern => "given_no_pattern",
+            None => continue,
+        };
+        let e = per_kind.entry(kind).or_default();
+        e.0 += usize::from(!called_real);
+        e.1 += 1;
+    }
+    per_kind
+        .into_iter()
+        .map(|(k, (c, n))| (k.to_string(), r4(c as f64 / n as f64)))
+        .collect()
+}
+
+/// The pattern gate's figures (`null` without a gate): how many patterns it passes and how many
+/// frames that are no pattern it stops, and the ensemble's figures with the gate in front (a
+/// stopped frame counts as not realistic, score 0).
+fn gate_json(
+    ensemble: &models::realism::Ensemble,
+    samples: &[RealismSample],
+    soft: &[f64],
+    truth: &[bool],
+    device: &burn::tensor::Device,
+) -> Result<Value> {
+    let (Some(gate), Some(header)) = (&ensemble.gate, &ensemble.header.gate) else {
+        return Ok(Value::Null);
+    };
+    let probs = member_probabilities(std::slice::from_ref(gate), samples, device)?;
+    let pattern: Vec<f64> = probs.iter().map(|p| f64::from(p[0])).collect();
+    let is_pattern: Vec<bool> = samples.iter().map(RealismSample::is_pattern).collect();
+    let passes: Vec<bool> = pattern.iter().map(|&p| p >= header.threshold).collect();
+    let share = |want: bool, passed: bool| {
+        let of: Vec<bool> = passes
+            .iter()
+            .zip(&is_pattern)
+            .filter(|&(_, &t)| t == want)
+            .map(|(&p, _)| p)
+            .collect();
+        let n = of.iter().filter(|&&p| p == passed).count();
+        r4(n as f64 / of.len().max(1) as f64)
+    };
+    let gated: Vec<f64> = soft
+        .iter()
+        .zip(&passes)
+        .map(|(&s, &p)| if p { s } else { 0.0 })
+        .collect();
+    let decisions: Vec<bool> = gated
+        .iter()
+        .zip(&passes)
+        .map(|(&s, &p)| p && ensemble.header.realistic(s))
+        .collect();
+    Ok(json!({
+        "threshold": r4(header.threshold),
+        "patterns": is_pattern.iter().filter(|&&t| t).count(),
+        "patterns_passed": share(true, true),
+        "no_pattern_stopped": share(false, false),
+        "auc": r4(roc_auc(&pattern, &is_pattern).unwrap_or(f64::NAN)),
+        "ensemble_with_gate": scores_json(&decisions, &gated, truth),
+        "fakes_rejected_with_gate": rejected_per_kind(samples, &decisions),
+    }))
+}
+
 pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
     let started = Instant::now();
     let device = device(a.device)?;
@@ -111,6 +183,9 @@ pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
         realism_data::load_dir(&a.held_out.data, a.held_out.limit, a.seed, a.fakes, beam)?;
     if let Some(dir) = &a.generated {
         samples.extend(realism_data::load_generated(dir, a.held_out.limit, beam)?);
+    }
+    if let Some(given) = a.no_pattern.load(a.seed)? {
+        samples.extend(given);
     }
     let truth: Vec<bool> = samples.iter().map(|s| s.realistic).collect();
     let probs = member_probabilities(&ensemble.members, &samples, &device)?;
@@ -138,19 +213,8 @@ pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
     if let Some(path) = &a.scores {
         write_scores(path, &samples, &probs, &soft, &ensemble.header.configs)?;
     }
-    // Of each kind of fake, the fraction the ensemble rejects.
-    let mut per_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for (s, &called_real) in samples.iter().zip(&soft_decisions) {
-        if let Some(kind) = s.fake {
-            let e = per_kind.entry(kind.name()).or_default();
-            e.0 += usize::from(!called_real);
-            e.1 += 1;
-        }
-    }
-    let caught: serde_json::Map<String, Value> = per_kind
-        .into_iter()
-        .map(|(k, (c, n))| (k.to_string(), r4(c as f64 / n as f64)))
-        .collect();
+    let caught = rejected_per_kind(&samples, &soft_decisions);
+    let gate = gate_json(&ensemble, &samples, &soft, &truth, &device)?;
     // Diffusion samples against the clean engine images only (procedural fakes left out).
     let diffusion = a.generated.as_ref().map(|dir| {
         let pick: Vec<usize> = (0..samples.len())
@@ -179,6 +243,7 @@ pub(crate) fn run(a: &EvalRealismArgs) -> Result<()> {
         "vote_weights": member_weights,
         "thresholds": {"members": member_thresholds, "vote": r4(header.vote_threshold)},
         "fakes_rejected": caught,
+        "gate": gate,
         "images": samples.len(),
         "realistic": truth.iter().filter(|&&t| t).count(),
         "mix": a.fakes.mix.to_string(),

@@ -47,8 +47,22 @@ pub(crate) struct RealismSample {
     pub fake: Option<FakeKind>,
     /// Drawn by the diffusion generator (a fake).
     pub diffusion: bool,
-    /// The engine image it was made from (its `index` in labels.jsonl).
+    /// The engine image it was made from (its `index` in labels.jsonl), or the view's number
+    /// for a no-pattern image of a directory.
     pub index: u64,
+    /// A view of a given image that is no scattering pattern (a photograph, a micrograph).
+    pub given_no_pattern: bool,
+}
+
+impl RealismSample {
+    /// A scattering pattern, clean or damaged or generated: not a frame that is no pattern at
+    /// all (what the pattern gate learns).
+    pub fn is_pattern(&self) -> bool {
+        !self.given_no_pattern
+            && !self
+                .fake
+                .is_some_and(|k| FakeKind::NOT_SCATTERING.contains(&k))
+    }
 }
 
 /// How the fake side of a realism set is made; the flags `train realism` and `eval realism`
@@ -79,8 +93,41 @@ impl std::fmt::Display for FakeMix {
     }
 }
 
+/// Images that are no scattering pattern (photographs, micrographs), as `train realism
+/// --gate-for` learns and `eval realism` judges them.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct NoPatternImages {
+    /// A directory of images that are no scattering pattern (photographs, micrographs, in any
+    /// format `classify` reads); each joins the no-pattern side in --no-pattern-views views
+    /// (crops and count levels).
+    #[arg(long = "no-pattern-images")]
+    pub images: Option<std::path::PathBuf>,
+    /// Views drawn of each --no-pattern-images file.
+    #[arg(long = "no-pattern-views", default_value_t = 8)]
+    pub views: usize,
+}
+
+impl NoPatternImages {
+    /// The views of the directory's images, when one is given (reported on stderr).
+    pub(crate) fn load(&self, seed: u64) -> Result<Option<Vec<RealismSample>>> {
+        let Some(dir) = &self.images else {
+            return Ok(None);
+        };
+        if self.views == 0 {
+            bail!("--no-pattern-views must be at least 1");
+        }
+        let given = load_no_pattern(dir, self.views, seed)?;
+        eprintln!(
+            "{} views of the images in {} join the no-pattern side",
+            given.len(),
+            dir.display()
+        );
+        Ok(Some(given))
+    }
+}
+
 /// A number from 0 to 1.
-fn fraction(text: &str) -> Result<f64, String> {
+pub(crate) fn fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
         _ => Err(format!("{text} is not a fraction from 0 to 1")),
@@ -142,6 +189,7 @@ impl Recipe {
                 fake: None,
                 diffusion: false,
                 index,
+                given_no_pattern: false,
             }));
         }
         // No pattern at all, or a damaged image (drawn only when asked for, so that sets
@@ -165,6 +213,7 @@ impl Recipe {
                     fake: Some(kind),
                     diffusion: false,
                     index,
+                    given_no_pattern: false,
                 }));
             }
         }
@@ -280,6 +329,7 @@ pub(crate) fn from_labels(files: &[std::path::PathBuf]) -> Result<Vec<RealismSam
                 fake: None,
                 diffusion: false,
                 index: n as u64,
+                given_no_pattern: false,
             }))
         })
         .collect::<Result<_>>()?;
@@ -324,14 +374,94 @@ pub(crate) fn load_generated(
                 fake: None,
                 diffusion: true,
                 index: v.get("index").and_then(|i| i.as_u64()).unwrap_or(*n as u64),
+                given_no_pattern: false,
             })
         })
         .collect()
 }
 
-/// Adds `generated` to a split training set, holding out the same share of them as of the rest
-/// (at least one when there is a validation set).
-pub(crate) fn add_generated(
+/// `views` views of every image in `dir` (any format `classify` reads), each a frame that is
+/// no scattering pattern (photographs, micrographs): a random crop of 40–100 % of each side,
+/// its grey levels scaled by 0.05–200 (from faint to bright frames) and, for half of the
+/// views, counted (Poisson), prepared as for classification (beam centre estimated).
+pub(crate) fn load_no_pattern(dir: &Path, views: usize, seed: u64) -> Result<Vec<RealismSample>> {
+    let files = crate::classify::collect_files(&[dir.to_path_buf()])?;
+    if files.is_empty() {
+        bail!(
+            "{} holds no images (PNG, TIFF, JPEG, EDF, CBF or HDF5): give a directory of \
+             photographs or micrographs",
+            dir.display()
+        );
+    }
+    let basis = crate::saxs_data::basis();
+    let jobs: Vec<(usize, usize)> = (0..files.len())
+        .flat_map(|f| (0..views).map(move |v| (f, v)))
+        .collect();
+    let images: Vec<Image<f32>> = files
+        .iter()
+        .map(|path| {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(imaging::load::load_gray(&bytes, 16)
+                .with_context(|| format!("{} is not an image this tool reads", path.display()))?
+                .image
+                .to_f32())
+        })
+        .collect::<Result<_>>()?;
+    jobs.par_iter()
+        .map(|&(f, v)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(synth::rng::splitmix64(
+                seed ^ ((f as u64) << 32) ^ v as u64,
+            ));
+            let view = no_pattern_view(&images[f], &mut rng)?;
+            let (image, coefficients) = prepare(
+                &view,
+                DetectorKind::Plain,
+                (0.0, 0.0),
+                Beam::Estimated,
+                &basis,
+            )?;
+            Ok(RealismSample {
+                image,
+                rings: ring_statistics(coefficients),
+                realistic: false,
+                fake: None,
+                diffusion: false,
+                index: (f * views + v) as u64,
+                given_no_pattern: true,
+            })
+        })
+        .collect()
+}
+
+/// One view of a no-pattern image: a crop, a count level and maybe counting noise.
+fn no_pattern_view(img: &Image<f32>, rng: &mut ChaCha8Rng) -> Result<Image<f32>> {
+    let (w, h) = (img.width(), img.height());
+    let cw = ((w as f64 * rng.random_range(0.4..=1.0)) as usize).clamp(1, w);
+    let ch = ((h as f64 * rng.random_range(0.4..=1.0)) as usize).clamp(1, h);
+    let (x0, y0) = (rng.random_range(0..=w - cw), rng.random_range(0..=h - ch));
+    let gain = synth::rng::log_uniform(rng, 0.05, 200.0);
+    let counted = rng.random::<bool>();
+    let px = img.pixels();
+    let mut out = Vec::with_capacity(cw * ch);
+    for y in y0..y0 + ch {
+        for &v in &px[y * w + x0..y * w + x0 + cw] {
+            let mean = f64::from(v.max(0.0)) * gain;
+            let counts = if counted {
+                synth::rng::poisson(rng, mean)
+            } else {
+                mean.round()
+            };
+            out.push(counts as f32);
+        }
+    }
+    Ok(Image::from_vec(cw, ch, out)?)
+}
+
+/// Adds `generated` (diffusion samples, no-pattern images) to a split training set, holding out
+/// the same share of them as of the rest, from their end (at least one when there is a
+/// validation set).
+pub(crate) fn add_extra(
     train: &mut Vec<RealismSample>,
     val: &mut Vec<RealismSample>,
     mut generated: Vec<RealismSample>,

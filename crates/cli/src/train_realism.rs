@@ -15,8 +15,8 @@ use clap::Args;
 use imaging::metrics::best_f1_threshold;
 use imaging::scattering::Dihedral;
 use models::realism::{
-    Ensemble, EnsembleHeader, Family, INPUT_SIDE_PX, Member, MemberConfig, fit_vote_weights,
-    soft_vote,
+    Ensemble, EnsembleHeader, Family, GateHeader, INPUT_SIDE_PX, Member, MemberConfig,
+    fit_vote_weights, soft_vote,
 };
 use models::tagger::RING_FEATURES;
 use rand::seq::index::sample;
@@ -70,6 +70,38 @@ pub(crate) struct TrainRealismArgs {
     /// ignored) and fine-tune every member: the human-in-the-loop round.
     #[arg(long, conflicts_with_all = ["keep", "resume"])]
     init: Option<std::path::PathBuf>,
+    /// Train only a pattern gate for this realism file (a network of the one --members family,
+    /// at --width) and write the file with the gate added; its members and vote stay as they
+    /// are. The gate learns every engine image, clean or damaged (--mix), against frames that
+    /// are no scattering pattern (--not-scattering of the fakes, and --no-pattern-images).
+    #[arg(long, conflicts_with_all = ["keep", "init", "labels", "generated"])]
+    gate_for: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    no_pattern: realism_data::NoPatternImages,
+    /// With --gate-for: the share of the validation patterns (clean or damaged) the gate must
+    /// let through; its threshold is set to the highest that does. Stopping a real pattern
+    /// costs the user its verdict, so this is kept high.
+    #[arg(long, default_value_t = 0.99, value_parser = realism_data::fraction, requires = "gate_for")]
+    gate_keeps: f64,
+}
+
+/// What a network learns to say about an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A realism member: a clean engine image (1) against every kind of fake (0).
+    Realistic,
+    /// The pattern gate: any scattering pattern, clean or damaged (1), against frames that are
+    /// no pattern at all (0).
+    Pattern,
+}
+
+impl Target {
+    fn of(self, s: &RealismSample) -> bool {
+        match self {
+            Target::Realistic => s.realistic,
+            Target::Pattern => s.is_pattern(),
+        }
+    }
 }
 
 /// `--members` values.
@@ -103,10 +135,11 @@ pub(crate) struct Batch {
 }
 
 /// The batch of samples `idx`, each image turned or mirrored as given (the ring statistics do
-/// not change under the square's symmetries).
+/// not change under the square's symmetries), with the targets of `target`.
 pub(crate) fn batch(
     samples: &[RealismSample],
     idx: &[(usize, Dihedral)],
+    target_of: Target,
     device: &Device,
 ) -> Batch {
     let side = INPUT_SIDE_PX;
@@ -121,7 +154,7 @@ pub(crate) fn batch(
             image.extend(d.apply_grid(&s.image, side));
         }
         stats.extend_from_slice(&s.rings);
-        target.push(if s.realistic { 1.0f32 } else { 0.0 });
+        target.push(if target_of.of(s) { 1.0f32 } else { 0.0 });
     }
     let b = idx.len();
     Batch {
@@ -143,7 +176,7 @@ pub(crate) fn member_probabilities(
         .map(|i| (i, Dihedral::IDENTITY))
         .collect();
     for chunk in idx.chunks(32) {
-        let x = batch(samples, chunk, device);
+        let x = batch(samples, chunk, Target::Realistic, device);
         for m in members {
             let p = burn::tensor::activation::sigmoid(m.forward(x.image.clone(), x.stats.clone()))
                 .into_data()
@@ -183,7 +216,14 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
             generated.len(),
             dir.display()
         );
-        realism_data::add_generated(&mut train, &mut val, generated);
+        realism_data::add_extra(&mut train, &mut val, generated);
+    }
+    let gate_base = match &a.gate_for {
+        Some(path) => Some(gate_base(a, path, &device)?),
+        None => None,
+    };
+    if let Some(given) = a.no_pattern.load(src.seed)? {
+        realism_data::add_extra(&mut train, &mut val, given);
     }
     let fakes = |s: &[RealismSample]| s.iter().filter(|x| !x.realistic).count();
     eprintln!(
@@ -213,6 +253,9 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     };
     let configs: Vec<MemberConfig> = match &init {
         Some(e) => e.header.configs.clone(),
+        None if gate_base.is_some() => {
+            vec![MemberConfig::new(a.members[0].into()).with_width(a.width)]
+        }
         None => a
             .members
             .iter()
@@ -248,6 +291,7 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     let schedule = run.schedule(train.len());
     let Ensemble {
         mut members,
+        gate,
         header,
     } = ensemble;
     let mut stages = RealismStages {
@@ -259,6 +303,12 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
         device: &device,
         header: &header,
         kept,
+        gate,
+        target: if gate_base.is_some() {
+            Target::Pattern
+        } else {
+            Target::Realistic
+        },
     };
     let summary = match stages::train(
         &mut members,
@@ -270,6 +320,18 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
         Outcome::Stopped => return Ok(()),
         Outcome::Finished(summary) => summary,
     };
+    if let Some(base) = gate_base {
+        let gate = stages.valid_ensemble(&members).members;
+        return add_gate(
+            a,
+            base,
+            gate,
+            &val,
+            &device.clone().inner(),
+            started,
+            &summary,
+        );
+    }
     // Soft-voting weights from the validation images.
     let mut ensemble = stages.valid_ensemble(&members);
     let inner = device.clone().inner();
@@ -351,6 +413,124 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     Ok(())
 }
 
+/// The realism file `--gate-for` names, after checking the gate's other flags.
+fn gate_base(a: &TrainRealismArgs, path: &std::path::Path, device: &Device) -> Result<Ensemble> {
+    if a.members.len() != 1 {
+        bail!("--gate-for trains one network: give its family alone, for example --members resnet");
+    }
+    if a.fakes.not_scattering == 0.0 && a.no_pattern.images.is_none() {
+        bail!(
+            "--gate-for needs frames that are no scattering pattern: --not-scattering F (a share \
+             of the fakes) and/or --no-pattern-images DIR"
+        );
+    }
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read --gate-for {}", path.display()))?;
+    let base = Ensemble::from_bytes(&bytes, device).with_context(|| {
+        format!(
+            "--gate-for: {} is not a realism weights file",
+            path.display()
+        )
+    })?;
+    eprintln!(
+        "training a pattern gate for the {} members of {} (they stay as they are)",
+        base.members.len(),
+        path.display()
+    );
+    Ok(base)
+}
+
+/// Writes `base` with the trained `gate` (one network) and reports how it separates patterns
+/// from frames that are no pattern on the validation images.
+fn add_gate(
+    a: &TrainRealismArgs,
+    mut base: Ensemble,
+    gate: Vec<Member>,
+    val: &[RealismSample],
+    device: &Device,
+    started: Instant,
+    summary: &[String],
+) -> Result<()> {
+    let config = MemberConfig::new(a.members[0].into()).with_width(a.width);
+    let gate = gate
+        .into_iter()
+        .next()
+        .context("the gate run trained no network")?;
+    let probs = member_probabilities(std::slice::from_ref(&gate), val, device)?;
+    let scores: Vec<f64> = probs.iter().map(|p| f64::from(p[0])).collect();
+    let truth: Vec<bool> = val.iter().map(RealismSample::is_pattern).collect();
+    let threshold = keeping_threshold(&scores, &truth, a.gate_keeps)?;
+    let share = |pattern: bool, passed: bool| {
+        let of: Vec<f64> = scores
+            .iter()
+            .zip(&truth)
+            .filter(|&(_, &t)| t == pattern)
+            .map(|(&p, _)| p)
+            .collect();
+        let n = of.iter().filter(|&&p| (p >= threshold) == passed).count();
+        (n as f64 / of.len().max(1) as f64, of.len())
+    };
+    let (passed, patterns) = share(true, true);
+    let (rejected, others) = share(false, false);
+    let auc = imaging::metrics::roc_auc(&scores, &truth).unwrap_or(f64::NAN);
+    eprintln!(
+        "gate on the validation images: {:.1} % of {patterns} patterns pass, {:.1} % of {others} frames that are no pattern are stopped (threshold {threshold:.2}), AUC {auc:.4}",
+        100.0 * passed,
+        100.0 * rejected
+    );
+    let negatives = match &a.no_pattern.images {
+        Some(dir) => format!(
+            "{} of the fakes no pattern and {} views each of the images in {}",
+            a.fakes.not_scattering,
+            a.no_pattern.views,
+            dir.display()
+        ),
+        None => format!("{} of the fakes no pattern", a.fakes.not_scattering),
+    };
+    base.header.gate = Some(GateHeader {
+        config,
+        threshold,
+        trained: format!(
+            "synthscope {} train realism --gate-for: every engine image (mix {}) against frames that are no pattern ({negatives}), {} epochs, batch {}; validation: {:.1} % of patterns pass, {:.1} % of the rest stopped",
+            env!("CARGO_PKG_VERSION"),
+            a.fakes.mix,
+            a.run.epochs,
+            a.run.batch,
+            100.0 * passed,
+            100.0 * rejected
+        ),
+    });
+    base.gate = Some(gate);
+    let bytes = base.to_bytes()?;
+    let digest = write_weights(&a.run.out, &bytes)?;
+    eprintln!(
+        "wrote {} ({} bytes, sha256 {digest}) in {:.0} s; {}",
+        a.run.out.display(),
+        bytes.len(),
+        started.elapsed().as_secs_f64(),
+        summary.join(", ")
+    );
+    Ok(())
+}
+
+/// The highest threshold at which at least `keep` of the scores of `truth` images are at or
+/// above it (the gate passes a frame whose score reaches its threshold).
+fn keeping_threshold(scores: &[f64], truth: &[bool], keep: f64) -> Result<f64> {
+    let mut kept: Vec<f64> = scores
+        .iter()
+        .zip(truth)
+        .filter(|&(_, &t)| t)
+        .map(|(&s, _)| s)
+        .collect();
+    if kept.is_empty() {
+        bail!("the validation images hold no scattering pattern: use a larger --val");
+    }
+    kept.sort_by(|a, b| b.total_cmp(a));
+    // The k-th highest score keeps k of n; k = ⌈keep · n⌉.
+    let k = ((keep * kept.len() as f64).ceil() as usize).clamp(1, kept.len());
+    Ok(kept[k - 1])
+}
+
 /// Puts the members named in `--keep FILE:MEMBER[,MEMBER…]` into `ensemble`; returns their
 /// families.
 fn keep_members(spec: &str, ensemble: &mut Ensemble, device: &Device) -> Result<Vec<Family>> {
@@ -399,6 +579,10 @@ struct RealismStages<'a> {
     header: &'a EnsembleHeader,
     /// Members taken from `--keep`.
     kept: Vec<Family>,
+    /// The ensemble's pattern gate, kept as it is while its members train.
+    gate: Option<Member>,
+    /// What the networks learn.
+    target: Target,
 }
 
 impl RealismStages<'_> {
@@ -406,6 +590,7 @@ impl RealismStages<'_> {
     fn valid_ensemble(&self, members: &[Member]) -> Ensemble {
         Ensemble {
             members: members.iter().map(Module::valid).collect(),
+            gate: self.gate.as_ref().map(Module::valid),
             header: self.header.clone(),
         }
     }
@@ -434,7 +619,7 @@ impl Stages<Member> for RealismStages<'_> {
                 (i, d)
             })
             .collect();
-        let x = batch(self.train, &idx, self.device);
+        let x = batch(self.train, &idx, self.target, self.device);
         Ok(bce_with_logits(net.forward(x.image, x.stats), x.target))
     }
 
@@ -445,7 +630,7 @@ impl Stages<Member> for RealismStages<'_> {
             &self.device.clone().inner(),
         )?;
         let scores: Vec<f64> = probs.iter().map(|p| f64::from(p[0])).collect();
-        let truth: Vec<bool> = self.val.iter().map(|s| s.realistic).collect();
+        let truth: Vec<bool> = self.val.iter().map(|s| self.target.of(s)).collect();
         let auc = imaging::metrics::roc_auc(&scores, &truth).unwrap_or(f64::NAN);
         let correct = scores
             .iter()
@@ -464,5 +649,27 @@ impl Stages<Member> for RealismStages<'_> {
 
     fn save(&self, nets: &[Member]) -> Result<Vec<u8>> {
         Ok(self.valid_ensemble(nets).to_bytes()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_threshold_keeps_the_asked_share_of_patterns() {
+        // Patterns score 0.01, 0.02, …, 1.00; frames that are no pattern score 0.
+        let scores: Vec<f64> = (1..=100)
+            .map(|i| f64::from(i) / 100.0)
+            .chain([0.0; 20])
+            .collect();
+        let truth: Vec<bool> = (0..120).map(|i| i < 100).collect();
+        let t = keeping_threshold(&scores, &truth, 0.99).expect("patterns");
+        assert!((t - 0.02).abs() < 1e-12, "{t}");
+        let kept = scores[..100].iter().filter(|&&s| s >= t).count();
+        assert_eq!(kept, 99);
+        assert!((keeping_threshold(&scores, &truth, 1.0).expect("patterns") - 0.01).abs() < 1e-12);
+        assert!((keeping_threshold(&scores, &truth, 0.5).expect("patterns") - 0.51).abs() < 1e-12);
+        assert!(keeping_threshold(&scores[100..], &truth[100..], 0.99).is_err());
     }
 }

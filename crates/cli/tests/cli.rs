@@ -593,6 +593,108 @@ fn train_realism_smoke_run_resumes_fits_vote_weights_and_evaluates() {
     for member in ["resnet", "vgg", "vit", "convnext"] {
         assert_eq!(r2["members"][member], r["members"][member], "{member}");
     }
+
+    // --gate-for: a pattern gate trained for the file; its members and vote are unchanged, and
+    // eval reports how the gate separates patterns from frames that are no pattern.
+    let gated = work.path().join("gated.bin");
+    let gated_path = gated.to_str().expect("utf-8");
+    let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/photos");
+    let photos = photos.to_str().expect("utf-8");
+    let o = train(
+        gated_path,
+        &[
+            "--gate-for",
+            model_path,
+            "--members",
+            "rings",
+            "--not-scattering",
+            "0.5",
+            "--no-pattern-images",
+            photos,
+            "--no-pattern-views",
+            "3",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("6 views of the images in"), "{err}");
+    assert!(err.contains("gate on the validation images"), "{err}");
+    let o = run_ok(&[
+        "eval",
+        "realism",
+        "--data",
+        data_dir,
+        "--model",
+        gated_path,
+        "--not-scattering",
+        "0.5",
+    ]);
+    let g: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let o = run_ok(&[
+        "eval",
+        "realism",
+        "--data",
+        data_dir,
+        "--model",
+        model_path,
+        "--not-scattering",
+        "0.5",
+    ]);
+    let plain: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(g["members"], plain["members"], "{g}");
+    assert!(plain["gate"].is_null(), "{plain}");
+    for key in ["patterns_passed", "no_pattern_stopped", "threshold"] {
+        let v = g["gate"][key].as_f64().expect("a share");
+        assert!((0.0..=1.0).contains(&v), "{key}: {g}");
+    }
+    assert!(g["gate"]["ensemble_with_gate"]["f1"].is_number(), "{g}");
+    for (extra, says) in [
+        (
+            vec!["--gate-for", model_path, "--members", "rings"],
+            "--not-scattering F",
+        ),
+        (
+            vec![
+                "--gate-for",
+                model_path,
+                "--members",
+                "rings,vgg",
+                "--not-scattering",
+                "0.5",
+            ],
+            "trains one network",
+        ),
+        (
+            vec![
+                "--gate-for",
+                "missing.bin",
+                "--members",
+                "rings",
+                "--not-scattering",
+                "0.5",
+            ],
+            "cannot read --gate-for missing.bin",
+        ),
+        (
+            vec![
+                "--gate-for",
+                model_path,
+                "--members",
+                "rings",
+                "--no-pattern-images",
+                data_dir,
+                "--no-pattern-views",
+                "0",
+            ],
+            "--no-pattern-views must be at least 1",
+        ),
+    ] {
+        let mut args = vec!["train", "realism", "--data", data_dir, "--out", gated_path];
+        args.extend(extra.iter().copied());
+        let o = synthscope(&args);
+        assert!(!o.status.success(), "{extra:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
     for (spec, says) in [
         (format!("{model_path}:rings,mlp"), "unknown member \"mlp\""),
         (format!("{model_path}:vgg"), "another width"),

@@ -36,7 +36,13 @@ pub struct Classification {
     pub member_probabilities: Vec<f32>,
     /// The weighted soft vote.
     pub realism_score: f64,
-    /// The vote is above the ensemble's decision threshold.
+    /// The pattern gate's probability that the frame is a scattering pattern at all (`None`
+    /// when the ensemble has no gate).
+    pub pattern_probability: Option<f32>,
+    /// The gate lets the frame through to the vote (always without a gate).
+    pub is_pattern: bool,
+    /// The gate lets the frame through (always without a gate) and the vote is above the
+    /// ensemble's decision threshold.
     pub realistic: bool,
     /// The ensemble's embedding of the image ([`Ensemble::embedding`]), for the latent-space
     /// view.
@@ -132,6 +138,11 @@ impl Classifier {
         &self.realism.header.vote_weights
     }
 
+    /// The pattern gate's threshold, when the ensemble has a gate.
+    pub fn gate_threshold(&self) -> Option<f64> {
+        self.realism.header.gate.as_ref().map(|g| g.threshold)
+    }
+
     /// The soft vote's decision threshold.
     pub fn vote_threshold(&self) -> f64 {
         self.realism.header.vote_threshold
@@ -179,22 +190,35 @@ impl Classifier {
         let stats = coeff.clone().narrow(1, FB_FEATURES, RING_FEATURES);
         // [b, 15] and [b, members]
         let tags = read(sigmoid(self.tagger.forward(Some(image), Some(coeff)))).await?;
+        let pattern = self
+            .realism
+            .pattern_probability(real.clone(), stats.clone());
         let (members, embedding) = self.realism.probabilities_and_embedding(real, stats);
         let members = read(members).await?;
         let embedding = read(embedding).await?;
+        // [b] or nothing.
+        let pattern = match pattern {
+            Some(p) => read(p).await?.into_iter().map(Some).collect(),
+            None => vec![None; b],
+        };
         let k = self.realism.members.len();
         let e = self.realism.embedding_width();
         Ok(tags
             .chunks_exact(TAG_COUNT)
             .zip(members.chunks_exact(k.max(1)))
             .zip(embedding.chunks_exact(e.max(1)))
-            .map(|((t, m), emb)| {
-                let score = realism::soft_vote(m, &self.realism.header.vote_weights);
+            .zip(pattern)
+            .map(|(((t, m), emb), pattern)| {
+                let header = &self.realism.header;
+                let score = realism::soft_vote(m, &header.vote_weights);
+                let is_pattern = header.is_pattern(pattern.map(f64::from));
                 Classification {
                     tag_probabilities: t.to_vec(),
                     member_probabilities: m.to_vec(),
                     realism_score: score,
-                    realistic: self.realism.header.realistic(score),
+                    pattern_probability: pattern,
+                    is_pattern,
+                    realistic: is_pattern && header.realistic(score),
                     embedding: emb.to_vec(),
                 }
             })

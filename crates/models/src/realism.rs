@@ -23,6 +23,14 @@
 //! member and the soft vote also get a decision threshold fitted on the same images (the one
 //! with the best F1), so that every model is judged at its own best operating point rather than
 //! at ½, which suits some members' calibration better than others'.
+//!
+//! # The pattern gate
+//! Whether a frame is a scattering pattern at all is another question than whether a pattern is
+//! realistic, and mixing the two in one vote dilutes the harder one: members taught both lost
+//! part of what they caught in damaged patterns. So an ensemble may carry a *gate*
+//! ([`GateHeader`]): one more network of a member family, trained on every engine image, clean
+//! or damaged, against frames that are no pattern (flat noise, stripes, gradients, photographs,
+//! micrographs). A frame the gate rejects is not judged by the vote; the members are untouched.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -458,8 +466,23 @@ pub struct EnsembleHeader {
     pub input_side_px: usize,
     /// Free text: how the weights were trained.
     pub trained: String,
-    /// Bytes of each member's burnpack record, in order.
+    /// Bytes of each member's burnpack record, in order (the gate's last).
     pub record_bytes: Vec<usize>,
+    /// The pattern gate, when the file has one (files before it have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateHeader>,
+}
+
+/// The pattern gate of an ensemble: a network of one member family whose probability says that
+/// a frame is a scattering pattern (clean or damaged), not something else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateHeader {
+    /// Its shape.
+    pub config: MemberConfig,
+    /// A frame whose gate probability is below this is no scattering pattern.
+    pub threshold: f64,
+    /// Free text: how the gate was trained.
+    pub trained: String,
 }
 
 fn half() -> f64 {
@@ -483,11 +506,20 @@ impl EnsembleHeader {
     pub fn realistic(&self, score: f64) -> bool {
         score > self.vote_threshold
     }
+
+    /// Whether the gate's probability `pattern` lets a frame through to the vote (always, for
+    /// an ensemble without a gate).
+    pub fn is_pattern(&self, pattern: Option<f64>) -> bool {
+        match (&self.gate, pattern) {
+            (Some(g), Some(p)) => p >= g.threshold,
+            _ => true,
+        }
+    }
 }
 
 impl weights::SetHeader for EnsembleHeader {
     fn networks(&self) -> usize {
-        self.configs.len()
+        self.configs.len() + usize::from(self.gate.is_some())
     }
     fn record_lengths(&self) -> &[usize] {
         &self.record_bytes
@@ -502,6 +534,8 @@ impl weights::SetHeader for EnsembleHeader {
 pub struct Ensemble {
     /// The members, in the order of `header.configs`.
     pub members: Vec<Member>,
+    /// The pattern gate (present exactly when `header.gate` is).
+    pub gate: Option<Member>,
     /// Shapes, voting weights and provenance.
     pub header: EnsembleHeader,
 }
@@ -522,8 +556,21 @@ impl Ensemble {
                 input_side_px: INPUT_SIDE_PX,
                 trained: String::new(),
                 record_bytes: Vec::new(),
+                gate: None,
             },
+            gate: None,
         }
+    }
+
+    /// The gate's probability that each image is a scattering pattern, `None` without a gate.
+    ///
+    /// # Shapes
+    /// - `x`: `[b, 1, 256, 256]`, `stats`: `[b, 576]`
+    /// - output: `[b, 1]`
+    pub fn pattern_probability(&self, x: Tensor<4>, stats: Tensor<2>) -> Option<Tensor<2>> {
+        self.gate
+            .as_ref()
+            .map(|g| burn::tensor::activation::sigmoid(g.forward(x, stats)))
     }
 
     /// Each member's probability that each image is realistic.
@@ -599,7 +646,13 @@ impl Ensemble {
 
     /// Serialises the ensemble (layout of [`crate::weights`], magic `SSREALM1`).
     pub fn to_bytes(&self) -> Result<Vec<u8>, WeightsError> {
-        weights::write_set(MAGIC, &self.header, &self.members)
+        if self.gate.is_some() != self.header.gate.is_some() {
+            return Err(WeightsError::Format(
+                "the gate network and the header's gate disagree".into(),
+            ));
+        }
+        let nets: Vec<Member> = self.members.iter().chain(&self.gate).cloned().collect();
+        weights::write_set(MAGIC, &self.header, &nets)
     }
 
     /// Reads an ensemble written by [`Ensemble::to_bytes`] onto `device`.
@@ -617,8 +670,22 @@ impl Ensemble {
                 "the header has not one decision threshold per member".into(),
             ));
         }
-        let members = weights::load_all(&header.configs, parts, |c| c.init(device))?;
-        Ok(Self { members, header })
+        let configs: Vec<MemberConfig> = header
+            .configs
+            .iter()
+            .chain(header.gate.as_ref().map(|g| &g.config))
+            .cloned()
+            .collect();
+        let mut members = weights::load_all(&configs, parts, |c| c.init(device))?;
+        let gate = match header.gate {
+            Some(_) => members.pop(),
+            None => None,
+        };
+        Ok(Self {
+            members,
+            gate,
+            header,
+        })
     }
 }
 
@@ -765,6 +832,53 @@ mod tests {
         );
         assert_eq!(a.dims(), [2, 5]);
         assert_eq!(a.into_data(), b.into_data());
+        assert!(Ensemble::from_bytes(&bytes[..bytes.len() - 3], &device).is_err());
+    }
+
+    #[test]
+    fn a_pattern_gate_travels_with_the_file_and_stops_frames_below_its_threshold() {
+        let device = Device::flex();
+        let configs = vec![
+            MemberConfig::new(Family::Resnet).with_width(4),
+            MemberConfig::new(Family::Rings).with_width(4),
+        ];
+        let mut e = Ensemble::init(configs, &device);
+        let plain = e.to_bytes().expect("serialises");
+        // Without a gate every frame goes to the vote, and the header has no "gate" key, so
+        // files written before gates existed read the same.
+        assert!(e.header.is_pattern(Some(0.0)) && e.header.is_pattern(None));
+        assert!(!String::from_utf8_lossy(&plain).contains("\"gate\""));
+        let x = Tensor::<4>::ones([3, 1, INPUT_SIDE_PX, INPUT_SIDE_PX], &device);
+        let stats = Tensor::<2>::ones([3, RING_FEATURES], &device);
+        assert!(e.pattern_probability(x.clone(), stats.clone()).is_none());
+        // A header that claims a gate without its network (or the reverse) is not written.
+        let gate_config = MemberConfig::new(Family::Rings).with_width(8);
+        e.header.gate = Some(GateHeader {
+            config: gate_config.clone(),
+            threshold: 0.3,
+            trained: "test".into(),
+        });
+        assert!(e.to_bytes().is_err());
+        e.gate = Some(gate_config.init(&device));
+        let bytes = e.to_bytes().expect("serialises");
+        let back = Ensemble::from_bytes(&bytes, &device).expect("reads");
+        assert_eq!(back.header.gate, e.header.gate);
+        assert_eq!(back.members.len(), 2);
+        let (a, b) = (
+            e.pattern_probability(x.clone(), stats.clone())
+                .expect("gate"),
+            back.pattern_probability(x.clone(), stats.clone())
+                .expect("gate"),
+        );
+        assert_eq!(a.dims(), [3, 1]);
+        assert_eq!(a.into_data(), b.into_data());
+        // The members are untouched by the gate.
+        assert_eq!(
+            e.member_probabilities(x.clone(), stats.clone()).into_data(),
+            back.member_probabilities(x, stats).into_data()
+        );
+        assert!(back.header.is_pattern(Some(0.3)) && !back.header.is_pattern(Some(0.29)));
+        // The gate's record is checked like a member's: a truncated file is refused.
         assert!(Ensemble::from_bytes(&bytes[..bytes.len() - 3], &device).is_err());
     }
 
