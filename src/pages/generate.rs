@@ -108,6 +108,22 @@ fn Check(label: &'static str, id: &'static str, value: RwSignal<bool>) -> impl I
     }
 }
 
+/// The detector layouts offered: (control value, label, layout). The real detectors are binned
+/// whole onto the image, their gaps masked as the files mark them.
+const DETECTOR_LAYOUTS: [(&str, &str, DetectorKind); 11] = [
+    ("plain", "Monolithic", DetectorKind::Plain),
+    ("pilatus", "Pilatus-like modules", DetectorKind::Pilatus),
+    ("eiger", "Eiger-like modules", DetectorKind::Eiger),
+    ("pilatus_300k", "Pilatus 300K", DetectorKind::Pilatus300k),
+    ("pilatus_1m", "Pilatus 1M", DetectorKind::Pilatus1M),
+    ("pilatus_2m", "Pilatus 2M", DetectorKind::Pilatus2M),
+    ("pilatus_6m", "Pilatus 6M", DetectorKind::Pilatus6M),
+    ("eiger_1m", "Eiger 1M", DetectorKind::Eiger1M),
+    ("eiger_4m", "Eiger 4M", DetectorKind::Eiger4M),
+    ("eiger_9m", "Eiger 9M", DetectorKind::Eiger9M),
+    ("eiger_16m", "Eiger 16M", DetectorKind::Eiger16M),
+];
+
 /// Every control of the page, as signals.
 #[derive(Clone, Copy)]
 struct Controls {
@@ -116,6 +132,7 @@ struct Controls {
     index: RwSignal<f64>,
     // SAXS
     size: RwSignal<String>,
+    variety: RwSignal<String>,
     detector: RwSignal<String>,
     sample: RwSignal<String>,
     ring_count: RwSignal<f64>,
@@ -158,6 +175,7 @@ impl Controls {
             seed: RwSignal::new(0.0),
             index: RwSignal::new(0.0),
             size: s("512"),
+            variety: s("reference"),
             detector: s("plain"),
             // An illustrative first image (rings on a hexagonal lattice); "Reference simulator
             // mix" gives the CLI's default distribution.
@@ -217,11 +235,10 @@ impl Controls {
         });
         SaxsConfig {
             size_px: self.size.get().parse().unwrap_or(512),
-            detector: match self.detector.get().as_str() {
-                "pilatus" => DetectorKind::Pilatus,
-                "eiger" => DetectorKind::Eiger,
-                _ => DetectorKind::Plain,
-            },
+            detector: DETECTOR_LAYOUTS
+                .iter()
+                .find(|(id, _, _)| *id == self.detector.get())
+                .map_or(DetectorKind::Plain, |l| l.2),
             sample,
             beamstop: match self.beamstop.get().as_str() {
                 "none" => BeamstopChoice::None,
@@ -243,7 +260,11 @@ impl Controls {
                 .centre_fixed
                 .get()
                 .then(|| (self.centre_x.get(), self.centre_y.get())),
-            variety: synth::scattering::Variety::Reference,
+            variety: if self.variety.get() == "wide" {
+                synth::scattering::Variety::Wide
+            } else {
+                synth::scattering::Variety::Reference
+            },
         }
     }
 
@@ -756,7 +777,11 @@ pub fn GeneratePage() -> impl IntoView {
                     <section>
                         <h2>"Detector"</h2>
                         <Choice label="Size (px)" id="saxs-size" value=c.size options=vec![("128", "128"), ("256", "256"), ("512", "512"), ("1000", "1000"), ("2048", "2048")] />
-                        <Choice label="Layout" id="detector" value=c.detector options=vec![("plain", "Monolithic"), ("pilatus", "Pilatus-like modules"), ("eiger", "Eiger-like modules")] />
+                        <Choice label="Set-ups" id="variety" value=c.variety options=vec![("reference", "Reference (one beamline set-up)"), ("wide", "Wide (what beamlines show: the taggers' training mix)")] />
+                        <Show when=move || c.variety.get() == "wide">
+                            <p class="muted" id="variety-note">"Distance 0.15–2.4 m, 8–17 keV, a detector drawn from every layout, no beamstop on 30 %, the beam well off the detector on 20 %, only a low-q fall-off on 25 %: layout and beamstop below are drawn per image."</p>
+                        </Show>
+                        <Choice label="Layout" id="detector" value=c.detector options=DETECTOR_LAYOUTS.iter().map(|l| (l.0, l.1)).collect() />
                         <Choice label="Beamstop" id="beamstop" value=c.beamstop options=vec![("random", "Random"), ("none", "None"), ("circular", "Circular"), ("linear", "Linear"), ("wedge", "Wedge")] />
                         <Choice label="Background" id="background" value=c.background options=vec![("random", "Random (p = 0.4)"), ("none", "None"), ("constant", "Constant"), ("structured", "Structured"), ("window", "Window scattering")] />
                         <Check label="Poisson counting noise" id="noise" value=c.noise />

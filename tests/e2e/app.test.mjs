@@ -159,6 +159,21 @@ test('the browser and the CLI write byte-identical datasets for the same seed', 
       assert.ok(zip[name], `${name} missing from the browser's zip`);
       assert.ok(Buffer.from(zip[name]).equals(Buffer.from(cli)), `${name} differs between browser and CLI`);
     }
+
+    // The wide variety (real detector layouts, distances, beams off the detector) too.
+    const wideOut = `${ARTIFACTS}/cli-saxs-wide`;
+    fs.rmSync(wideOut, { recursive: true, force: true });
+    execFileSync(process.env.SYNTHSCOPE_BIN, ['generate', 'saxs', '--count', '3', '--seed', '7', '--size', '256', '--variety', 'wide', '--out', wideOut]);
+    await page.selectOption('#saxs-size', '256');
+    await page.selectOption('#variety', 'wide');
+    await page.waitForSelector('#variety-note');
+    const wide = await downloadZip(page, 'saxs-wide-seed7.zip');
+    for (const name of ['saxs_000000.png', 'saxs_000001.png', 'saxs_000002.png', 'labels.jsonl']) {
+      const cli = new Uint8Array(fs.readFileSync(`${wideOut}/${name}`));
+      assert.ok(Buffer.from(wide[name]).equals(Buffer.from(cli)), `${name} (wide) differs between browser and CLI`);
+    }
+    const distances = strFromU8(wide['labels.jsonl']).trim().split('\n').map((l) => JSON.parse(l).params.geometry.distance_m);
+    assert.ok(distances.some((d) => Math.abs(d - distances[0]) > 1e-6), `one distance for all: ${distances}`);
   } finally {
     await browser.close();
   }
