@@ -1,5 +1,6 @@
 //! The in-tree mutation harness for every file the app and the CLI read through `imaging`:
-//! PNG (8/16-bit), TIFF (8/16/32-bit, float), EDF, CBF (files written by fabio) and PyFAI PONI
+//! PNG (8/16-bit), TIFF (8/16/32-bit, float), JPEG (files written by Pillow), EDF, CBF (files
+//! written by fabio), HDF5 (files written by h5py) and PyFAI PONI
 //! calibrations. Valid seed files are mutated (bit flips, interesting values over header
 //! fields, numbers in text headers replaced by huge or negative ones, cuts, duplications,
 //! truncation) by a seeded generator and fed to the same entry points the app uses
@@ -81,6 +82,11 @@ fn image_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "EDF int32",
             encode_edf("SignedInteger", false, w, h, &i32_bytes),
+        ),
+        ("JPEG (Pillow, grey, baseline)", data("frame_gray.jpg")),
+        (
+            "JPEG (Pillow, colour, progressive, restarts)",
+            data("frame_rgb_progressive.jpg"),
         ),
         ("CBF (fabio, Pilatus)", data("pilatus_61x97.cbf")),
         ("CBF (fabio, u16)", data("unsigned16_20x33.cbf")),
