@@ -4,7 +4,7 @@
 //! signals that tell pages the store changed.
 //!
 //! Round trip: the Dataset page exports a training set → `synthscope train realism --labels
-//! training-set.zip --init realism-v1.bin --out realism-r2.bin` → the page imports
+//! training-set.zip --init realism-v2.bin --out realism-r2.bin` → the page imports
 //! `realism-r2.bin` ([`import_model`]) → every image is predicted again ([`predict_missing`]) →
 //! the Dataset page scores each model version against the experts' consensus.
 

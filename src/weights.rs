@@ -44,9 +44,9 @@ pub const TAGGER: Shipped = Shipped {
 
 /// The realism ensemble.
 pub const REALISM: Shipped = Shipped {
-    name: "realism-v1",
-    url: "public/models/realism-v1.bin",
-    sha256_line: include_str!("../public/models/realism-v1.bin.sha256"),
+    name: "realism-v2",
+    url: "public/models/realism-v2.bin",
+    sha256_line: include_str!("../public/models/realism-v2.bin.sha256"),
 };
 
 /// The tag-conditioned scattering generator (diffusion).

@@ -545,7 +545,7 @@ pub fn DatasetPage(
                 let set = training_set(&mix_text, &files.get_untracked()).await?;
                 browser::download(&set.zip, "training-set.zip", "application/zip")?;
                 Ok::<_, String>(format!(
-                    "training-set.zip: {}. Fine-tune with: synthscope train realism --labels training-set.zip --init realism-v1.bin --out realism-r2.bin, then import realism-r2.bin above.",
+                    "training-set.zip: {}. Fine-tune with: synthscope train realism --labels training-set.zip --init realism-v2.bin --out realism-r2.bin, then import realism-r2.bin above.",
                     set.summary
                 ))
             }

@@ -112,7 +112,7 @@ test('a human-in-the-loop round: predict, latent view, box labelling, fine-tune,
     await page.click('#nav-dataset');
     await page.waitForSelector('#model-select');
     const shipped = await page.getAttribute('#active-model', 'data-version');
-    assert.equal(shipped, 'tagger-v7+realism-v1');
+    assert.equal(shipped, 'tagger-v7+realism-v2');
     await page.click('#repredict');
     await predicted(page, shipped);
     await page.waitForFunction((n) => +document.querySelector('#latent-plot').dataset.points === n, COUNT, { timeout: 60_000 });
@@ -174,7 +174,7 @@ test('a human-in-the-loop round: predict, latent view, box labelling, fine-tune,
     const zip = unzipSync(new Uint8Array(fs.readFileSync(training)));
     assert.equal(Object.keys(zip).filter((k) => k.startsWith('images/')).length, 12);
     const r2 = path.join(dir, 'r2.bin');
-    execFileSync(BIN, ['train', 'realism', '--labels', training, '--init', path.join(ROOT, 'public/models/realism-v1.bin'),
+    execFileSync(BIN, ['train', 'realism', '--labels', training, '--init', path.join(ROOT, 'public/models/realism-v2.bin'),
       '--out', r2, '--epochs', '1', '--max-steps-per-epoch', '2', '--batch', '4', '--val', '6'], { stdio: ['ignore', 'ignore', 'pipe'] });
 
     // A file that is not a weights file is refused; the model in use stays.
@@ -218,7 +218,7 @@ test('a human-in-the-loop round: predict, latent view, box labelling, fine-tune,
     assert.equal(await page.inputValue('#model-select'), version);
 
     // A third round through the companion: no file handled by hand.
-    const companion = spawn(BIN, ['serve', '--port', '0', '--init', path.join(ROOT, 'public/models/realism-v1.bin'), '--work', path.join(dir, 'serve'),
+    const companion = spawn(BIN, ['serve', '--port', '0', '--init', path.join(ROOT, 'public/models/realism-v2.bin'), '--work', path.join(dir, 'serve'),
       '--', '--epochs', '1', '--max-steps-per-epoch', '2', '--batch', '4', '--val', '6'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const url = await new Promise((resolve, reject) => {

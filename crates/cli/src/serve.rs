@@ -33,7 +33,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 8765)]
     port: u16,
     /// The realism weights every round starts from.
-    #[arg(long, default_value = "public/models/realism-v1.bin")]
+    #[arg(long, default_value = "public/models/realism-v2.bin")]
     init: PathBuf,
     /// The diffusion model every `POST /train/diffusion` fine-tunes.
     #[arg(long, default_value = "public/models/diffusion-v2.bin")]

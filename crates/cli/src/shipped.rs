@@ -19,9 +19,9 @@ const GRAIN_V1_SHA256: &str = include_str!("../../../public/models/grain-v1.bin.
 /// `public/models/tagger-v7.bin` and its `sha256sum` line.
 const TAGGER_V7: &[u8] = include_bytes!("../../../public/models/tagger-v7.bin");
 const TAGGER_V7_SHA256: &str = include_str!("../../../public/models/tagger-v7.bin.sha256");
-/// `public/models/realism-v1.bin` and its `sha256sum` line.
-const REALISM_V1: &[u8] = include_bytes!("../../../public/models/realism-v1.bin");
-const REALISM_V1_SHA256: &str = include_str!("../../../public/models/realism-v1.bin.sha256");
+/// `public/models/realism-v2.bin` and its `sha256sum` line.
+const REALISM_V2: &[u8] = include_bytes!("../../../public/models/realism-v2.bin");
+const REALISM_V2_SHA256: &str = include_str!("../../../public/models/realism-v2.bin.sha256");
 
 /// `public/models/diffusion-v2.bin` and its `sha256sum` line.
 const DIFFUSION_V2: &[u8] = include_bytes!("../../../public/models/diffusion-v2.bin");
@@ -74,9 +74,9 @@ pub(crate) const TAGGER: Shipped = Shipped {
 
 /// The shipped realism ensemble.
 pub(crate) const REALISM: Shipped = Shipped {
-    bytes: REALISM_V1,
-    name: "shipped:realism-v1.bin",
-    sha256_line: REALISM_V1_SHA256,
+    bytes: REALISM_V2,
+    name: "shipped:realism-v2.bin",
+    sha256_line: REALISM_V2_SHA256,
 };
 
 /// Reads `path` (checked against `<path>.sha256` when that file exists) or, without a path, the

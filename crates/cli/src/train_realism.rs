@@ -49,7 +49,7 @@ pub(crate) struct TrainRealismArgs {
     fakes: realism_data::FakeMix,
     /// Take these members from a realism file instead of training them (they must have this
     /// run's width); the voting weights are fitted anew. Written as FILE:MEMBER[,MEMBER…], for
-    /// example realism-v1.bin:resnet,vgg,vit,convnext.
+    /// example realism-v2.bin:resnet,vgg,vit,convnext.
     #[arg(long)]
     keep: Option<String>,
     /// Take the ring statistics around the true beam centres of labels.jsonl instead of
@@ -199,6 +199,11 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
     device.seed(src.seed);
     let started = Instant::now();
     let beam = Beam::estimated_if(!a.true_beam);
+    // Checked before the (slow) preparation of the images.
+    let gate_base = match &a.gate_for {
+        Some(path) => Some(gate_base(a, path, &device)?),
+        None => None,
+    };
     let samples = if a.labels.is_empty() {
         src.samples(
             &stages::generated_saxs(),
@@ -218,10 +223,6 @@ pub(crate) fn run(a: &TrainRealismArgs) -> Result<()> {
         );
         realism_data::add_extra(&mut train, &mut val, generated);
     }
-    let gate_base = match &a.gate_for {
-        Some(path) => Some(gate_base(a, path, &device)?),
-        None => None,
-    };
     if let Some(given) = a.no_pattern.load(src.seed)? {
         realism_data::add_extra(&mut train, &mut val, given);
     }
@@ -536,7 +537,7 @@ fn keeping_threshold(scores: &[f64], truth: &[bool], keep: f64) -> Result<f64> {
 fn keep_members(spec: &str, ensemble: &mut Ensemble, device: &Device) -> Result<Vec<Family>> {
     let (file, names) = spec
         .rsplit_once(':')
-        .context("--keep wants FILE:MEMBER[,MEMBER…], for example realism-v1.bin:resnet,vgg")?;
+        .context("--keep wants FILE:MEMBER[,MEMBER…], for example realism-v2.bin:resnet,vgg")?;
     let bytes = std::fs::read(file).with_context(|| format!("reading --keep file {file}"))?;
     let from = Ensemble::from_bytes(&bytes, device)
         .with_context(|| format!("--keep: {file} is not a realism weights file"))?;

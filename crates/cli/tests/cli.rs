@@ -2221,7 +2221,7 @@ fn adapt_grain_runs_every_stage_reports_and_continues_where_it_stopped() {
     let serve_dir = work.path().join("serve");
     let realism = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../public/models/realism-v1.bin"
+        "/../../public/models/realism-v2.bin"
     );
     let (mut server, addr) = serve(&[
         "--init",
@@ -2279,16 +2279,11 @@ fn adapt_grain_runs_every_stage_reports_and_continues_where_it_stopped() {
     );
 }
 
-/// The ten frames of the issue that are no scattering pattern at all — drawn here with their
-/// own parameters, not by the training's generator (`synth::scattering::fakes::not_a_pattern`)
-/// — and two photographs it never saw: the shipped realism ensemble calls none of them
-/// realistic (the plausibility check stops some first; the rest the ensemble must reject).
-#[test]
-#[ignore = "realism-v1 still calls 4 of these 10 realistic (flat Poisson noise, stripes, uniform \
-            8-bit noise, one photograph); two retrained attempts 4 and 1, and both lost on damaged \
-            engine images (docs/scattering-classifiers.md)"]
-fn no_frame_that_is_not_a_pattern_is_called_realistic() {
-    let dir = tempfile::tempdir().expect("dir");
+/// Eight frames of the issue that are no scattering pattern at all, drawn here with their own
+/// parameters (not by the training's generator, `synth::scattering::fakes::not_a_pattern`), as
+/// 16-bit PNGs in `dir`: all zero, saturated, uniform 16-bit and 8-bit noise, flat Poisson
+/// noise (mean 40), stripes, a checkerboard and a gradient.
+fn write_frames_that_are_no_pattern(dir: &Path) {
     let side = 256usize;
     // A small deterministic stream (xorshift) for the noise frames.
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -2337,25 +2332,103 @@ fn no_frame_that_is_not_a_pattern_is_called_realistic() {
     ];
     for (name, image) in &frames {
         std::fs::write(
-            dir.path().join(format!("{name}.png")),
+            dir.join(format!("{name}.png")),
             imaging::codec::encode_png_u16(image).expect("PNG"),
         )
         .expect("write");
     }
+}
+
+/// `synthscope classify DIR` with the shipped models: one JSON line per file.
+fn classify_lines(dir: &Path) -> Vec<serde_json::Value> {
+    let out = dir.join("verdicts.jsonl");
+    let d = dir.to_str().expect("utf-8");
+    let o = synthscope(&["classify", d, "--out", out.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).expect("lines");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// The shipped ensemble's pattern gate: the plausibility check stops four of the eight frames
+/// that are no pattern (all zero, saturated, uniform 16-bit noise, the checkerboard), the gate
+/// three of the rest (flat Poisson noise, stripes, uniform 8-bit noise: realism-v1's members
+/// called all three realistic), the vote rejects the gradient; engine images pass the gate.
+#[test]
+fn the_pattern_gate_stops_frames_that_are_no_pattern_and_lets_patterns_through() {
+    let dir = tempfile::tempdir().expect("dir");
+    write_frames_that_are_no_pattern(dir.path());
+    let lines = classify_lines(dir.path());
+    assert_eq!(lines.len(), 8);
+    let line = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["file"].as_str().is_some_and(|f| f.ends_with(name)))
+            .unwrap_or_else(|| panic!("{name} classified"))
+    };
+    for name in [
+        "all_zero.png",
+        "saturated.png",
+        "uniform_noise_16bit.png",
+        "checkerboard.png",
+    ] {
+        let l = line(name);
+        assert_eq!(l["plausibility"]["plausible"], false, "{l}");
+        assert_eq!(l["realism"]["judged"], false, "{l}");
+    }
+    for name in ["flat_poisson.png", "stripes.png", "uniform_noise_8bit.png"] {
+        let l = line(name);
+        assert_eq!(l["plausibility"]["plausible"], true, "{l}");
+        assert_eq!(l["realism"]["judged"], false, "{l}");
+        assert!(l["realism"]["realistic"].is_null(), "{l}");
+        let reason = l["realism"]["reason"].as_str().expect("reason");
+        assert!(
+            reason.starts_with("not a scattering pattern: the ensemble's gate gives 0.0"),
+            "{l}"
+        );
+        // Far below the gate's threshold (0.019), not just under it.
+        assert!(
+            l["realism"]["pattern"].as_f64().is_some_and(|p| p < 0.015),
+            "{l}"
+        );
+    }
+    let gradient = line("gradient.png");
+    assert_eq!(gradient["realism"]["judged"], true, "{gradient}");
+    assert_eq!(gradient["realism"]["realistic"], false, "{gradient}");
+
+    // Engine images, clean: every one reaches the vote, well above the gate's threshold.
+    let engine = tempfile::tempdir().expect("dir");
+    let e = engine.path().to_str().expect("utf-8");
+    run_ok(&[
+        "generate", "saxs", "--count", "6", "--seed", "2", "--size", "256", "--out", e,
+    ]);
+    for l in classify_lines(engine.path()) {
+        assert_eq!(l["realism"]["judged"], true, "{l}");
+        assert!(
+            l["realism"]["pattern"].as_f64().is_some_and(|p| p > 0.1),
+            "{l}"
+        );
+    }
+}
+
+/// The eight frames above and two photographs the ensemble never saw (scikit-image's
+/// cameraman and astronaut): the shipped realism ensemble calls none of them realistic (the
+/// plausibility check and the gate stop most first; the rest the vote must reject).
+#[test]
+#[ignore = "realism-v2 still calls the astronaut photograph realistic (its gate gives 0.20, above \
+            its threshold 0.019, which keeps every pattern of the independent check set; the vote \
+            0.556 is above 0.504); realism-v1 called four of the ten realistic \
+            (docs/scattering-classifiers.md)"]
+fn no_frame_that_is_not_a_pattern_is_called_realistic() {
+    let dir = tempfile::tempdir().expect("dir");
+    write_frames_that_are_no_pattern(dir.path());
     let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/photos");
     for photo in ["camera.png", "astronaut.png"] {
         std::fs::copy(photos.join(photo), dir.path().join(photo)).expect("copy");
     }
-    let out = dir.path().join("verdicts.jsonl");
-    let d = dir.path().to_str().expect("utf-8");
-    let o = synthscope(&["classify", d, "--out", out.to_str().expect("utf-8")]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = std::fs::read_to_string(&out).expect("lines");
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
-    assert_eq!(lines.len(), 10, "{text}");
+    let lines = classify_lines(dir.path());
+    assert_eq!(lines.len(), 10);
     for l in &lines {
         assert!(l["error"].is_null(), "{l}");
         assert_ne!(l["realism"]["realistic"], true, "called realistic: {l}");
