@@ -710,6 +710,11 @@ fn Results(c: Rc<Classified>, truth: Option<Vec<String>>) -> impl IntoView {
                     {format!("Not a plausible detector frame: {why}. The tags below are what the tagger says about it anyway; its realism is not judged.")}
                 </p>
             })}
+            {h.no_pattern.map(|(p, threshold)| view! {
+                <p class="notice" id="no-pattern" role="status">
+                    {format!("This does not look like a scattering pattern (the realism ensemble's gate gives {p:.2}, below its threshold {threshold:.2}). The tags below are what the tagger says about it anyway; its realism is not judged.")}
+                </p>
+            })}
             <h3>"Tags"{truth.is_some().then_some(" (✓ = true tag of the generated image)")}</h3>
             <ul class="bars" id="tag-list">
                 {h.tags.iter().map(|(t, p)| {

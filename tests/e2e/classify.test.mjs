@@ -186,6 +186,7 @@ test('16-bit TIFFs are tagged, judged and profiled on the CPU; edits, Pilatus, b
     await page.waitForFunction(() => document.querySelector('#realism')?.dataset.verdict === 'not judged', null, { timeout: 300_000 });
     assert.match(await page.textContent('#realism'), /no scattering pattern: the ensemble's gate gives 0\.\d\d, below its threshold/);
     assert.equal(await page.isHidden('#votes'), true);
+    assert.match(await page.textContent('#no-pattern'), /does not look like a scattering pattern/);
     await page.screenshot({ path: `${ARTIFACTS}/classify-no-pattern.png` });
 
     // Export: one JSON record per classified image.
