@@ -142,16 +142,8 @@ fn gate_json(
     let pattern: Vec<f64> = probs.iter().map(|p| f64::from(p[0])).collect();
     let is_pattern: Vec<bool> = samples.iter().map(RealismSample::is_pattern).collect();
     let passes: Vec<bool> = pattern.iter().map(|&p| p >= header.threshold).collect();
-    let share = |want: bool, passed: bool| {
-        let of: Vec<bool> = passes
-            .iter()
-            .zip(&is_pattern)
-            .filter(|&(_, &t)| t == want)
-            .map(|(&p, _)| p)
-            .collect();
-        let n = of.iter().filter(|&&p| p == passed).count();
-        r4(n as f64 / of.len().max(1) as f64)
-    };
+    let ((passed, patterns), (stopped, _)) =
+        realism_data::gate_shares(&pattern, &is_pattern, header.threshold);
     let gated: Vec<f64> = soft
         .iter()
         .zip(&passes)
@@ -164,9 +156,9 @@ fn gate_json(
         .collect();
     Ok(json!({
         "threshold": r4(header.threshold),
-        "patterns": is_pattern.iter().filter(|&&t| t).count(),
-        "patterns_passed": share(true, true),
-        "no_pattern_stopped": share(false, false),
+        "patterns": patterns,
+        "patterns_passed": r4(passed),
+        "no_pattern_stopped": r4(stopped),
         "auc": r4(roc_auc(&pattern, &is_pattern).unwrap_or(f64::NAN)),
         "ensemble_with_gate": scores_json(&decisions, &gated, truth),
         "fakes_rejected_with_gate": rejected_per_kind(samples, &decisions),

@@ -126,6 +126,27 @@ impl NoPatternImages {
     }
 }
 
+/// How a pattern gate at `threshold` treats scored images: the share of patterns (`is_pattern`)
+/// it lets through and the share of the others it stops, each with its count.
+pub(crate) fn gate_shares(
+    scores: &[f64],
+    is_pattern: &[bool],
+    threshold: f64,
+) -> ((f64, usize), (f64, usize)) {
+    let share = |pattern: bool| {
+        let of: Vec<f64> = scores
+            .iter()
+            .zip(is_pattern)
+            .filter(|&(_, &t)| t == pattern)
+            .map(|(&p, _)| p)
+            .collect();
+        // Patterns pass at or above the threshold; the others are stopped below it.
+        let n = of.iter().filter(|&&p| (p >= threshold) == pattern).count();
+        (n as f64 / of.len().max(1) as f64, of.len())
+    };
+    (share(true), share(false))
+}
+
 /// A number from 0 to 1.
 pub(crate) fn fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {

@@ -461,18 +461,8 @@ fn add_gate(
     let scores: Vec<f64> = probs.iter().map(|p| f64::from(p[0])).collect();
     let truth: Vec<bool> = val.iter().map(RealismSample::is_pattern).collect();
     let threshold = keeping_threshold(&scores, &truth, a.gate_keeps)?;
-    let share = |pattern: bool, passed: bool| {
-        let of: Vec<f64> = scores
-            .iter()
-            .zip(&truth)
-            .filter(|&(_, &t)| t == pattern)
-            .map(|(&p, _)| p)
-            .collect();
-        let n = of.iter().filter(|&&p| (p >= threshold) == passed).count();
-        (n as f64 / of.len().max(1) as f64, of.len())
-    };
-    let (passed, patterns) = share(true, true);
-    let (rejected, others) = share(false, false);
+    let ((passed, patterns), (rejected, others)) =
+        realism_data::gate_shares(&scores, &truth, threshold);
     let auc = imaging::metrics::roc_auc(&scores, &truth).unwrap_or(f64::NAN);
     eprintln!(
         "gate on the validation images: {:.1} % of {patterns} patterns pass, {:.1} % of {others} frames that are no pattern are stopped (threshold {threshold:.2}), AUC {auc:.4}",
@@ -672,5 +662,9 @@ mod tests {
         assert!((keeping_threshold(&scores, &truth, 1.0).expect("patterns") - 0.01).abs() < 1e-12);
         assert!((keeping_threshold(&scores, &truth, 0.5).expect("patterns") - 0.51).abs() < 1e-12);
         assert!(keeping_threshold(&scores[100..], &truth[100..], 0.99).is_err());
+        // At that threshold: 99 of the 100 patterns pass, all 20 others are stopped.
+        let ((passed, n), (stopped, m)) = realism_data::gate_shares(&scores, &truth, t);
+        assert_eq!((n, m), (100, 20));
+        assert!((passed - 0.99).abs() < 1e-12 && (stopped - 1.0).abs() < 1e-12);
     }
 }
