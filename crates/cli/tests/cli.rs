@@ -530,18 +530,14 @@ fn train_realism_smoke_run_resumes_fits_vote_weights_and_evaluates() {
     let bytes = std::fs::read(&model).expect("weights");
     assert_eq!(&bytes[..8], b"SSREALM1");
 
+    // `eval realism` of a model on the data set, with more flags: its one JSON object.
+    let eval = |model: &str, extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["eval", "realism", "--data", data_dir, "--model", model];
+        args.extend_from_slice(extra);
+        serde_json::from_slice(&run_ok(&args).stdout).expect("one JSON object")
+    };
     let scores = work.path().join("scores.jsonl");
-    let o = run_ok(&[
-        "eval",
-        "realism",
-        "--data",
-        data_dir,
-        "--model",
-        model_path,
-        "--scores",
-        scores.to_str().expect("utf-8"),
-    ]);
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let r = eval(model_path, &["--scores", scores.to_str().expect("utf-8")]);
     // One line per image with every member's probability; the fitted thresholds are reported.
     let lines = std::fs::read_to_string(&scores).expect("scores written");
     assert_eq!(
@@ -588,8 +584,7 @@ fn train_realism_smoke_run_resumes_fits_vote_weights_and_evaluates() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("vit: kept as given"), "{err}");
     assert!(!err.contains("rings: kept"), "{err}");
-    let o = run_ok(&["eval", "realism", "--data", data_dir, "--model", kept_path]);
-    let r2: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let r2 = eval(kept_path, &[]);
     for member in ["resnet", "vgg", "vit", "convnext"] {
         assert_eq!(r2["members"][member], r["members"][member], "{member}");
     }
@@ -618,28 +613,8 @@ fn train_realism_smoke_run_resumes_fits_vote_weights_and_evaluates() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("6 views of the images in"), "{err}");
     assert!(err.contains("gate on the validation images"), "{err}");
-    let o = run_ok(&[
-        "eval",
-        "realism",
-        "--data",
-        data_dir,
-        "--model",
-        gated_path,
-        "--not-scattering",
-        "0.5",
-    ]);
-    let g: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
-    let o = run_ok(&[
-        "eval",
-        "realism",
-        "--data",
-        data_dir,
-        "--model",
-        model_path,
-        "--not-scattering",
-        "0.5",
-    ]);
-    let plain: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let g = eval(gated_path, &["--not-scattering", "0.5"]);
+    let plain = eval(model_path, &["--not-scattering", "0.5"]);
     assert_eq!(g["members"], plain["members"], "{g}");
     assert!(plain["gate"].is_null(), "{plain}");
     for key in ["patterns_passed", "no_pattern_stopped", "threshold"] {
