@@ -9,7 +9,8 @@ use imaging::Image;
 use imaging::scattering::FourierBessel;
 use imaging::scattering::Mask;
 use models::tagger::{
-    FB_FEATURES, FOLD_FEATURES, IMAGE_SIDE_PX, PEAK_FEATURES, RING_FEATURES, TAG_COUNT,
+    FB_FEATURES, FOLD_FEATURES, IMAGE_SIDE_PX, OUTER_FEATURES, PEAK_FEATURES, RING_FEATURES,
+    TAG_COUNT,
 };
 use rayon::prelude::*;
 use synth::scattering::{DetectorKind, SaxsConfig, TRAINING_TAGS};
@@ -19,7 +20,7 @@ pub(crate) struct SaxsSample {
     /// `[256 × 256]` log-scaled grid.
     pub image: Vec<f32>,
     /// The coefficient view: 880 Fourier–Bessel features, 576 ring statistics, 302 ring features,
-    /// 28 fold scores.
+    /// 28 fold scores, 907 of the outer view.
     pub coeff: Vec<f32>,
     /// 1 for each tag of `TRAINING_TAGS` present, else 0.
     pub tags: [f32; TAG_COUNT],
@@ -33,6 +34,7 @@ const _: () = assert!(
         && RING_FEATURES == imaging::scattering::RING_FEATURES
         && PEAK_FEATURES == imaging::scattering::PEAK_FEATURES
         && FOLD_FEATURES == imaging::scattering::FOLD_FEATURES
+        && OUTER_FEATURES == imaging::scattering::OUTER_FEATURES
 );
 
 /// The basis of the coefficient view: reference orders on a disc of half the grid.

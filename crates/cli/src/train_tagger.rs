@@ -359,6 +359,16 @@ fn views_of_file(
             let (config, net) = TaggerSet::view_from_bytes(&bytes, view, device)
                 .with_context(|| format!("{flag}: reading the {name} view of {file}"))?
                 .with_context(|| format!("{flag}: {file} has no {name} view"))?;
+            // A network from before the outer view starts a run that reads it: its new
+            // inputs start at zero weight (--init only; a kept network is not trained).
+            let widened = TaggerConfig {
+                coeff_outer: true,
+                ..config.clone()
+            };
+            if flag == "--init" && !config.coeff_outer && &widened == wanted {
+                eprintln!("{flag}: the {name} view of {file} gains the outer view (new weights 0)");
+                return Ok((view, net.with_outer_view_added()));
+            }
             if &config != wanted {
                 bail!("{flag}: the {name} view of {file} has another shape than this run's");
             }

@@ -52,8 +52,13 @@ pub const PEAK_FEATURES: usize = 302;
 /// Fold scores after those (`imaging::scattering::peaks::FOLD_FEATURES`: per strong ring its
 /// modulation depth and its self-similarity turned by 360°/n for n = 2, 4, …, 12).
 pub const FOLD_FEATURES: usize = 28;
+/// The outer view after those (`imaging::scattering::input`: ln of the radial bin width, then
+/// the ring statistics, ring features and fold scores again in bins wide enough to reach the
+/// farthest pixel from the beam).
+pub const OUTER_FEATURES: usize = 1 + RING_FEATURES + PEAK_FEATURES + FOLD_FEATURES;
 /// Length of the coefficient view.
-pub const COEFF_FEATURES: usize = FB_FEATURES + RING_FEATURES + PEAK_FEATURES + FOLD_FEATURES;
+pub const COEFF_FEATURES: usize =
+    FB_FEATURES + RING_FEATURES + PEAK_FEATURES + FOLD_FEATURES + OUTER_FEATURES;
 
 /// Which inputs a tagger reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +123,11 @@ pub struct TaggerConfig {
     /// with `coeff_peaks`). Files from before this option (tagger-v2 and older) do not.
     #[config(default = true)]
     pub coeff_folds: bool,
+    /// Whether the coefficient network reads the outer view after the fold scores (only with
+    /// `coeff_folds`): rings out to the farthest pixel from the beam. Files from before this
+    /// option (tagger-v7 and older) do not.
+    #[config(default = true)]
+    pub coeff_outer: bool,
 }
 
 impl crate::weights::Shape for TaggerConfig {
@@ -184,7 +194,12 @@ impl TaggerConfig {
         let coeff = self.view.has_coeff().then(|| CoeffNet {
             // [The 880 Fourier–Bessel features,] their 440 moduli and the ring statistics.
             hidden: LinearConfig::new(
-                coeff_input_width(self.coeff_raw_fb, self.coeff_peaks, self.coeff_folds),
+                coeff_input_width(CoeffLayout {
+                    raw_fb: self.coeff_raw_fb,
+                    peaks: self.coeff_peaks,
+                    folds: self.coeff_folds,
+                    outer: self.coeff_outer,
+                }),
                 self.coeff_hidden,
             )
             .init(device),
@@ -281,43 +296,70 @@ pub struct CoeffNet {
     embed: Linear,
 }
 
-/// Width of the coefficient network's input: [(880 +) 440 + 576 (+ 302 (+ 28))] (the widths
-/// differ, so a network's first layer says which inputs it reads). The fold scores come only
-/// with the ring features.
-fn coeff_input_width(raw_fb: bool, peaks: bool, folds: bool) -> usize {
-    usize::from(raw_fb) * FB_FEATURES
-        + FB_FEATURES / 2
-        + RING_FEATURES
-        + usize::from(peaks) * (PEAK_FEATURES + usize::from(folds) * FOLD_FEATURES)
+/// Which parts of the coefficient view a coefficient network reads (besides the Fourier–Bessel
+/// moduli and the ring statistics, which every one reads). Each part comes only with the one
+/// before it: fold scores with ring features, the outer view with fold scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CoeffLayout {
+    raw_fb: bool,
+    peaks: bool,
+    folds: bool,
+    outer: bool,
 }
 
-/// The inputs (raw Fourier–Bessel features, ring features, fold scores) a first layer of
-/// `width` inputs reads; `None` for a width no layout has.
-fn coeff_layout(width: usize) -> Option<(bool, bool, bool)> {
-    [false, true].into_iter().find_map(|raw| {
-        [(false, false), (true, false), (true, true)]
+impl CoeffLayout {
+    /// Length of the view's prefix after the Fourier–Bessel features that this layout reads.
+    fn rings_width(self) -> usize {
+        let folds = self.peaks && self.folds;
+        RING_FEATURES
+            + usize::from(self.peaks) * PEAK_FEATURES
+            + usize::from(folds) * FOLD_FEATURES
+            + usize::from(folds && self.outer) * OUTER_FEATURES
+    }
+}
+
+/// Width of the coefficient network's input: [(880 +) 440 + 576 (+ 302 (+ 28 (+ 907)))] (the
+/// widths differ, so a network's first layer says which inputs it reads).
+fn coeff_input_width(layout: CoeffLayout) -> usize {
+    usize::from(layout.raw_fb) * FB_FEATURES + FB_FEATURES / 2 + layout.rings_width()
+}
+
+/// The layout a first layer of `width` inputs reads; `None` for a width no layout has.
+fn coeff_layout(width: usize) -> Option<CoeffLayout> {
+    let parts = [
+        (false, false, false),
+        (true, false, false),
+        (true, true, false),
+        (true, true, true),
+    ];
+    [false, true].into_iter().find_map(|raw_fb| {
+        parts
             .into_iter()
-            .find(|&(peaks, folds)| coeff_input_width(raw, peaks, folds) == width)
-            .map(|(peaks, folds)| (raw, peaks, folds))
+            .map(|(peaks, folds, outer)| CoeffLayout {
+                raw_fb,
+                peaks,
+                folds,
+                outer,
+            })
+            .find(|&l| coeff_input_width(l) == width)
     })
 }
 
 impl CoeffNet {
-    /// `[b, 1786]` (880 Fourier–Bessel features, 576 ring statistics, 302 ring features, 28
-    /// fold scores) → `[b, embedding]`.
+    /// `[b, 2693]` (880 Fourier–Bessel features, 576 ring statistics, 302 ring features, 28
+    /// fold scores, 907 of the outer view) → `[b, embedding]`.
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let fb = x.clone().narrow(1, 0, FB_FEATURES);
         // A loaded file's first layer has one of the layouts' widths (checked when it loads).
-        let (raw, peaks, folds) =
-            coeff_layout(self.hidden.weight.dims()[0]).unwrap_or((false, true, true));
-        let rings = x.narrow(
-            1,
-            FB_FEATURES,
-            RING_FEATURES
-                + usize::from(peaks) * (PEAK_FEATURES + usize::from(folds) * FOLD_FEATURES),
-        );
+        let layout = coeff_layout(self.hidden.weight.dims()[0]).unwrap_or(CoeffLayout {
+            raw_fb: false,
+            peaks: true,
+            folds: true,
+            outer: true,
+        });
+        let rings = x.narrow(1, FB_FEATURES, layout.rings_width());
         let moduli = compressed_moduli(fb.clone());
-        let input = if raw {
+        let input = if layout.raw_fb {
             Tensor::cat(vec![fb, moduli, rings], 1)
         } else {
             Tensor::cat(vec![moduli, rings], 1)
@@ -403,6 +445,29 @@ impl Tagger {
             .bias
             .as_ref()
             .map(|b| Param::from_tensor(b.val().detach()));
+        self
+    }
+
+    /// This tagger's coefficient branch widened to read the outer view too, the weights of the
+    /// new inputs zero: it predicts exactly what it did, and trained on from there it learns
+    /// only what the outer view adds (`train tagger --init` of a tagger-v7 coefficient
+    /// network). Unchanged when the branch reads the outer view already, lacks the fold scores
+    /// it comes after, or there is no coefficient branch.
+    pub fn with_outer_view_added(mut self) -> Self {
+        let Some(coeff) = self.coeff.as_mut() else {
+            return self;
+        };
+        let weight = coeff.hidden.weight.val().detach();
+        let [width, hidden] = weight.dims();
+        let Some(layout) = coeff_layout(width) else {
+            return self;
+        };
+        if layout.outer || !(layout.peaks && layout.folds) {
+            return self;
+        }
+        // Linear weights are [d_input, d_output]; the outer view is the last input.
+        let rows = Tensor::zeros([OUTER_FEATURES, hidden], &weight.device());
+        coeff.hidden.weight = Param::from_tensor(Tensor::cat(vec![weight, rows], 0).detach());
         self
     }
 
@@ -502,6 +567,9 @@ where
                 .or_insert(serde_json::Value::Bool(image_only));
             fields
                 .entry("coeff_folds")
+                .or_insert(serde_json::Value::Bool(image_only));
+            fields
+                .entry("coeff_outer")
                 .or_insert(serde_json::Value::Bool(image_only));
         }
     }
@@ -682,14 +750,29 @@ mod tests {
             .as_object_mut()
             .expect("object")
             .remove("coeff_folds");
+        for file in [&mut old, &mut v2] {
+            file["configs"][0]
+                .as_object_mut()
+                .expect("object")
+                .remove("coeff_outer");
+        }
         let old: TaggerHeader = serde_json::from_value(old).expect("old header");
         assert!(
             old.configs[0].coeff_raw_fb
                 && !old.configs[0].coeff_peaks
                 && !old.configs[0].coeff_folds
+                && !old.configs[0].coeff_outer
         );
         let v2: TaggerHeader = serde_json::from_value(v2).expect("v2 header");
         assert!(v2.configs[0].coeff_peaks && !v2.configs[0].coeff_folds);
+        // tagger-v7 wrote `coeff_folds` but not `coeff_outer`.
+        let mut v7 = serde_json::to_value(&header).expect("json");
+        v7["configs"][0]
+            .as_object_mut()
+            .expect("object")
+            .remove("coeff_outer");
+        let v7: TaggerHeader = serde_json::from_value(v7).expect("v7 header");
+        assert!(v7.configs[0].coeff_folds && !v7.configs[0].coeff_outer);
         let new: TaggerHeader =
             serde_json::from_value(serde_json::to_value(&header).expect("json")).expect("header");
         assert!(
@@ -703,25 +786,35 @@ mod tests {
     fn only_networks_with_ring_features_read_them() {
         let device = Device::flex();
         let x = Tensor::<2>::random([2, COEFF_FEATURES], Distribution::Normal(0.0, 1.0), &device);
-        // The same inputs with the ring features (302 values) or only the fold scores after
-        // them (the last 28) changed.
-        let changed_from = |start: usize| {
+        // The same inputs with only the ring features (302 values), only the fold scores (28)
+        // or only the outer view (the last 907) changed.
+        let changed = |range: std::ops::Range<usize>| {
             let mut changed = x.clone().into_data().try_to_vec::<f32>().expect("f32");
             for row in changed.chunks_exact_mut(COEFF_FEATURES) {
-                for v in &mut row[start..] {
+                for v in &mut row[range.clone()] {
                     *v += 1.0;
                 }
             }
             Tensor::<2>::from_data(TensorData::new(changed, [2, COEFF_FEATURES]), &device)
         };
-        let peaks_changed = changed_from(FB_FEATURES + RING_FEATURES);
-        let folds_changed = changed_from(COEFF_FEATURES - FOLD_FEATURES);
+        let peaks_start = FB_FEATURES + RING_FEATURES;
+        let folds_start = peaks_start + PEAK_FEATURES;
+        let outer_start = folds_start + FOLD_FEATURES;
+        let peaks_changed = changed(peaks_start..folds_start);
+        let folds_changed = changed(folds_start..outer_start);
+        let outer_changed = changed(outer_start..COEFF_FEATURES);
         for raw in [false, true] {
-            for (peaks, folds) in [(false, false), (true, false), (true, true)] {
+            for (peaks, folds, outer) in [
+                (false, false, false),
+                (true, false, false),
+                (true, true, false),
+                (true, true, true),
+            ] {
                 let net = TaggerConfig::new(View::Coeff)
                     .with_coeff_raw_fb(raw)
                     .with_coeff_peaks(peaks)
                     .with_coeff_folds(folds)
+                    .with_coeff_outer(outer)
                     .init(&device);
                 let out = |x: &Tensor<2>| coeff_logits(&net, x);
                 let a = out(&x);
@@ -731,11 +824,72 @@ mod tests {
                         .zip(&a)
                         .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()))
                 };
-                let (by_peaks, by_folds) = (largest(&peaks_changed), largest(&folds_changed));
-                let case = format!("raw {raw} peaks {peaks} folds {folds}: {by_peaks} {by_folds}");
+                let (by_peaks, by_folds, by_outer) = (
+                    largest(&peaks_changed),
+                    largest(&folds_changed),
+                    largest(&outer_changed),
+                );
+                let case = format!(
+                    "raw {raw} peaks {peaks} folds {folds} outer {outer}: \
+                     {by_peaks} {by_folds} {by_outer}"
+                );
                 assert_eq!(by_peaks > 1e-5, peaks, "{case}");
                 assert_eq!(by_folds > 1e-5, folds, "{case}");
+                assert_eq!(by_outer > 1e-5, outer, "{case}");
             }
+        }
+    }
+
+    #[test]
+    fn a_network_widened_for_the_outer_view_predicts_what_it_did() {
+        let device = Device::flex();
+        let x = Tensor::<2>::random([3, COEFF_FEATURES], Distribution::Normal(0.0, 1.0), &device);
+        for view in [View::Coeff, View::Joint] {
+            let old = TaggerConfig::new(view)
+                .with_image_channels(8)
+                .with_coeff_raw_fb(false)
+                .with_coeff_outer(false)
+                .init(&device);
+            let image = view
+                .has_image()
+                .then(|| Tensor::<4>::ones([3, 1, IMAGE_SIDE_PX, IMAGE_SIDE_PX], &device));
+            let before = old
+                .forward(image.clone(), Some(x.clone()))
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            let widened = old.with_outer_view_added();
+            let hidden = widened
+                .coeff
+                .as_ref()
+                .expect("coefficient branch")
+                .hidden
+                .weight
+                .dims();
+            assert_eq!(
+                hidden[0],
+                FB_FEATURES / 2 + RING_FEATURES + PEAK_FEATURES + FOLD_FEATURES + OUTER_FEATURES
+            );
+            let after = widened
+                .forward(image.clone(), Some(x.clone()))
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            for (a, b) in before.iter().zip(&after) {
+                assert!((a - b).abs() < 1e-6, "{view:?}: {a} vs {b}");
+            }
+            // Widening twice changes nothing more.
+            let again = widened.with_outer_view_added();
+            assert_eq!(
+                again
+                    .coeff
+                    .as_ref()
+                    .expect("coefficient branch")
+                    .hidden
+                    .weight
+                    .dims(),
+                hidden
+            );
         }
     }
 

@@ -1,12 +1,28 @@
 //! The taggers' two views of a detector image: the image resampled to a fixed square grid and
 //! log-scaled as in the reference work, and the coefficient view around the beam centre on that
-//! grid: its Fourier–Bessel coefficients followed by its ring statistics ([`super::rings`]).
+//! grid: its Fourier–Bessel coefficients followed by its ring statistics ([`super::rings`]),
+//! ring features ([`super::peaks`]) and the same statistics of the *outer view*.
+//!
+//! The outer view: the ring statistics reach [`PROFILE_BINS`](super::rings::PROFILE_BINS) grid
+//! pixels from the beam in 1-px bins, but with the beam near an edge or off the detector (a
+//! binned large detector, a SAXS camera with the beam in a corner) the rings lie up to √2 × the
+//! grid's side away, where only a coarse far profile sees them. The outer view takes the ring
+//! statistics, ring features and fold scores again in radial bins widened until the farthest
+//! valid pixel falls inside ([`OUTER_FEATURES`] values, after `ln` of the bin width). When every
+//! valid pixel lies within reach of the beam the bins stay 1 px and the outer view repeats the
+//! inner one.
 
 use crate::{Image, ImageError};
 
 use super::fourier_bessel::FourierBessel;
-use super::peaks::ring_features_and_folds;
-use super::rings::ring_features;
+use super::peaks::{
+    FOLD_FEATURES, PEAK_FEATURES, ring_features_and_folds, ring_features_and_folds_binned,
+};
+use super::rings::{PROFILE_BINS, RING_FEATURES, ring_features, ring_features_binned};
+
+/// Length of the outer view's part of the coefficient view: ln(shrink factor), then ring
+/// statistics, ring features and fold scores in radial bins widened to reach the far corner.
+pub const OUTER_FEATURES: usize = 1 + RING_FEATURES + PEAK_FEATURES + FOLD_FEATURES;
 
 /// Counts at which the log scale reaches 1: the 16-bit counter of the reference detector.
 pub const FULL_SCALE_COUNTS: f64 = 65_536.0;
@@ -32,7 +48,8 @@ pub struct TaggerInput {
     /// the reference basis) compressed as sign(c)·ln(1 + 100·|c|), then its ring statistics
     /// ([`super::rings::RING_FEATURES`] values), then its ring features
     /// ([`super::peaks::PEAK_FEATURES`] values), then the fold scores of the strongest rings
-    /// ([`super::peaks::FOLD_FEATURES`] values); 1786 in all.
+    /// ([`super::peaks::FOLD_FEATURES`] values), then the outer view ([`OUTER_FEATURES`]
+    /// values); 2693 in all.
     pub coefficients: Vec<f32>,
 }
 
@@ -135,6 +152,7 @@ pub fn tagger_input(
     let (peaks, folds) = ring_features_and_folds(grid.pixels(), &masked, side, beam_px);
     coefficients.extend(peaks);
     coefficients.extend(folds);
+    coefficients.extend(outer_features(grid.pixels(), &masked, side, beam_px));
     Ok(TaggerInput {
         side_px: side,
         image: grid.pixels().to_vec(),
@@ -143,6 +161,31 @@ pub fn tagger_input(
         beam_px,
         coefficients,
     })
+}
+
+/// The outer view's features ([`OUTER_FEATURES`]) of a `side × side` grid around `beam_px`:
+/// ln f, then the ring statistics, ring features and fold scores in radial bins `f` px wide,
+/// where `f ≥ 1` brings the farthest valid pixel centre within [`PROFILE_BINS`] − 1 bins.
+fn outer_features(image: &[f32], masked: &[bool], side: usize, beam_px: (f64, f64)) -> Vec<f32> {
+    let far_px = (0..side * side)
+        .filter(|&i| !masked[i])
+        .map(|i| {
+            let dx = (i % side) as f64 + 0.5 - beam_px.0;
+            let dy = (i / side) as f64 + 0.5 - beam_px.1;
+            dx.hypot(dy)
+        })
+        .fold(0.0f64, f64::max);
+    let px_per_bin = (far_px / (PROFILE_BINS - 1) as f64).max(1.0);
+    let mut out = Vec::with_capacity(OUTER_FEATURES);
+    out.push(px_per_bin.ln() as f32);
+    out.extend(ring_features_binned(
+        image, masked, side, beam_px, px_per_bin,
+    ));
+    let (peaks, folds) = ring_features_and_folds_binned(image, masked, side, beam_px, px_per_bin);
+    out.extend(peaks);
+    out.extend(folds);
+    debug_assert_eq!(out.len(), OUTER_FEATURES);
+    out
 }
 
 #[cfg(test)]
@@ -178,7 +221,71 @@ mod tests {
                 + crate::scattering::RING_FEATURES
                 + crate::scattering::PEAK_FEATURES
                 + crate::scattering::FOLD_FEATURES
+                + OUTER_FEATURES
         );
+    }
+
+    /// Counts of a `w × h` detector with a thin ring of `ring_px` around `beam` on a floor.
+    fn ring_counts(w: usize, h: usize, beam: (f64, f64), ring_px: f64) -> Image<f32> {
+        let px = (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as f64 + 0.5, (i / w) as f64 + 0.5);
+                let r = (x - beam.0).hypot(y - beam.1);
+                (20.0 + 3000.0 * (-0.5 * ((r - ring_px) / 1.5).powi(2)).exp()) as f32
+            })
+            .collect();
+        Image::from_vec(w, h, px).expect("sized")
+    }
+
+    #[test]
+    fn the_outer_view_finds_a_ring_beyond_the_inner_reach() {
+        let basis = FourierBessel::new(2, 1, 128.0);
+        let outer =
+            |t: &TaggerInput| t.coefficients[t.coefficients.len() - OUTER_FEATURES..].to_vec();
+        // Beam near a corner, ring 250 px out: beyond the 160 px of the inner statistics.
+        let beam = (3.0, 4.0);
+        let t = tagger_input(
+            &ring_counts(256, 256, beam, 250.0),
+            None,
+            beam.0,
+            beam.1,
+            256,
+            &basis,
+        )
+        .expect("side > 0");
+        let o = outer(&t);
+        let far_px = (256.0 - beam.0).hypot(256.0 - beam.1) - 0.5 * 2f64.sqrt();
+        let px_per_bin = far_px / 159.0;
+        assert!(
+            (f64::from(o[0]) - px_per_bin.ln()).abs() < 1e-3,
+            "{} {px_per_bin}",
+            o[0]
+        );
+        // The strongest described ring (radius in bins / 160) is the one at 250 px.
+        let first_ring_px = f64::from(o[1 + RING_FEATURES]) * 160.0 * px_per_bin;
+        assert!(
+            (first_ring_px - 250.0).abs() < 2.0 * px_per_bin,
+            "{first_ring_px}"
+        );
+        // The inner ring features find no ring (nothing inside 160 px but the floor).
+        let inner_first = t.coefficients[2 * 2 * 2 + RING_FEATURES];
+        assert_eq!(inner_first, 0.0);
+        // Every pixel within 160 px of the beam (the middle of a 256 × 128 detector): the bins
+        // stay 1 px and the outer view repeats the inner one.
+        let beam = (128.0, 64.0);
+        let t = tagger_input(
+            &ring_counts(256, 128, beam, 60.0),
+            None,
+            beam.0,
+            beam.1,
+            256,
+            &basis,
+        )
+        .expect("side > 0");
+        let o = outer(&t);
+        assert_eq!(o[0], 0.0);
+        let inner = &t.coefficients[2 * 2 * 2..2 * 2 * 2 + OUTER_FEATURES - 1];
+        assert_eq!(&o[1..], inner);
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //!   the ratios of ring radii (which lattice), the profile out to the grid's corners.
 //! - [`polar`]: the log-q × χ grid the scattering generator draws on, decoded onto any detector.
 //! - [`input`]: the taggers' two views: the image on a 256 × 256 log-scaled grid, and its
-//!   Fourier–Bessel features with its ring statistics and ring features.
+//!   Fourier–Bessel features with its ring statistics and ring features, in 1-px radial bins
+//!   and again in bins wide enough to reach the farthest pixel (the outer view).
 //!
 //! Conventions as in [`crate::profile`]: pixel centres at `x + 0.5`, χ from +x towards up on
 //! screen. Everything builds natively and for wasm32.
@@ -34,9 +35,12 @@ pub mod rings;
 pub use beam::{BeamCentre, estimate_beam_centre};
 pub use dihedral::Dihedral;
 pub use fourier_bessel::{Coefficients, FourierBessel};
-pub use input::{LogGrid, TaggerInput, log_grid, tagger_input};
+pub use input::{LogGrid, OUTER_FEATURES, TaggerInput, log_grid, tagger_input};
 pub use integrate::{Profile, Spacing, integrate_chi, integrate_q};
 pub use mask::Mask;
-pub use peaks::{FOLD_FEATURES, PEAK_FEATURES, peak_features, ring_features_and_folds};
+pub use peaks::{
+    FOLD_FEATURES, PEAK_FEATURES, peak_features, ring_features_and_folds,
+    ring_features_and_folds_binned,
+};
 pub use prepare::{BeamSource, PrepareError, Prepared, prepare};
-pub use rings::{RING_FEATURES, ring_features};
+pub use rings::{RING_FEATURES, ring_features, ring_features_binned};

@@ -127,6 +127,21 @@ pub fn ring_features_and_folds(
     side: usize,
     beam_px: (f64, f64),
 ) -> (Vec<f32>, Vec<f32>) {
+    ring_features_and_folds_binned(image, masked, side, beam_px, 1.0)
+}
+
+/// [`ring_features_and_folds`] with radial bins `px_per_bin` grid pixels wide (≥ 1), as
+/// [`super::rings::ring_features_binned`]: radii, widths and coverages are in bins.
+///
+/// # Panics
+/// If `image` or `masked` is not `side × side` (a bug in the caller).
+pub fn ring_features_and_folds_binned(
+    image: &[f32],
+    masked: &[bool],
+    side: usize,
+    beam_px: (f64, f64),
+    px_per_bin: f64,
+) -> (Vec<f32>, Vec<f32>) {
     assert!(
         image.len() == side * side && masked.len() == side * side,
         "grid is not {side} × {side}"
@@ -146,7 +161,7 @@ pub fn ring_features_and_folds(
                 continue;
             }
             let dx = x as f64 + 0.5 - beam_px.0;
-            let r = dx.hypot(dy);
+            let r = dx.hypot(dy) / px_per_bin;
             let v = f64::from(image[i]);
             if r < PROFILE_BINS as f64 {
                 let chi = dy.atan2(dx) + std::f64::consts::PI;
@@ -173,7 +188,8 @@ pub fn ring_features_and_folds(
             let n: u32 = polar_n[k * RING_CHI_BINS..(k + 1) * RING_CHI_BINS]
                 .iter()
                 .sum();
-            (f64::from(n) / (std::f64::consts::TAU * (k as f64 + 0.5))).min(1.0)
+            let annulus_px = std::f64::consts::TAU * (k as f64 + 0.5) * px_per_bin * px_per_bin;
+            (f64::from(n) / annulus_px).min(1.0)
         })
         .collect();
     let contrast = radial_contrast(&profile);
@@ -208,7 +224,10 @@ pub fn ring_features_and_folds(
     out.extend((0..FAR_BINS).map(|k| {
         // Area of the annulus [r0, r0 + FAR_BIN_PX).
         let r0 = (PROFILE_BINS + k * FAR_BIN_PX) as f64;
-        let area = std::f64::consts::PI * ((r0 + FAR_BIN_PX as f64).powi(2) - r0 * r0);
+        let area = std::f64::consts::PI
+            * ((r0 + FAR_BIN_PX as f64).powi(2) - r0 * r0)
+            * px_per_bin
+            * px_per_bin;
         (f64::from(far_n[k]) / area).min(1.0) as f32
     }));
     out.extend(broad_contrast(&profile));

@@ -179,6 +179,7 @@ mod tests {
             880 + crate::scattering::RING_FEATURES
                 + crate::scattering::PEAK_FEATURES
                 + crate::scattering::FOLD_FEATURES
+                + crate::scattering::OUTER_FEATURES
         );
         let given = prepare(&img, None, Some((10.0, 20.0)), &basis).expect("prepares");
         assert_eq!(given.beam_source, BeamSource::Given);

@@ -49,6 +49,22 @@ const HARMONIC_GAIN: f32 = 10.0;
 /// # Panics
 /// If `image` or `masked` is not `side × side` (a bug in the caller).
 pub fn ring_features(image: &[f32], masked: &[bool], side: usize, beam_px: (f64, f64)) -> Vec<f32> {
+    ring_features_binned(image, masked, side, beam_px, 1.0)
+}
+
+/// [`ring_features`] with radial bins `px_per_bin` grid pixels wide (≥ 1): the profile and the
+/// bands then reach `PROFILE_BINS × px_per_bin` pixels (the taggers' outer view), and each
+/// bin's coverage is counted against its wider annulus.
+///
+/// # Panics
+/// If `image` or `masked` is not `side × side` (a bug in the caller).
+pub fn ring_features_binned(
+    image: &[f32],
+    masked: &[bool],
+    side: usize,
+    beam_px: (f64, f64),
+    px_per_bin: f64,
+) -> Vec<f32> {
     assert!(
         image.len() == side * side && masked.len() == side * side,
         "grid is not {side} × {side}"
@@ -67,7 +83,7 @@ pub fn ring_features(image: &[f32], masked: &[bool], side: usize, beam_px: (f64,
                 continue;
             }
             let dx = x as f64 + 0.5 - beam_px.0;
-            let r = dx.hypot(dy);
+            let r = dx.hypot(dy) / px_per_bin;
             if r >= PROFILE_BINS as f64 {
                 continue;
             }
@@ -98,8 +114,9 @@ pub fn ring_features(image: &[f32], masked: &[bool], side: usize, beam_px: (f64,
         (p - mean) as f32 * CONTRAST_GAIN
     }));
     out.extend((0..PROFILE_BINS).map(|k| {
-        let circumference_px = std::f64::consts::TAU * (k as f64 + 0.5);
-        (f64::from(ring_n[k]) / circumference_px).min(1.0) as f32
+        // Pixels in the annulus of bin k: its circumference times its width.
+        let annulus_px = std::f64::consts::TAU * (k as f64 + 0.5) * px_per_bin * px_per_bin;
+        (f64::from(ring_n[k]) / annulus_px).min(1.0) as f32
     }));
     for band in 0..BANDS {
         let sums = &chi_sum[band * CHI_BINS..(band + 1) * CHI_BINS];

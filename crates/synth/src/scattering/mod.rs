@@ -351,7 +351,7 @@ pub fn sample_params(config: &SaxsConfig, seed: u64, index: u64) -> Result<SaxsP
         }),
         BeamstopChoice::None | BeamstopChoice::Random => None,
     };
-    let direct_beam = DirectBeam {
+    let mut direct_beam = DirectBeam {
         width_px: uniform(&mut rng, 4.0, 10.0) * scale.max(0.3),
         height_px: uniform(&mut rng, 2.0, 5.0) * scale.max(0.3),
         peak_counts: 1e5,
@@ -379,6 +379,14 @@ pub fn sample_params(config: &SaxsConfig, seed: u64, index: u64) -> Result<SaxsP
     } else {
         Vec::new()
     };
+    let noise_seed = rng.random();
+    // Without a beamstop the unattenuated beam meets the detector: 10⁵–10⁹ counts, saturating
+    // the counter over a disc several pixels wide, which no sample term makes (the reference's
+    // 10⁵ is a beam behind a semi-transparent stop). Drawn last, so that every other parameter
+    // of a wide image is what it was before.
+    if wide && beamstop.is_none() {
+        direct_beam.peak_counts = log_uniform(&mut rng, 1e5, 1e9);
+    }
     Ok(SaxsParams {
         geometry,
         detector,
@@ -391,7 +399,7 @@ pub fn sample_params(config: &SaxsConfig, seed: u64, index: u64) -> Result<SaxsP
         exposure: config.exposure,
         poisson_noise: config.poisson_noise,
         saturation_counts: SATURATION_COUNTS,
-        noise_seed: rng.random(),
+        noise_seed,
     })
 }
 

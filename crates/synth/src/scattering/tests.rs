@@ -391,12 +391,21 @@ fn the_wide_variety_draws_what_real_beamlines_show() {
     };
     let count = 600;
     let (mut no_stop, mut well_off, mut only_fall_off, mut low_q_alone) = (0, 0, 0, 0);
+    let mut bright_beams = 0;
     let mut detectors = std::collections::BTreeSet::new();
     let (mut d_min, mut d_max) = (f64::MAX, 0f64);
     for i in 0..count {
         let p = sample_params(&cfg, 3, i).expect("valid");
         let g = &p.geometry;
         no_stop += usize::from(p.beamstop.is_none());
+        // A beam that meets no stop is at full flux (10⁵–10⁹ counts); behind one, 10⁵.
+        let full_flux = p.direct_beam.peak_counts;
+        if p.beamstop.is_none() {
+            assert!((1e5..=1e9).contains(&full_flux), "{full_flux}");
+            bright_beams += usize::from(full_flux > 1e7);
+        } else {
+            assert_eq!(full_flux, 1e5);
+        }
         let off_by = |c: f64, size: usize| (-c).max(c - size as f64) / size as f64;
         well_off += usize::from(off_by(g.beam_x_px, 128).max(off_by(g.beam_y_px, 128)) > 0.05);
         only_fall_off += usize::from(
@@ -425,6 +434,12 @@ fn the_wide_variety_draws_what_real_beamlines_show() {
     // 30 % drawn without a stop; 20 % drawn well off (beyond 5 %), and the reference band
     // never is; a quarter only a fall-off (plus the odd high-q term).
     assert!((0.25..0.36).contains(&frac(no_stop)), "{no_stop}");
+    // Half of the beams without a stop are brighter than 10⁷ (log-uniform 10⁵–10⁹).
+    let bright = bright_beams as f64 / no_stop as f64;
+    assert!(
+        (0.35..0.65).contains(&bright),
+        "{bright_beams} of {no_stop}"
+    );
     assert!((0.15..0.25).contains(&frac(well_off)), "{well_off}");
     assert!(
         (0.2..0.32).contains(&frac(only_fall_off)),
