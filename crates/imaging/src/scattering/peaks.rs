@@ -84,6 +84,9 @@ const PEAK_CONTRAST_MIN: f64 = 0.002;
 const PEAK_RELATIVE_MIN: f64 = 0.2;
 /// Rings closer to the beam than this (grid px) are not described: too few pixels.
 const INNER_PX: usize = 3;
+/// Profile values (ln(1 + I) / ln 65 536, clamped to 1) at or above this, from the beam
+/// outwards, are the saturated core of a direct beam that meets no beamstop.
+const SATURATED: f64 = 0.95;
 /// Half-width (bins) of a ring, at most: wider rings are described over this.
 const MAX_HALF_WIDTH: usize = 8;
 /// An azimuth whose neighbouring rings lie this far (log units, ≈ a factor 1.7 in counts) below
@@ -193,7 +196,7 @@ pub fn ring_features_and_folds_binned(
         })
         .collect();
     let contrast = radial_contrast(&profile);
-    let peaks = find_peaks(&contrast, &coverage);
+    let peaks = find_peaks(&contrast, &coverage, first_ring_bin(&profile));
 
     let mut out = Vec::with_capacity(PEAK_FEATURES);
     let mut folds = Vec::with_capacity(FOLD_FEATURES);
@@ -307,12 +310,34 @@ fn radial_contrast(profile: &[Option<f64>]) -> Vec<f64> {
         .collect()
 }
 
+/// The first profile bin a ring may be found in: [`INNER_PX`], or past a direct beam that meets
+/// the detector unstopped. Such a beam's saturated core (the bins at full scale from the beam
+/// outwards) falls off over about its own radius again, and that edge has a contrast ten times
+/// a ring's: taken for the strongest ring, it hid the real ones (which must reach
+/// [`PEAK_RELATIVE_MIN`] of it). On the independent check set this cost `ring` on most images
+/// without a beamstop. The edge is skipped out to twice the core plus the contrast's reach.
+fn first_ring_bin(profile: &[Option<f64>]) -> usize {
+    // The core starts at the beam itself: a bright ring outside a beamstop is no direct beam.
+    let starts_at_beam = profile.iter().take(2).any(Option::is_some);
+    let core_end = profile
+        .iter()
+        .enumerate()
+        .skip_while(|(_, p)| p.is_none())
+        .take_while(|(_, p)| p.is_some_and(|v| v >= SATURATED))
+        .last()
+        .map(|(k, _)| k);
+    match core_end {
+        Some(k) if starts_at_beam => (2 * k + 2 + CONTRAST_HALF_WIDTH).max(INNER_PX),
+        _ => INNER_PX,
+    }
+}
+
 /// Local maxima of the contrast (above both neighbours, not below the next ones), at least
-/// [`PEAK_CONTRAST_MIN`] and [`PEAK_RELATIVE_MIN`] of the strongest, at least [`INNER_PX`] from
-/// the beam and with a quarter of the ring on the grid: strongest first.
-fn find_peaks(contrast: &[f64], coverage: &[f64]) -> Vec<Peak> {
+/// [`PEAK_CONTRAST_MIN`] and [`PEAK_RELATIVE_MIN`] of the strongest, from bin `first` out
+/// (at least 2) and with a quarter of the ring on the grid: strongest first.
+fn find_peaks(contrast: &[f64], coverage: &[f64], first: usize) -> Vec<Peak> {
     let n = contrast.len();
-    let mut peaks: Vec<Peak> = (INNER_PX.max(2)..n - 2)
+    let mut peaks: Vec<Peak> = (first.max(2)..n - 2)
         .filter(|&k| {
             let c = contrast[k];
             c >= PEAK_CONTRAST_MIN
@@ -721,6 +746,29 @@ mod tests {
         assert!((wedge[4] - wedge[outer]).abs() < 0.02, "{wedge:?}");
         assert!((wedge[outer] - 30.0 / 360.0).abs() < 0.06, "{wedge:?}");
         assert!(shadows(&flat(&|_, _| false)).iter().all(|&s| s == 0.0));
+    }
+
+    #[test]
+    fn a_saturated_direct_beam_is_not_a_ring_and_hides_none() {
+        let open = vec![false; 256 * 256];
+        // A faint ring at 40 px (contrast ≈ 0.01) and a direct beam saturating a 3 px core.
+        let img = grid(256, 128.0, 128.0, |dx, dy| {
+            let r = dx.hypot(dy);
+            let beam = (-0.5 * ((r - 3.0).max(0.0) / 1.5).powi(2)).exp();
+            let ring = 0.01 * (-0.5 * ((r - 40.0) / 1.0).powi(2)).exp();
+            (0.3 + 0.7 * beam + ring).min(1.0) as f32
+        });
+        let f = peak_features(&img, &open, 256, (128.0, 128.0));
+        let first_px = f64::from(f[0]) * PROFILE_BINS as f64;
+        assert!((first_px - 40.0).abs() < 0.5, "{first_px}");
+        // The core ends at bin 3: skipped out to 2·3 + 2 + the contrast's 4 bins. Behind a
+        // beamstop (the bins at the beam empty) a bright ring is no direct beam; nor is a
+        // pattern below full scale.
+        let saturated_to_3 = [1.0, 1.0, 0.97, 0.96, 0.5, 0.3].map(Some);
+        assert_eq!(first_ring_bin(&saturated_to_3), 12);
+        let stopped = [None, None, Some(1.0), Some(1.0), Some(0.5)];
+        assert_eq!(first_ring_bin(&stopped), INNER_PX);
+        assert_eq!(first_ring_bin(&[0.9, 0.8, 0.5].map(Some)), INNER_PX);
     }
 
     #[test]
