@@ -239,6 +239,11 @@ def draw_one(rng, index):
                 shown = True
         if shown:
             tags.append("ring")
+    # Not a label rule: the engine's second visibility criterion (a term must make ≥ 10 % of
+    # the local counts over ≥ 0.1 % of the detector), recorded so that the report can tell
+    # rings only this set's rule calls visible from those both would.
+    share = rings[seen] / np.maximum((background + diffuse + rings)[seen], 1e-12)
+    ring_share = float(np.quantile(share, 0.999)) if ring_lines else 0.0
 
     if pilatus:
         out = counts.astype(np.int32)
@@ -254,7 +259,8 @@ def draw_one(rng, index):
                    "binning": binning, "distance_m": dist_m, "wavelength_angstrom": wavelength_a,
                    "sample": kind, "diffuse_model": model, "beamstop": beamstop,
                    "q_range_inv_angstrom": [float(q_lo), float(q_hi)],
-                   "rings_q_inv_angstrom": [float(l[0]) for l in ring_lines]},
+                   "rings_q_inv_angstrom": [float(l[0]) for l in ring_lines],
+                   "ring_share": ring_share},
     }
     return out, record
 
@@ -302,8 +308,18 @@ def report(args):
         v["circular beamstop false positives on beamstop-free images"] = round(
             float(np.mean(np.asarray(free) >= 0.5)), 4) if free else None
         v["beamstop-free images"] = len(free)
+        # `ring` against the images without a ring, positives split by the engine's contrast
+        # criterion (records drawn before it was recorded have no share: left out).
+        for name, keep in [("ring, rings >= 10 % of the local counts", lambda x: x >= 0.1),
+                           ("ring, fainter rings", lambda x: x < 0.1)]:
+            sub = [(r, p) for r, p in rows if "ring" not in r["tags"]
+                   or keep(r["source"].get("ring_share", float("nan")))]
+            v[name] = round(average_precision([p["ring"] for _, p in sub],
+                                              ["ring" in r["tags"] for r, _ in sub]), 4)
         out[view] = v
     out["positives"] = {t: sum(t in r["tags"] for r in records) for t in CHECKED}
+    out["positives"]["ring, rings >= 10 % of the local counts"] = sum(
+        "ring" in r["tags"] and r["source"].get("ring_share", 0.0) >= 0.1 for r in records)
     print(json.dumps(out, indent=1))
 
 
