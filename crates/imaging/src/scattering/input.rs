@@ -20,7 +20,7 @@ use super::peaks::{
 };
 use super::rings::{PROFILE_BINS, RING_FEATURES, ring_features, ring_features_binned};
 
-/// Length of the outer view's part of the coefficient view: ln(shrink factor), then ring
+/// Length of the outer view's part of the coefficient view: ln(radial bin width), then ring
 /// statistics, ring features and fold scores in radial bins widened to reach the far corner.
 pub const OUTER_FEATURES: usize = 1 + RING_FEATURES + PEAK_FEATURES + FOLD_FEATURES;
 
