@@ -240,20 +240,17 @@ mod tests {
     #[test]
     fn the_outer_view_finds_a_ring_beyond_the_inner_reach() {
         let basis = FourierBessel::new(2, 1, 128.0);
-        let outer =
-            |t: &TaggerInput| t.coefficients[t.coefficients.len() - OUTER_FEATURES..].to_vec();
+        // Both views of a `w × h` detector with a ring of `ring_px` around `beam`, and the
+        // outer view alone.
+        let views = |w: usize, h: usize, beam: (f64, f64), ring_px: f64| {
+            let counts = ring_counts(w, h, beam, ring_px);
+            let t = tagger_input(&counts, None, beam.0, beam.1, 256, &basis).expect("side > 0");
+            let outer = t.coefficients[t.coefficients.len() - OUTER_FEATURES..].to_vec();
+            (t, outer)
+        };
         // Beam near a corner, ring 250 px out: beyond the 160 px of the inner statistics.
         let beam = (3.0, 4.0);
-        let t = tagger_input(
-            &ring_counts(256, 256, beam, 250.0),
-            None,
-            beam.0,
-            beam.1,
-            256,
-            &basis,
-        )
-        .expect("side > 0");
-        let o = outer(&t);
+        let (t, o) = views(256, 256, beam, 250.0);
         let far_px = (256.0 - beam.0).hypot(256.0 - beam.1) - 0.5 * 2f64.sqrt();
         let px_per_bin = far_px / 159.0;
         assert!(
@@ -272,17 +269,7 @@ mod tests {
         assert_eq!(inner_first, 0.0);
         // Every pixel within 160 px of the beam (the middle of a 256 × 128 detector): the bins
         // stay 1 px and the outer view repeats the inner one.
-        let beam = (128.0, 64.0);
-        let t = tagger_input(
-            &ring_counts(256, 128, beam, 60.0),
-            None,
-            beam.0,
-            beam.1,
-            256,
-            &basis,
-        )
-        .expect("side > 0");
-        let o = outer(&t);
+        let (t, o) = views(256, 128, (128.0, 64.0), 60.0);
         assert_eq!(o[0], 0.0);
         let inner = &t.coefficients[2 * 2 * 2..2 * 2 * 2 + OUTER_FEATURES - 1];
         assert_eq!(&o[1..], inner);
