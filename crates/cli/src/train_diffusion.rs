@@ -63,6 +63,12 @@ pub(crate) struct TrainDiffusionArgs {
     /// exactly the model given.
     #[arg(long, conflicts_with = "resume")]
     q_position: bool,
+    /// Rows uniform in ln q from this q (Å⁻¹) to the grid's q_max instead of uniform in √q, so
+    /// that a ratio of q (a lattice's ring spacing) is the same number of rows everywhere and
+    /// the convolutions see one pattern per lattice. With --init the weights carry over to the
+    /// new rows (the network is the same size) and fine-tuning adapts them.
+    #[arg(long, value_name = "Q_MIN", conflicts_with = "resume")]
+    log_q: Option<f64>,
     /// Your own detector images (--data without labels.jsonl): pixel pitch in µm (default:
     /// the engine's reference detector scaled to the image's size).
     #[arg(long)]
@@ -137,6 +143,14 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
             );
         }
         generator.header.noise_harmonics = Some(m);
+    }
+    if let Some(q_min) = a.log_q {
+        let l = generator.header.layout;
+        let grid = PolarGrid::log_spaced(l.q_bins, l.chi_bins, q_min, l.q_max_inv_angstrom);
+        grid.validate().map_err(|e| {
+            anyhow::anyhow!("--log-q {q_min}: {e}; give a q above 0 (0.003 Å⁻¹ ships)")
+        })?;
+        generator.header.layout = grid;
     }
     if a.q_position {
         generator = generator.with_q_position()?;
@@ -243,6 +257,13 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         }
         if generator.header.q_position {
             generator.header.trained += ", reading q positions";
+        }
+        let l = generator.header.layout;
+        if l.q_exponent == 0.0 {
+            generator.header.trained += &format!(
+                ", rows uniform in ln q from {} to {} Å⁻¹",
+                l.q_min_inv_angstrom, l.q_max_inv_angstrom
+            );
         }
     }
     let ema = match ema_net {

@@ -1472,7 +1472,10 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         !o.status.success() && err.contains("--distance-mm"),
         "{err}"
     );
-    let o = fine_tune(&["--noise-harmonics", "2", "--q-position"]);
+    let o = fine_tune(&["--log-q=-0.5"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--log-q"), "{err}");
+    let o = fine_tune(&["--noise-harmonics", "2", "--q-position", "--log-q", "0.003"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
@@ -1486,6 +1489,8 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         header.contains("\"noise_harmonics\":2")
             && header.contains("\"q_position\":true")
             && header.contains("reading q positions")
+            && header.contains("\"q_exponent\":0.0")
+            && header.contains("rows uniform in ln q from 0.003")
             && header.contains("your own, tagged"),
         "{header}"
     );
