@@ -1,18 +1,21 @@
-//! The polar grid the scattering generator draws on: log-spaced q × uniform χ around the beam
-//! centre, in the tagger's log scale.
+//! The polar grid the scattering generator draws on: rows uniform in √q or in ln q × uniform χ
+//! around the beam centre, in the tagger's log scale.
 //!
 //! A sample's scattering is a function of (q, χ) centred on the beam: rings are rows of this
-//! grid, a lattice is a fixed pattern of row offsets whatever its first peak (ratios are offsets
-//! in ln q), symmetry is periodicity along χ. The grid is defined in q, not in pixels, so one
-//! polar image decodes onto a detector of any size and beam centre ([`PolarGrid::to_detector`]).
+//! grid, symmetry is periodicity along χ. On a grid uniform in ln q a lattice is a fixed pattern
+//! of row offsets whatever its first peak (ratios are offsets in ln q); on a √q grid the same
+//! lattice's spacing in rows grows with its first peak's q. The grid is defined in q, not in
+//! pixels, so one polar image decodes onto a detector of any size and beam centre
+//! ([`PolarGrid::to_detector`]).
 //!
 //! Values are `v = 2·ln(1 + I)/ln(65 536) − 1` ∈ [−1, 1] for expected counts I (0 counts → −1,
 //! the 16-bit saturation level → 1), the tagger's log scale mapped to the range the diffusion
 //! networks work in.
 //!
 //! # Layout
-//! Row-major `[q_bins, chi_bins]`: row j covers ln q ∈ [ln q_min + j·Δ, ln q_min + (j+1)·Δ),
-//! column k covers χ ∈ [−π + k·2π/chi_bins, …). χ is measured from +x towards up on screen.
+//! Row-major `[q_bins, chi_bins]`: row j covers u(q) ∈ [u(q_min) + j·Δ, u(q_min) + (j+1)·Δ)
+//! with u = ln q or q^γ ([`PolarGrid::q_exponent`]), column k covers
+//! χ ∈ [−π + k·2π/chi_bins, …). χ is measured from +x towards up on screen.
 //! Portable maths throughout: a polar image decodes to the same counts natively and in the
 //! browser.
 
