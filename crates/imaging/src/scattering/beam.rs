@@ -15,9 +15,10 @@
 //! 64 px a side (the centre may lie up to 60 % of a side beyond the image, as on SAXS cameras
 //! with the beam off the detector), every binned pixel around the four best of them, then
 //! half-bin steps around the best at each finer level down to 2 × 2 binning, then quarter
-//! pixels at full resolution with a parabola through the best score and its neighbours. Each level scores a
-//! regular subsample of its cells, so a 1000² image takes about 90 ms on one core. Anisotropic
-//! patterns keep their angular variance at every candidate, so the minimum stays at the centre.
+//! pixels at full resolution with a parabola through the best score and its neighbours. Each
+//! level scores a regular subsample of its cells, so a 1000² image takes about 90 ms on one
+//! core. Anisotropic patterns keep their angular variance at every candidate, so the minimum
+//! stays at the centre.
 
 use crate::Image;
 
