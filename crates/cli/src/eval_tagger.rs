@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use models::tagger::View;
 use synth::scattering::TRAINING_TAGS;
 
 use crate::device::{DeviceChoice, device};
-use crate::saxs_data::{self, Beam};
+use crate::saxs_data::{self, Beam, ImageView};
 use crate::shipped;
 use crate::train_tagger::{average_precisions, probabilities, top_k_precision};
 
@@ -59,10 +60,12 @@ pub(crate) fn run(a: &EvalTaggerArgs) -> Result<()> {
     let device = device(a.device)?;
     let (set, name, digest) =
         shipped::load_tagger(a.held_out.model.as_deref(), &device, "--model")?;
+    let needs_image = set.header.configs.iter().any(|c| c.view != View::Coeff);
     let samples = saxs_data::load_dir(
         &a.held_out.data,
         a.held_out.limit,
         Beam::estimated_if(a.estimated_beam),
+        ImageView::kept_if(needs_image),
     )?;
     let mut out = serde_json::Map::new();
     let mut headline = None;
@@ -85,7 +88,7 @@ pub(crate) fn run(a: &EvalTaggerArgs) -> Result<()> {
         let (map, per_tag) = average_precisions(&probs, &samples);
         let v = view_json(map, &per_tag, top_k_precision(&probs, &samples));
         // The headline figures are the joint view's (else the last view's).
-        if headline.is_none() || config.view == models::tagger::View::Joint {
+        if headline.is_none() || config.view == View::Joint {
             headline = Some(v.clone());
         }
         out.insert(config.view.name().to_string(), v);

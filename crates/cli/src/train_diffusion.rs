@@ -148,7 +148,11 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         let l = generator.header.layout;
         let grid = PolarGrid::log_spaced(l.q_bins, l.chi_bins, q_min, l.q_max_inv_angstrom);
         grid.validate().map_err(|e| {
-            anyhow::anyhow!("--log-q {q_min}: {e}; give a q above 0 (0.003 Å⁻¹ ships)")
+            anyhow::anyhow!(
+                "--log-q {q_min}: {e}; give a q above 0 and below the grid's q_max {} Å⁻¹ \
+                 (0.003 Å⁻¹ ships)",
+                l.q_max_inv_angstrom
+            )
         })?;
         generator.header.layout = grid;
     }

@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use synth::scattering::TRAINING_TAGS;
 
 use crate::device::device;
-use crate::saxs_data::{self, Beam, SaxsSample};
+use crate::saxs_data::{self, Beam, ImageView, SaxsSample};
 use crate::stages::{self, Outcome, Progress, RunArgs, Stages, Validation};
 use crate::training::{
     Checkpoint, SourceArgs, bce_with_logits, bce_with_logits_weighted, positive_weights,
@@ -107,9 +107,10 @@ impl From<ViewArg> for View {
     }
 }
 
-/// A batch as tensors: images `[b, 1, 256, 256]`, coefficient views `[b, 1786]`, targets `[b, 15]`.
+/// A batch as tensors: images `[b, 1, 256, 256]` (`None` when the samples dropped them),
+/// coefficient views `[b, 1786]`, targets `[b, 15]`.
 pub(crate) struct Batch {
-    pub image: Tensor<4>,
+    pub image: Option<Tensor<4>>,
     pub coeff: Tensor<2>,
     pub target: Tensor<2>,
 }
@@ -133,7 +134,10 @@ fn batch_turned(samples: &[SaxsSample], idx: &[(usize, Dihedral)], device: &Devi
             image.extend_from_slice(&s.image);
             coeff.extend_from_slice(&s.coeff);
         } else {
-            image.extend(d.apply_grid(&s.image, side));
+            // A dropped image (ImageView::Drop) stays empty.
+            if !s.image.is_empty() {
+                image.extend(d.apply_grid(&s.image, side));
+            }
             // The ring statistics and features do not change when the pattern turns or mirrors.
             let (fb, rings) = s.coeff.split_at(FB_FEATURES);
             coeff.extend(d.apply_features(fb, fourier_bessel::N_MAX));
@@ -142,7 +146,8 @@ fn batch_turned(samples: &[SaxsSample], idx: &[(usize, Dihedral)], device: &Devi
         target.extend_from_slice(&s.tags);
     }
     Batch {
-        image: Tensor::from_data(TensorData::new(image, [b, 1, side, side]), device),
+        image: (image.len() == b * side * side)
+            .then(|| Tensor::from_data(TensorData::new(image, [b, 1, side, side]), device)),
         coeff: Tensor::from_data(TensorData::new(coeff, [b, COEFF_FEATURES]), device),
         target: Tensor::from_data(TensorData::new(target, [b, TAG_COUNT]), device),
     }
@@ -158,7 +163,7 @@ pub(crate) fn probabilities(
     let idx: Vec<usize> = (0..samples.len()).collect();
     for chunk in idx.chunks(32) {
         let b = batch(samples, chunk, device);
-        out.extend(rows_of(sigmoid(net.forward(Some(b.image), Some(b.coeff))))?);
+        out.extend(rows_of(sigmoid(net.forward(b.image, Some(b.coeff))))?);
     }
     Ok(out)
 }
@@ -224,19 +229,24 @@ pub(crate) fn run(a: &TrainTaggerArgs) -> Result<()> {
     device.seed(src.seed);
     let started = Instant::now();
     let beam = Beam::estimated_if(a.estimated_beam);
+    let views: Vec<View> = a.views.iter().map(|&v| v.into()).collect();
+    let image_view = ImageView::kept_if(views.iter().any(|&v| v != View::Coeff));
     let samples = src.samples(
         &stages::generated_saxs(),
-        |dir, limit| saxs_data::load_dir(dir, limit, beam),
-        |config, seed, n| saxs_data::generate(config, seed, n, beam),
+        |dir, limit| saxs_data::load_dir(dir, limit, beam, image_view),
+        |config, seed, n| saxs_data::generate(config, seed, n, beam, image_view),
     )?;
     let (train, val) = split_validation(samples, run.val)?;
     eprintln!(
-        "tagger training: {} training and {} validation images ({:.1} s to prepare both views)",
+        "tagger training: {} training and {} validation images ({:.1} s to prepare {})",
         train.len(),
         val.len(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        match image_view {
+            ImageView::Keep => "both views",
+            ImageView::Drop => "the coefficient view; the images are not kept",
+        }
     );
-    let views: Vec<View> = a.views.iter().map(|&v| v.into()).collect();
     let configs: Vec<TaggerConfig> = views
         .iter()
         .map(|&v| {
@@ -408,7 +418,7 @@ fn image_embeddings(net: &Tagger, samples: &[SaxsSample], device: &Device) -> Re
     let mut out = Vec::new();
     for chunk in idx.chunks(32) {
         let b = batch(samples, chunk, device);
-        let Some(e) = net.image_embedding(Some(b.image)) else {
+        let Some(e) = net.image_embedding(b.image) else {
             bail!("--freeze-image: this view has no image branch");
         };
         out.extend(
@@ -535,7 +545,7 @@ impl Stages<Tagger> for TaggerStages<'_> {
             })
             .collect();
         let b = batch_turned(self.train, &idx, self.device);
-        Ok(self.tag_loss(net.forward(Some(b.image), Some(b.coeff)), b.target))
+        Ok(self.tag_loss(net.forward(b.image, Some(b.coeff)), b.target))
     }
 
     fn validate(&mut self, net: &Tagger, s: usize) -> Result<Validation> {
@@ -601,8 +611,9 @@ mod tests {
                 for (t, tag) in tags.iter_mut().enumerate() {
                     *tag = if coeff[t] > 0.0 { 1.0 } else { 0.0 };
                 }
+                // No image: a coefficient-only run drops it (ImageView::Drop).
                 SaxsSample {
-                    image: vec![0.0; IMAGE_SIDE_PX * IMAGE_SIDE_PX],
+                    image: Vec::new(),
                     coeff,
                     tags,
                     line: 0,
@@ -656,7 +667,11 @@ mod tests {
             let mut rng = ChaCha8Rng::seed_from_u64(step);
             let idx = sample(&mut rng, train.len(), 32).into_vec();
             let b = batch(&train, &idx, &device);
-            let loss = bce_with_logits(net.forward(None, Some(b.coeff)), b.target);
+            assert!(
+                b.image.is_none(),
+                "samples without images make batches without them"
+            );
+            let loss = bce_with_logits(net.forward(b.image, Some(b.coeff)), b.target);
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(1e-3, net.clone(), grads);
             last = loss.into_data().try_into_vec::<f32>().expect("f32")[0];

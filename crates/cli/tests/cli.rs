@@ -487,6 +487,41 @@ fn train_tagger_smoke_run_stops_resumes_and_writes_checksummed_weights() {
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
     assert_eq!(r["beam"], "estimated", "{r}");
     assert!(r["joint"]["map"].is_number(), "{r}");
+
+    // A coefficient-only run keeps no images in memory, and its file evaluates without them.
+    let coeff = work.path().join("coeff.bin");
+    let coeff_path = coeff.to_str().expect("utf-8");
+    let o = run_ok(&[
+        "train",
+        "tagger",
+        "--data",
+        data.path().to_str().expect("utf-8"),
+        "--out",
+        coeff_path,
+        "--val",
+        "2",
+        "--batch",
+        "2",
+        "--max-steps-per-epoch",
+        "1",
+        "--epochs",
+        "1",
+        "--views",
+        "coeff",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the images are not kept"), "{err}");
+    let o = run_ok(&[
+        "eval",
+        "tagger",
+        "--data",
+        data.path().to_str().expect("utf-8"),
+        "--model",
+        coeff_path,
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert!(r["coeff"]["map"].is_number(), "{r}");
+    assert!(r["joint"].is_null(), "{r}");
 }
 
 #[test]
@@ -1472,9 +1507,12 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         !o.status.success() && err.contains("--distance-mm"),
         "{err}"
     );
-    let o = fine_tune(&["--log-q=-0.5"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("--log-q"), "{err}");
+    for bad in ["--log-q=-0.5", "--log-q=5"] {
+        let o = fine_tune(&[bad]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("--log-q"), "{err}");
+        assert!(err.contains("below the grid's q_max"), "{err}");
+    }
     let o = fine_tune(&["--noise-harmonics", "2", "--q-position", "--log-q", "0.003"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
