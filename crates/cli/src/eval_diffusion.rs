@@ -359,6 +359,53 @@ fn kid_json(x: &[&Vec<f32>], y: &[&Vec<f32>], subsets: usize) -> Value {
     }
 }
 
+/// Width of the radial bands of [`profile_gap`], in tagger-grid pixels (of 160 profile bins).
+const GAP_BAND_PX: usize = 20;
+
+/// Where in radius the radial profiles `x` depart from the reference `y` (each row the
+/// [`PROFILE_FEATURES`]: 160 mean log levels in 1-px rings of the tagger grid, then their
+/// 160 contrasts): per band of [`GAP_BAND_PX`] rings, the mean over its rings of
+/// (mean of x − mean of y) / standard deviation of y, signed (above 0: brighter or more
+/// contrast than the reference). The radial KID says *that* profiles differ; this says where.
+fn profile_gap(x: &[&Vec<f32>], y: &[&Vec<f32>]) -> Value {
+    let half = PROFILE_FEATURES / 2;
+    let z = |k: usize| -> Option<f64> {
+        let mean =
+            |v: &[&Vec<f32>]| v.iter().map(|r| f64::from(r[k])).sum::<f64>() / v.len() as f64;
+        if x.is_empty() || y.len() < 2 {
+            return None;
+        }
+        let (mx, my) = (mean(x), mean(y));
+        let var = y
+            .iter()
+            .map(|r| (f64::from(r[k]) - my).powi(2))
+            .sum::<f64>()
+            / (y.len() - 1) as f64;
+        // A ring no reference image reaches (all invalid) has no spread to measure against.
+        (var > 1e-12).then(|| (mx - my) / var.sqrt())
+    };
+    let bands = |offset: usize| -> Vec<Value> {
+        (0..half)
+            .step_by(GAP_BAND_PX)
+            .map(|start| {
+                let zs: Vec<f64> = (start..(start + GAP_BAND_PX).min(half))
+                    .filter_map(|k| z(offset + k))
+                    .collect();
+                if zs.is_empty() {
+                    Value::Null
+                } else {
+                    r4(zs.iter().sum::<f64>() / zs.len() as f64)
+                }
+            })
+            .collect()
+    };
+    json!({
+        "band_start_px": (0..half).step_by(GAP_BAND_PX).collect::<Vec<_>>(),
+        "level_z": bands(0),
+        "contrast_z": bands(half),
+    })
+}
+
 pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
     let started = Instant::now();
     if a.count < 2 {
@@ -492,6 +539,7 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
             "tag_fidelity_ap": ap_per_tag(&judged, &wanted),
             "realism_pass_rate": r4(pass(&judged)),
             "kid_samples_vs_engine": { "embedding": kids(emb), "radial_profile": kids(prof) },
+            "profile_gap": profile_gap(&prof(&judged), &prof(&refs.real)),
             "centred_share": r4(centred(&judged)),
             "nan_or_negative_samples": bad_values,
             "lattice_match_share": lattice.map_or(Value::Null, r4),
@@ -569,6 +617,11 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
                 "fakes_vs_engine": kid_json(&prof(&refs.fakes), &prof(&refs.real), a.kid_subsets),
             },
         },
+        "radial_profile_gap": {
+            "note": "per 20-px band of the tagger grid's radius (0 = beam centre): mean over its rings of (mean − engine mean) / engine standard deviation, for the level and the contrast of the radial profile",
+            "samples_vs_engine": take(&mut diffusion, "profile_gap"),
+            "fakes_vs_engine": profile_gap(&prof(&refs.fakes), &prof(&refs.real)),
+        },
         "physics": {
             "centred_share": take(&mut diffusion, "centred_share"),
             "centred_share_engine": r4(centred(&refs.floor)),
@@ -592,6 +645,39 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profile_gap_finds_the_band_that_departs() {
+        // Reference: level and contrast vary as i mod 5 over 50 images (sample variance
+        // 2 × 50 / 49); x is the same set with the level raised by one spread in rings 20..40.
+        let y: Vec<Vec<f32>> = (0..50)
+            .map(|i| (0..PROFILE_FEATURES).map(|_| (i % 5) as f32).collect())
+            .collect();
+        let sd = (2.0f32 * 50.0 / 49.0).sqrt();
+        let x: Vec<Vec<f32>> = y
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r[20..40].iter_mut().for_each(|v| *v += sd);
+                r
+            })
+            .collect();
+        let g = profile_gap(&x.iter().collect::<Vec<_>>(), &y.iter().collect::<Vec<_>>());
+        let level = g["level_z"].as_array().expect("bands");
+        assert_eq!(level.len(), 8);
+        assert!((level[1].as_f64().expect("z") - 1.0).abs() < 1e-3, "{g}");
+        for (b, v) in level.iter().enumerate().filter(|(b, _)| *b != 1) {
+            assert!(v.as_f64().expect("z").abs() < 1e-9, "band {b}: {g}");
+        }
+        assert!(
+            g["contrast_z"]
+                .as_array()
+                .expect("bands")
+                .iter()
+                .all(|v| v.as_f64() == Some(0.0))
+        );
+        assert_eq!(g["band_start_px"][7], 140);
+    }
 
     #[test]
     fn engine_lattices_match_their_own_ratios_more_often_than_others() {
