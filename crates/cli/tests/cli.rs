@@ -1601,8 +1601,16 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
     }
     for pair in ["samples_vs_engine", "fakes_vs_engine"] {
         let gap = &report["radial_profile_gap"][pair];
-        assert_eq!(gap["level_z"].as_array().map(Vec::len), Some(8), "{pair}: {gap}");
-        assert_eq!(gap["contrast_z"].as_array().map(Vec::len), Some(8), "{pair}: {gap}");
+        assert_eq!(
+            gap["level_z"].as_array().map(Vec::len),
+            Some(8),
+            "{pair}: {gap}"
+        );
+        assert_eq!(
+            gap["contrast_z"].as_array().map(Vec::len),
+            Some(8),
+            "{pair}: {gap}"
+        );
     }
     assert_eq!(report["physics"]["nan_or_negative_samples"], 0);
 
