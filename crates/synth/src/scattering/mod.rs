@@ -271,10 +271,15 @@ pub fn sample_params(config: &SaxsConfig, seed: u64, index: u64) -> Result<SaxsP
         geometry.distance_m *= log_uniform(&mut rng, 0.25, 4.0);
         geometry.energy_kev = uniform(&mut rng, 8.0, 17.0);
         detector = geometry::DETECTOR_KINDS[rng.random_range(0..geometry::DETECTOR_KINDS.len())];
+        // From just outside the pixel nearest the beam to the farthest corner: with the beam
+        // near an edge or off the detector, rings lie up to twice the side away (a fixed
+        // 0.9 of the side left the far half of such images ringless; centred beams drew rings
+        // beyond every corner).
         let size = config.size_px as f64;
+        let (near_px, far_px) = geometry.radius_range_px();
         placement = RingPlacement::Between {
-            q_lo: geometry.q_at_radius(0.03 * size),
-            q_hi: geometry.q_at_radius(0.9 * size),
+            q_lo: geometry.q_at_radius(near_px + 0.03 * size),
+            q_hi: geometry.q_at_radius(far_px),
         };
     }
     // Image pixels per reference (1000 px) pixel: sizes in px below are reference sizes × scale.

@@ -392,6 +392,9 @@ fn the_wide_variety_draws_what_real_beamlines_show() {
     let count = 600;
     let (mut no_stop, mut well_off, mut only_fall_off, mut low_q_alone) = (0, 0, 0, 0);
     let mut bright_beams = 0;
+    // Where isotropic rings and lattice first peaks fall between the image's pixel nearest the
+    // beam (0) and its farthest corner (1).
+    let mut ring_at = Vec::new();
     let mut detectors = std::collections::BTreeSet::new();
     let (mut d_min, mut d_max) = (f64::MAX, 0f64);
     for i in 0..count {
@@ -421,6 +424,20 @@ fn the_wide_variety_draws_what_real_beamlines_show() {
                     )
                 }),
         );
+        let (near, far) = g.radius_range_px();
+        for c in &p.components {
+            let q = match c {
+                Component::Ring {
+                    q0_inv_angstrom, ..
+                } => *q0_inv_angstrom,
+                Component::Lattice {
+                    q1_inv_angstrom, ..
+                } => *q1_inv_angstrom,
+                _ => continue,
+            };
+            let r = g.radius_at_q(q).expect("a ring on the detector side");
+            ring_at.push((r - near) / (far - near));
+        }
         detectors.insert(format!("{:?}", p.detector));
         (d_min, d_max) = (d_min.min(g.distance_m), d_max.max(g.distance_m));
         let tags = Truth::of(&p, &render(&p).expect("renders")).tags;
@@ -445,6 +462,15 @@ fn the_wide_variety_draws_what_real_beamlines_show() {
         (0.2..0.32).contains(&frac(only_fall_off)),
         "{only_fall_off}"
     );
+    // Rings and first peaks lie on the image, from next to the beam out to the far corner
+    // (lattice series are capped so that higher orders fit, so fewer sit far out).
+    assert!(ring_at.len() > 150, "{}", ring_at.len());
+    assert!(
+        ring_at.iter().all(|&t| (0.0..=1.0 + 1e-9).contains(&t)),
+        "{ring_at:?}"
+    );
+    let far_out = ring_at.iter().filter(|&&t| t > 0.6).count() as f64 / ring_at.len() as f64;
+    assert!((0.08..0.4).contains(&far_out), "{far_out}");
     // Most of those show as a low-q pattern and nothing else the taggers name.
     assert!(frac(low_q_alone) > 0.12, "{low_q_alone}");
     assert_eq!(
