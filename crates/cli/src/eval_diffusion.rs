@@ -364,45 +364,57 @@ const GAP_BAND_PX: usize = 20;
 
 /// Where in radius the radial profiles `x` depart from the reference `y` (each row the
 /// [`PROFILE_FEATURES`]: 160 mean log levels in 1-px rings of the tagger grid, then their
-/// 160 contrasts): per band of [`GAP_BAND_PX`] rings, the mean over its rings of
-/// (mean of x − mean of y) / standard deviation of y, signed (above 0: brighter or more
-/// contrast than the reference). The radial KID says *that* profiles differ; this says where.
+/// 160 contrasts), per band of [`GAP_BAND_PX`] rings, averaged over its rings:
+/// - `*_z`: (mean of x − mean of y) / standard deviation of y, signed (above 0: brighter, or
+///   more contrast, than the reference);
+/// - `*_log_spread`: ln(standard deviation of x / that of y) (above 0: more varied from image
+///   to image than the reference; below: too alike).
+///
+/// The radial KID says *that* the profiles differ; this says where, and whether in level or
+/// in spread.
 fn profile_gap(x: &[&Vec<f32>], y: &[&Vec<f32>]) -> Value {
     let half = PROFILE_FEATURES / 2;
-    let z = |k: usize| -> Option<f64> {
-        let mean =
-            |v: &[&Vec<f32>]| v.iter().map(|r| f64::from(r[k])).sum::<f64>() / v.len() as f64;
-        if x.is_empty() || y.len() < 2 {
+    // Mean and sample standard deviation of feature k over a set.
+    let stats = |v: &[&Vec<f32>], k: usize| -> (f64, f64) {
+        let n = v.len() as f64;
+        let mean = v.iter().map(|r| f64::from(r[k])).sum::<f64>() / n;
+        let var = v
+            .iter()
+            .map(|r| (f64::from(r[k]) - mean).powi(2))
+            .sum::<f64>()
+            / (n - 1.0);
+        (mean, var.sqrt())
+    };
+    // Per ring k: (z, log spread); none where the reference has no spread (a ring no image
+    // reaches, all invalid) or a set is too small.
+    let ring = |k: usize| -> Option<(f64, f64)> {
+        if x.len() < 2 || y.len() < 2 {
             return None;
         }
-        let (mx, my) = (mean(x), mean(y));
-        let var = y
-            .iter()
-            .map(|r| (f64::from(r[k]) - my).powi(2))
-            .sum::<f64>()
-            / (y.len() - 1) as f64;
-        // A ring no reference image reaches (all invalid) has no spread to measure against.
-        (var > 1e-12).then(|| (mx - my) / var.sqrt())
+        let ((mx, sx), (my, sy)) = (stats(x, k), stats(y, k));
+        (sy > 1e-6).then(|| ((mx - my) / sy, (sx.max(1e-6) / sy).ln()))
     };
-    let bands = |offset: usize| -> Vec<Value> {
+    let bands = |offset: usize, pick: fn((f64, f64)) -> f64| -> Vec<Value> {
         (0..half)
             .step_by(GAP_BAND_PX)
             .map(|start| {
-                let zs: Vec<f64> = (start..(start + GAP_BAND_PX).min(half))
-                    .filter_map(|k| z(offset + k))
+                let v: Vec<f64> = (start..(start + GAP_BAND_PX).min(half))
+                    .filter_map(|k| ring(offset + k).map(pick))
                     .collect();
-                if zs.is_empty() {
+                if v.is_empty() {
                     Value::Null
                 } else {
-                    r4(zs.iter().sum::<f64>() / zs.len() as f64)
+                    r4(v.iter().sum::<f64>() / v.len() as f64)
                 }
             })
             .collect()
     };
     json!({
         "band_start_px": (0..half).step_by(GAP_BAND_PX).collect::<Vec<_>>(),
-        "level_z": bands(0),
-        "contrast_z": bands(half),
+        "level_z": bands(0, |r| r.0),
+        "level_log_spread": bands(0, |r| r.1),
+        "contrast_z": bands(half, |r| r.0),
+        "contrast_log_spread": bands(half, |r| r.1),
     })
 }
 
@@ -618,7 +630,7 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
             },
         },
         "radial_profile_gap": {
-            "note": "per 20-px band of the tagger grid's radius (0 = beam centre): mean over its rings of (mean − engine mean) / engine standard deviation, for the level and the contrast of the radial profile",
+            "note": "per 20-px band of the tagger grid's radius (0 = beam centre), for the level and the contrast of the radial profile, averaged over the band's rings: z = (mean − engine mean) / engine standard deviation; log_spread = ln(standard deviation / engine's)",
             "samples_vs_engine": take(&mut diffusion, "profile_gap"),
             "fakes_vs_engine": profile_gap(&prof(&refs.fakes), &prof(&refs.real)),
         },
@@ -677,6 +689,34 @@ mod tests {
                 .all(|v| v.as_f64() == Some(0.0))
         );
         assert_eq!(g["band_start_px"][7], 140);
+        // A shift leaves the spread alone; doubling every value doubles it everywhere.
+        let spread = |g: &Value, k: &str| -> Vec<f64> {
+            g[k].as_array()
+                .expect("bands")
+                .iter()
+                .map(|v| v.as_f64().expect("number"))
+                .collect()
+        };
+        assert!(
+            spread(&g, "level_log_spread")
+                .iter()
+                .all(|v| v.abs() < 1e-4),
+            "{g}"
+        );
+        let doubled: Vec<Vec<f32>> = y
+            .iter()
+            .map(|r| r.iter().map(|v| 2.0 * v).collect())
+            .collect();
+        let g = profile_gap(
+            &doubled.iter().collect::<Vec<_>>(),
+            &y.iter().collect::<Vec<_>>(),
+        );
+        for k in ["level_log_spread", "contrast_log_spread"] {
+            assert!(
+                spread(&g, k).iter().all(|v| (v - 2f64.ln()).abs() < 1e-3),
+                "{k}: {g}"
+            );
+        }
     }
 
     #[test]

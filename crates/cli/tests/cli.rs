@@ -1606,11 +1606,13 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
             Some(8),
             "{pair}: {gap}"
         );
-        assert_eq!(
-            gap["contrast_z"].as_array().map(Vec::len),
-            Some(8),
-            "{pair}: {gap}"
-        );
+        for k in ["contrast_z", "level_log_spread", "contrast_log_spread"] {
+            assert_eq!(
+                gap[k].as_array().map(Vec::len),
+                Some(8),
+                "{pair} {k}: {gap}"
+            );
+        }
     }
     assert_eq!(report["physics"]["nan_or_negative_samples"], 0);
 
