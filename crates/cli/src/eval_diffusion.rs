@@ -561,6 +561,26 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
         Ok(figures.as_object().cloned().unwrap_or_default())
     };
     let mut diffusion = figures(&samples)?;
+    // The design's ceiling: the held-out images' own polar images (the engine's, on this
+    // model's grid) counted through the samples' instruments, as a perfect denoiser's samples
+    // would be. What separates it from the engine's figures is the grid and the instruments
+    // drawn from the tags; what separates the samples from it is the network.
+    let engine_polars: Option<Vec<Vec<f32>>> = real
+        .iter()
+        .map(|r| r.params.as_ref().and_then(|p| sample_polar(p, &grid).ok()))
+        .collect();
+    let on_grid = match engine_polars {
+        Some(polars) => {
+            let idx: Vec<u64> = (0..n as u64).collect();
+            let drawn = detect(&config, &grid, a.seed, &idx, polars, &wanted)?;
+            let mut f = figures(&drawn)?;
+            // Not a generator: its distance to the training images says nothing.
+            f.remove("memorisation");
+            Value::Object(f)
+        }
+        // A --real directory without the engine's parameters has no polar images.
+        None => Value::Null,
+    };
     // The baseline: decoded random latents of the linear-Gaussian prior, fitted to the
     // training stream, asked for the same tags and drawn through the same instruments.
     let prior = if a.prior_images > 0 {
@@ -645,6 +665,8 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
             "lattice_engine_images": lattice_engine_n,
         },
         "memorisation": take(&mut diffusion, "memorisation"),
+        "engine_on_grid": on_grid,
+        "engine_on_grid_note": "the held-out images' own polar images on this model's grid, counted through the instruments the samples get: what a perfect denoiser would score",
         "vae_prior": prior,
         "vae_prior_note": "no learnt autoencoder in this design (the polar grid is an exact analytic encoder): the baseline is the linear VAE, probabilistic PCA on the same grid (docs/diffusion.md)",
         "sample_seconds_per_image": r4(sample_seconds),

@@ -1615,6 +1615,10 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         }
     }
     assert_eq!(report["physics"]["nan_or_negative_samples"], 0);
+    // The ceiling of this design: the engine's own polar images, counted like the samples.
+    let ceiling = &report["engine_on_grid"];
+    assert!(ceiling["tag_fidelity_map"].as_f64().is_some(), "{ceiling}");
+    assert_eq!(ceiling["nan_or_negative_samples"], 0, "{ceiling}");
 
     // Fine-tuning through `synthscope serve`: a `generate saxs` set, bare or zipped.
     let set = work.path().join("set");
