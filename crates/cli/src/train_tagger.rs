@@ -108,7 +108,7 @@ impl From<ViewArg> for View {
 }
 
 /// A batch as tensors: images `[b, 1, 256, 256]` (`None` when the samples dropped them),
-/// coefficient views `[b, 1786]`, targets `[b, 15]`.
+/// coefficient views `[b, 2693]`, targets `[b, 15]`.
 pub(crate) struct Batch {
     pub image: Option<Tensor<4>>,
     pub coeff: Tensor<2>,

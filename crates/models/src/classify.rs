@@ -227,7 +227,7 @@ impl Classifier {
 }
 
 /// The tagger's inputs of a batch: images `[b, 1, 256, 256]` and coefficient views
-/// `[b, 1786]`.
+/// `[b, 2693]`.
 fn tagger_tensors(
     batch: &[Inputs<'_>],
     device: &Device,

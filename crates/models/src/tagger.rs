@@ -5,17 +5,19 @@
 //! - image view: `[batch, 1, 256, 256]`, the detector image resampled to 256 × 256 and scaled as
 //!   in the reference work, ln(1 + I) / ln(65 536) clipped to [0, 1], masked pixels 0
 //!   (`imaging::scattering::tagger_input`);
-//! - coefficient view: `[batch, 1786]`, the 880 Fourier–Bessel features of that 256 × 256 input
-//!   around the beam centre (`imaging::scattering::fourier_bessel`) followed by 576 ring
-//!   statistics around it (`imaging::scattering::rings`: radial profile, contrast, coverage,
-//!   angular harmonics), 302 ring features (`imaging::scattering::peaks`: the strongest
-//!   rings' own harmonics, ratios of ring radii, the far profile) and 28 fold scores of the
-//!   strongest rings (how alike a ring is to itself turned by 360°/n). The network reads the 440
-//!   moduli |cₙₘ| (invariant to the pattern's orientation), the ring statistics, the ring
-//!   features and the fold scores; networks trained before November 2026 also read the raw
-//!   (re, im) pairs ([`TaggerConfig::coeff_raw_fb`]), those before December 2026 not the ring
-//!   features ([`TaggerConfig::coeff_peaks`]), tagger-v2 and older not the fold scores
-//!   ([`TaggerConfig::coeff_folds`]).
+//! - coefficient view: `[batch, 2693]` ([`COEFF_FEATURES`]), the 880 Fourier–Bessel features of
+//!   that 256 × 256 input around the beam centre (`imaging::scattering::fourier_bessel`)
+//!   followed by 576 ring statistics around it (`imaging::scattering::rings`: radial profile,
+//!   contrast, coverage, angular harmonics), 302 ring features (`imaging::scattering::peaks`:
+//!   the strongest rings' own harmonics, ratios of ring radii, the far profile), 28 fold scores
+//!   of the strongest rings (how alike a ring is to itself turned by 360°/n) and 907 of the
+//!   outer view (the same statistics in bins wide enough to reach the farthest pixel). The
+//!   network reads the 440 moduli |cₙₘ| (invariant to the pattern's orientation), the ring
+//!   statistics, the ring features and the fold scores; networks trained before November 2026
+//!   also read the raw (re, im) pairs ([`TaggerConfig::coeff_raw_fb`]), those before December
+//!   2026 not the ring features ([`TaggerConfig::coeff_peaks`]), tagger-v2 and older not the
+//!   fold scores ([`TaggerConfig::coeff_folds`]), tagger-v7 and older not the outer view
+//!   ([`TaggerConfig::coeff_outer`]).
 //!
 //! # Outputs
 //! Logits `[batch, 15]` over the tags of `synth::scattering::TRAINING_TAGS`, in that order
@@ -483,7 +485,7 @@ impl Tagger {
     ///
     /// # Shapes
     /// - `image`: `[b, 1, 256, 256]` (ignored by the coefficient view)
-    /// - `coeff`: `[b, 1758]` (ignored by the image view)
+    /// - `coeff`: `[b, 2693]` (ignored by the image view)
     /// - output: `[b, 15]`
     ///
     /// # Panics
@@ -506,7 +508,7 @@ impl Tagger {
 
     /// Tag logits `[b, 15]` from the image branch's embedding (computed earlier by
     /// [`Tagger::image_embedding`], for example once for a frozen branch) and the coefficient
-    /// view `[b, 1758]`.
+    /// view `[b, 2693]`.
     ///
     /// # Panics
     /// If an input a branch needs is `None` (a bug in the caller).
