@@ -1,7 +1,7 @@
 #!/bin/bash
 # tagger-v10 (runs/tagger-v9/plan.txt): tagger-v7's coefficient network widened, fine-tuned on the far-ring mix
 set -e
-cd /work/main
+# run from the repository root, with the data of runs/tagger-v9/plan.txt in data/
 B=synthscope
 D=data
 O=.
