@@ -387,14 +387,14 @@ fn train_tagger_smoke_run_stops_resumes_and_writes_checksummed_weights() {
     ]);
     let work = tempfile::tempdir().expect("dir");
     let model = work.path().join("tagger.bin");
-    let train = |extra: &[&str]| {
+    let train_to = |out: &std::path::Path, extra: &[&str]| {
         let mut args = vec![
             "train",
             "tagger",
             "--data",
             data.path().to_str().expect("utf-8"),
             "--out",
-            model.to_str().expect("utf-8"),
+            out.to_str().expect("utf-8"),
             "--val",
             "2",
             "--batch",
@@ -409,6 +409,7 @@ fn train_tagger_smoke_run_stops_resumes_and_writes_checksummed_weights() {
         args.extend_from_slice(extra);
         run_ok(&args)
     };
+    let train = |extra: &[&str]| train_to(&model, extra);
     // One epoch (the image view), then the rest on --resume.
     let o = train(&["--stop-after-epochs", "1"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("continue with --resume"));
@@ -491,24 +492,7 @@ fn train_tagger_smoke_run_stops_resumes_and_writes_checksummed_weights() {
     // A coefficient-only run keeps no images in memory, and its file evaluates without them.
     let coeff = work.path().join("coeff.bin");
     let coeff_path = coeff.to_str().expect("utf-8");
-    let o = run_ok(&[
-        "train",
-        "tagger",
-        "--data",
-        data.path().to_str().expect("utf-8"),
-        "--out",
-        coeff_path,
-        "--val",
-        "2",
-        "--batch",
-        "2",
-        "--max-steps-per-epoch",
-        "1",
-        "--epochs",
-        "1",
-        "--views",
-        "coeff",
-    ]);
+    let o = train_to(&coeff, &["--views", "coeff"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("the images are not kept"), "{err}");
     let o = run_ok(&[
