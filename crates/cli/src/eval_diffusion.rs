@@ -484,22 +484,19 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
     fn prof(j: &[Judged]) -> Vec<&Vec<f32>> {
         j.iter().map(|x| &x.profile).collect()
     }
-    let real_polars: Vec<(Vec<f32>, &[String])> = real
+    // The held-out images' own polar images on the model's grid (none for a --real image
+    // without the engine's parameters), used for the lattice check, the band loss and the
+    // design's ceiling below.
+    let own_polars: Vec<Option<Vec<f32>>> = real
         .iter()
-        .filter_map(|r| {
-            Some((
-                sample_polar(r.params.as_ref()?, &grid).ok()?,
-                r.tags.as_slice(),
-            ))
-        })
+        .map(|r| r.params.as_ref().and_then(|p| sample_polar(p, &grid).ok()))
         .collect();
-    let (lattice_engine, lattice_engine_n) = lattice_share(
-        &grid,
-        &real_polars
-            .iter()
-            .map(|(p, t)| (p.as_slice(), *t))
-            .collect::<Vec<_>>(),
-    );
+    let real_polars: Vec<(&[f32], &[String])> = own_polars
+        .iter()
+        .zip(&real)
+        .filter_map(|(p, r)| Some((p.as_deref()?, r.tags.as_slice())))
+        .collect();
+    let (lattice_engine, lattice_engine_n) = lattice_share(&grid, &real_polars);
     // What the band of angular harmonics kept while sampling loses of engine images.
     let outside_band_rms = generator.header.chi_harmonics.map(|m| {
         let c = grid.chi_bins;
@@ -565,10 +562,7 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
     // model's grid) counted through the samples' instruments, as a perfect denoiser's samples
     // would be. What separates it from the engine's figures is the grid and the instruments
     // drawn from the tags; what separates the samples from it is the network.
-    let engine_polars: Option<Vec<Vec<f32>>> = real
-        .iter()
-        .map(|r| r.params.as_ref().and_then(|p| sample_polar(p, &grid).ok()))
-        .collect();
+    let engine_polars: Option<Vec<Vec<f32>>> = own_polars.into_iter().collect();
     let on_grid = match engine_polars {
         Some(polars) => {
             let idx: Vec<u64> = (0..n as u64).collect();
