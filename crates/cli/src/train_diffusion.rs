@@ -69,6 +69,17 @@ pub(crate) struct TrainDiffusionArgs {
     /// new rows (the network is the same size) and fine-tuning adapts them.
     #[arg(long, value_name = "Q_MIN", conflicts_with = "resume")]
     log_q: Option<f64>,
+    /// Self-attention at the end of the way up of these levels of the U-Net ("1,2": 0 is the
+    /// full q resolution, 3 the coarsest, which has its own), so that distant rows can agree
+    /// on exact ring positions. With --init the new layers start silent (output projection at
+    /// zero), so training begins from exactly the model given.
+    #[arg(
+        long,
+        value_name = "LEVELS",
+        value_delimiter = ',',
+        conflicts_with = "resume"
+    )]
+    up_attention: Vec<usize>,
     /// Your own detector images (--data without labels.jsonl): pixel pitch in µm (default:
     /// the engine's reference detector scaled to the image's size).
     #[arg(long)]
@@ -158,6 +169,11 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
     }
     if a.q_position {
         generator = generator.with_q_position()?;
+    }
+    if !a.up_attention.is_empty() {
+        generator = generator
+            .with_up_attention(&a.up_attention, &device)
+            .context("--up-attention")?;
     }
     if generator.header.tags != TRAINING_TAGS {
         bail!("the model's tags are not the engine's 15 training tags; train a new model");

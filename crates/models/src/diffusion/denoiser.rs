@@ -69,6 +69,13 @@ pub struct DenoiserConfig {
     /// `Some(true)` has it; `Some(false)` leaves it out, so the network is purely convolutional
     /// and its cost grows linearly with the image (the TEM generator samples up to 1024²).
     pub attention: Option<bool>,
+    /// Levels (0: full resolution) whose way up ends with multi-head self-attention over all
+    /// positions, besides the middle's: where features are finer than the middle's, so distant
+    /// rows can agree on exact positions (a lattice's ring ratios). `None` (files written
+    /// before the field existed) has none. Their output projection starts at zero, so adding
+    /// them to a trained network changes nothing until training moves them
+    /// ([`Denoiser::with_up_attention`]).
+    pub up_attention: Option<Vec<usize>>,
 }
 
 impl crate::weights::Shape for DenoiserConfig {
@@ -136,7 +143,38 @@ impl DenoiserConfig {
                 self.attention_heads
             ));
         }
+        let up = self.up_attention.as_deref().unwrap_or(&[]);
+        for (i, &l) in up.iter().enumerate() {
+            if l >= self.multipliers.len() || up[..i].contains(&l) {
+                return Err(format!(
+                    "attention on the way up at level {l}: levels are 0 to {} and named once",
+                    self.multipliers.len() - 1
+                ));
+            }
+            if !self.width(l).is_multiple_of(self.attention_heads) {
+                return Err(format!(
+                    "{} heads do not divide width {} of level {l}",
+                    self.attention_heads,
+                    self.width(l)
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// One entry per level of the way up, coarsest first (the order of `Denoiser::up`): the
+    /// level's self-attention, output projection at zero, where `up_attention` names it.
+    fn up_attention_layers(&self, device: &Device) -> Vec<Option<Attention>> {
+        let named = self.up_attention.as_deref().unwrap_or(&[]);
+        (0..self.multipliers.len())
+            .rev()
+            .map(|l| {
+                named.contains(&l).then(|| {
+                    Attention::new(self.width(l), self.attention_heads, self.groups, device)
+                        .silent(device)
+                })
+            })
+            .collect()
     }
 
     /// Builds the network with freshly initialised weights on `device`.
@@ -218,6 +256,7 @@ impl DenoiserConfig {
             mid2,
             up,
             upsample,
+            up_attention: self.up_attention_layers(device),
             out_norm: GroupNormConfig::new(self.groups, self.width(0)).init(device),
             output: Conv2dConfig::new([self.width(0), self.channels], kernel(d1))
                 .with_padding(PaddingConfig2d::Same)
@@ -388,6 +427,15 @@ impl Attention {
         let out = self.mha.forward(MhaInput::self_attn(tokens)).context;
         x + out.swap_dims(1, 2).reshape([b, c, h, w])
     }
+
+    /// The same layer with its output projection at zero: it adds nothing until trained.
+    fn silent(mut self, device: &Device) -> Self {
+        let c = self.mha.d_model;
+        self.mha.output = LinearConfig::new(c, c)
+            .with_initializer(Initializer::Zeros)
+            .init(device);
+        self
+    }
 }
 
 /// Doubles height and width (or the height only) by repeating each value (nearest neighbour).
@@ -457,6 +505,9 @@ pub struct Denoiser {
     mid2: ResBlock,
     up: Vec<Vec<ResBlock>>,
     upsample: Vec<Conv2d>,
+    /// Self-attention at the end of each level of the way up (coarsest first), where the
+    /// config's `up_attention` names the level.
+    up_attention: Vec<Option<Attention>>,
     out_norm: GroupNorm,
     output: Conv2d,
     base_width: usize,
@@ -649,9 +700,40 @@ impl Denoiser {
         self.mid2 = self.mid2.no_grad();
         self.up = self.up.no_grad();
         self.upsample = self.upsample.no_grad();
+        self.up_attention = self.up_attention.no_grad();
         self.out_norm = self.out_norm.no_grad();
         self.output = self.output.no_grad();
         self
+    }
+
+    /// The same network with self-attention at the end of the way up of the levels that
+    /// `config` (this network's shape, with `up_attention` set) names. Each new layer's output
+    /// projection is zero, so the output is unchanged until training moves it (a warm start);
+    /// layers the network has already are kept.
+    ///
+    /// # Errors
+    /// When `config` fails [`DenoiserConfig::validate`] or has another number of levels.
+    pub fn with_up_attention(
+        mut self,
+        config: &DenoiserConfig,
+        device: &Device,
+    ) -> Result<Self, String> {
+        config.validate()?;
+        if config.multipliers.len() != self.up.len() {
+            return Err(format!(
+                "the shape has {} levels, the network {}",
+                config.multipliers.len(),
+                self.up.len()
+            ));
+        }
+        let fresh = config.up_attention_layers(device);
+        let kept = std::mem::take(&mut self.up_attention);
+        self.up_attention = fresh
+            .into_iter()
+            .zip(kept.into_iter().chain(std::iter::repeat_with(|| None)))
+            .map(|(new, old)| old.or(new))
+            .collect();
+        Ok(self)
     }
 
     /// Whether the network has a ControlNet-style branch.
@@ -724,6 +806,9 @@ impl Denoiser {
             h = Tensor::cat(vec![h, skip], 1);
             for block in blocks {
                 h = block.forward(h, Some(emb.clone()));
+            }
+            if let Some(Some(attention)) = self.up_attention.get(i) {
+                h = attention.forward(h);
             }
             if let Some(u) = self.upsample.get(i) {
                 h = u.forward(upsample_nearest(h, self.one_dimensional));
@@ -1023,6 +1108,75 @@ mod tests {
         let w = wide.input.weight.val().narrow(1, 2, 3);
         let moved = w.abs().max().into_scalar::<f32>();
         assert!(moved > 1e-3, "the plane weights did not train: {moved}");
+    }
+
+    #[test]
+    fn attention_added_on_the_way_up_starts_silent_then_learns_and_loads() {
+        use burn::optim::{AdamConfig, GradientsParams};
+        let device = Device::flex().autodiff();
+        let net = randomise_output(small(4, 0).init(&device), &device);
+        let x = x_again(&device);
+        let tags = Condition::tags(Tensor::ones([2, 4], &device));
+        let before = values(net.forward(x.clone(), &[0.3], &tags));
+        let config = small(4, 0).with_up_attention(Some(vec![0, 1]));
+        let mut attending = net
+            .with_up_attention(&config, &device)
+            .expect("add attention");
+        assert!(attending.up_attention.iter().all(Option::is_some));
+        // A zero output projection adds exactly zero to the residual stream.
+        assert_eq!(values(attending.forward(x.clone(), &[0.3], &tags)), before);
+        // One step moves the output projection, and then the output.
+        let loss = attending
+            .forward(x.clone(), &[0.3], &tags)
+            .sub_scalar(1.0)
+            .powi_scalar(2)
+            .mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &attending);
+        attending = AdamConfig::new().init().step(1e-2, attending, grads);
+        let moved = values(attending.forward(x.clone(), &[0.3], &tags))
+            .iter()
+            .zip(&before)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(moved > 1e-4, "the new attention did not train: {moved}");
+        // The shape is in the config: a network built from it loads the weights.
+        let rebuilt = crate::weights::load_record(
+            config.init(&device),
+            &crate::weights::record_bytes(&attending).expect("record"),
+        )
+        .expect("a record with attention on the way up loads into its config's network");
+        assert_eq!(
+            values(rebuilt.forward(x.clone(), &[0.3], &tags)),
+            values(attending.forward(x, &[0.3], &tags))
+        );
+    }
+
+    #[test]
+    fn attention_on_the_way_up_names_existing_levels_once() {
+        let two_levels = small(0, 0);
+        assert!(
+            two_levels
+                .clone()
+                .with_up_attention(Some(vec![1]))
+                .validate()
+                .is_ok()
+        );
+        for bad in [vec![2], vec![0, 0]] {
+            let e = two_levels
+                .clone()
+                .with_up_attention(Some(bad.clone()))
+                .validate()
+                .expect_err("refused");
+            assert!(e.contains("levels are 0 to 1"), "{bad:?}: {e}");
+        }
+        // 2 heads do not divide a width of 9.
+        let odd = two_levels
+            .with_base_width(9)
+            .with_groups(1)
+            .with_attention_heads(2)
+            .with_multipliers(vec![1, 2])
+            .with_up_attention(Some(vec![0]));
+        assert!(odd.validate().expect_err("refused").contains("level 0"));
     }
 
     #[test]

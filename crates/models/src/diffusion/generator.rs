@@ -363,6 +363,36 @@ impl Generator {
         Ok(self)
     }
 
+    /// The same generator with self-attention at the end of the way up of `levels` (0: the
+    /// full q resolution), output projections at zero, so it computes exactly what it did
+    /// before until training moves them (a warm start for `train diffusion --init
+    /// --up-attention`). Levels it attends at already keep their weights.
+    pub fn with_up_attention(
+        mut self,
+        levels: &[usize],
+        device: &Device,
+    ) -> Result<Self, GeneratorError> {
+        let mut named = self
+            .header
+            .denoiser
+            .up_attention
+            .clone()
+            .unwrap_or_default();
+        named.extend_from_slice(levels);
+        named.sort_unstable();
+        named.dedup();
+        let config = DenoiserConfig {
+            up_attention: Some(named),
+            ..self.header.denoiser.clone()
+        };
+        self.denoiser = self
+            .denoiser
+            .with_up_attention(&config, device)
+            .map_err(GeneratorError::Input)?;
+        self.header.denoiser = config;
+        Ok(self)
+    }
+
     /// The tag vector of `names` (each one of the header's tags).
     pub fn tag_vector(&self, names: &[&str]) -> Result<Vec<f32>, GeneratorError> {
         let mut v = vec![0.0; self.header.tags.len()];
@@ -637,6 +667,34 @@ mod tests {
         assert_eq!(all.chi_harmonics, None);
         // Noise in every χ bin unless the file says otherwise.
         assert_eq!(old.noise_harmonics, None);
+    }
+
+    #[test]
+    fn attention_added_on_the_way_up_is_saved_with_its_level_and_changes_nothing_yet() {
+        let device = Device::flex();
+        let g = small(&device);
+        let x = crate::diffusion::sampler::batch_noise(&[3], [8, 16, 1], &device);
+        let condition = g
+            .header
+            .condition(Tensor::ones([1, 3], &device), Tensor::ones([1, 1], &device));
+        let before = g.denoiser.forward(x.clone(), &[0.4], &condition);
+        let g = g
+            .with_up_attention(&[0], &device)
+            .expect("attention at level 0");
+        // Naming a level twice keeps one layer.
+        let g = g.with_up_attention(&[0], &device).expect("again");
+        assert_eq!(g.header.denoiser.up_attention, Some(vec![0]));
+        let after = g.denoiser.forward(x.clone(), &[0.4], &condition);
+        assert_eq!(after.into_data(), before.clone().into_data());
+        let back = Generator::from_bytes(&g.to_bytes().expect("bytes"), &device).expect("read");
+        assert_eq!(back.header.denoiser.up_attention, Some(vec![0]));
+        let reread = back.denoiser.forward(x, &[0.4], &condition);
+        assert_eq!(reread.into_data(), before.into_data());
+        let e = small(&device)
+            .with_up_attention(&[2], &device)
+            .err()
+            .expect("a level the network does not have");
+        assert!(e.to_string().contains("levels are 0 to 1"), "{e}");
     }
 
     #[test]
