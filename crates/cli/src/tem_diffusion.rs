@@ -34,7 +34,7 @@ use crate::device::device;
 use crate::ema::Ema;
 use crate::segment::predict_boundaries;
 use crate::stages::{Progress, RunArgs};
-use crate::train_diffusion::{DenoiserStage, DenoisingTask, loss_value, noise_draws};
+use crate::train_diffusion::{AverageArgs, DenoiserStage, DenoisingTask, loss_value, noise_draws};
 use crate::training::{Checkpoint, SourceArgs, split_validation};
 
 /// One training pair: a micrograph and the boundary mask it was drawn for.
@@ -154,9 +154,8 @@ pub(crate) struct TrainTemDiffusionArgs {
     /// Start from this TEM generator and fine-tune it (its architecture).
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
-    /// Decay per step of the weights' moving average (the shipped weights).
-    #[arg(long, default_value_t = 0.999)]
-    ema: f64,
+    #[command(flatten)]
+    average: AverageArgs,
     /// Side of the square training patches, pixels (a multiple of 4, at most the images'
     /// smaller side).
     #[arg(long, default_value_t = 64)]
@@ -184,9 +183,7 @@ pub(crate) struct TrainTemDiffusionArgs {
 
 pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
     let (src, run) = (&a.source, &a.run);
-    if !(0.0..1.0).contains(&a.ema) {
-        bail!("--ema must be in [0, 1) (0.999 averages over about 1000 steps)");
-    }
+    a.average.check()?;
     let device = device(run.device)?.autodiff();
     device.seed(src.seed);
     let started = Instant::now();
@@ -279,7 +276,7 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
             schedule.epochs,
             schedule.steps_per_epoch,
             run.lr,
-            a.ema,
+            a.average.ema,
         );
         if generator.header.deterministic {
             generator.header.trained += ", deterministic regressor (L1)";
@@ -295,8 +292,8 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
         }
     }
     let ema = match ema_net {
-        Some(net) => Ema::new(&net.denoiser, a.ema, progress.step as u64),
-        None => Ema::new(&generator.denoiser, a.ema, 0),
+        Some(net) => Ema::new(&net.denoiser, a.average.ema, progress.step as u64),
+        None => Ema::new(&generator.denoiser, a.average.ema, 0),
     };
     let task = TemTask {
         train: &train,
@@ -308,7 +305,7 @@ pub(crate) fn train(a: &TrainTemDiffusionArgs) -> Result<()> {
         generator: &generator,
     };
     // Only a ControlNet-style branch trains when there is one; its base stays as it was.
-    DenoiserStage::new(task, ema, &run.out).train_and_ship(
+    DenoiserStage::new(task, ema, &run.out, &a.average).train_and_ship(
         generator.denoiser.clone().freeze_base(),
         &schedule,
         &mut ckpt,

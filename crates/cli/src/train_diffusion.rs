@@ -43,9 +43,8 @@ pub(crate) struct TrainDiffusionArgs {
     /// Start from this diffusion model (its architecture and grid) and fine-tune it.
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
-    /// Decay per step of the weights' moving average (the shipped weights).
-    #[arg(long, default_value_t = 0.999)]
-    ema: f64,
+    #[command(flatten)]
+    average: AverageArgs,
     /// Share of training images shown without their tags (what classifier-free guidance
     /// contrasts with).
     #[arg(long, default_value_t = 0.1)]
@@ -110,9 +109,7 @@ enum Source {
 
 pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
     let (src, run) = (&a.source, &a.run);
-    if !(0.0..1.0).contains(&a.ema) {
-        bail!("--ema must be in [0, 1) (0.999 averages over about 1000 steps)");
-    }
+    a.average.check()?;
     if !(0.0..1.0).contains(&a.tag_dropout) {
         bail!("--tag-dropout must be in [0, 1)");
     }
@@ -269,7 +266,7 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
             schedule.epochs,
             schedule.steps_per_epoch,
             run.lr,
-            a.ema,
+            a.average.ema,
             a.tag_dropout
         );
         if let Some(m) = generator.header.noise_harmonics {
@@ -285,10 +282,14 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
                 l.q_min_inv_angstrom, l.q_max_inv_angstrom
             );
         }
+        if let Some(levels) = &generator.header.denoiser.up_attention {
+            generator.header.trained +=
+                &format!(", self-attention on the way up at levels {levels:?}");
+        }
     }
     let ema = match ema_net {
-        Some(net) => Ema::new(&net.denoiser, a.ema, progress.step as u64),
-        None => Ema::new(&generator.denoiser, a.ema, 0),
+        Some(net) => Ema::new(&net.denoiser, a.average.ema, progress.step as u64),
+        None => Ema::new(&generator.denoiser, a.average.ema, 0),
     };
     let task = ScatteringTask {
         source,
@@ -300,7 +301,7 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         device: &device,
         generator: &generator,
     };
-    let stage = DenoiserStage::new(task, ema, &run.out);
+    let stage = DenoiserStage::new(task, ema, &run.out, &a.average);
     stage.train_and_ship(
         generator.denoiser.clone(),
         &schedule,
@@ -449,6 +450,27 @@ pub(crate) fn noise_draws(b: usize, rng: &mut ChaCha8Rng) -> (Vec<f32>, Vec<u64>
     (times, seeds)
 }
 
+/// The weights' moving average of a diffusion trainer (what ships).
+#[derive(Debug, Args)]
+pub(crate) struct AverageArgs {
+    /// Decay per step of the weights' moving average (the shipped weights).
+    #[arg(long, default_value_t = 0.999)]
+    pub ema: f64,
+    /// Keep every epoch's average as a model file, `<out>.ckpt/ema-step<N>.bin` (N: steps
+    /// done), beside the latest in `ema.bin`, to evaluate epochs after the run.
+    #[arg(long)]
+    pub keep_averages: bool,
+}
+
+impl AverageArgs {
+    pub(crate) fn check(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.ema) {
+            bail!("--ema must be in [0, 1) (0.999 averages over about 1000 steps)");
+        }
+        Ok(())
+    }
+}
+
 /// What one diffusion trainer's data gives [`DenoiserStage`] (the scattering generator's
 /// polar images, the TEM generator's patches): the loss of a step's batch, the validation
 /// loss, and the model file of a network.
@@ -474,14 +496,17 @@ pub(crate) struct DenoiserStage<T> {
     /// `<out>.ckpt/ema.bin`: the latest average as a model file, so any epoch can be sampled
     /// and evaluated (and picked) while training goes on.
     ema_path: PathBuf,
+    /// Also keep each epoch's average beside `ema_path` (`--keep-averages`).
+    keep_averages: bool,
 }
 
 impl<T: DenoisingTask> DenoiserStage<T> {
-    pub(crate) fn new(task: T, ema: Ema<Denoiser>, out: &Path) -> Self {
+    pub(crate) fn new(task: T, ema: Ema<Denoiser>, out: &Path, average: &AverageArgs) -> Self {
         Self {
             task,
             ema,
             ema_path: crate::checksum::with_suffix(out, ".ckpt").join("ema.bin"),
+            keep_averages: average.keep_averages,
         }
     }
 
@@ -542,6 +567,12 @@ impl<T: DenoisingTask> Stages<Denoiser> for DenoiserStage<T> {
         let note = format!("; the weights' average after step {}", self.ema.updates);
         let ema = self.task.model_file(self.ema.net.clone(), &note)?;
         crate::training::write_atomic(&self.ema_path, &ema)?;
+        if self.keep_averages {
+            let kept = self
+                .ema_path
+                .with_file_name(format!("ema-step{:06}.bin", self.ema.updates));
+            crate::training::write_atomic(&kept, &ema)?;
+        }
         Ok(crate::ema::join_checkpoint(&live, &ema))
     }
 }

@@ -1266,7 +1266,7 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         args.extend_from_slice(extra);
         run_ok(&args)
     };
-    let o = train(&["--stop-after-epochs", "1"]);
+    let o = train(&["--stop-after-epochs", "1", "--keep-averages"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("continue with --resume"));
     assert!(
         !model.exists(),
@@ -1274,9 +1274,19 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
     );
     let ema = work.path().join("diffusion.bin.ckpt/ema.bin");
     assert!(ema.exists(), "each epoch leaves its averaged weights");
-    let o = train(&["--resume"]);
+    let o = train(&["--resume", "--keep-averages"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("resuming at epoch 1"));
     assert!(model.exists() && work.path().join("diffusion.bin.sha256").exists());
+    // --keep-averages: each epoch's average (2 steps of 4 images each) beside the latest.
+    let kept = |step: &str| {
+        std::fs::read(
+            work.path()
+                .join(format!("diffusion.bin.ckpt/ema-step{step}.bin")),
+        )
+        .expect("kept average")
+    };
+    assert_ne!(kept("000002"), kept("000004"));
+    assert_eq!(kept("000004"), std::fs::read(&ema).expect("latest average"));
     let log =
         std::fs::read_to_string(work.path().join("diffusion.bin.ckpt/log.jsonl")).expect("log");
     let epochs: Vec<serde_json::Value> = log
@@ -1497,7 +1507,21 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         assert!(!o.status.success() && err.contains("--log-q"), "{err}");
         assert!(err.contains("below the grid's q_max"), "{err}");
     }
-    let o = fine_tune(&["--noise-harmonics", "2", "--q-position", "--log-q", "0.003"]);
+    let o = fine_tune(&["--up-attention", "0,7"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--up-attention") && err.contains("levels are 0 to"),
+        "{err}"
+    );
+    let o = fine_tune(&[
+        "--noise-harmonics",
+        "2",
+        "--q-position",
+        "--log-q",
+        "0.003",
+        "--up-attention",
+        "0",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
@@ -1513,6 +1537,8 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
             && header.contains("reading q positions")
             && header.contains("\"q_exponent\":0.0")
             && header.contains("rows uniform in ln q from 0.003")
+            && header.contains("\"up_attention\":[0]")
+            && header.contains("self-attention on the way up at levels [0]")
             && header.contains("your own, tagged"),
         "{header}"
     );
