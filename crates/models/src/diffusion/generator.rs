@@ -690,10 +690,9 @@ mod tests {
         assert_eq!(back.header.denoiser.up_attention, Some(vec![0]));
         let reread = back.denoiser.forward(x, &[0.4], &condition);
         assert_eq!(reread.into_data(), before.into_data());
-        let e = small(&device)
-            .with_up_attention(&[2], &device)
-            .err()
-            .expect("a level the network does not have");
+        let Err(e) = small(&device).with_up_attention(&[2], &device) else {
+            panic!("a level the network does not have was accepted");
+        };
         assert!(e.to_string().contains("levels are 0 to 1"), "{e}");
     }
 
