@@ -197,7 +197,7 @@ pub struct DiffusedHeader {
 
 /// The model version of the shipped classifiers, as predictions are stored under it:
 /// `weights::TAGGER.name + "+" + weights::REALISM.name` (the loop e2e test checks it).
-pub const SHIPPED_MODEL: &str = "tagger-v7+realism-v2";
+pub const SHIPPED_MODEL: &str = "tagger-v12+realism-v2";
 
 /// The realism ensemble the worker now classifies with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -37,9 +37,9 @@ pub const GRAIN: Shipped = Shipped {
 
 /// The scattering taggers (image, coefficient and joint views).
 pub const TAGGER: Shipped = Shipped {
-    name: "tagger-v7",
-    url: "public/models/tagger-v7.bin",
-    sha256_line: include_str!("../public/models/tagger-v7.bin.sha256"),
+    name: "tagger-v12",
+    url: "public/models/tagger-v12.bin",
+    sha256_line: include_str!("../public/models/tagger-v12.bin.sha256"),
 };
 
 /// The realism ensemble.

@@ -112,7 +112,7 @@ test('a human-in-the-loop round: predict, latent view, box labelling, fine-tune,
     await page.click('#nav-dataset');
     await page.waitForSelector('#model-select');
     const shipped = await page.getAttribute('#active-model', 'data-version');
-    assert.equal(shipped, 'tagger-v7+realism-v2');
+    assert.equal(shipped, 'tagger-v12+realism-v2');
     await page.click('#repredict');
     await predicted(page, shipped);
     await page.waitForFunction((n) => +document.querySelector('#latent-plot').dataset.points === n, COUNT, { timeout: 60_000 });
@@ -187,7 +187,7 @@ test('a human-in-the-loop round: predict, latent view, box labelling, fine-tune,
 
     // The new weights: imported, active, every image predicted again, a second round scored.
     const sha = createHash('sha256').update(fs.readFileSync(r2)).digest('hex');
-    const version = `tagger-v7+r2-${sha.slice(0, 8)}`;
+    const version = `tagger-v12+r2-${sha.slice(0, 8)}`;
     await page.setInputFiles('#import-weights', r2);
     await page.waitForFunction((v) => document.querySelector('#active-model')?.dataset.version === v, version, { timeout: 60_000 });
     await predicted(page, version);
@@ -227,7 +227,7 @@ test('a human-in-the-loop round: predict, latent view, box labelling, fine-tune,
       });
       await page.fill('#companion-url', url);
       await page.click('#companion-train');
-      await page.waitForFunction(() => (document.querySelector('#active-model')?.dataset.version ?? '').startsWith('tagger-v7+realism-r2-'), null, { timeout: 300_000 });
+      await page.waitForFunction(() => (document.querySelector('#active-model')?.dataset.version ?? '').startsWith('tagger-v12+realism-r2-'), null, { timeout: 300_000 });
       const third = await page.getAttribute('#active-model', 'data-version');
       await predicted(page, third);
       assert.deepEqual((await rounds(page)).map((r) => r.model), [shipped, version, third]);

@@ -16,9 +16,9 @@ const GRAIN_V1: &[u8] = include_bytes!("../../../public/models/grain-v1.bin");
 /// Its `sha256sum` line.
 const GRAIN_V1_SHA256: &str = include_str!("../../../public/models/grain-v1.bin.sha256");
 
-/// `public/models/tagger-v7.bin` and its `sha256sum` line.
-const TAGGER_V7: &[u8] = include_bytes!("../../../public/models/tagger-v7.bin");
-const TAGGER_V7_SHA256: &str = include_str!("../../../public/models/tagger-v7.bin.sha256");
+/// `public/models/tagger-v12.bin` and its `sha256sum` line.
+const TAGGER_V12: &[u8] = include_bytes!("../../../public/models/tagger-v12.bin");
+const TAGGER_V12_SHA256: &str = include_str!("../../../public/models/tagger-v12.bin.sha256");
 /// `public/models/realism-v2.bin` and its `sha256sum` line.
 const REALISM_V2: &[u8] = include_bytes!("../../../public/models/realism-v2.bin");
 const REALISM_V2_SHA256: &str = include_str!("../../../public/models/realism-v2.bin.sha256");
@@ -67,9 +67,9 @@ pub(crate) const GRAIN: Shipped = Shipped {
 
 /// The shipped taggers.
 pub(crate) const TAGGER: Shipped = Shipped {
-    bytes: TAGGER_V7,
-    name: "shipped:tagger-v7.bin",
-    sha256_line: TAGGER_V7_SHA256,
+    bytes: TAGGER_V12,
+    name: "shipped:tagger-v12.bin",
+    sha256_line: TAGGER_V12_SHA256,
 };
 
 /// The shipped realism ensemble.

@@ -1525,7 +1525,7 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
-        err.contains("5 of your images are described by shipped:tagger-v7.bin's tags")
+        err.contains("5 of your images are described by shipped:tagger-v12.bin's tags")
             && err.contains("pseudo-descriptions"),
         "{err}"
     );
