@@ -550,8 +550,11 @@ async fn diffuse(
     config.validate().map_err(|e| e.to_string())?;
     let indices: Vec<u64> = (r.first_index..r.first_index + r.count as u64).collect();
     let seeds: Vec<u64> = indices.iter().map(|&i| noise_seed(r.seed, i)).collect();
+    // The lattice-series planes of a model that reads them (first peaks drawn from the model's
+    // training distribution, as `synthscope sample diffusion` draws them).
+    let series = g.series_planes(&vec![r.tags.clone(); r.count], r.seed, &indices);
     let model = g
-        .guided(&vec![tags; r.count], settings.guidance, device)
+        .guided(&vec![tags; r.count], &series, settings.guidance, device)
         .map_err(|e| e.to_string())?;
     let mut sampler = g
         .sampler(&settings, &seeds, device)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tagger-v12 (runs/tagger-v11/plan.txt); resume: add --resume to the coefficient command (drop --init)
+# tagger-v12 (runs/tagger-v11/plan.txt; shipped as public/models/tagger-v12.bin); resume: add --resume to the coefficient command (drop --init)
 set -e
 # run from the repository root
 B=synthscope

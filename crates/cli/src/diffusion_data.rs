@@ -2,16 +2,19 @@
 //! the generator's polar grid (`synth::scattering::sample_polar`, exact, no instrument) with
 //! the 15 tags of the detector image it was drawn for.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use imaging::detector::{FileGeometry, Geometry, REFERENCE_PIXEL_SIZE_UM, REFERENCE_SIZE_PX};
 use imaging::scattering::polar::PolarGrid;
 use imaging::scattering::{FourierBessel, Prepared, prepare};
+use models::diffusion::generator::LatticeSeries;
 use models::tagger::TAG_COUNT;
 use rayon::prelude::*;
 use synth::scattering::{
-    SaxsConfig, SaxsParams, TRAINING_TAGS, Truth, render, sample_params, sample_polar,
+    LatticeKind, SERIES_REFLECTIONS, SaxsConfig, SaxsParams, TRAINING_TAGS, Truth, reflections,
+    render, sample_params, sample_polar, tagged_lattices,
 };
 
 use crate::saxs_data::tag_vector;
@@ -23,6 +26,18 @@ pub(crate) struct PolarSample {
     pub polar: Vec<f32>,
     /// 1 for each tag of `TRAINING_TAGS` present in the detector image, else 0.
     pub tags: [f32; TAG_COUNT],
+    /// The tagged lattices and their first peaks q₁ (Å⁻¹): what the lattice-series plane
+    /// marks (`synth::scattering::tagged_lattices`; none for a scientist's own images, whose
+    /// lattices are not known).
+    pub lattices: Vec<(LatticeKind, f64)>,
+}
+
+impl PolarSample {
+    /// The lattice-series plane of this image on `grid` (`q_bins` values) as `series` marks it.
+    pub(crate) fn series_plane(&self, series: &LatticeSeries, grid: &PolarGrid) -> Vec<f32> {
+        let lattices: Vec<(&str, f64)> = self.lattices.iter().map(|&(k, q)| (k.tag(), q)).collect();
+        series.plane(grid, &lattices)
+    }
 }
 
 /// Image `index` of engine batch `seed`: rendered for its tags (they are judged on the detector
@@ -40,6 +55,7 @@ pub(crate) fn engine_sample(
     Ok(PolarSample {
         polar: sample_polar(&params, grid)?,
         tags: tag_vector(&names)?,
+        lattices: tagged_lattices(&params, &names),
     })
 }
 
@@ -55,6 +71,66 @@ pub(crate) fn engine_samples(
         .into_par_iter()
         .map(|i| engine_sample(config, grid, seed, i))
         .collect()
+}
+
+/// What a generator reading the lattice series learns of lattices from `samples`: each
+/// engine lattice's first [`SERIES_REFLECTIONS`] reflections and the first peaks q₁ (Å⁻¹) of
+/// the tagged lattices, per lattice tag (sampling draws requested lattices from them).
+pub(crate) fn lattice_series<'a>(
+    samples: impl IntoIterator<Item = &'a PolarSample>,
+) -> Result<LatticeSeries> {
+    let mut peaks: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for s in samples {
+        for &(kind, q1) in &s.lattices {
+            peaks.entry(kind.tag()).or_default().push(q1);
+        }
+    }
+    let lattices: Vec<(&str, Vec<f64>, Vec<f64>)> = LatticeKind::ALL
+        .iter()
+        .map(|&k| {
+            let ratios = reflections(k, SERIES_REFLECTIONS)
+                .iter()
+                .map(|r| r.ratio)
+                .collect();
+            (k.tag(), ratios, peaks.remove(k.tag()).unwrap_or_default())
+        })
+        .collect();
+    Ok(LatticeSeries::new(&lattices)?)
+}
+
+/// [`lattice_series`] of `count` engine images of batch `seed`, without their polar images
+/// (the tags need the rendered detector image, the peaks only the parameters).
+pub(crate) fn engine_lattice_series(
+    config: &SaxsConfig,
+    seed: u64,
+    count: usize,
+) -> Result<LatticeSeries> {
+    let lattices: Vec<Vec<(LatticeKind, f64)>> = (0..count as u64)
+        .into_par_iter()
+        .map(|i| {
+            let params = sample_params(config, seed, i)?;
+            if !params
+                .components
+                .iter()
+                .any(|c| matches!(c, synth::scattering::Component::Lattice { .. }))
+            {
+                return Ok(Vec::new());
+            }
+            let image = render(&params)?;
+            let truth = Truth::of(&params, &image);
+            let names: Vec<&str> = truth.tags.iter().map(String::as_str).collect();
+            Ok(tagged_lattices(&params, &names))
+        })
+        .collect::<Result<_>>()?;
+    let samples: Vec<PolarSample> = lattices
+        .into_iter()
+        .map(|lattices| PolarSample {
+            polar: Vec::new(),
+            tags: [0.0; TAG_COUNT],
+            lattices,
+        })
+        .collect();
+    lattice_series(&samples)
 }
 
 /// The set-up of a scientist's own detector images (`train diffusion --data` on a directory
@@ -203,6 +279,7 @@ pub(crate) fn load_own_images(
             samples.push(PolarSample {
                 polar: polar.clone(),
                 tags,
+                lattices: Vec::new(),
             });
         }
     }
@@ -256,9 +333,16 @@ pub(crate) fn load_dir(
         .par_iter()
         .map(|(n, v)| {
             let (params, tags) = parse_line(*n, v)?;
+            let names: Vec<&str> = TRAINING_TAGS
+                .iter()
+                .zip(tags)
+                .filter(|&(_, t)| t > 0.0)
+                .map(|(n, _)| *n)
+                .collect();
             Ok(PolarSample {
                 polar: sample_polar(&params, grid)?,
                 tags,
+                lattices: tagged_lattices(&params, &names),
             })
         })
         .collect()

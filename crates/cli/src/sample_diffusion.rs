@@ -127,13 +127,17 @@ impl Draw<'_> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let seeds: Vec<u64> = indices.iter().map(|&i| noise_seed(self.seed, i)).collect();
-        let polars =
-            block_on(
-                self.generator
-                    .sample(&self.settings, &vectors, &seeds, device, |_, _| true),
-            )?
-            .context("sampling stopped early")?;
         let grid = self.generator.header.layout;
+        let series = self.generator.series_planes(tags, self.seed, indices);
+        let polars = block_on(self.generator.sample(
+            &self.settings,
+            &vectors,
+            &series,
+            &seeds,
+            device,
+            |_, _| true,
+        ))?
+        .context("sampling stopped early")?;
         detect(&self.config, &grid, self.seed, indices, polars, tags)
     }
 }
@@ -389,7 +393,11 @@ mod tests {
         let polars: Vec<&[f32]> = samples.iter().map(|s| s.polar.as_slice()).collect();
         let tags: Vec<Vec<f32>> = samples.iter().map(|s| s.tags.to_vec()).collect();
         let x0 = models::diffusion::generator::polar_tensor(&polars, &l, &device);
-        let model = g.guided(&tags, 1.0, &device).expect("guided");
+        let series: Vec<Vec<f32>> = match g.header.lattice_series {
+            Some(ref series) => samples.iter().map(|s| s.series_plane(series, &l)).collect(),
+            None => Vec::new(),
+        };
+        let model = g.guided(&tags, &series, 1.0, &device).expect("guided");
         for t in [0.05f32, 0.1, 0.3, 0.5, 0.7, 0.9] {
             let lv = NoiseLevel::at(t);
             let noise: Vec<f32> = (0..8).flat_map(|i| noise_field(l.len(), 99 + i)).collect();
@@ -419,7 +427,7 @@ mod tests {
                 guidance: 1.0,
             };
             let seeds: Vec<u64> = (0..8).collect();
-            let out = block_on(g.sample(&s, &tags, &seeds, &device, |_, _| true))
+            let out = block_on(g.sample(&s, &tags, &series, &seeds, &device, |_, _| true))
                 .expect("sample")
                 .expect("done");
             let r: f64 = out.iter().map(|p| rough(p)).sum::<f64>() / 8.0;

@@ -33,6 +33,8 @@ use crate::training::{Checkpoint, SourceArgs, split_validation, write_weights};
 
 /// Engine batch of the validation images of a `--generate` run: its own stream, never trained on.
 const VALIDATION_STREAM: u64 = 0x5641_4C49_4441_5445;
+/// The engine stream the first peaks of `--lattice-series` come from (seed ^ this).
+const FIRST_PEAK_STREAM: u64 = 0x4649_5253_5450_4B53;
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainDiffusionArgs {
@@ -62,6 +64,16 @@ pub(crate) struct TrainDiffusionArgs {
     /// exactly the model given.
     #[arg(long, conflicts_with = "resume")]
     q_position: bool,
+    /// The network reads a lattice-series plane: where the reflections of each tagged lattice
+    /// lie (q₁ times the lattice's ratios), so that it draws rings at a lattice's spacings
+    /// instead of finding them from the tag alone; sampling draws q₁ from the first peaks of
+    /// the training images, kept in the file. With --init the plane starts with zero weights.
+    #[arg(long, conflicts_with = "resume")]
+    lattice_series: bool,
+    /// With --lattice-series and --generate: engine images of a stream of their own that the
+    /// first peaks are taken from (their lattices that are tagged).
+    #[arg(long, default_value_t = 8000, value_name = "N")]
+    first_peak_images: usize,
     /// Rows uniform in ln q from this q (Å⁻¹) to the grid's q_max instead of uniform in √q, so
     /// that a ratio of q (a lattice's ring spacing) is the same number of rows everywhere and
     /// the convolutions see one pattern per lattice. With --init the weights carry over to the
@@ -177,7 +189,7 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
     }
     let grid = generator.header.layout;
     let config = stages::generated_saxs();
-    let (source, val, per_epoch, described) = match (&src.data, src.generate) {
+    let (source, val, per_epoch, mut described) = match (&src.data, src.generate) {
         (Some(dir), _) => {
             let own = !dir.join("labels.jsonl").exists();
             let samples = if own {
@@ -243,6 +255,36 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         }
         (None, None) => bail!("give --data DIR or --generate N"),
     };
+    if a.lattice_series {
+        // The first peaks sampling will draw from: the fixed set's own, or a separate stream
+        // of the engine's.
+        let series = match &source {
+            Source::Fixed(train) => diffusion_data::lattice_series(train)?,
+            Source::Stream { config, seed } => diffusion_data::engine_lattice_series(
+                config,
+                seed ^ FIRST_PEAK_STREAM,
+                a.first_peak_images,
+            )?,
+        };
+        if series.lattices.is_empty() {
+            bail!(
+                "--lattice-series: no training image has a tagged lattice; train on engine \
+                 images (--generate) or a `generate saxs` directory with lattices"
+            );
+        }
+        let counts: Vec<String> = series
+            .lattices
+            .iter()
+            .map(|(t, s)| format!("{t} {}", s.images))
+            .collect();
+        generator = generator
+            .with_lattice_series(series)
+            .context("--lattice-series")?;
+        described += &format!(
+            " (lattice-series plane; first peaks from {} training images)",
+            counts.join(", ")
+        );
+    }
     eprintln!(
         "diffusion training on {described}; {} validation images, prepared in {:.1} s",
         val.len(),
@@ -274,6 +316,9 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         }
         if generator.header.q_position {
             generator.header.trained += ", reading q positions";
+        }
+        if generator.header.lattice_series.is_some() {
+            generator.header.trained += ", reading the lattice series";
         }
         let l = generator.header.layout;
         if l.q_exponent == 0.0 {
@@ -351,9 +396,18 @@ pub(crate) fn time_training_steps(
     for run in 0..=runs {
         let started = Instant::now();
         let seeds: Vec<u64> = (0..batch as u64).map(|i| (run as u64) << 32 | i).collect();
+        // No series planes: zeros when the network reads them (the cost is the same).
         let loss = loss_on(
-            &net, header, &polars, &tags, &times, &seeds, &dropped, device,
-        );
+            &net,
+            header,
+            &polars,
+            &[],
+            &tags,
+            &times,
+            &seeds,
+            &dropped,
+            device,
+        )?;
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         net = optim.step(1e-5, net, grads);
         // Reading the loss waits for the step's work on a device that queues it.
@@ -365,19 +419,22 @@ pub(crate) fn time_training_steps(
     Ok(seconds)
 }
 
-/// The denoising loss of `net` on `samples`, each noised at `times[i]` with noise of seed
-/// `noise_seeds[i]`, its tags withheld where `dropped[i]`.
+/// The denoising loss of `net` on `polars` (with their lattice-series planes when the network
+/// reads them), each noised at `times[i]` with noise of seed `noise_seeds[i]`, its tags
+/// withheld where `dropped[i]` (the planes are kept: like the q position, they say where, not
+/// what).
 #[allow(clippy::too_many_arguments)]
 fn loss_on(
     net: &Denoiser,
     header: &GeneratorHeader,
     polars: &[Vec<f32>],
+    series: &[Vec<f32>],
     tags: &[[f32; TAG_COUNT]],
     times: &[f32],
     noise_seeds: &[u64],
     dropped: &[bool],
     device: &Device,
-) -> Tensor<1> {
+) -> Result<Tensor<1>> {
     let layout = &header.layout;
     let b = polars.len();
     let refs: Vec<&[f32]> = polars.iter().map(Vec::as_slice).collect();
@@ -408,8 +465,16 @@ fn loss_on(
     let condition = header.condition(
         Tensor::from_data(TensorData::new(tag_values, [b, TAG_COUNT]), device),
         Tensor::from_data(TensorData::new(given, [b, 1]), device),
-    );
-    denoising_loss(net, header.prediction, x0, noise, times, &condition)
+        series,
+    )?;
+    Ok(denoising_loss(
+        net,
+        header.prediction,
+        x0,
+        noise,
+        times,
+        &condition,
+    ))
 }
 
 /// An epoch's validation of a diffusion trainer: the averaged weights' loss (all, t < ½,
@@ -590,6 +655,18 @@ struct ScatteringTask<'a> {
 }
 
 impl ScatteringTask<'_> {
+    /// The lattice-series planes of `samples` when the network reads them (none otherwise).
+    fn series(&self, samples: &[PolarSample]) -> Vec<Vec<f32>> {
+        let header = &self.generator.header;
+        let Some(series) = &header.lattice_series else {
+            return Vec::new();
+        };
+        samples
+            .iter()
+            .map(|s| s.series_plane(series, &header.layout))
+            .collect()
+    }
+
     /// The batch of `step`: fresh engine images or a random draw of the fixed set.
     fn batch(&self, step: usize, rng: &mut ChaCha8Rng) -> Result<Vec<PolarSample>> {
         let b = self.batch_size;
@@ -618,16 +695,18 @@ impl DenoisingTask for ScatteringTask<'_> {
         // One image at a time so the loss splits by noise level.
         for (i, sample) in self.val.iter().enumerate() {
             let t = (i as f32 + 0.5) / n as f32;
+            let series = self.series(std::slice::from_ref(sample));
             let l = loss_on(
                 net,
                 header,
                 std::slice::from_ref(&sample.polar),
+                &series,
                 &[sample.tags],
                 &[t],
                 &[(i as u64 + 1) << 20],
                 &[false],
                 &device,
-            );
+            )?;
             let v = loss_value(l)?;
             sum += v;
             if t < 0.5 {
@@ -663,16 +742,17 @@ impl DenoisingTask for ScatteringTask<'_> {
         let tags: Vec<[f32; TAG_COUNT]> = batch.iter().map(|s| s.tags).collect();
         let (times, seeds) = noise_draws(b, &mut rng);
         let dropped: Vec<bool> = (0..b).map(|_| rng.random_bool(self.tag_dropout)).collect();
-        Ok(loss_on(
+        loss_on(
             net,
             &self.generator.header,
             &polars,
+            &self.series(&batch),
             &tags,
             &times,
             &seeds,
             &dropped,
             self.device,
-        ))
+        )
     }
 
     fn model_file(&self, net: Denoiser, note: &str) -> Result<Vec<u8>> {

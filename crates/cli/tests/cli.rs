@@ -1555,6 +1555,65 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         work.path().join("own-samples").to_str().expect("utf-8"),
     ]);
 
+    // The lattice-series plane: first peaks from engine images of their own stream, kept in
+    // the file with each lattice's reflections; requests for a lattice sample with it. Own
+    // images have no known lattices: a clear error.
+    let series = work.path().join("series.bin");
+    let series_s = series.to_str().expect("utf-8");
+    let o = run_ok(&[
+        "train",
+        "diffusion",
+        "--init",
+        model_s,
+        "--generate",
+        "4",
+        "--batch",
+        "2",
+        "--epochs",
+        "1",
+        "--val",
+        "2",
+        "--lattice-series",
+        "--first-peak-images",
+        "400",
+        "--out",
+        series_s,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("lattice-series plane; first peaks from BCC "),
+        "{err}"
+    );
+    let bytes = std::fs::read(&series).expect("weights");
+    let header = String::from_utf8_lossy(&bytes[..8192.min(bytes.len())]).to_string();
+    assert!(
+        header.contains("\"lattice_series\":{\"lattices\":{\"BCC\":{\"ratios\":[1.0,1.414")
+            && header.contains("reading the lattice series"),
+        "{header}"
+    );
+    let asked = work.path().join("series-samples");
+    run_ok(&[
+        "sample",
+        "diffusion",
+        "--model",
+        series_s,
+        "--count",
+        "2",
+        "--steps",
+        "2",
+        "--tags",
+        "FCC, ring, higher orders",
+        "--out",
+        asked.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(labels(&asked).len(), 2);
+    let o = fine_tune(&["--lattice-series"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no training image has a tagged lattice"),
+        "{err}"
+    );
+
     // The evaluation prints every figure the model card reports.
     let o = run_ok(&[
         "eval",

@@ -137,7 +137,154 @@ pub struct GeneratorHeader {
     /// no planes.
     #[serde(default)]
     pub q_position: bool,
+    /// The network reads a lattice-series plane ([`LATTICE_SERIES_PLANES`], after the q
+    /// position's): where the reflections of each requested lattice lie
+    /// (`synth::scattering::lattice_series_plane`), with the distribution of first peaks it
+    /// was trained on, from which sampling draws them. `None` (files written before the field
+    /// existed): no plane.
+    #[serde(default)]
+    pub lattice_series: Option<LatticeSeries>,
 }
+
+/// What a generator reading the lattice-series plane knows of lattices: for each lattice tag,
+/// where its reflections lie relative to the first (from the engine's lattices) and the first
+/// peaks q₁ of the training images that carry the tag, from which sampling draws a requested
+/// lattice's. The file carries both, so the browser needs no lattice code of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatticeSeries {
+    /// Per lattice tag.
+    pub lattices: std::collections::BTreeMap<String, SeriesOf>,
+}
+
+/// One lattice's reflections and first-peak distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesOf {
+    /// q_i / q₁ of the reflections the plane marks, increasing from 1.
+    pub ratios: Vec<f64>,
+    /// [`FIRST_PEAK_QUANTILES`] quantiles of q₁ in Å⁻¹ (at 0, 1/(n−1), …, 1) among the
+    /// training images with the tag.
+    pub first_peak_quantiles: Vec<f64>,
+    /// How many training images they were taken from.
+    pub images: usize,
+}
+
+/// Quantiles of the first-peak distribution kept per lattice tag.
+pub const FIRST_PEAK_QUANTILES: usize = 33;
+
+impl LatticeSeries {
+    /// The series of lattices `(tag, reflection ratios, first peaks q₁ in Å⁻¹ of the training
+    /// images with the tag)`; lattices without any first peak are left out.
+    ///
+    /// # Errors
+    /// When a q₁ is not a positive finite number, or ratios do not start at 1 and increase.
+    pub fn new(lattices: &[(&str, Vec<f64>, Vec<f64>)]) -> Result<Self, GeneratorError> {
+        let mut out = std::collections::BTreeMap::new();
+        for (tag, ratios, peaks) in lattices {
+            if let Some(bad) = peaks.iter().find(|q| !(q.is_finite() && **q > 0.0)) {
+                return Err(GeneratorError::Input(format!(
+                    "a first peak of {tag} at {bad} Å⁻¹; it must be a positive number"
+                )));
+            }
+            if ratios.first() != Some(&1.0) || ratios.windows(2).any(|w| w[1] <= w[0]) {
+                return Err(GeneratorError::Input(format!(
+                    "the reflections of {tag} must start at ratio 1 and increase: {ratios:?}"
+                )));
+            }
+            if peaks.is_empty() {
+                continue;
+            }
+            let mut sorted = peaks.clone();
+            sorted.sort_by(f64::total_cmp);
+            let last = (sorted.len() - 1) as f64;
+            let first_peak_quantiles = (0..FIRST_PEAK_QUANTILES)
+                .map(|i| {
+                    let at = last * i as f64 / (FIRST_PEAK_QUANTILES - 1) as f64;
+                    let (lo, frac) = (at.floor() as usize, at - at.floor());
+                    let hi = (lo + 1).min(sorted.len() - 1);
+                    sorted[lo] + frac * (sorted[hi] - sorted[lo])
+                })
+                .collect();
+            out.insert(
+                tag.to_string(),
+                SeriesOf {
+                    ratios: ratios.clone(),
+                    first_peak_quantiles,
+                    images: peaks.len(),
+                },
+            );
+        }
+        Ok(Self { lattices: out })
+    }
+
+    /// The first peak (Å⁻¹) at quantile `u` ∈ [0, 1] of `tag`'s distribution, linear between
+    /// the kept quantiles; `None` for a tag the training data never showed.
+    pub fn first_peak(&self, tag: &str, u: f64) -> Option<f64> {
+        let q = &self.lattices.get(tag)?.first_peak_quantiles;
+        let last = q.len().checked_sub(1)?;
+        let at = u.clamp(0.0, 1.0) * last as f64;
+        let lo = (at.floor() as usize).min(last);
+        let hi = (lo + 1).min(last);
+        Some(q[lo] + (at - lo as f64) * (q[hi] - q[lo]))
+    }
+
+    /// The plane marking `lattices` (tag, q₁ in Å⁻¹) on `grid`: `q_bins` values, a Gaussian of
+    /// σ = 1 row (peak 1) on the row of each reflection q₁ · ratioᵢ, the largest where marks
+    /// meet; 0 where nothing is asked (and for tags it does not know). It tells the network
+    /// *where* a lattice's rings go: their ratios are what a lattice is, and a network that
+    /// sees only the tag has to find them on its own.
+    pub fn plane(&self, grid: &PolarGrid, lattices: &[(&str, f64)]) -> Vec<f32> {
+        let mut plane = vec![0f32; grid.q_bins];
+        for &(tag, q1) in lattices {
+            let Some(series) = self.lattices.get(tag) else {
+                continue;
+            };
+            for ratio in &series.ratios {
+                // Row coordinate of the peak; row j's centre is j + ½.
+                let centre = grid.row_of(q1 * ratio);
+                if !centre.is_finite() || centre < -4.0 || centre > grid.q_bins as f64 + 4.0 {
+                    continue;
+                }
+                for (j, v) in plane.iter_mut().enumerate() {
+                    let d = j as f64 + 0.5 - centre;
+                    if d.abs() <= 4.0 {
+                        *v = v.max(libm::exp(-0.5 * d * d) as f32);
+                    }
+                }
+            }
+        }
+        plane
+    }
+
+    /// The plane that image `index` of batch `seed` asking for `tags` gets: each lattice tag
+    /// among them with a first peak drawn from its distribution, at a quantile that depends
+    /// only on (`seed`, `index`, tag), so the same request gives the same plane wherever it is
+    /// sampled.
+    pub fn requested_plane(
+        &self,
+        grid: &PolarGrid,
+        tags: &[&str],
+        seed: u64,
+        index: u64,
+    ) -> Vec<f32> {
+        let lattices: Vec<(&str, f64)> = self
+            .lattices
+            .keys()
+            .enumerate()
+            .filter(|(_, t)| tags.iter().any(|x| x.trim() == t.as_str()))
+            .filter_map(|(k, t)| {
+                let bits = noise_seed(seed ^ 0x1A77_1CE5_E41E_5000, index ^ ((k as u64) << 48));
+                // The top 53 bits as a uniform number in [0, 1).
+                let u = (bits >> 11) as f64 / (1u64 << 53) as f64;
+                self.first_peak(t, u).map(|q1| (t.as_str(), q1))
+            })
+            .collect();
+        self.plane(grid, &lattices)
+    }
+}
+
+/// Condition planes of a network that reads the lattice series (the header's
+/// `lattice_series`).
+pub const LATTICE_SERIES_PLANES: usize = 1;
 
 impl DenoiserFileHeader for GeneratorHeader {
     fn denoiser_config(&self) -> &DenoiserConfig {
@@ -149,14 +296,11 @@ impl DenoiserFileHeader for GeneratorHeader {
     }
 
     fn check(&self) -> Result<(), GeneratorError> {
-        let planes = if self.q_position {
-            Q_POSITION_PLANES
-        } else {
-            0
-        };
+        let planes = self.planes();
         if self.denoiser.condition_channels != planes {
             return Err(GeneratorError::Format(format!(
-                "the header asks for {} condition planes, the q position needs {planes}",
+                "the header asks for {} condition planes, the q position and lattice series \
+                 need {planes}",
                 self.denoiser.condition_channels
             )));
         }
@@ -165,6 +309,12 @@ impl DenoiserFileHeader for GeneratorHeader {
 }
 
 impl GeneratorHeader {
+    /// Condition planes the network reads: the q position's, then the lattice series'.
+    pub fn planes(&self) -> usize {
+        usize::from(self.q_position) * Q_POSITION_PLANES
+            + usize::from(self.lattice_series.is_some()) * LATTICE_SERIES_PLANES
+    }
+
     /// The `[chi_bins, chi_bins]` projection on the band of angular harmonics |m| ≤ `m`.
     pub fn chi_band(&self, m: usize, device: &Device) -> Tensor<2> {
         let c = self.layout.chi_bins;
@@ -194,15 +344,76 @@ impl GeneratorHeader {
     }
 
     /// The network's condition for a batch: tag vectors `[batch, tags]`, 1 where they are
-    /// given `[batch, 1]`, and the position planes when the network reads them.
-    pub fn condition(&self, tags: Tensor<2>, tags_given: Tensor<2>) -> Condition {
+    /// given `[batch, 1]`, and the planes the network reads: the q position's, and each
+    /// image's lattice-series plane (`series[i]`, `q_bins` values; give none when the network
+    /// does not read it, and an empty vector for an image that asks for no lattice).
+    ///
+    /// # Errors
+    /// When `series` does not fit the network (planes for a network that reads none, or a
+    /// count or length that is not the batch's and the grid's).
+    pub fn condition(
+        &self,
+        tags: Tensor<2>,
+        tags_given: Tensor<2>,
+        series: &[Vec<f32>],
+    ) -> Result<Condition, GeneratorError> {
         let [b, _] = tags.dims();
         let device = tags.device();
-        Condition {
-            planes: self.position_planes(b, &device),
+        let position = self.position_planes(b, &device);
+        let series = match (&self.lattice_series, series.is_empty()) {
+            (None, true) => None,
+            (None, false) => {
+                return Err(GeneratorError::Input(
+                    "lattice-series planes given to a model that does not read them".into(),
+                ));
+            }
+            (Some(_), _) => Some(self.series_planes(b, series, &device)?),
+        };
+        let planes = match (position, series) {
+            (Some(p), Some(s)) => Some(Tensor::cat(vec![p, s], 1)),
+            (p, s) => p.or(s),
+        };
+        Ok(Condition {
+            planes,
             tags: Some(tags),
             tags_given: Some(tags_given),
+        })
+    }
+
+    /// The lattice-series planes of a batch: `series[i]` for image i (`q_bins` values, or
+    /// empty for zeros); no series at all gives zeros for every image.
+    ///
+    /// # Shapes
+    /// → `[batch, LATTICE_SERIES_PLANES, q_bins, 1]`
+    fn series_planes(
+        &self,
+        batch: usize,
+        series: &[Vec<f32>],
+        device: &Device,
+    ) -> Result<Tensor<4>, GeneratorError> {
+        let q = self.layout.q_bins;
+        if !series.is_empty() && series.len() != batch {
+            return Err(GeneratorError::Input(format!(
+                "{} lattice-series planes for {batch} images",
+                series.len()
+            )));
         }
+        let mut flat = vec![0f32; batch * q];
+        for (dst, plane) in flat.chunks_mut(q).zip(series) {
+            match plane.len() {
+                0 => {}
+                n if n == q => dst.copy_from_slice(plane),
+                n => {
+                    return Err(GeneratorError::Input(format!(
+                        "a lattice-series plane of {n} values; the grid has {q} q rows"
+                    )));
+                }
+            }
+        }
+        Ok(Tensor::from_data(
+            TensorData::new(flat, [batch, LATTICE_SERIES_PLANES, q, 1]),
+            device,
+        ))
     }
 
     /// The projection the training noise and clean images go through (`noise_harmonics`).
@@ -304,6 +515,8 @@ impl Generator {
                 denoiser.multiple_px()
             )));
         }
+        // Fresh networks read the q position or nothing; the lattice series is added to a
+        // network ([`Generator::with_lattice_series`]).
         if denoiser.condition_channels != 0 && denoiser.condition_channels != Q_POSITION_PLANES {
             return Err(GeneratorError::Input(format!(
                 "the generator's condition planes are its {Q_POSITION_PLANES} q-position planes \
@@ -331,6 +544,7 @@ impl Generator {
                 chi_harmonics: default_chi_harmonics(),
                 noise_harmonics: None,
                 q_position,
+                lattice_series: None,
             },
         })
     }
@@ -354,6 +568,12 @@ impl Generator {
         if self.header.q_position {
             return Ok(self);
         }
+        if self.header.lattice_series.is_some() {
+            // Planes are appended, and the q position's come first.
+            return Err(GeneratorError::Input(
+                "add the q position before the lattice series, not after".into(),
+            ));
+        }
         self.denoiser = self
             .denoiser
             .with_condition_channels(Q_POSITION_PLANES)
@@ -361,6 +581,38 @@ impl Generator {
         self.header.denoiser.condition_channels = Q_POSITION_PLANES;
         self.header.q_position = true;
         Ok(self)
+    }
+
+    /// The same generator reading the lattice-series plane of `series` (its first-peak
+    /// distribution replaces any the generator had): the input convolution gains the plane with
+    /// zero weights, so it computes exactly what it did before until training moves them (a
+    /// warm start for `train diffusion --init --lattice-series`).
+    pub fn with_lattice_series(mut self, series: LatticeSeries) -> Result<Self, GeneratorError> {
+        if self.header.lattice_series.is_none() {
+            self.denoiser = self
+                .denoiser
+                .with_condition_channels(LATTICE_SERIES_PLANES)
+                .map_err(GeneratorError::Device)?;
+            self.header.denoiser.condition_channels += LATTICE_SERIES_PLANES;
+        }
+        self.header.lattice_series = Some(series);
+        Ok(self)
+    }
+
+    /// The lattice-series planes of images `indices` of batch `seed`, image i asking for
+    /// `tags[i]` ([`LatticeSeries::requested_plane`]), for [`Generator::sample`]; none when
+    /// the network reads no plane.
+    pub fn series_planes(&self, tags: &[Vec<String>], seed: u64, indices: &[u64]) -> Vec<Vec<f32>> {
+        let Some(series) = &self.header.lattice_series else {
+            return Vec::new();
+        };
+        tags.iter()
+            .zip(indices)
+            .map(|(t, &index)| {
+                let names: Vec<&str> = t.iter().map(String::as_str).collect();
+                series.requested_plane(&self.header.layout, &names, seed, index)
+            })
+            .collect()
     }
 
     /// The same generator with self-attention at the end of the way up of `levels` (0: the
@@ -444,10 +696,12 @@ impl Generator {
     }
 
     /// The guided network for a batch with these tag vectors (one per item, each as long as
-    /// the header's tags).
+    /// the header's tags) and, when the network reads them, lattice-series planes (one per
+    /// item; none otherwise).
     pub fn guided(
         &self,
         tags: &[Vec<f32>],
+        series: &[Vec<f32>],
         guidance: f32,
         device: &Device,
     ) -> Result<Guided<'_>, GeneratorError> {
@@ -461,7 +715,9 @@ impl Generator {
         let flat: Vec<f32> = tags.iter().flatten().copied().collect();
         let b = tags.len();
         let tags = Tensor::<2>::from_data(TensorData::new(flat, [b, n]), device);
-        let condition = self.header.condition(tags, Tensor::ones([b, 1], device));
+        let condition = self
+            .header
+            .condition(tags, Tensor::ones([b, 1], device), series)?;
         Ok(Guided::new(
             &self.denoiser,
             self.header.prediction,
@@ -470,13 +726,14 @@ impl Generator {
         )?)
     }
 
-    /// Samples polar images: `tags[i]` for seed `seeds[i]`; returns them row-major
-    /// `[q_bins, chi_bins]` each. Calls `progress(step, steps)` after every step; it returns
-    /// `false` to stop early (then `None`).
+    /// Samples polar images: `tags[i]` (and `series[i]`, see [`Generator::guided`]) for seed
+    /// `seeds[i]`; returns them row-major `[q_bins, chi_bins]` each. Calls
+    /// `progress(step, steps)` after every step; it returns `false` to stop early (then `None`).
     pub async fn sample(
         &self,
         settings: &SampleSettings,
         tags: &[Vec<f32>],
+        series: &[Vec<f32>],
         seeds: &[u64],
         device: &Device,
         mut progress: impl FnMut(usize, usize) -> bool,
@@ -488,7 +745,7 @@ impl Generator {
                 seeds.len()
             )));
         }
-        let model = self.guided(tags, settings.guidance, device)?;
+        let model = self.guided(tags, series, settings.guidance, device)?;
         let mut sampler = self.sampler(settings, seeds, device)?;
         while !sampler.is_done() {
             sampler.step(&model);
@@ -676,7 +933,12 @@ mod tests {
         let x = crate::diffusion::sampler::batch_noise(&[3], [8, 16, 1], &device);
         let condition = g
             .header
-            .condition(Tensor::ones([1, 3], &device), Tensor::ones([1, 1], &device));
+            .condition(
+                Tensor::ones([1, 3], &device),
+                Tensor::ones([1, 1], &device),
+                &[],
+            )
+            .expect("condition");
         let before = g.denoiser.forward(x.clone(), &[0.4], &condition);
         let g = g
             .with_up_attention(&[0], &device)
@@ -710,7 +972,7 @@ mod tests {
         };
         let tags = vec![vec![1.0, 0.0, 0.0]];
         let mut sampler = g.sampler(&settings, &[7], &device).expect("sampler");
-        let model = g.guided(&tags, 1.0, &device).expect("model");
+        let model = g.guided(&tags, &[], 1.0, &device).expect("model");
         let p = imaging::scattering::polar::chi_low_pass(8, 1);
         let outside = |x: Tensor<4>| {
             let rows = crate::block_on(g.polar_images(x)).expect("read").remove(0);
@@ -768,6 +1030,7 @@ mod tests {
         let out = crate::block_on(back.sample(
             &settings,
             &[vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 1.0]],
+            &[],
             &[1, 2],
             &device,
             |_, _| true,
@@ -780,6 +1043,127 @@ mod tests {
         bad["q_position"] = serde_json::Value::Bool(false);
         let bytes = rewrite_header(&back, bad);
         let err = Generator::from_bytes(&bytes, &device).expect_err("inconsistent");
+        assert!(err.to_string().contains("condition planes"), "{err}");
+    }
+
+    #[test]
+    fn the_lattice_series_plane_starts_silent_follows_the_q_position_and_survives_the_file() {
+        let device = Device::flex();
+        let bcc = vec![1.0, 2f64.sqrt(), 3f64.sqrt(), 2.0];
+        let series = LatticeSeries::new(&[
+            ("BCC", bcc.clone(), vec![0.04, 0.02, 0.03]),
+            ("FCC", vec![1.0, 1.15], vec![]),
+        ])
+        .expect("series");
+        // Quantiles of 0.02, 0.03, 0.04: the ends and the median; tags never seen: none.
+        assert_eq!(series.first_peak("BCC", 0.0), Some(0.02));
+        assert!((series.first_peak("BCC", 0.5).expect("median") - 0.03).abs() < 1e-12);
+        assert_eq!(series.first_peak("BCC", 1.0), Some(0.04));
+        assert!((series.first_peak("BCC", 0.25).expect("q") - 0.025).abs() < 1e-12);
+        assert_eq!(series.first_peak("FCC", 0.5), None);
+        assert_eq!(series.first_peak("lamellar", 0.5), None);
+        assert!(LatticeSeries::new(&[("BCC", bcc.clone(), vec![-0.1])]).is_err());
+        assert!(LatticeSeries::new(&[("BCC", vec![1.0, 0.9], vec![0.1])]).is_err());
+
+        // The plane marks each reflection on its row and nothing between (a 256-row grid).
+        let grid = PolarGrid::reference();
+        let q1 = 0.03;
+        let plane = series.plane(&grid, &[("BCC", q1)]);
+        assert_eq!(plane.len(), grid.q_bins);
+        for ratio in &bcc {
+            let row = grid.row_of(q1 * ratio).floor() as usize;
+            assert!(plane[row] > 0.6, "row {row}: {}", plane[row]);
+        }
+        let (a, b) = (grid.row_of(q1), grid.row_of(q1 * bcc[1]));
+        assert!(b - a > 8.0, "{a} {b}");
+        assert!(plane[((a + b) / 2.0) as usize] < 1e-3);
+        assert!(plane.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(series.plane(&grid, &[]).iter().all(|&v| v == 0.0));
+        assert!(
+            series
+                .plane(&grid, &[("lamellar", q1)])
+                .iter()
+                .all(|&v| v == 0.0)
+        );
+        // Requests: reproducible per image, different between images, empty without a lattice
+        // tag the model knows.
+        let ask = |tags: &[&str], index| series.requested_plane(&grid, tags, 5, index);
+        let a = ask(&["BCC", "ring"], 1);
+        assert_eq!(a, ask(&["BCC", "ring"], 1));
+        assert_ne!(a, ask(&["BCC", "ring"], 2));
+        assert!(a.iter().any(|&v| v > 0.9));
+        assert!(ask(&["ring", "halo"], 1).iter().all(|&v| v == 0.0));
+        assert!(ask(&["FCC"], 1).iter().all(|&v| v == 0.0));
+
+        let g = small(&device).with_q_position().expect("q position");
+        let settings = SampleSettings {
+            steps: 2,
+            ..SampleSettings::default()
+        };
+        let tags = [vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 1.0]];
+        let before =
+            crate::block_on(g.sample(&settings, &tags, &[], &[1, 2], &device, |_, _| true))
+                .expect("sample")
+                .expect("not stopped");
+        let wide = g
+            .clone()
+            .with_lattice_series(series.clone())
+            .expect("widen");
+        assert_eq!(
+            wide.header.denoiser.condition_channels,
+            Q_POSITION_PLANES + 1
+        );
+        assert_eq!(wide.header.planes(), Q_POSITION_PLANES + 1);
+        let asked = [vec!["BCC".to_string()], vec!["ring".to_string()]];
+        let planes = wide.series_planes(&asked, 5, &[0, 1]);
+        assert_eq!(planes.len(), 2);
+        assert!(planes.iter().all(|p| p.len() == 16));
+        assert!(planes[0].iter().any(|&v| v > 0.5) && planes[1].iter().all(|&v| v == 0.0));
+        assert!(g.series_planes(&asked, 5, &[0, 1]).is_empty());
+        // The q position cannot come after the series (planes are appended in order).
+        assert!(wide.clone().with_q_position().is_ok(), "already reads it");
+        assert!(
+            small(&device)
+                .with_lattice_series(series.clone())
+                .expect("s")
+                .with_q_position()
+                .is_err()
+        );
+        // Silent at first: the same samples with a plane marking rows as without.
+        let mut plane = vec![0f32; 16];
+        plane[5] = 1.0;
+        let after = crate::block_on(wide.sample(
+            &settings,
+            &tags,
+            &[plane.clone(), Vec::new()],
+            &[1, 2],
+            &device,
+            |_, _| true,
+        ))
+        .expect("sample")
+        .expect("not stopped");
+        for (a, b) in before.iter().flatten().zip(after.iter().flatten()) {
+            assert!((a - b).abs() < 1e-5, "{a} {b}");
+        }
+        // Requests that do not fit are refused with what was wrong.
+        let err = wide
+            .guided(&tags, &[plane.clone()], 2.0, &device)
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("1 lattice-series planes for 2 images")));
+        let err = wide
+            .guided(&tags, &[vec![0.0; 3], Vec::new()], 2.0, &device)
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("16 q rows")));
+        let err = g.guided(&tags, &[plane.clone(), plane], 2.0, &device).err();
+        assert!(err.is_some_and(|e| e.to_string().contains("does not read them")));
+        // The file keeps the plane and the distribution.
+        let back = Generator::from_bytes(&wide.to_bytes().expect("bytes"), &device).expect("read");
+        assert_eq!(back.header.lattice_series, Some(series));
+        let mut bad = g_header_json(&back);
+        bad["lattice_series"] = serde_json::Value::Null;
+        let err = Generator::from_bytes(&rewrite_header(&back, bad), &device).expect_err("bad");
         assert!(err.to_string().contains("condition planes"), "{err}");
     }
 
@@ -814,8 +1198,11 @@ mod tests {
             ..SampleSettings::default()
         };
         assert!(g.sampler(&settings, &[1], &device).is_err());
-        assert!(g.guided(&[vec![1.0]], 2.0, &device).is_err());
-        assert!(g.guided(&[vec![1.0, 0.0, 0.0]], f32::NAN, &device).is_err());
+        assert!(g.guided(&[vec![1.0]], &[], 2.0, &device).is_err());
+        assert!(
+            g.guided(&[vec![1.0, 0.0, 0.0]], &[], f32::NAN, &device)
+                .is_err()
+        );
     }
 
     #[test]
@@ -828,7 +1215,7 @@ mod tests {
         };
         let tags = vec![vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0]];
         let mut seen = Vec::new();
-        let out = crate::block_on(g.sample(&settings, &tags, &[1, 2], &device, |s, n| {
+        let out = crate::block_on(g.sample(&settings, &tags, &[], &[1, 2], &device, |s, n| {
             seen.push((s, n));
             true
         }))
@@ -840,8 +1227,9 @@ mod tests {
             out.iter()
                 .all(|i| i.len() == 128 && i.iter().all(|v| v.abs() <= 1.0))
         );
-        let stopped = crate::block_on(g.sample(&settings, &tags, &[1, 2], &device, |s, _| s < 2))
-            .expect("sample");
+        let stopped =
+            crate::block_on(g.sample(&settings, &tags, &[], &[1, 2], &device, |s, _| s < 2))
+                .expect("sample");
         assert!(stopped.is_none());
     }
 }

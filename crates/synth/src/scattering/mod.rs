@@ -22,7 +22,9 @@ pub use components::{
 };
 pub use geometry::{DetectorKind, Geometry};
 pub use lattice::{LatticeKind, Reflection, reflections};
-pub use polar::{generated_image, instrument, polar_to_counts, sample_polar};
+pub use polar::{
+    SERIES_REFLECTIONS, generated_image, instrument, polar_to_counts, sample_polar, tagged_lattices,
+};
 pub use render::{SaxsImage, detect, render, sample_intensity};
 pub use tags::{RingTruth, TRAINING_TAGS, Truth};
 

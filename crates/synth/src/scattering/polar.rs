@@ -13,6 +13,7 @@
 use imaging::scattering::polar::{PolarGrid, counts_to_value};
 
 use super::components::{Component, angular_factor};
+use super::lattice::LatticeKind;
 use super::render::{spot_profile, stretch_factor};
 use super::{BeamstopChoice, SaxsConfig, SaxsImage, SaxsParams, detect, sample_params};
 use crate::SynthError;
@@ -162,6 +163,28 @@ pub fn generated_image(
     Ok((instrument, image))
 }
 
+/// Reflections of a lattice the scattering generator's lattice-series plane marks: the most
+/// the engine draws (`peak_count` 4–12); marks beyond a lattice's last drawn peak only say
+/// where it *could* scatter.
+pub const SERIES_REFLECTIONS: usize = 12;
+
+/// The lattices of `params` whose tag is among `tags` (the detector image's tags: a lattice is
+/// tagged when two of its peaks are resolved), with their first peak q₁ in Å⁻¹.
+pub fn tagged_lattices(params: &SaxsParams, tags: &[&str]) -> Vec<(LatticeKind, f64)> {
+    params
+        .components
+        .iter()
+        .filter_map(|c| match *c {
+            Component::Lattice {
+                lattice,
+                q1_inv_angstrom,
+                ..
+            } if tags.iter().any(|t| t.trim() == lattice.tag()) => Some((lattice, q1_inv_angstrom)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn add_outer(sum: &mut [f64], radial: &[f64], angular: &[f64]) {
     let cols = angular.len();
     for (j, &r) in radial.iter().enumerate() {
@@ -301,5 +324,31 @@ mod tests {
             median < 0.22,
             "median radial-profile error {median} ({profile:?})"
         );
+    }
+
+    #[test]
+    fn tagged_lattices_are_those_the_tags_name() {
+        let config = SaxsConfig::default();
+        let (mut tagged, mut untagged) = (0, 0);
+        for index in 0..300 {
+            let p = sample_params(&config, 3, index).expect("params");
+            let image = super::super::render(&p).expect("render");
+            let truth = Truth::of(&p, &image);
+            let names: Vec<&str> = truth.tags.iter().map(String::as_str).collect();
+            let found = tagged_lattices(&p, &names);
+            for (kind, q1) in &found {
+                assert!(names.contains(&kind.tag()));
+                assert!((0.005..=0.3).contains(q1));
+            }
+            let lattices = p
+                .components
+                .iter()
+                .filter(|c| matches!(c, Component::Lattice { .. }))
+                .count();
+            tagged += found.len();
+            untagged += lattices - found.len();
+        }
+        // Both kinds occur in 300 engine images: lattices shown and lattices too faint to tag.
+        assert!(tagged > 5 && untagged > 0, "{tagged} {untagged}");
     }
 }
