@@ -623,6 +623,7 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
         "guidance": a.guidance,
         "chi_harmonics": generator.header.chi_harmonics,
         "engine_outside_band_rms": outside_band_rms.map_or(Value::Null, r4),
+        "input_weight_norms": input_weight_norms(&generator)?,
         "tag_fidelity_map": take(&mut diffusion, "tag_fidelity_map"),
         "tag_fidelity_map_engine": mean_ap(&refs.real, &wanted).map_or(Value::Null, r4),
         "tag_fidelity_ap": take(&mut diffusion, "tag_fidelity_ap"),
@@ -668,6 +669,27 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// How strongly the network reads its condition planes (a plane added for a warm start begins
+/// at zero): the L2 norm of the input convolution's weights per condition plane beside the
+/// mean over the image's channels. `null` for a network without planes.
+fn input_weight_norms(generator: &models::diffusion::generator::Generator) -> Result<Value> {
+    let planes = generator.header.denoiser.condition_channels;
+    if planes == 0 {
+        return Ok(Value::Null);
+    }
+    let norms = generator
+        .denoiser
+        .input_weight_norms()
+        .map_err(|e| anyhow::anyhow!("reading the network's input weights: {e}"))?;
+    let images = norms.len().saturating_sub(planes);
+    let image_mean = norms[..images].iter().sum::<f32>() / images.max(1) as f32;
+    Ok(json!({
+        "image_channels_mean": r4(f64::from(image_mean)),
+        "condition_planes": norms[images..].iter().map(|&n| r4(f64::from(n))).collect::<Vec<_>>(),
+        "note": "L2 norm of the input convolution's weights per input channel; planes in the order added (the lattice series last)",
+    }))
 }
 
 #[cfg(test)]

@@ -1684,6 +1684,8 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         }
     }
     assert_eq!(report["physics"]["nan_or_negative_samples"], 0);
+    // A network without condition planes has no plane weights to report.
+    assert!(report["input_weight_norms"].is_null(), "{report}");
     // The ceiling of this design: the engine's own polar images, counted like the samples.
     let ceiling = &report["engine_on_grid"];
     assert!(ceiling["tag_fidelity_map"].as_f64().is_some(), "{ceiling}");

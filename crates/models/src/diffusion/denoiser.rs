@@ -628,6 +628,29 @@ impl burn::module::ModuleMapper for FreshParams {
 }
 
 impl Denoiser {
+    /// The L2 norm of the input convolution's weights on each input channel (the image's
+    /// channels first, then the condition planes in the order they were added): how strongly
+    /// the network reads a plane, for example one added with zero weights for a warm start.
+    ///
+    /// # Errors
+    /// When the weights cannot be read back from the device.
+    pub fn input_weight_norms(&self) -> Result<Vec<f32>, String> {
+        let weight = self.input.weight.val();
+        // [out, inputs, kh, kw]
+        let [_, inputs, kh, kw] = weight.dims();
+        let values = weight
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))?;
+        let per_input = kh * kw;
+        let mut squares = vec![0f32; inputs];
+        for (i, chunk) in values.chunks(per_input).enumerate() {
+            squares[i % inputs] += chunk.iter().map(|v| v * v).sum::<f32>();
+        }
+        Ok(squares.into_iter().map(f32::sqrt).collect())
+    }
+
     /// The same network with `extra` more condition planes, read with zero weights by the
     /// input convolution: its output is unchanged until training moves them.
     ///

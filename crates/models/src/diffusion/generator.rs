@@ -1114,6 +1114,11 @@ mod tests {
             Q_POSITION_PLANES + 1
         );
         assert_eq!(wide.header.planes(), Q_POSITION_PLANES + 1);
+        // The planes added to this untrained network read with zero weights, the image not.
+        let norms = wide.denoiser.input_weight_norms().expect("norms");
+        let images = norms.len() - Q_POSITION_PLANES - 1;
+        assert!(norms[..images].iter().all(|&n| n > 0.01), "{norms:?}");
+        assert!(norms[images..].iter().all(|&n| n == 0.0), "{norms:?}");
         let asked = [vec!["BCC".to_string()], vec!["ring".to_string()]];
         let planes = wide.series_planes(&asked, 5, &[0, 1]);
         assert_eq!(planes.len(), 2);
