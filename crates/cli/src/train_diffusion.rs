@@ -74,6 +74,16 @@ pub(crate) struct TrainDiffusionArgs {
     /// first peaks are taken from (their lattices that are tagged).
     #[arg(long, default_value_t = 8000, value_name = "N")]
     first_peak_images: usize,
+    /// With --lattice-series: the plane's peak value. The plane's input weights start at zero
+    /// and move by about the learning rate a step, so a larger gain makes the plane count for
+    /// more sooner.
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "G",
+        requires = "lattice_series"
+    )]
+    lattice_gain: f32,
     /// Rows uniform in ln q from this q (Å⁻¹) to the grid's q_max instead of uniform in √q, so
     /// that a ratio of q (a lattice's ring spacing) is the same number of rows everywhere and
     /// the convolutions see one pattern per lattice. With --init the weights carry over to the
@@ -277,11 +287,17 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
             .iter()
             .map(|(t, s)| format!("{t} {}", s.images))
             .collect();
+        let series = series.with_gain(a.lattice_gain).context("--lattice-gain")?;
         generator = generator
             .with_lattice_series(series)
             .context("--lattice-series")?;
+        let gain = if a.lattice_gain == 1.0 {
+            String::new()
+        } else {
+            format!(", gain {}", a.lattice_gain)
+        };
         described += &format!(
-            " (lattice-series plane; first peaks from {} training images)",
+            " (lattice-series plane{gain}; first peaks from {} training images)",
             counts.join(", ")
         );
     }

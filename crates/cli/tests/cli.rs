@@ -1576,18 +1576,21 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "--lattice-series",
         "--first-peak-images",
         "400",
+        "--lattice-gain",
+        "4",
         "--out",
         series_s,
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("lattice-series plane; first peaks from BCC "),
+        err.contains("lattice-series plane, gain 4; first peaks from BCC "),
         "{err}"
     );
     let bytes = std::fs::read(&series).expect("weights");
     let header = String::from_utf8_lossy(&bytes[..8192.min(bytes.len())]).to_string();
     assert!(
         header.contains("\"lattice_series\":{\"lattices\":{\"BCC\":{\"ratios\":[1.0,1.414")
+            && header.contains("\"gain\":4.0")
             && header.contains("reading the lattice series"),
         "{header}"
     );

@@ -154,6 +154,15 @@ pub struct GeneratorHeader {
 pub struct LatticeSeries {
     /// Per lattice tag.
     pub lattices: std::collections::BTreeMap<String, SeriesOf>,
+    /// The plane's peak value. Adam moves the plane's zero-started input weights by about the
+    /// learning rate a step whatever the plane's scale, so a larger gain is a larger step for
+    /// what the plane adds (files written before the gain existed: 1).
+    #[serde(default = "unit_gain")]
+    pub gain: f32,
+}
+
+fn unit_gain() -> f32 {
+    1.0
 }
 
 /// One lattice's reflections and first-peak distribution.
@@ -213,7 +222,24 @@ impl LatticeSeries {
                 },
             );
         }
-        Ok(Self { lattices: out })
+        Ok(Self {
+            lattices: out,
+            gain: 1.0,
+        })
+    }
+
+    /// The same series with its plane peaking at `gain` instead of 1.
+    ///
+    /// # Errors
+    /// When the gain is not a positive finite number.
+    pub fn with_gain(mut self, gain: f32) -> Result<Self, GeneratorError> {
+        if !(gain.is_finite() && gain > 0.0) {
+            return Err(GeneratorError::Input(format!(
+                "a lattice-series gain of {gain}; it must be a positive number"
+            )));
+        }
+        self.gain = gain;
+        Ok(self)
     }
 
     /// The first peak (Å⁻¹) at quantile `u` ∈ [0, 1] of `tag`'s distribution, linear between
@@ -228,7 +254,7 @@ impl LatticeSeries {
     }
 
     /// The plane marking `lattices` (tag, q₁ in Å⁻¹) on `grid`: `q_bins` values, a Gaussian of
-    /// σ = 1 row (peak 1) on the row of each reflection q₁ · ratioᵢ, the largest where marks
+    /// σ = 1 row (peak `gain`) on the row of each reflection q₁ · ratioᵢ, the largest where marks
     /// meet; 0 where nothing is asked (and for tags it does not know). It tells the network
     /// *where* a lattice's rings go: their ratios are what a lattice is, and a network that
     /// sees only the tag has to find them on its own.
@@ -247,7 +273,7 @@ impl LatticeSeries {
                 for (j, v) in plane.iter_mut().enumerate() {
                     let d = j as f64 + 0.5 - centre;
                     if d.abs() <= 4.0 {
-                        *v = v.max(libm::exp(-0.5 * d * d) as f32);
+                        *v = v.max(self.gain * libm::exp(-0.5 * d * d) as f32);
                     }
                 }
             }
@@ -1078,6 +1104,13 @@ mod tests {
         assert!(b - a > 8.0, "{a} {b}");
         assert!(plane[((a + b) / 2.0) as usize] < 1e-3);
         assert!(plane.iter().all(|v| (0.0..=1.0).contains(v)));
+        // A gain scales the plane and nothing else; it must be positive.
+        let loud = series.clone().with_gain(8.0).expect("gain");
+        for (a, b) in plane.iter().zip(loud.plane(&grid, &[("BCC", q1)])) {
+            assert!((8.0 * a - b).abs() < 1e-6, "{a} {b}");
+        }
+        assert!(series.clone().with_gain(0.0).is_err());
+        assert!(series.clone().with_gain(f32::NAN).is_err());
         assert!(series.plane(&grid, &[]).iter().all(|&v| v == 0.0));
         assert!(
             series
