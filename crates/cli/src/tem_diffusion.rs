@@ -374,6 +374,7 @@ fn loss_on(
         noise,
         times,
         &condition,
+        None,
     ))
 }
 

@@ -84,6 +84,13 @@ pub(crate) struct TrainDiffusionArgs {
         requires = "lattice_series"
     )]
     lattice_gain: f32,
+    /// A model reading the lattice series: each row's squared error counts 1 + L × the plane
+    /// there (divided by its gain), so the rows of a tagged lattice's reflections weigh up to
+    /// 1 + L times the rest. Rings are a small part of a polar image's error next to its
+    /// smooth fall-off; this makes getting them right worth more. Validation losses stay
+    /// unweighted, comparable with runs without it.
+    #[arg(long, default_value_t = 0.0, value_name = "L")]
+    lattice_loss_weight: f32,
     /// Rows uniform in ln q from this q (Å⁻¹) to the grid's q_max instead of uniform in √q, so
     /// that a ratio of q (a lattice's ring spacing) is the same number of rows everywhere and
     /// the convolutions see one pattern per lattice. With --init the weights carry over to the
@@ -306,6 +313,18 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         val.len(),
         started.elapsed().as_secs_f64()
     );
+    if !(a.lattice_loss_weight.is_finite() && a.lattice_loss_weight >= 0.0) {
+        bail!(
+            "--lattice-loss-weight {}: give a number ≥ 0 (0, the default, weights every row alike)",
+            a.lattice_loss_weight
+        );
+    }
+    if a.lattice_loss_weight > 0.0 && generator.header.lattice_series.is_none() {
+        bail!(
+            "--lattice-loss-weight weights the rows the lattice-series plane marks, and this \
+             model reads none: add --lattice-series"
+        );
+    }
     let schedule = run.schedule(per_epoch);
     let batch_size = match &source {
         Source::Fixed(t) => run.batch_size(t.len()),
@@ -336,6 +355,12 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         if generator.header.lattice_series.is_some() {
             generator.header.trained += ", reading the lattice series";
         }
+        if a.lattice_loss_weight > 0.0 {
+            generator.header.trained += &format!(
+                ", the lattice rows weighted 1 + {} in the loss",
+                a.lattice_loss_weight
+            );
+        }
         let l = generator.header.layout;
         if l.q_exponent == 0.0 {
             generator.header.trained += &format!(
@@ -359,6 +384,7 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         seed: src.seed,
         augment: !run.no_augment,
         tag_dropout: a.tag_dropout,
+        lattice_loss_weight: a.lattice_loss_weight,
         device: &device,
         generator: &generator,
     };
@@ -418,6 +444,7 @@ pub(crate) fn time_training_steps(
             header,
             &polars,
             &[],
+            0.0,
             &tags,
             &times,
             &seeds,
@@ -438,13 +465,15 @@ pub(crate) fn time_training_steps(
 /// The denoising loss of `net` on `polars` (with their lattice-series planes when the network
 /// reads them), each noised at `times[i]` with noise of seed `noise_seeds[i]`, its tags
 /// withheld where `dropped[i]` (the planes are kept: like the q position, they say where, not
-/// what).
+/// what); each row's squared error weighted 1 + `lattice_weight` × its plane value over the
+/// plane's gain (`--lattice-loss-weight`; 0 weights all rows alike).
 #[allow(clippy::too_many_arguments)]
 fn loss_on(
     net: &Denoiser,
     header: &GeneratorHeader,
     polars: &[Vec<f32>],
     series: &[Vec<f32>],
+    lattice_weight: f32,
     tags: &[[f32; TAG_COUNT]],
     times: &[f32],
     noise_seeds: &[u64],
@@ -483,6 +512,18 @@ fn loss_on(
         Tensor::from_data(TensorData::new(given, [b, 1]), device),
         series,
     )?;
+    let weights = match &header.lattice_series {
+        Some(s) if lattice_weight > 0.0 && series.len() == b => {
+            let scale = lattice_weight / s.gain;
+            let rows: Vec<f32> = series.iter().flatten().map(|v| 1.0 + scale * v).collect();
+            // [b, 1, q, 1]: one weight per image and q row, the same for every χ channel.
+            Some(Tensor::<4>::from_data(
+                TensorData::new(rows, [b, 1, layout.q_bins, 1]),
+                device,
+            ))
+        }
+        _ => None,
+    };
     Ok(denoising_loss(
         net,
         header.prediction,
@@ -490,6 +531,7 @@ fn loss_on(
         noise,
         times,
         &condition,
+        weights,
     ))
 }
 
@@ -666,6 +708,8 @@ struct ScatteringTask<'a> {
     seed: u64,
     augment: bool,
     tag_dropout: f64,
+    /// `--lattice-loss-weight` (training steps only).
+    lattice_loss_weight: f32,
     device: &'a Device,
     generator: &'a Generator,
 }
@@ -717,6 +761,7 @@ impl DenoisingTask for ScatteringTask<'_> {
                 header,
                 std::slice::from_ref(&sample.polar),
                 &series,
+                0.0,
                 &[sample.tags],
                 &[t],
                 &[(i as u64 + 1) << 20],
@@ -763,6 +808,7 @@ impl DenoisingTask for ScatteringTask<'_> {
             &self.generator.header,
             &polars,
             &self.series(&batch),
+            self.lattice_loss_weight,
             &tags,
             &times,
             &seeds,

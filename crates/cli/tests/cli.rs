@@ -10,6 +10,12 @@ fn synthscope(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// The start of a weights file, where its JSON header is, as text.
+fn header_text(path: &Path) -> String {
+    let bytes = std::fs::read(path).expect("weights");
+    String::from_utf8_lossy(&bytes[..8192.min(bytes.len())]).to_string()
+}
+
 fn labels(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("labels.jsonl"))
         .expect("labels.jsonl exists")
@@ -1529,8 +1535,7 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
             && err.contains("pseudo-descriptions"),
         "{err}"
     );
-    let bytes = std::fs::read(&tuned).expect("weights");
-    let header = String::from_utf8_lossy(&bytes[..4096.min(bytes.len())]).to_string();
+    let header = header_text(&tuned);
     assert!(
         header.contains("\"noise_harmonics\":2")
             && header.contains("\"q_position\":true")
@@ -1578,6 +1583,8 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "400",
         "--lattice-gain",
         "4",
+        "--lattice-loss-weight",
+        "3",
         "--out",
         series_s,
     ]);
@@ -1586,12 +1593,12 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         err.contains("lattice-series plane, gain 4; first peaks from BCC "),
         "{err}"
     );
-    let bytes = std::fs::read(&series).expect("weights");
-    let header = String::from_utf8_lossy(&bytes[..8192.min(bytes.len())]).to_string();
+    let header = header_text(&series);
     assert!(
         header.contains("\"lattice_series\":{\"lattices\":{\"BCC\":{\"ratios\":[1.0,1.414")
             && header.contains("\"gain\":4.0")
-            && header.contains("reading the lattice series"),
+            && header.contains("reading the lattice series")
+            && header.contains("the lattice rows weighted 1 + 3 in the loss"),
         "{header}"
     );
     let asked = work.path().join("series-samples");
@@ -1614,6 +1621,19 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("no training image has a tagged lattice"),
+        "{err}"
+    );
+    // Weighting lattice rows needs a plane that marks them; a weight must be a number ≥ 0.
+    let o = fine_tune(&["--lattice-loss-weight", "2"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("add --lattice-series"),
+        "{err}"
+    );
+    let o = fine_tune(&["--lattice-loss-weight=-1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("give a number ≥ 0"),
         "{err}"
     );
 

@@ -917,10 +917,13 @@ impl Denoise for Guided<'_> {
 }
 
 /// The denoising objective: mean squared error between the network's output and the target of
-/// `prediction` for `x0` noised with `noise` at per-item `times`.
+/// `prediction` for `x0` noised with `noise` at per-item `times`, each element's squared error
+/// multiplied by `weights` where given (broadcast over the dimensions of size 1; the mean is
+/// still over the elements, so weights of 1 are the plain loss).
 ///
 /// # Shapes
-/// - `x0`, `noise`: `[batch, channels, h, w]`; `times`: `batch` values → `[1]`
+/// - `x0`, `noise`: `[batch, channels, h, w]`; `times`: `batch` values;
+///   `weights`: `[batch or 1, channels or 1, h or 1, w or 1]` → `[1]`
 pub fn denoising_loss(
     net: &Denoiser,
     prediction: Prediction,
@@ -928,6 +931,7 @@ pub fn denoising_loss(
     noise: Tensor<4>,
     times: &[f32],
     condition: &Condition,
+    weights: Option<Tensor<4>>,
 ) -> Tensor<1> {
     let b = times.len();
     let device = x0.device();
@@ -943,7 +947,11 @@ pub fn denoising_loss(
     let x_t = x0.clone() * alpha.clone() + noise.clone() * sigma.clone();
     let target = prediction.target(x0, noise, alpha, sigma);
     let out = net.forward(x_t, times, condition);
-    (out - target).powi_scalar(2).mean()
+    let squared = (out - target).powi_scalar(2);
+    match weights {
+        Some(w) => (squared * w).mean(),
+        None => squared.mean(),
+    }
 }
 
 #[cfg(test)]
@@ -1053,6 +1061,44 @@ mod tests {
     }
 
     #[test]
+    fn loss_weights_scale_each_elements_squared_error() {
+        let device = Device::flex();
+        let net = randomise_output(small(4, 0).init(&device), &device);
+        let x0 = batch_noise(&[7, 8], [2, 8, 8], &device);
+        let noise = batch_noise(&[9, 10], [2, 8, 8], &device);
+        let condition = Condition::tags(Tensor::ones([2, 4], &device));
+        let loss = |w: Option<Tensor<4>>| {
+            denoising_loss(
+                &net,
+                Prediction::Velocity,
+                x0.clone(),
+                noise.clone(),
+                &[0.3, 0.7],
+                &condition,
+                w,
+            )
+            .into_scalar::<f32>()
+        };
+        // [2, 1, 8, 1]: one weight per item and row, as the lattice rows are weighted.
+        let rows = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [2, 1, 8, 1]), &device);
+        let plain = loss(None);
+        assert!(plain > 0.01, "{plain}");
+        assert!((loss(Some(rows(vec![1.0; 16]))) - plain).abs() < 1e-6 * plain);
+        assert!((loss(Some(rows(vec![2.0; 16]))) - 2.0 * plain).abs() < 1e-5 * plain);
+        // Row 3 of item 0 alone, then weighted 1 + 3 there: the loss is linear in the weights.
+        let mut only = vec![0.0; 16];
+        only[3] = 1.0;
+        let row = loss(Some(rows(only.clone())));
+        assert!(row > 0.0 && row < plain, "{row} of {plain}");
+        let heavier: Vec<f32> = only.iter().map(|v| 1.0 + 3.0 * v).collect();
+        let weighted = loss(Some(rows(heavier)));
+        assert!(
+            (weighted - (plain + 3.0 * row)).abs() < 1e-5 * plain,
+            "{weighted}"
+        );
+    }
+
+    #[test]
     fn a_few_training_steps_lower_the_loss_on_a_tiny_set() {
         use burn::optim::{AdamConfig, GradientsParams};
         let device = Device::flex().autodiff();
@@ -1082,6 +1128,7 @@ mod tests {
                 noise.clone(),
                 &times,
                 &condition,
+                None,
             )
         };
         let first = loss_of(&net).into_scalar::<f32>();
