@@ -75,7 +75,7 @@ pub struct StoredImage {
     pub order: u64,
     /// When it was stored, RFC 3339.
     pub added_at: String,
-    /// The model that generated it (for example `diffusion-v2`); `None` for engine images,
+    /// The model that generated it (for example `diffusion-v3`); `None` for engine images,
     /// uploads and pack images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator: Option<String>,

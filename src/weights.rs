@@ -51,9 +51,9 @@ pub const REALISM: Shipped = Shipped {
 
 /// The tag-conditioned scattering generator (diffusion).
 pub const DIFFUSION: Shipped = Shipped {
-    name: "diffusion-v2",
-    url: "public/models/diffusion-v2.bin",
-    sha256_line: include_str!("../public/models/diffusion-v2.bin.sha256"),
+    name: "diffusion-v3",
+    url: "public/models/diffusion-v3.bin",
+    sha256_line: include_str!("../public/models/diffusion-v3.bin.sha256"),
 };
 
 /// The mask-conditioned TEM micrograph generator (diffusion).

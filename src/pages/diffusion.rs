@@ -1,5 +1,5 @@
 //! The Generate page's *Diffusion* mode: scattering images drawn by the tag-conditioned
-//! diffusion generator (`diffusion-v2`) in the compute worker, on WebGPU or the CPU, with a
+//! diffusion generator (`diffusion-v3`) in the compute worker, on WebGPU or the CPU, with a
 //! progress bar per step, the current clean estimate, and Cancel. Each result is checked by
 //! the tagger and the realism ensemble (the tagger's tags beside the requested ones), and
 //! handed to Classify or Annotate, or downloaded as a zip, like engine images.

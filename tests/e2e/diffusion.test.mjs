@@ -69,7 +69,7 @@ test('diffusion on the CPU: a 4-step batch appears with progress, is checked, zi
     // The tagger and the realism ensemble have their say.
     await page.waitForSelector('#realism-vote', { timeout: 120_000 });
     assert.match(await page.textContent('#realism-vote'), /realism vote \d\.\d\d/);
-    assert.match(await page.textContent('#diffuse-message'), /2 images of diffusion-v2 in [\d.]+ s \(4 steps of dpm\+\+/);
+    assert.match(await page.textContent('#diffuse-message'), /2 images of diffusion-v3 in [\d.]+ s \(4 steps of dpm\+\+/);
     await page.screenshot({ path: `${ARTIFACTS}/diffusion-cpu.png` });
 
     // The zip: two 16-bit PNGs, their polar images and one labels.jsonl line each.
@@ -83,7 +83,7 @@ test('diffusion on the CPU: a 4-step batch appears with progress, is checked, zi
       assert.equal(l.file, images[i]);
       assert.deepEqual([...l.tags].sort(), ['halo', 'ring']);
       assert.equal(l.generated_by, 'diffusion');
-      assert.equal(l.model, 'diffusion-v2');
+      assert.equal(l.model, 'diffusion-v3');
       assert.equal(l.steps, 4);
       assert.equal(l.seed, 3);
       assert.equal(l.index, i);
@@ -115,13 +115,14 @@ test('diffusion on the CPU: a 4-step batch appears with progress, is checked, zi
   }
 });
 
-/** Samples one 4-step image with seed 11 and returns its polar image (16-bit values). */
+/** Samples one 4-step FCC image with seed 11 (so the lattice-series plane is drawn and read)
+ * and returns its polar image (16-bit values). */
 async function polarOf(webgpu) {
   const browser = await launch({ webgpu });
   try {
     const { page, errors } = await openApp(browser, server.url);
     assert.equal(await page.getAttribute('.badge', 'data-backend'), webgpu ? 'webgpu' : 'cpu');
-    await configure(page, { tags: ['ring', 'circular beamstop'], steps: 4, count: 1, seed: 11 });
+    await configure(page, { tags: ['FCC', 'ring', 'circular beamstop'], steps: 4, count: 1, seed: 11 });
     await sample(page);
     const zip = await downloadBatch(page, `diffusion-${webgpu ? 'webgpu' : 'cpu'}.zip`);
     assert.deepEqual(errors, []);

@@ -36,7 +36,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "public/models/realism-v2.bin")]
     init: PathBuf,
     /// The diffusion model every `POST /train/diffusion` fine-tunes.
-    #[arg(long, default_value = "public/models/diffusion-v2.bin")]
+    #[arg(long, default_value = "public/models/diffusion-v3.bin")]
     diffusion_init: PathBuf,
     /// Arguments of every `train diffusion` run, as one string (`--data`, `--init`, `--out`
     /// and, unless given here, `--val` = a tenth of the set, are set by the server).

@@ -23,15 +23,15 @@ const TAGGER_V12_SHA256: &str = include_str!("../../../public/models/tagger-v12.
 const REALISM_V2: &[u8] = include_bytes!("../../../public/models/realism-v2.bin");
 const REALISM_V2_SHA256: &str = include_str!("../../../public/models/realism-v2.bin.sha256");
 
-/// `public/models/diffusion-v2.bin` and its `sha256sum` line.
-const DIFFUSION_V2: &[u8] = include_bytes!("../../../public/models/diffusion-v2.bin");
-const DIFFUSION_V2_SHA256: &str = include_str!("../../../public/models/diffusion-v2.bin.sha256");
+/// `public/models/diffusion-v3.bin` and its `sha256sum` line.
+const DIFFUSION_V3: &[u8] = include_bytes!("../../../public/models/diffusion-v3.bin");
+const DIFFUSION_V3_SHA256: &str = include_str!("../../../public/models/diffusion-v3.bin.sha256");
 
 /// The shipped scattering generator.
 pub(crate) const DIFFUSION: Option<Shipped> = Some(Shipped {
-    bytes: DIFFUSION_V2,
-    name: "shipped:diffusion-v2.bin",
-    sha256_line: DIFFUSION_V2_SHA256,
+    bytes: DIFFUSION_V3,
+    name: "shipped:diffusion-v3.bin",
+    sha256_line: DIFFUSION_V3_SHA256,
 });
 
 /// `public/models/tem-diffusion-v1.bin` and its `sha256sum` line.

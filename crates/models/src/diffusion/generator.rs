@@ -809,7 +809,7 @@ pub struct SampleRecord {
     pub kind: String,
     /// Always "diffusion" (engine images have no such key).
     pub generated_by: String,
-    /// Model name (for example "diffusion-v2").
+    /// Model name (for example "diffusion-v3").
     pub model: String,
     /// SHA-256 of the model file.
     pub model_sha256: String,

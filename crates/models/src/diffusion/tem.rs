@@ -629,8 +629,10 @@ mod tests {
         let g = TemGenerator::from_bytes(tem, &device).expect("tem-diffusion-v1 reads");
         assert_eq!(g.header.conditioning(), Conditioning::Concatenated);
         assert!(!g.denoiser.has_control());
-        let scattering = include_bytes!("../../../../public/models/diffusion-v2.bin");
-        crate::diffusion::generator::Generator::from_bytes(scattering, &device)
-            .expect("diffusion-v2 reads");
+        // The shipped scattering generator, which reads the lattice-series plane.
+        let scattering = include_bytes!("../../../../public/models/diffusion-v3.bin");
+        let g = crate::diffusion::generator::Generator::from_bytes(scattering, &device)
+            .expect("diffusion-v3 reads");
+        assert_eq!(g.header.planes(), 1);
     }
 }
