@@ -106,6 +106,8 @@ pub struct DiffusedImage {
     pub index: u64,
     /// Beam centre of the drawn instrument, pixels.
     pub beam_px: (f64, f64),
+    /// Requested lattices (tag, first peak q₁ in Å⁻¹) marked in its lattice-series plane.
+    pub lattices: Vec<(String, f64)>,
     /// Detector counts.
     pub counts: Image<u32>,
     /// The sample's polar image: χ columns × q rows, values in [−1, 1].
@@ -135,7 +137,8 @@ impl Diffused {
             .images
             .iter()
             .zip(b.chunks_exact(2))
-            .map(|(&(index, beam_px), pair)| {
+            .enumerate()
+            .map(|(i, (&(index, beam_px), pair))| {
                 let counts = Image::from_vec(side, side, protocol::u32s(&pair[0]))
                     .map_err(|e| e.to_string())?;
                 let polar = Image::from_vec(chi, q, protocol::f32s(&pair[1])).map_err(|_| {
@@ -145,6 +148,7 @@ impl Diffused {
                 Ok(DiffusedImage {
                     index,
                     beam_px,
+                    lattices: header.lattices.get(i).cloned().unwrap_or_default(),
                     counts,
                     polar,
                 })

@@ -108,6 +108,8 @@ pub struct DiffuseRequest {
     pub steps: usize,
     /// Classifier-free guidance scale.
     pub guidance: f32,
+    /// Guidance scale of the lattice-series plane (models that read it).
+    pub lattice_guidance: f32,
     /// Batch seed.
     pub seed: u64,
     /// Index of the first image.
@@ -191,6 +193,10 @@ pub struct DiffusedHeader {
     pub polar_shape: (usize, usize),
     /// Each image's index in the batch and beam centre (pixels), in buffer order.
     pub images: Vec<(u64, (f64, f64))>,
+    /// Each image's requested lattices (tag, first peak q₁ in Å⁻¹) as its lattice-series plane
+    /// marked them, in buffer order (empty lists for a model without the plane).
+    #[serde(default)]
+    pub lattices: Vec<Vec<(String, f64)>>,
     /// Wall time per stage in ms, in order.
     pub stage_ms: Vec<(String, f64)>,
 }

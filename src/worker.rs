@@ -542,6 +542,7 @@ async fn diffuse(
             .map_err(|e| e.to_string())?,
         steps: r.steps,
         guidance: r.guidance,
+        lattice_guidance: r.lattice_guidance,
     };
     let config = synth::scattering::SaxsConfig {
         size_px: r.size_px,
@@ -554,7 +555,7 @@ async fn diffuse(
     // training distribution, as `synthscope sample diffusion` draws them).
     let series = g.series_planes(&vec![r.tags.clone(); r.count], r.seed, &indices);
     let model = g
-        .guided(&vec![tags; r.count], &series, settings.guidance, device)
+        .guided(&vec![tags; r.count], &series, &settings, device)
         .map_err(|e| e.to_string())?;
     let mut sampler = g
         .sampler(&settings, &seeds, device)
@@ -592,6 +593,7 @@ async fn diffuse(
         .map_err(|e| e.to_string())?;
     clock.lap("denoise");
     let mut images = Vec::with_capacity(r.count);
+    let mut lattices = Vec::with_capacity(r.count);
     let mut buffers = Vec::with_capacity(2 * r.count);
     for (&index, polar) in indices.iter().zip(&polars) {
         let (instrument, image) =
@@ -599,6 +601,7 @@ async fn diffuse(
                 .map_err(|e| e.to_string())?;
         let geometry = instrument.geometry;
         images.push((index, (geometry.beam_x_px, geometry.beam_y_px)));
+        lattices.push(g.requested_lattices(&r.tags, r.seed, index));
         buffers.push(protocol::u32_buffer(image.counts.pixels()));
         buffers.push(protocol::f32_buffer(polar));
     }
@@ -610,6 +613,7 @@ async fn diffuse(
         size_px: r.size_px,
         polar_shape: shape,
         images,
+        lattices,
         stage_ms: clock.stages,
     };
     post(&FromWorker::Diffused(header), buffers);

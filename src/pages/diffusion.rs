@@ -82,6 +82,8 @@ pub struct DiffusionControls {
     pub steps: RwSignal<f64>,
     /// Classifier-free guidance scale.
     pub guidance: RwSignal<f64>,
+    /// Guidance scale of the lattice-series plane (requests for a lattice).
+    pub lattice_guidance: RwSignal<f64>,
     /// "dpm++", "ddim" or "ddpm".
     pub sampler: RwSignal<String>,
     /// Images sampled together.
@@ -101,6 +103,7 @@ impl DiffusionControls {
             tags: RwSignal::new(tags),
             steps: RwSignal::new(defaults.steps as f64),
             guidance: RwSignal::new(f64::from(defaults.guidance)),
+            lattice_guidance: RwSignal::new(f64::from(defaults.lattice_guidance)),
             sampler: RwSignal::new(defaults.sampler.name().to_string()),
             count: RwSignal::new(4.0),
         }
@@ -221,12 +224,14 @@ pub fn start(
         sampler,
         steps: c.steps.get_untracked().clamp(0.0, 1e6) as usize,
         guidance: c.guidance.get_untracked() as f32,
+        lattice_guidance: c.lattice_guidance.get_untracked() as f32,
     };
     let request = DiffuseRequest {
         tags: c.tag_names(),
         sampler: sampler.name().to_string(),
         steps: sample_settings.steps,
         guidance: sample_settings.guidance,
+        lattice_guidance: sample_settings.lattice_guidance,
         seed,
         first_index,
         count: count as usize,
@@ -261,7 +266,8 @@ pub fn start(
                             (settings.seed, im.index),
                             &sample_settings,
                             im.beam_px,
-                        );
+                        )
+                        .with_lattices(im.lattices, &sample_settings);
                         let mut s = Sample {
                             counts: im.counts,
                             polar: im.polar,
@@ -428,6 +434,7 @@ pub fn DiffusionPanel(
                     .collect_view()}
             </fieldset>
             <Num label="Guidance (1: conditional model)" id="guidance" value=c.guidance min=0.0 max=20.0 step=0.5 />
+            <Num label="Lattice guidance (1: as the tags; larger: rings where the lattice puts them)" id="lattice-guidance" value=c.lattice_guidance min=0.0 max=20.0 step=0.5 />
             <Num label="Steps" id="steps" value=c.steps min=1.0 max=1000.0 step=1.0 />
             <Choice label="Sampler" id="sampler" value=c.sampler options=vec![("dpm++", "DPM-Solver++ (2M)"), ("ddim", "DDIM"), ("ddpm", "DDPM (stochastic)")] />
             <Num label="Images" id="diffusion-count" value=c.count min=1.0 max=MAX_DIFFUSION_BATCH as f64 step=1.0 />

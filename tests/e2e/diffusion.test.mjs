@@ -115,16 +115,22 @@ test('diffusion on the CPU: a 4-step batch appears with progress, is checked, zi
   }
 });
 
-/** Samples one 4-step FCC image with seed 11 (so the lattice-series plane is drawn and read)
- * and returns its polar image (16-bit values). */
+/** Samples one 4-step FCC image with seed 11 and the lattice plane guided at 4 (so the plane
+ * is drawn, read and guided: three network passes a step) and returns its polar image (16-bit
+ * values). */
 async function polarOf(webgpu) {
   const browser = await launch({ webgpu });
   try {
     const { page, errors } = await openApp(browser, server.url);
     assert.equal(await page.getAttribute('.badge', 'data-backend'), webgpu ? 'webgpu' : 'cpu');
     await configure(page, { tags: ['FCC', 'ring', 'circular beamstop'], steps: 4, count: 1, seed: 11 });
+    await setField(page, '#lattice-guidance', 4);
     await sample(page);
     const zip = await downloadBatch(page, `diffusion-${webgpu ? 'webgpu' : 'cpu'}.zip`);
+    // The line says where FCC's rings were asked for and how strongly the plane was guided.
+    const [line] = strFromU8(zip['labels.jsonl']).trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(line.lattice_first_peak_q_inv_angstrom.FCC > 0, JSON.stringify(line));
+    assert.equal(line.lattice_guidance, 4);
     assert.deepEqual(errors, []);
     return decodeGrayPng(Buffer.from(zip['diffusion_seed11_000000_polar.png']));
   } finally {

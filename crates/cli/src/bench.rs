@@ -461,6 +461,7 @@ pub(crate) fn diffusion(a: &BenchDiffusionArgs) -> Result<()> {
             sampler,
             steps,
             guidance,
+            ..SampleSettings::default()
         });
         let mut times = Vec::new();
         for run in 0..a.runs.max(1) {

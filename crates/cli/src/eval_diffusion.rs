@@ -17,7 +17,7 @@ use imaging::metrics::{average_precision, kid};
 use imaging::scattering::polar::PolarGrid;
 use imaging::scattering::{BeamSource, FourierBessel, prepare};
 use models::classify::Classifier;
-use models::diffusion::generator::{SampleSettings, noise_seed};
+use models::diffusion::generator::{DEFAULT_LATTICE_GUIDANCE, SampleSettings, noise_seed};
 use models::diffusion::prior::LinearGaussianPrior;
 use models::diffusion::sampler::SamplerKind;
 use models::tagger::{FB_FEATURES, TAG_COUNT};
@@ -36,6 +36,14 @@ use crate::shipped;
 /// Engine batches of the references when no `--real` directory is given.
 const FLOOR_STREAM: u64 = 0xF1_0000;
 const FAKES_STREAM: u64 = 0xFA_0000;
+/// Stream of the lattice panel's samples and engine images.
+const PANEL_STREAM: u64 = 0x1A77_0000;
+/// The lattices of the panel, each asked for with the tags the engine shows beside every
+/// lattice ([`PANEL_TAGS`]).
+const PANEL_LATTICES: [&str; 4] = ["BCC", "FCC", "hexagonal", "lamellar"];
+const PANEL_TAGS: [&str; 2] = ["higher orders", "ring"];
+/// Engine images searched for the panel's single-lattice references, at most.
+const PANEL_SEARCH: u64 = 200_000;
 /// Radial profile and its contrast: the first 2 × 160 ring statistics.
 const PROFILE_FEATURES: usize = 320;
 /// Images classified together.
@@ -81,6 +89,10 @@ pub(crate) struct EvalDiffusionArgs {
     /// of what the model file says (0: keep all).
     #[arg(long)]
     chi_harmonics: Option<usize>,
+    /// Guidance scale of the lattice-series plane, for models that read it (1: plain guidance,
+    /// the plane read by both branches).
+    #[arg(long, default_value_t = DEFAULT_LATTICE_GUIDANCE)]
+    lattice_guidance: f32,
     /// Engine batch the model was trained on (`train diffusion --seed`), for the memorisation
     /// ratio.
     #[arg(long, default_value_t = 100)]
@@ -101,6 +113,10 @@ pub(crate) struct EvalDiffusionArgs {
     /// Latent dimensions of the baseline prior.
     #[arg(long, default_value_t = 64)]
     prior_rank: usize,
+    /// Samples per lattice tag in the lattice panel (0: no panel): does the tagger tell which
+    /// lattice was asked for, with many more requests per lattice than a held-out batch has.
+    #[arg(long, default_value_t = 0)]
+    lattice_panel: usize,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -156,7 +172,17 @@ fn judge(
 
 /// Engine images `0..count` of batch `seed`, rendered.
 fn engine(config: &SaxsConfig, seed: u64, count: usize) -> Result<Vec<EngineImage>> {
-    (0..count as u64)
+    engine_range(config, seed, 0, count as u64)
+}
+
+/// Engine images `first..first + count` of batch `seed`, rendered.
+fn engine_range(
+    config: &SaxsConfig,
+    seed: u64,
+    first: u64,
+    count: u64,
+) -> Result<Vec<EngineImage>> {
+    (first..first + count)
         .into_par_iter()
         .map(|i| {
             let s = synth::dataset::generate_saxs(config, seed, i)?;
@@ -423,6 +449,14 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
     if a.count < 2 {
         bail!("--count must be at least 2");
     }
+    for (name, g) in [
+        ("--guidance", a.guidance),
+        ("--lattice-guidance", a.lattice_guidance),
+    ] {
+        if !(g.is_finite() && g >= 0.0) {
+            bail!("{name} must be a finite number of at least 0 (1 = plain guidance), not {g}");
+        }
+    }
     let device = device(a.device)?;
     let sampler: SamplerKind = a.sampler.parse()?;
     let (mut generator, model_name, digest) = load_generator(a.model.as_deref(), &device)?;
@@ -459,6 +493,7 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
             sampler,
             steps: a.steps,
             guidance: a.guidance,
+            lattice_guidance: a.lattice_guidance,
         },
         config,
         seed: a.seed,
@@ -611,6 +646,11 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
     } else {
         Value::Null
     };
+    let panel = if a.lattice_panel > 0 {
+        lattice_panel(&draw, &classifier, a.lattice_panel, &device)?
+    } else {
+        Value::Null
+    };
     let take = |m: &mut serde_json::Map<String, Value>, k: &str| m.remove(k).unwrap_or(Value::Null);
     let report = json!({
         "model": model_name,
@@ -622,6 +662,7 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
         "steps": a.steps,
         "guidance": a.guidance,
         "chi_harmonics": generator.header.chi_harmonics,
+        "lattice_guidance": generator.header.lattice_series.as_ref().map(|_| a.lattice_guidance),
         "engine_outside_band_rms": outside_band_rms.map_or(Value::Null, r4),
         "input_weight_norms": input_weight_norms(&generator)?,
         "tag_fidelity_map": take(&mut diffusion, "tag_fidelity_map"),
@@ -662,6 +703,7 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
         "memorisation": take(&mut diffusion, "memorisation"),
         "engine_on_grid": on_grid,
         "engine_on_grid_note": "the held-out images' own polar images on this model's grid, counted through the instruments the samples get: what a perfect denoiser would score",
+        "lattice_panel": panel,
         "vae_prior": prior,
         "vae_prior_note": "no learnt autoencoder in this design (the polar grid is an exact analytic encoder): the baseline is the linear VAE, probabilistic PCA on the same grid (docs/diffusion.md)",
         "sample_seconds_per_image": r4(sample_seconds),
@@ -669,6 +711,128 @@ pub(crate) fn run(a: &EvalDiffusionArgs) -> Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// The lattice panel: `per_lattice` samples of `draw` (its seed's panel stream) for each of
+/// [`PANEL_LATTICES`] asked for with [`PANEL_TAGS`], and as many engine images of that stream
+/// showing that lattice alone; per lattice, the tagger's AP over all the panel's images (so the
+/// four lattices compete: it measures *which* lattice, not whether one) and its mean scores.
+fn lattice_panel(
+    draw: &Draw,
+    classifier: &Classifier,
+    per_lattice: usize,
+    device: &Device,
+) -> Result<Value> {
+    let panel = Draw {
+        seed: draw.seed ^ PANEL_STREAM,
+        ..*draw
+    };
+    let mut asked: Vec<Vec<String>> = Vec::new();
+    for lattice in PANEL_LATTICES {
+        let tags: Vec<String> = std::iter::once(lattice)
+            .chain(PANEL_TAGS)
+            .map(str::to_string)
+            .collect();
+        asked.extend(std::iter::repeat_n(tags, per_lattice));
+    }
+    let bar = crate::training::progress_bar("lattice panel", asked.len(), 0);
+    let mut counts = Vec::with_capacity(asked.len());
+    for start in (0..asked.len()).step_by(8) {
+        let end = (start + 8).min(asked.len());
+        let idx: Vec<u64> = (start as u64..end as u64).collect();
+        for d in panel.images(&idx, &asked[start..end], device)? {
+            counts.push(counts_f32(&d.image));
+        }
+        bar.inc((end - start) as u64);
+    }
+    bar.finish_and_clear();
+    let judged = judge(classifier, &counts.iter().collect::<Vec<_>>(), device)?;
+
+    // Engine references: the first `per_lattice` images of the stream showing each lattice
+    // alone, in their own tag sets.
+    let mut engine_images: Vec<Vec<EngineImage>> =
+        PANEL_LATTICES.iter().map(|_| Vec::new()).collect();
+    let mut next = 0u64;
+    while engine_images.iter().any(|e| e.len() < per_lattice) && next < PANEL_SEARCH {
+        let batch = engine_range(&panel.config, panel.seed, next, 1024)?;
+        next += 1024;
+        for image in batch {
+            let shown: Vec<usize> = (0..PANEL_LATTICES.len())
+                .filter(|&k| image.tags.iter().any(|t| t == PANEL_LATTICES[k]))
+                .collect();
+            if let [k] = shown[..]
+                && engine_images[k].len() < per_lattice
+            {
+                engine_images[k].push(image);
+            }
+        }
+    }
+    let engine_wanted: Vec<Vec<String>> = engine_images
+        .iter()
+        .zip(PANEL_LATTICES)
+        .flat_map(|(e, l)| std::iter::repeat_n(vec![l.to_string()], e.len()))
+        .collect();
+    let engine_judged = judge(
+        classifier,
+        &engine_images
+            .iter()
+            .flatten()
+            .map(|e| &e.counts)
+            .collect::<Vec<_>>(),
+        device,
+    )?;
+
+    let summary = |judged: &[Judged], wanted: &[Vec<String>]| {
+        let index = |tag: &str| TRAINING_TAGS.iter().position(|t| *t == tag);
+        let mut ap = serde_json::Map::new();
+        let mut scores = serde_json::Map::new();
+        let mut sum = 0.0;
+        for asked in PANEL_LATTICES {
+            let Some(t) = index(asked) else { continue };
+            let s: Vec<f64> = judged
+                .iter()
+                .map(|j| f64::from(j.tag_probabilities[t]))
+                .collect();
+            let truth: Vec<bool> = wanted.iter().map(|w| w[0] == asked).collect();
+            let a = average_precision(&s, &truth).unwrap_or(f64::NAN);
+            sum += a;
+            ap.insert(asked.into(), r4(a));
+            let mine: Vec<&Judged> = judged
+                .iter()
+                .zip(wanted)
+                .filter(|(_, w)| w[0] == asked)
+                .map(|(j, _)| j)
+                .collect();
+            let row: serde_json::Map<String, Value> = PANEL_LATTICES
+                .iter()
+                .filter_map(|l| {
+                    let k = index(l)?;
+                    let mean = mine
+                        .iter()
+                        .map(|j| f64::from(j.tag_probabilities[k]))
+                        .sum::<f64>()
+                        / mine.len().max(1) as f64;
+                    Some((l.to_string(), r4(mean)))
+                })
+                .collect();
+            scores.insert(asked.into(), Value::Object(row));
+        }
+        json!({
+            "images": judged.len(),
+            "ap": ap,
+            "mean_ap": r4(sum / PANEL_LATTICES.len() as f64),
+            "mean_scores": scores,
+        })
+    };
+    Ok(json!({
+        "note": format!(
+            "per lattice: samples asking for \"LATTICE, {}\" and engine images of the same stream showing that lattice alone; AP of the tagger's lattice score over all the images of the set; mean_scores[asked][tag]: the tagger's mean score",
+            PANEL_TAGS.join(", ")
+        ),
+        "per_lattice": per_lattice,
+        "samples": summary(&judged, &asked),
+        "engine": summary(&engine_judged, &engine_wanted),
+    }))
 }
 
 /// How strongly the network reads its condition planes (a plane added for a warm start begins

@@ -14,7 +14,9 @@ use burn::tensor::Device;
 use clap::Args;
 use imaging::scattering::{FourierBessel, prepare};
 use models::classify::Classifier;
-use models::diffusion::generator::{Generator, SampleRecord, SampleSettings, noise_seed};
+use models::diffusion::generator::{
+    DEFAULT_LATTICE_GUIDANCE, Generator, SampleRecord, SampleSettings, noise_seed,
+};
 use models::diffusion::sampler::SamplerKind;
 use rayon::prelude::*;
 use synth::scattering::{SaxsImage, generated_image};
@@ -52,6 +54,11 @@ pub(crate) struct SampleDiffusionArgs {
     /// of what the model file says (0: keep all).
     #[arg(long)]
     chi_harmonics: Option<usize>,
+    /// Guidance scale of the lattice-series plane, for models that read it (1: plain guidance,
+    /// the plane read by both branches; larger follows the requested lattice's ring positions
+    /// more closely).
+    #[arg(long, default_value_t = DEFAULT_LATTICE_GUIDANCE)]
+    lattice_guidance: f32,
     /// Batch seed: image i depends only on (seed, i) and the settings.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -208,6 +215,7 @@ pub(crate) fn run(a: &SampleDiffusionArgs) -> Result<()> {
         sampler,
         steps: a.steps,
         guidance: a.guidance,
+        lattice_guidance: a.lattice_guidance,
     };
     // Settings and tags are checked before anything is loaded or written.
     if !(1..=models::diffusion::sampler::MAX_STEPS).contains(&a.steps) {
@@ -215,6 +223,12 @@ pub(crate) fn run(a: &SampleDiffusionArgs) -> Result<()> {
             "--steps must be between 1 and {}, not {}",
             models::diffusion::sampler::MAX_STEPS,
             a.steps
+        );
+    }
+    if !a.lattice_guidance.is_finite() || a.lattice_guidance < 0.0 {
+        bail!(
+            "--lattice-guidance must be a finite number of at least 0 (1 = plain guidance), not {}",
+            a.lattice_guidance
         );
     }
     if !a.guidance.is_finite() || a.guidance < 0.0 {
@@ -327,6 +341,10 @@ pub(crate) fn run(a: &SampleDiffusionArgs) -> Result<()> {
                 (a.seed, d.index),
                 &settings,
                 d.beam_px,
+            )
+            .with_lattices(
+                generator.requested_lattices(&d.tags, a.seed, d.index),
+                &settings,
             );
             record.realism_score = score;
             let line = serde_json::to_string(&record)?;
@@ -397,7 +415,14 @@ mod tests {
             Some(ref series) => samples.iter().map(|s| s.series_plane(series, &l)).collect(),
             None => Vec::new(),
         };
-        let model = g.guided(&tags, &series, 1.0, &device).expect("guided");
+        let conditional = SampleSettings {
+            guidance: 1.0,
+            lattice_guidance: 1.0,
+            ..SampleSettings::default()
+        };
+        let model = g
+            .guided(&tags, &series, &conditional, &device)
+            .expect("guided");
         for t in [0.05f32, 0.1, 0.3, 0.5, 0.7, 0.9] {
             let lv = NoiseLevel::at(t);
             let noise: Vec<f32> = (0..8).flat_map(|i| noise_field(l.len(), 99 + i)).collect();
@@ -425,6 +450,7 @@ mod tests {
                 sampler: kind,
                 steps,
                 guidance: 1.0,
+                lattice_guidance: 1.0,
             };
             let seeds: Vec<u64> = (0..8).collect();
             let out = block_on(g.sample(&s, &tags, &series, &seeds, &device, |_, _| true))

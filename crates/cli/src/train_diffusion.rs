@@ -142,6 +142,12 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
     if !(0.0..1.0).contains(&a.tag_dropout) {
         bail!("--tag-dropout must be in [0, 1)");
     }
+    if !(a.lattice_loss_weight.is_finite() && a.lattice_loss_weight >= 0.0) {
+        bail!(
+            "--lattice-loss-weight {}: give a number ≥ 0 (0, the default, weights every row alike)",
+            a.lattice_loss_weight
+        );
+    }
     let device = device(run.device)?.autodiff();
     device.seed(src.seed);
     let started = Instant::now();
@@ -313,12 +319,6 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         val.len(),
         started.elapsed().as_secs_f64()
     );
-    if !(a.lattice_loss_weight.is_finite() && a.lattice_loss_weight >= 0.0) {
-        bail!(
-            "--lattice-loss-weight {}: give a number ≥ 0 (0, the default, weights every row alike)",
-            a.lattice_loss_weight
-        );
-    }
     if a.lattice_loss_weight > 0.0 && generator.header.lattice_series.is_none() {
         bail!(
             "--lattice-loss-weight weights the rows the lattice-series plane marks, and this \

@@ -1613,10 +1613,34 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "2",
         "--tags",
         "FCC, ring, higher orders",
+        "--lattice-guidance",
+        "3",
         "--out",
         asked.to_str().expect("utf-8"),
     ]);
+    // Each line says where the lattice's rings were asked for, and the plane's guidance.
+    for line in labels(&asked) {
+        let q1 = line["lattice_first_peak_q_inv_angstrom"]["FCC"]
+            .as_f64()
+            .expect("FCC's first peak");
+        assert!(q1 > 0.0 && q1 < 0.9, "{line}");
+        assert_eq!(line["lattice_guidance"], 3.0, "{line}");
+    }
     assert_eq!(labels(&asked).len(), 2);
+    let o = synthscope(&[
+        "sample",
+        "diffusion",
+        "--model",
+        series_s,
+        "--lattice-guidance=-1",
+        "--out",
+        asked.to_str().expect("utf-8"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--lattice-guidance must be a finite number"),
+        "{err}"
+    );
     let o = fine_tune(&["--lattice-series"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -1655,8 +1679,21 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "24",
         "--prior-rank",
         "4",
+        "--lattice-panel",
+        "2",
     ]);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    // The lattice panel: 2 samples and 2 engine images per lattice, an AP for each lattice
+    // (between 0 and 1) and the tagger's mean scores.
+    let panel = &report["lattice_panel"];
+    for set in ["samples", "engine"] {
+        assert_eq!(panel[set]["images"], 8, "{panel}");
+        for lattice in ["BCC", "FCC", "hexagonal", "lamellar"] {
+            let ap = panel[set]["ap"][lattice].as_f64().expect("an AP");
+            assert!((0.0..=1.0).contains(&ap), "{lattice}: {panel}");
+            assert!(panel[set]["mean_scores"][lattice]["FCC"].as_f64().is_some());
+        }
+    }
     // The linear VAE baseline gets the same figures.
     for key in [
         "tag_fidelity_map",

@@ -662,6 +662,16 @@ impl Denoiser {
         Ok(self)
     }
 
+    /// The same network with `by` added to every weight of the input and output convolutions,
+    /// so that planes read with zero weights are read and a zero-initialised output speaks
+    /// (tests only).
+    #[cfg(test)]
+    pub(crate) fn with_outer_weights_shifted(mut self, by: f32) -> Self {
+        self.input.weight = Param::from_tensor(self.input.weight.val().add_scalar(by));
+        self.output.weight = Param::from_tensor(self.output.weight.val().add_scalar(by));
+        self
+    }
+
     fn encoder(&self) -> Encoder<'_> {
         Encoder {
             input: &self.input,
@@ -844,11 +854,29 @@ impl Denoiser {
 /// A denoiser with its condition and classifier-free guidance, ready for a sampler:
 /// `out = out(∅) + g·(out(tags) − out(∅))` (Ho & Salimans 2022). g = 1 is the conditional
 /// network, g = 0 the unconditional one; g > 1 follows the tags more closely.
+///
+/// With plane guidance ([`Guided::with_plane_guidance`]) the planes get a scale of their own,
+/// as InstructPix2Pix guides its two conditions (Brooks et al. 2023), here only where the
+/// planes speak:
+/// `out = out(∅, P₀) + (1 + (g_p − 1)·m)·(out(∅, P) − out(∅, P₀)) + g·(out(tags, P) − out(∅, P))`,
+/// P the planes, P₀ the planes without what is guided, m ∈ [0, 1] where to guide them;
+/// g_p = 1 (or m = 0) is plain guidance.
 pub struct Guided<'a> {
     net: &'a Denoiser,
     prediction: Prediction,
     condition: Condition,
     guidance: f32,
+    plane_guidance: Option<PlaneGuidance>,
+}
+
+/// What [`Guided::with_plane_guidance`] adds.
+struct PlaneGuidance {
+    /// P₀, `[batch, condition_channels, h, w]`.
+    unmarked: Tensor<4>,
+    /// g_p.
+    scale: f32,
+    /// m, broadcast to the output (`[batch, 1, h, w]` or `[batch, 1, h, 1]`).
+    mask: Tensor<4>,
 }
 
 impl<'a> Guided<'a> {
@@ -868,7 +896,32 @@ impl<'a> Guided<'a> {
             prediction,
             condition,
             guidance,
+            plane_guidance: None,
         })
+    }
+
+    /// The same guidance plus guidance by the condition planes at scale `scale` (g_p) where
+    /// `mask` (m ∈ [0, 1], broadcast to the output) says, against `unmarked` (P₀: the planes
+    /// without what is guided, for example the lattice-series plane at zero). Costs a third
+    /// network evaluation per step.
+    ///
+    /// # Errors
+    /// When the scale is negative or not finite.
+    pub fn with_plane_guidance(
+        mut self,
+        unmarked: Tensor<4>,
+        scale: f32,
+        mask: Tensor<4>,
+    ) -> Result<Self, SamplerError> {
+        if !scale.is_finite() || scale < 0.0 {
+            return Err(SamplerError::Guidance(format!("{scale} (plane guidance)")));
+        }
+        self.plane_guidance = Some(PlaneGuidance {
+            unmarked,
+            scale,
+            mask,
+        });
+        Ok(self)
     }
 }
 
@@ -885,6 +938,38 @@ impl Denoise for Guided<'_> {
             tags: self.condition.tags.clone(),
             tags_given: Some(Tensor::full([b, 1], given, &device)),
         };
+        if let (Some(pg), Some(tags), Some(planes)) = (
+            &self.plane_guidance,
+            &self.condition.tags,
+            &self.condition.planes,
+        ) {
+            // One forward pass on the tripled batch: [(tags, P); (∅, P); (∅, P₀)].
+            let given = Tensor::cat(
+                vec![
+                    Tensor::ones([b, 1], &device),
+                    Tensor::zeros([2 * b, 1], &device),
+                ],
+                0,
+            );
+            let three = Condition {
+                planes: Some(Tensor::cat(
+                    vec![planes.clone(), planes.clone(), pg.unmarked.clone()],
+                    0,
+                )),
+                tags: Some(Tensor::cat(
+                    vec![tags.clone(), tags.clone(), tags.clone()],
+                    0,
+                )),
+                tags_given: Some(given),
+            };
+            let x3 = Tensor::cat(vec![x_t.clone(), x_t.clone(), x_t], 0);
+            let out = self.net.forward(x3, &[t], &three);
+            let c = out.clone().narrow(0, 0, b);
+            let u = out.clone().narrow(0, b, b);
+            let u0 = out.narrow(0, 2 * b, b);
+            let plane_scale = pg.mask.clone().mul_scalar(pg.scale - 1.0).add_scalar(1.0);
+            return u0.clone() + (u.clone() - u0) * plane_scale + (c - u).mul_scalar(self.guidance);
+        }
         if self.condition.tags.is_none() || self.guidance == 1.0 {
             return self.net.forward(x_t, &[t], &with(1.0));
         }
@@ -1058,6 +1143,100 @@ mod tests {
                 .expect("refused");
             assert!(err.to_string().contains("guidance"), "{err}");
         }
+    }
+
+    #[test]
+    fn plane_guidance_has_its_own_scale() {
+        let device = Device::flex();
+        let net = randomise_output(small(4, 2).init(&device), &device);
+        let x = batch_noise(&[3, 4], [2, 8, 8], &device);
+        let tags = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0], [2, 4]),
+            &device,
+        );
+        let marked = Tensor::<4>::random([2, 2, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        let unmarked = Tensor::<4>::zeros([2, 2, 8, 8], &device);
+        let t = 0.6;
+        let run = |planes: &Tensor<4>, given: f32| {
+            values(net.forward(
+                x.clone(),
+                &[t],
+                &Condition {
+                    planes: Some(planes.clone()),
+                    tags: Some(tags.clone()),
+                    tags_given: Some(Tensor::full([2, 1], given, &device)),
+                },
+            ))
+        };
+        let cond = run(&marked, 1.0);
+        let uncond = run(&marked, 0.0);
+        let unmarked_out = run(&unmarked, 0.0);
+        let gap = uncond
+            .iter()
+            .zip(&unmarked_out)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(gap > 1e-3, "the planes change nothing: {gap}");
+        let condition = || Condition {
+            planes: Some(marked.clone()),
+            tags: Some(tags.clone()),
+            tags_given: None,
+        };
+        let everywhere = Tensor::<4>::ones([2, 1, 8, 8], &device);
+        let masked = |g: f32, g_p: f32, mask: &Tensor<4>| {
+            let model = Guided::new(&net, Prediction::Velocity, condition(), g)
+                .expect("guidance")
+                .with_plane_guidance(unmarked.clone(), g_p, mask.clone())
+                .expect("plane guidance");
+            values(model.predict(x.clone(), t))
+        };
+        let guided = |g: f32, g_p: f32| masked(g, g_p, &everywhere);
+        let plain = |g: f32| {
+            let model = Guided::new(&net, Prediction::Velocity, condition(), g).expect("guidance");
+            values(model.predict(x.clone(), t))
+        };
+        let close =
+            |a: &[f32], b: &[f32], tol: f32| a.iter().zip(b).all(|(p, q)| (p - q).abs() <= tol);
+        // g_p = 1 is plain guidance; g = g_p = 1 the conditional network.
+        assert!(close(&guided(2.0, 1.0), &plain(2.0), 1e-4));
+        assert!(close(&guided(1.0, 1.0), &cond, 1e-5));
+        // g = g_p contrasts (tags, P) with (∅, P₀) alone.
+        let both: Vec<f32> = cond
+            .iter()
+            .zip(&unmarked_out)
+            .map(|(c, u0)| u0 + 3.0 * (c - u0))
+            .collect();
+        assert!(close(&guided(3.0, 3.0), &both, 1e-4));
+        // The general case, term by term.
+        let want: Vec<f32> = cond
+            .iter()
+            .zip(&uncond)
+            .zip(&unmarked_out)
+            .map(|((c, u), u0)| u0 + 5.0 * (u - u0) + 2.0 * (c - u))
+            .collect();
+        assert!(close(&guided(2.0, 5.0), &want, 1e-4));
+        // Only where the mask says: nowhere is plain guidance; on rows 0–3 only, those rows
+        // are guided and the rest plain ([batch, 1, h, 1] broadcasts over channels and w).
+        let nowhere = Tensor::<4>::zeros([2, 1, 8, 8], &device);
+        assert!(close(&masked(2.0, 5.0, &nowhere), &plain(2.0), 1e-4));
+        let rows = Tensor::<4>::from_data(
+            TensorData::new([[1.0f32; 4], [0.0; 4]].concat().repeat(2), [2, 1, 8, 1]),
+            &device,
+        );
+        let half = masked(2.0, 5.0, &rows);
+        let plain2 = plain(2.0);
+        // values() is [batch, channels, h, w] row-major: h is the second-to-last axis.
+        for (i, (h, (full, p))) in half.iter().zip(want.iter().zip(&plain2)).enumerate() {
+            let expected = if (i / 8) % 8 < 4 { full } else { p };
+            assert!(
+                (h - expected).abs() <= 1e-4,
+                "element {i}: {h} vs {expected}"
+            );
+        }
+        let bad = Guided::new(&net, Prediction::Velocity, condition(), 2.0)
+            .expect("guidance")
+            .with_plane_guidance(unmarked.clone(), f32::NAN, everywhere.clone());
+        assert!(bad.is_err());
     }
 
     #[test]

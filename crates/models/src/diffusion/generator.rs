@@ -292,8 +292,13 @@ impl LatticeSeries {
         seed: u64,
         index: u64,
     ) -> Vec<f32> {
-        let lattices: Vec<(&str, f64)> = self
-            .lattices
+        self.plane(grid, &self.requested_lattices(tags, seed, index))
+    }
+
+    /// The lattices (tag, first peak q₁ in Å⁻¹) that image `index` of batch `seed` asking for
+    /// `tags` is drawn with ([`Self::requested_plane`] marks their reflections).
+    pub fn requested_lattices(&self, tags: &[&str], seed: u64, index: u64) -> Vec<(&str, f64)> {
+        self.lattices
             .keys()
             .enumerate()
             .filter(|(_, t)| tags.iter().any(|x| x.trim() == t.as_str()))
@@ -303,8 +308,7 @@ impl LatticeSeries {
                 let u = (bits >> 11) as f64 / (1u64 << 53) as f64;
                 self.first_peak(t, u).map(|q1| (t.as_str(), q1))
             })
-            .collect();
-        self.plane(grid, &lattices)
+            .collect()
     }
 }
 
@@ -486,7 +490,15 @@ pub struct SampleSettings {
     pub steps: usize,
     /// Classifier-free guidance scale (1: the conditional network).
     pub guidance: f32,
+    /// Guidance scale of the lattice-series plane, for models that read it (1: the plane read
+    /// by both branches, plain guidance; larger follows the requested lattice's ring positions
+    /// more closely; see [`Guided::with_plane_guidance`]).
+    #[serde(default = "unit_gain")]
+    pub lattice_guidance: f32,
 }
+
+/// The lattice-series plane's default guidance scale (docs/diffusion.md, probe 16).
+pub const DEFAULT_LATTICE_GUIDANCE: f32 = 1.0;
 
 impl Default for SampleSettings {
     fn default() -> Self {
@@ -494,6 +506,7 @@ impl Default for SampleSettings {
             sampler: SamplerKind::DpmSolver2M,
             steps: 20,
             guidance: 2.0,
+            lattice_guidance: DEFAULT_LATTICE_GUIDANCE,
         }
     }
 }
@@ -692,6 +705,21 @@ impl Generator {
         Ok(v)
     }
 
+    /// The lattices (tag, first peak q₁ in Å⁻¹) whose reflections image `index` of batch
+    /// `seed` asking for `tags` gets marked in its lattice-series plane; none when the network
+    /// reads no plane.
+    pub fn requested_lattices(&self, tags: &[String], seed: u64, index: u64) -> Vec<(String, f64)> {
+        let Some(series) = &self.header.lattice_series else {
+            return Vec::new();
+        };
+        let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+        series
+            .requested_lattices(&names, seed, index)
+            .into_iter()
+            .map(|(t, q1)| (t.to_string(), q1))
+            .collect()
+    }
+
     /// Starts sampling one polar image per seed.
     pub fn sampler(
         &self,
@@ -723,12 +751,12 @@ impl Generator {
 
     /// The guided network for a batch with these tag vectors (one per item, each as long as
     /// the header's tags) and, when the network reads them, lattice-series planes (one per
-    /// item; none otherwise).
+    /// item; none otherwise), at the guidance scales of `settings`.
     pub fn guided(
         &self,
         tags: &[Vec<f32>],
         series: &[Vec<f32>],
-        guidance: f32,
+        settings: &SampleSettings,
         device: &Device,
     ) -> Result<Guided<'_>, GeneratorError> {
         let n = self.header.tags.len();
@@ -741,15 +769,36 @@ impl Generator {
         let flat: Vec<f32> = tags.iter().flatten().copied().collect();
         let b = tags.len();
         let tags = Tensor::<2>::from_data(TensorData::new(flat, [b, n]), device);
-        let condition = self
-            .header
-            .condition(tags, Tensor::ones([b, 1], device), series)?;
-        Ok(Guided::new(
+        let condition =
+            self.header
+                .condition(tags.clone(), Tensor::ones([b, 1], device), series)?;
+        let guided = Guided::new(
             &self.denoiser,
             self.header.prediction,
             condition,
-            guidance,
-        )?)
+            settings.guidance,
+        )?;
+        // A batch that asks for no lattice has nothing to guide (and skips the third pass).
+        let marked = series.iter().flatten().any(|&v| v != 0.0);
+        if let Some(lattices) = &self.header.lattice_series
+            && settings.lattice_guidance != 1.0
+            && marked
+        {
+            // P₀: the q position as before, the lattice-series plane all zeros; guided only on
+            // the rows the plane marks, in proportion to the mark (the rest of a profile is
+            // the tags' to say): m = plane / gain, [b, 1, q_bins, 1].
+            let unmarked = self
+                .header
+                .condition(tags, Tensor::ones([b, 1], device), &[])?;
+            let mask = self
+                .header
+                .series_planes(b, series, device)?
+                .div_scalar(lattices.gain);
+            if let Some(planes) = unmarked.planes {
+                return Ok(guided.with_plane_guidance(planes, settings.lattice_guidance, mask)?);
+            }
+        }
+        Ok(guided)
     }
 
     /// Samples polar images: `tags[i]` (and `series[i]`, see [`Generator::guided`]) for seed
@@ -771,7 +820,7 @@ impl Generator {
                 seeds.len()
             )));
         }
-        let model = self.guided(tags, series, settings.guidance, device)?;
+        let model = self.guided(tags, series, settings, device)?;
         let mut sampler = self.sampler(settings, seeds, device)?;
         while !sampler.is_done() {
             sampler.step(&model);
@@ -835,11 +884,20 @@ pub struct SampleRecord {
     pub beam_y_px: f64,
     /// The realism ensemble's score when it judged the image (`--keep-realistic`).
     pub realism_score: Option<f64>,
+    /// First peak q₁ (Å⁻¹) of each requested lattice whose reflections the lattice-series plane
+    /// marked (models that read the plane); the rings were asked for at q₁ × the lattice's
+    /// ratios.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub lattice_first_peak_q_inv_angstrom: std::collections::BTreeMap<String, f64>,
+    /// The lattice-series plane's guidance scale, where a lattice was marked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lattice_guidance: Option<f32>,
 }
 
 impl SampleRecord {
     /// The record of image `index` of a batch drawn with `settings`; `kind` and
-    /// `generated_by` filled in, `realism_score` empty.
+    /// `generated_by` filled in, `realism_score` and the lattices empty
+    /// ([`SampleRecord::with_lattices`]).
     pub fn new(
         file: String,
         model: (&str, &str),
@@ -866,7 +924,21 @@ impl SampleRecord {
             beam_x_px: beam_px.0,
             beam_y_px: beam_px.1,
             realism_score: None,
+            lattice_first_peak_q_inv_angstrom: std::collections::BTreeMap::new(),
+            lattice_guidance: None,
         }
+    }
+
+    /// The same record with the lattices its lattice-series plane marked (tag, first peak q₁
+    /// in Å⁻¹) and, when there are any, the plane's guidance scale of `settings`.
+    pub fn with_lattices(
+        mut self,
+        lattices: Vec<(String, f64)>,
+        settings: &SampleSettings,
+    ) -> Self {
+        self.lattice_guidance = (!lattices.is_empty()).then_some(settings.lattice_guidance);
+        self.lattice_first_peak_q_inv_angstrom = lattices.into_iter().collect();
+        self
     }
 }
 
@@ -995,10 +1067,11 @@ mod tests {
             steps: 3,
             sampler: SamplerKind::Ddpm,
             guidance: 1.0,
+            lattice_guidance: 1.0,
         };
         let tags = vec![vec![1.0, 0.0, 0.0]];
         let mut sampler = g.sampler(&settings, &[7], &device).expect("sampler");
-        let model = g.guided(&tags, &[], 1.0, &device).expect("model");
+        let model = g.guided(&tags, &[], &settings, &device).expect("model");
         let p = imaging::scattering::polar::chi_low_pass(8, 1);
         let outside = |x: Tensor<4>| {
             let rows = crate::block_on(g.polar_images(x)).expect("read").remove(0);
@@ -1183,18 +1256,57 @@ mod tests {
         for (a, b) in before.iter().flatten().zip(after.iter().flatten()) {
             assert!((a - b).abs() < 1e-5, "{a} {b}");
         }
+        // Guiding the plane (three passes, the mask broadcast over χ) changes nothing while
+        // the network does not read it; once it does, the marked image changes.
+        let lattice_guided = SampleSettings {
+            lattice_guidance: 8.0,
+            ..settings
+        };
+        let sample = |g: &Generator, s: &SampleSettings| {
+            crate::block_on(g.sample(
+                s,
+                &tags,
+                &[plane.clone(), Vec::new()],
+                &[1, 2],
+                &device,
+                |_, _| true,
+            ))
+            .expect("sample")
+            .expect("not stopped")
+        };
+        let guided = sample(&wide, &lattice_guided);
+        for (a, b) in after.iter().flatten().zip(guided.iter().flatten()) {
+            assert!((a - b).abs() < 1e-5, "{a} {b}");
+        }
+        let reading = Generator {
+            denoiser: wide.denoiser.clone().with_outer_weights_shifted(0.05),
+            ..wide.clone()
+        };
+        let plain = sample(&reading, &settings);
+        let guided = sample(&reading, &lattice_guided);
+        let diff = |i: usize| {
+            plain[i]
+                .iter()
+                .zip(&guided[i])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max)
+        };
+        assert!(diff(0) > 1e-4, "the marked image did not change");
+        assert!(diff(1) < 1e-5, "the unmarked image changed by {}", diff(1));
         // Requests that do not fit are refused with what was wrong.
         let err = wide
-            .guided(&tags, &[plane.clone()], 2.0, &device)
+            .guided(&tags, &[plane.clone()], &settings, &device)
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("1 lattice-series planes for 2 images")));
         let err = wide
-            .guided(&tags, &[vec![0.0; 3], Vec::new()], 2.0, &device)
+            .guided(&tags, &[vec![0.0; 3], Vec::new()], &settings, &device)
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("16 q rows")));
-        let err = g.guided(&tags, &[plane.clone(), plane], 2.0, &device).err();
+        let err = g
+            .guided(&tags, &[plane.clone(), plane], &settings, &device)
+            .err();
         assert!(err.is_some_and(|e| e.to_string().contains("does not read them")));
         // The file keeps the plane and the distribution.
         let back = Generator::from_bytes(&wide.to_bytes().expect("bytes"), &device).expect("read");
@@ -1236,9 +1348,13 @@ mod tests {
             ..SampleSettings::default()
         };
         assert!(g.sampler(&settings, &[1], &device).is_err());
-        assert!(g.guided(&[vec![1.0]], &[], 2.0, &device).is_err());
+        let at = |guidance: f32| SampleSettings {
+            guidance,
+            ..SampleSettings::default()
+        };
+        assert!(g.guided(&[vec![1.0]], &[], &at(2.0), &device).is_err());
         assert!(
-            g.guided(&[vec![1.0, 0.0, 0.0]], &[], f32::NAN, &device)
+            g.guided(&[vec![1.0, 0.0, 0.0]], &[], &at(f32::NAN), &device)
                 .is_err()
         );
     }
