@@ -91,6 +91,13 @@ pub(crate) struct TrainDiffusionArgs {
     /// unweighted, comparable with runs without it.
     #[arg(long, default_value_t = 0.0, value_name = "L")]
     lattice_loss_weight: f32,
+    /// A model reading the lattice series: share of training images shown without their
+    /// lattice-series plane, drawn independently of --tag-dropout, so that guiding the plane
+    /// (`sample diffusion --lattice-guidance`) contrasts it with a prediction that does not
+    /// know where a lattice's rings go (as InstructPix2Pix drops each of its conditions).
+    /// Their rows keep their --lattice-loss-weight.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    plane_dropout: f64,
     /// Rows uniform in ln q from this q (Å⁻¹) to the grid's q_max instead of uniform in √q, so
     /// that a ratio of q (a lattice's ring spacing) is the same number of rows everywhere and
     /// the convolutions see one pattern per lattice. With --init the weights carry over to the
@@ -141,6 +148,9 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
     a.average.check()?;
     if !(0.0..1.0).contains(&a.tag_dropout) {
         bail!("--tag-dropout must be in [0, 1)");
+    }
+    if !(0.0..1.0).contains(&a.plane_dropout) {
+        bail!("--plane-dropout must be in [0, 1)");
     }
     if !(a.lattice_loss_weight.is_finite() && a.lattice_loss_weight >= 0.0) {
         bail!(
@@ -325,6 +335,12 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
              model reads none: add --lattice-series"
         );
     }
+    if a.plane_dropout > 0.0 && generator.header.lattice_series.is_none() {
+        bail!(
+            "--plane-dropout withholds the lattice-series plane, and this model reads none: \
+             add --lattice-series"
+        );
+    }
     let schedule = run.schedule(per_epoch);
     let batch_size = match &source {
         Source::Fixed(t) => run.batch_size(t.len()),
@@ -361,6 +377,12 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
                 a.lattice_loss_weight
             );
         }
+        if a.plane_dropout > 0.0 {
+            generator.header.trained += &format!(
+                ", the lattice-series plane withheld from {} of the images",
+                a.plane_dropout
+            );
+        }
         let l = generator.header.layout;
         if l.q_exponent == 0.0 {
             generator.header.trained += &format!(
@@ -384,6 +406,7 @@ pub(crate) fn run(a: &TrainDiffusionArgs) -> Result<()> {
         seed: src.seed,
         augment: !run.no_augment,
         tag_dropout: a.tag_dropout,
+        plane_dropout: a.plane_dropout,
         lattice_loss_weight: a.lattice_loss_weight,
         device: &device,
         generator: &generator,
@@ -443,7 +466,7 @@ pub(crate) fn time_training_steps(
             &net,
             header,
             &polars,
-            &[],
+            (&[], &[]),
             0.0,
             &tags,
             &times,
@@ -463,16 +486,17 @@ pub(crate) fn time_training_steps(
 }
 
 /// The denoising loss of `net` on `polars` (with their lattice-series planes when the network
-/// reads them), each noised at `times[i]` with noise of seed `noise_seeds[i]`, its tags
-/// withheld where `dropped[i]` (the planes are kept: like the q position, they say where, not
-/// what); each row's squared error weighted 1 + `lattice_weight` × its plane value over the
-/// plane's gain (`--lattice-loss-weight`; 0 weights all rows alike).
+/// reads them: `series.0` as the network is shown them, an empty plane for one withheld,
+/// `series.1` the images' own), each noised at `times[i]` with noise of seed `noise_seeds[i]`,
+/// its tags withheld where `dropped[i]` (the planes are kept: like the q position, they say
+/// where, not what); each row's squared error weighted 1 + `lattice_weight` × its own plane's
+/// value over the plane's gain (`--lattice-loss-weight`; 0 weights all rows alike).
 #[allow(clippy::too_many_arguments)]
 fn loss_on(
     net: &Denoiser,
     header: &GeneratorHeader,
     polars: &[Vec<f32>],
-    series: &[Vec<f32>],
+    series: (&[Vec<f32>], &[Vec<f32>]),
     lattice_weight: f32,
     tags: &[[f32; TAG_COUNT]],
     times: &[f32],
@@ -510,12 +534,13 @@ fn loss_on(
     let condition = header.condition(
         Tensor::from_data(TensorData::new(tag_values, [b, TAG_COUNT]), device),
         Tensor::from_data(TensorData::new(given, [b, 1]), device),
-        series,
+        series.0,
     )?;
+    let own = series.1;
     let weights = match &header.lattice_series {
-        Some(s) if lattice_weight > 0.0 && series.len() == b => {
+        Some(s) if lattice_weight > 0.0 && own.len() == b => {
             let scale = lattice_weight / s.gain;
-            let rows: Vec<f32> = series.iter().flatten().map(|v| 1.0 + scale * v).collect();
+            let rows: Vec<f32> = own.iter().flatten().map(|v| 1.0 + scale * v).collect();
             // [b, 1, q, 1]: one weight per image and q row, the same for every χ channel.
             Some(Tensor::<4>::from_data(
                 TensorData::new(rows, [b, 1, layout.q_bins, 1]),
@@ -708,6 +733,8 @@ struct ScatteringTask<'a> {
     seed: u64,
     augment: bool,
     tag_dropout: f64,
+    /// `--plane-dropout` (training steps only).
+    plane_dropout: f64,
     /// `--lattice-loss-weight` (training steps only).
     lattice_loss_weight: f32,
     device: &'a Device,
@@ -760,7 +787,7 @@ impl DenoisingTask for ScatteringTask<'_> {
                 net,
                 header,
                 std::slice::from_ref(&sample.polar),
-                &series,
+                (&series, &series),
                 0.0,
                 &[sample.tags],
                 &[t],
@@ -803,11 +830,27 @@ impl DenoisingTask for ScatteringTask<'_> {
         let tags: Vec<[f32; TAG_COUNT]> = batch.iter().map(|s| s.tags).collect();
         let (times, seeds) = noise_draws(b, &mut rng);
         let dropped: Vec<bool> = (0..b).map(|_| rng.random_bool(self.tag_dropout)).collect();
+        let series = self.series(&batch);
+        // Drawn only when asked for, so runs without it keep their random stream.
+        let shown: Vec<Vec<f32>> = if self.plane_dropout > 0.0 && !series.is_empty() {
+            series
+                .iter()
+                .map(|p| {
+                    if rng.random_bool(self.plane_dropout) {
+                        Vec::new()
+                    } else {
+                        p.clone()
+                    }
+                })
+                .collect()
+        } else {
+            series.clone()
+        };
         loss_on(
             net,
             &self.generator.header,
             &polars,
-            &self.series(&batch),
+            (&shown, &series),
             self.lattice_loss_weight,
             &tags,
             &times,

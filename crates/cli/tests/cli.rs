@@ -1585,6 +1585,8 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "4",
         "--lattice-loss-weight",
         "3",
+        "--plane-dropout",
+        "0.5",
         "--out",
         series_s,
     ]);
@@ -1598,7 +1600,8 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         header.contains("\"lattice_series\":{\"lattices\":{\"BCC\":{\"ratios\":[1.0,1.414")
             && header.contains("\"gain\":4.0")
             && header.contains("reading the lattice series")
-            && header.contains("the lattice rows weighted 1 + 3 in the loss"),
+            && header.contains("the lattice rows weighted 1 + 3 in the loss")
+            && header.contains("the lattice-series plane withheld from 0.5 of the images"),
         "{header}"
     );
     let asked = work.path().join("series-samples");
@@ -1649,6 +1652,12 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
     );
     // Weighting lattice rows needs a plane that marks them; a weight must be a number ≥ 0.
     let o = fine_tune(&["--lattice-loss-weight", "2"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("add --lattice-series"),
+        "{err}"
+    );
+    let o = fine_tune(&["--plane-dropout", "0.2"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("add --lattice-series"),
