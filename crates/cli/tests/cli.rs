@@ -189,6 +189,12 @@ fn run_ok(args: &[&str]) -> Output {
     o
 }
 
+/// The command failed and its message says `what`.
+fn assert_refused(o: &Output, what: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains(what), "{err}");
+}
+
 fn small_tem(dir: &Path, count: &str, seed: &str) {
     let out = dir.to_str().expect("utf-8");
     run_ok(&[
@@ -1436,11 +1442,7 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "--tags",
         "ring,unicorn",
     ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("unknown tag \"unicorn\""),
-        "{err}"
-    );
+    assert_refused(&o, "unknown tag \"unicorn\"");
     let damaged = work.path().join("damaged.bin");
     let mut bytes = std::fs::read(&model).expect("model");
     bytes.truncate(bytes.len() / 2);
@@ -1464,11 +1466,7 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "--out",
         model_s,
     ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("no labels.jsonl"),
-        "{err}"
-    );
+    assert_refused(&o, "no labels.jsonl");
 
     // Fine-tuning on a scientist's own detector images: no labels.jsonl, so the shipped
     // tagger describes them, and the model moves to diffusion in the angular band and learns
@@ -1502,11 +1500,7 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         synthscope(&args)
     };
     let o = fine_tune(&["--distance-mm=-3"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("--distance-mm"),
-        "{err}"
-    );
+    assert_refused(&o, "--distance-mm");
     for bad in ["--log-q=-0.5", "--log-q=5"] {
         let o = fine_tune(&[bad]);
         let err = String::from_utf8_lossy(&o.stderr);
@@ -1514,11 +1508,8 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         assert!(err.contains("below the grid's q_max"), "{err}");
     }
     let o = fine_tune(&["--up-attention", "0,7"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("--up-attention") && err.contains("levels are 0 to"),
-        "{err}"
-    );
+    assert_refused(&o, "--up-attention");
+    assert_refused(&o, "levels are 0 to");
     let o = fine_tune(&[
         "--noise-harmonics",
         "2",
@@ -1639,36 +1630,16 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "--out",
         asked.to_str().expect("utf-8"),
     ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("--lattice-guidance must be a finite number"),
-        "{err}"
-    );
+    assert_refused(&o, "--lattice-guidance must be a finite number");
     let o = fine_tune(&["--lattice-series"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("no training image has a tagged lattice"),
-        "{err}"
-    );
+    assert_refused(&o, "no training image has a tagged lattice");
     // Weighting lattice rows needs a plane that marks them; a weight must be a number ≥ 0.
     let o = fine_tune(&["--lattice-loss-weight", "2"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("add --lattice-series"),
-        "{err}"
-    );
+    assert_refused(&o, "add --lattice-series");
     let o = fine_tune(&["--plane-dropout", "0.2"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("add --lattice-series"),
-        "{err}"
-    );
+    assert_refused(&o, "add --lattice-series");
     let o = fine_tune(&["--lattice-loss-weight=-1"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("give a number ≥ 0"),
-        "{err}"
-    );
+    assert_refused(&o, "give a number ≥ 0");
 
     // The evaluation prints every figure the model card reports.
     let o = run_ok(&[
@@ -1891,11 +1862,7 @@ fn train_diffusion_stops_resumes_and_its_model_samples_and_evaluates() {
         "--generated",
         set.to_str().expect("utf-8"),
     ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("not a generated one"),
-        "{err}"
-    );
+    assert_refused(&o, "not a generated one");
 }
 
 #[test]
@@ -1997,11 +1964,7 @@ fn tem_diffusion_trains_resumes_samples_for_train_grain_and_evaluates() {
         "--patch-px",
         "32",
     ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("unconditional base"),
-        "{err}"
-    );
+    assert_refused(&o, "unconditional base");
 
     // A patch larger than the images is refused with the sizes.
     let o = synthscope(&[
@@ -2016,11 +1979,7 @@ fn tem_diffusion_trains_resumes_samples_for_train_grain_and_evaluates() {
         "--out",
         work.path().join("big.bin").to_str().expect("utf-8"),
     ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("smaller than --patch-px"),
-        "{err}"
-    );
+    assert_refused(&o, "smaller than --patch-px");
 
     // Samples come in the `generate tem` layout, which `train grain` reads unchanged.
     let samples = work.path().join("samples");
@@ -2449,11 +2408,7 @@ fn adapt_grain_runs_every_stage_reports_and_continues_where_it_stopped() {
         "--out",
         work.path().join("none").to_str().expect("utf-8"),
     ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("no PNG, TIFF or JPEG micrographs"),
-        "{err}"
-    );
+    assert_refused(&o, "no PNG, TIFF or JPEG micrographs");
 }
 
 /// Eight frames of the issue that are no scattering pattern at all, drawn here with their own

@@ -1097,15 +1097,20 @@ mod tests {
         assert!((f[13] - 25f32.cos()).abs() < 1e-6);
     }
 
+    /// Two different 4-tag vectors, `[2, 4]`.
+    fn two_tag_vectors(device: &Device) -> Tensor<2> {
+        Tensor::<2>::from_data(
+            TensorData::new(vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0], [2, 4]),
+            device,
+        )
+    }
+
     #[test]
     fn guidance_mixes_the_conditional_and_unconditional_outputs() {
         let device = Device::flex();
         let net = randomise_output(small(4, 0).init(&device), &device);
         let x = batch_noise(&[1, 2], [2, 8, 8], &device);
-        let tags = Tensor::<2>::from_data(
-            TensorData::new(vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0], [2, 4]),
-            &device,
-        );
+        let tags = two_tag_vectors(&device);
         let t = 0.4;
         let cond = values(net.forward(x.clone(), &[t], &Condition::tags(tags.clone())));
         let dropped = Condition {
@@ -1150,10 +1155,7 @@ mod tests {
         let device = Device::flex();
         let net = randomise_output(small(4, 2).init(&device), &device);
         let x = batch_noise(&[3, 4], [2, 8, 8], &device);
-        let tags = Tensor::<2>::from_data(
-            TensorData::new(vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0], [2, 4]),
-            &device,
-        );
+        let tags = two_tag_vectors(&device);
         let marked = Tensor::<4>::random([2, 2, 8, 8], Distribution::Normal(0.0, 1.0), &device);
         let unmarked = Tensor::<4>::zeros([2, 2, 8, 8], &device);
         let t = 0.6;

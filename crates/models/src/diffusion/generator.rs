@@ -1243,25 +1243,6 @@ mod tests {
         // Silent at first: the same samples with a plane marking rows as without.
         let mut plane = vec![0f32; 16];
         plane[5] = 1.0;
-        let after = crate::block_on(wide.sample(
-            &settings,
-            &tags,
-            &[plane.clone(), Vec::new()],
-            &[1, 2],
-            &device,
-            |_, _| true,
-        ))
-        .expect("sample")
-        .expect("not stopped");
-        for (a, b) in before.iter().flatten().zip(after.iter().flatten()) {
-            assert!((a - b).abs() < 1e-5, "{a} {b}");
-        }
-        // Guiding the plane (three passes, the mask broadcast over χ) changes nothing while
-        // the network does not read it; once it does, the marked image changes.
-        let lattice_guided = SampleSettings {
-            lattice_guidance: 8.0,
-            ..settings
-        };
         let sample = |g: &Generator, s: &SampleSettings| {
             crate::block_on(g.sample(
                 s,
@@ -1273,6 +1254,16 @@ mod tests {
             ))
             .expect("sample")
             .expect("not stopped")
+        };
+        let after = sample(&wide, &settings);
+        for (a, b) in before.iter().flatten().zip(after.iter().flatten()) {
+            assert!((a - b).abs() < 1e-5, "{a} {b}");
+        }
+        // Guiding the plane (three passes, the mask broadcast over χ) changes nothing while
+        // the network does not read it; once it does, the marked image changes.
+        let lattice_guided = SampleSettings {
+            lattice_guidance: 8.0,
+            ..settings
         };
         let guided = sample(&wide, &lattice_guided);
         for (a, b) in after.iter().flatten().zip(guided.iter().flatten()) {
