@@ -1097,6 +1097,11 @@ mod tests {
         assert!((f[13] - 25f32.cos()).abs() < 1e-6);
     }
 
+    /// Every element of `a` within `tol` of `b`'s.
+    fn close(a: &[f32], b: &[f32], tol: f32) -> bool {
+        a.iter().zip(b).all(|(p, q)| (p - q).abs() <= tol)
+    }
+
     /// Two different 4-tag vectors, `[2, 4]`.
     fn two_tag_vectors(device: &Device) -> Tensor<2> {
         Tensor::<2>::from_data(
@@ -1130,8 +1135,6 @@ mod tests {
                 .expect("guidance");
             values(model.predict(x.clone(), t))
         };
-        let close =
-            |a: &[f32], b: &[f32], tol: f32| a.iter().zip(b).all(|(p, q)| (p - q).abs() <= tol);
         assert_eq!(guided(1.0), cond, "guidance 1 is the conditional network");
         // Just off 1 the doubled batch runs: it must agree with the conditional network too.
         assert!(close(&guided(1.0 + 1e-6), &cond, 1e-5));
@@ -1197,8 +1200,6 @@ mod tests {
             let model = Guided::new(&net, Prediction::Velocity, condition(), g).expect("guidance");
             values(model.predict(x.clone(), t))
         };
-        let close =
-            |a: &[f32], b: &[f32], tol: f32| a.iter().zip(b).all(|(p, q)| (p - q).abs() <= tol);
         // g_p = 1 is plain guidance; g = g_p = 1 the conditional network.
         assert!(close(&guided(2.0, 1.0), &plain(2.0), 1e-4));
         assert!(close(&guided(1.0, 1.0), &cond, 1e-5));
